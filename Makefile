@@ -1,0 +1,35 @@
+# Every target builds the project's virtual environment first (from pyproject.toml), so a fresh
+# clone needs nothing but Python 3.11+ and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= configs/flux_ascii.toml
+STAMP := $(VENV)/.installed
+
+.PHONY: venv dataset test bench validate preview clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+dataset: $(STAMP)
+	$(BIN)/ascii-lora dataset --config $(CONFIG)
+
+validate: $(STAMP)
+	$(BIN)/ascii-lora validate --config $(CONFIG)
+
+preview: $(STAMP)
+	$(BIN)/ascii-lora preview --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m ascii_lora.bench --config $(CONFIG)
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,165 @@
+"""Command line: argument parsing and printing only; every decision lives in the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.table import Table
+
+from . import __version__
+from .console import console, err_console, track
+from .errors import UserError
+from .loader import load_config
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _nonnegative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return v
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+# -- dataset -----------------------------------------------------------------------------------
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from .dataset import default_workers, write_dataset
+
+    overrides = {k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None}
+    cfg = load_config(args.config, {"dataset": overrides} if overrides else None).dataset
+    workers = args.workers or default_workers()
+    out = Path(cfg.out)
+    summary = write_dataset(
+        cfg, out, workers=workers, force=args.force,
+        progress=lambda it, n: track(it, n, "drawing"),
+    )
+    table = Table(title=f"dataset {out}", show_edge=False)
+    table.add_column("family")
+    table.add_column("images", justify="right")
+    for fam, n in sorted(summary.families.items()):
+        table.add_row(fam, str(n))
+    console.print(table)
+    console.print(
+        f"{summary.count} images ({summary.written} written, {summary.skipped} already up to date, "
+        f"{summary.removed} stale files removed) in {summary.seconds:.2f} s = "
+        f"{summary.images_per_second:.1f} images/s on {workers} worker(s); "
+        f"{_human_bytes(summary.bytes_total)} on disk, {_human_bytes(summary.bytes_written)} written; seed {cfg.seed}"
+    )
+    return 0
+
+
+# -- validate ----------------------------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate_dir
+
+    cfg = load_config(args.config).dataset
+    directory = Path(args.dir or cfg.out)
+    if not directory.is_dir():
+        raise UserError(f"{directory}: not a directory (run `make dataset` first or pass DIR)")
+    n, problems = validate_dir(directory, cfg.resolution, cfg.cell_size, progress=lambda it, k: track(it, k, "validating"))
+    for p in problems:
+        err_console.print(f"[red]error[/red] {directory / p.file}: {p.message}")
+    if n == 0:
+        err_console.print(f"[red]error[/red] {directory}: no PNG images found")
+        return 1
+    bad = len({p.file for p in problems})
+    console.print(f"{n} images checked in {directory}: {n - bad if bad <= n else 0} perfect, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+# -- preview -----------------------------------------------------------------------------------
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .fsutil import atomic_write
+    from .preview import contact_sheet, spread
+
+    cfg = load_config(args.config).dataset
+    directory = Path(args.dir or cfg.out)
+    pngs = sorted(directory.glob("*.png")) if directory.is_dir() else []
+    if not pngs:
+        raise UserError(f"{directory}: no PNG images to preview (run `make dataset` first)")
+    chosen = spread(pngs, args.count)
+    sheet = contact_sheet(chosen, columns=args.columns)
+    out = Path(args.out or directory.parent / f"{directory.name}_preview.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    buf = io.BytesIO()
+    sheet.save(buf, "PNG")
+    atomic_write(out, buf.getvalue())
+    console.print(f"contact sheet of {len(chosen)} images -> {out}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ascii-lora", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ascii-lora {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", type=Path, default=None, help="experiment TOML (default configs/flux_ascii.toml)")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("dataset", cmd_dataset, "draw the training set: PNG + caption .txt + ground truth .ascii")
+    p.add_argument("--out", help="output directory (default [dataset] out)")
+    p.add_argument("--count", type=_positive, help="number of images (default [dataset] count)")
+    p.add_argument("--seed", type=_nonnegative, help="master seed (default [dataset] seed)")
+    p.add_argument("--workers", type=_positive, help="processes (default: number of cores)")
+    p.add_argument("--force", action="store_true", help="replace a dataset of another config in --out")
+
+    p = add("validate", cmd_validate, "check every image of a dataset pixel by pixel against its .ascii")
+    p.add_argument("dir", nargs="?", help="dataset directory (default [dataset] out)")
+
+    p = add("preview", cmd_preview, "contact sheet of dataset images with their captions")
+    p.add_argument("dir", nargs="?", help="dataset directory (default [dataset] out)")
+    p.add_argument("--out", help="sheet PNG (default <dir>_preview.png beside the dataset)")
+    p.add_argument("--count", type=_positive, default=16, help="images on the sheet (default 16)")
+    p.add_argument("--columns", type=_positive, default=4, help="columns (default 4)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as e:
+        err_console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted; re-run the same command to continue where it stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Whole-array operations on cell grids: the shared vocabulary of every structure family.
+
+Grids are uint8 arrays of ASCII codes (rows, cols); masks are boolean arrays of the same shape.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from . import symbols
+
+VOID = ord(symbols.VOID)
+FLOOR = ord(symbols.FLOOR)
+WALL = ord(symbols.WALL)
+DOOR = ord(symbols.DOOR)
+
+
+def shift(mask: np.ndarray, dy: int, dx: int, fill: bool = False) -> np.ndarray:
+    """``out[y, x] = mask[y - dy, x - dx]``: the mask moved by (dy, dx), edges filled."""
+    out = np.full_like(mask, fill)
+    h, w = mask.shape
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = mask[ys, xs]
+    return out
+
+
+def dilate(mask: np.ndarray, diagonal: bool = True) -> np.ndarray:
+    out = mask.copy()
+    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    if diagonal:
+        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+    for dy, dx in steps:
+        out |= shift(mask, dy, dx)
+    return out
+
+
+def neighbour_count(mask: np.ndarray, fill: bool = False) -> np.ndarray:
+    """Number of the 8 neighbours that are set; outside the grid counts as ``fill``."""
+    m = mask.astype(np.uint8)
+    total = np.zeros(mask.shape, dtype=np.uint8)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                total += shift(m, dy, dx, fill=int(fill))
+    return total
+
+
+def arms(mask: np.ndarray) -> np.ndarray:
+    """4-bit code per cell of which orthogonal neighbours are set (N=1, E=2, S=4, W=8)."""
+    m = mask
+    return (
+        shift(m, 1, 0).astype(np.uint8) * symbols.NORTH
+        | shift(m, 0, -1).astype(np.uint8) * symbols.EAST
+        | shift(m, -1, 0).astype(np.uint8) * symbols.SOUTH
+        | shift(m, 0, 1).astype(np.uint8) * symbols.WEST
+    )
+
+
+def build_map(open_mask: np.ndarray, doors: np.ndarray | None = None) -> np.ndarray:
+    """Floor where open, doors where given, walls on every cell touching either, void elsewhere."""
+    grid = np.full(open_mask.shape, VOID, dtype=np.uint8)
+    walkable = open_mask if doors is None else (open_mask | doors)
+    grid[dilate(walkable) & ~walkable] = WALL
+    grid[open_mask] = FLOOR
+    if doors is not None:
+        grid[doors] = DOOR
+    return grid
+
+
+def outline_walls(grid: np.ndarray) -> np.ndarray:
+    """Redraw ``#`` block walls as line walls joined to their wall/door neighbours."""
+    walls = grid == WALL
+    joins = walls | (grid == DOOR)
+    out = grid.copy()
+    out[walls] = symbols.LINE_LUT[arms(joins)[walls]]
+    return out
+
+
+def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected components: (labels with 0 = background, count). Breadth-first over set cells."""
+    h, w = mask.shape
+    labels = np.zeros(h * w, dtype=np.int32)
+    flat = mask.ravel()
+    count = 0
+    for start in np.flatnonzero(flat):
+        if labels[start]:
+            continue
+        count += 1
+        labels[start] = count
+        queue = deque([start])
+        while queue:
+            i = queue.popleft()
+            y, x = divmod(int(i), w)
+            for j, ok in ((i - w, y > 0), (i + w, y < h - 1), (i - 1, x > 0), (i + 1, x < w - 1)):
+                if ok and flat[j] and not labels[j]:
+                    labels[j] = count
+                    queue.append(j)
+    return labels.reshape(h, w), count
+
+
+def is_connected(mask: np.ndarray) -> bool:
+    return label(mask)[1] <= 1
+
+
+def carve_l(mask: np.ndarray, a: tuple[int, int], b: tuple[int, int], horizontal_first: bool) -> None:
+    """Open an L-shaped 1-cell path from a to b (row, col), in place."""
+    (y0, x0), (y1, x1) = a, b
+    if horizontal_first:
+        mask[y0, min(x0, x1) : max(x0, x1) + 1] = True
+        mask[min(y0, y1) : max(y0, y1) + 1, x1] = True
+    else:
+        mask[min(y0, y1) : max(y0, y1) + 1, x0] = True
+        mask[y1, min(x0, x1) : max(x0, x1) + 1] = True
+
+
+def rect_ring(shape: tuple[int, int], top: int, left: int, height: int, width: int) -> np.ndarray:
+    """Mask of the one-cell ring just outside the rectangle (its wall line)."""
+    ring = np.zeros(shape, dtype=bool)
+    y0, x0, y1, x1 = top - 1, left - 1, top + height, left + width
+    ring[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1] = True
+    ring[top : top + height, left : left + width] = False
+    return ring
+
+
+def doors_on_rings(open_mask: np.ndarray, room_mask: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """Ring cells that a corridor passes through as a 1-cell opening become doors.
+
+    A ring cell is a door when it is open, not part of a room, and the ring runs on through it
+    as wall on both sides: a corridor crossing the wall, not one running along it.
+    """
+    candidate = rings & open_mask & ~room_mask
+    closed = ~open_mask
+    horizontal_gap = shift(closed, 0, 1) & shift(closed, 0, -1)  # wall left and right
+    vertical_gap = shift(closed, 1, 0) & shift(closed, -1, 0)  # wall above and below
+    return candidate & (horizontal_gap | vertical_gap)

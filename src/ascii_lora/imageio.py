@@ -1,0 +1,63 @@
+"""Reading images the user hands us: every failure becomes one line, never a traceback."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# Samples are 1024x1024; anything past ~64 MP is a mistake or a decompression bomb.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+class ImageReadError(Exception):
+    pass
+
+
+def load_gray(path: Path) -> np.ndarray:
+    """Any PIL-readable image -> float32 luminance in [0, 255] (16-bit scaled, alpha composited on black)."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise ImageReadError(f"{w}x{h} is larger than the {MAX_PIXELS // 2**20} MP limit")
+                im.load()
+                return to_gray(im)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError("file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError("is a directory") from None
+    except PermissionError:
+        raise ImageReadError("permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageReadError("not an image PIL can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageReadError(f"refused as a decompression bomb ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"truncated or corrupt image ({e})") from None
+
+
+def to_gray(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if arr.max(initial=0) > 255 or im.mode.startswith("I;16") else 255.0
+        return arr * (255.0 / top)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        arr = np.asarray(im, dtype=np.float32)
+        rgb, alpha = arr[..., :3], arr[..., 3:4] / 255.0
+        arr = rgb * alpha  # transparent reads as the black background
+        return arr @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if im.mode == "1":
+        return np.asarray(im, dtype=np.float32) * 255.0
+    if im.mode != "L":
+        im = im.convert("RGB")
+        return np.asarray(im, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.asarray(im, dtype=np.float32)
