@@ -103,6 +103,7 @@ class Atlas:
     tiles: np.ndarray  # (95, cell, cell) bool
     index_of_code: np.ndarray  # (256,) int16: ASCII code -> tile index, -1 outside the atlas
     flat: np.ndarray  # (95, cell*cell) bool
+    tiles_gray: np.ndarray  # (95, cell, cell) uint8 0/255
     _keys: np.ndarray  # packed tiles as sortable void scalars
     _key_order: np.ndarray
 
@@ -127,6 +128,17 @@ class Atlas:
         rows, cols = grid.shape
         c = self.cell
         return self.tiles[idx].transpose(0, 2, 1, 3).reshape(rows * c, cols * c)
+
+    def render_gray(self, grid: np.ndarray) -> np.ndarray:
+        """Cell grid -> uint8 image of exact 0/255, written in one pass straight into place."""
+        idx = self.index_of_code[grid]
+        if (idx < 0).any():
+            return self.render(grid)  # raises the helpful error
+        rows, cols = grid.shape
+        c = self.cell
+        out = np.empty((rows, c, cols, c), dtype=np.uint8)
+        np.take(self.tiles_gray, idx, axis=0, out=out.transpose(0, 2, 1, 3))
+        return out.reshape(rows * c, cols * c)
 
     def cells(self, image: np.ndarray) -> np.ndarray:
         """Boolean image -> (rows, cols, cell*cell) blocks, one per cell."""
@@ -175,4 +187,5 @@ def get_atlas(cell: int = 16) -> Atlas:
     order = np.argsort(keys)
     if len(np.unique(keys)) != len(keys):
         raise AssertionError("atlas tiles are not all distinct")
-    return Atlas(cell, PRINTABLE, tiles, index, flat, keys[order], order)
+    gray = tiles.astype(np.uint8) * np.uint8(255)
+    return Atlas(cell, PRINTABLE, tiles, index, flat, gray, keys[order], order)

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from . import __version__
-from .console import console, err_console, track
+from .console import console, fail, say, track
 from .errors import UserError
 from .loader import load_config
 
@@ -64,7 +64,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     for fam, n in sorted(summary.families.items()):
         table.add_row(fam, str(n))
     console.print(table)
-    console.print(
+    say(
         f"{summary.count} images ({summary.written} written, {summary.skipped} already up to date, "
         f"{summary.removed} stale files removed) in {summary.seconds:.2f} s = "
         f"{summary.images_per_second:.1f} images/s on {workers} worker(s); "
@@ -84,12 +84,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UserError(f"{directory}: not a directory (run `make dataset` first or pass DIR)")
     n, problems = validate_dir(directory, cfg.resolution, cfg.cell_size, progress=lambda it, k: track(it, k, "validating"))
     for p in problems:
-        err_console.print(f"[red]error[/red] {directory / p.file}: {p.message}")
+        fail(f"{directory / p.file}: {p.message}")
     if n == 0:
-        err_console.print(f"[red]error[/red] {directory}: no PNG images found")
+        fail(f"{directory}: no PNG images found")
         return 1
     bad = len({p.file for p in problems})
-    console.print(f"{n} images checked in {directory}: {n - bad if bad <= n else 0} perfect, {len(problems)} problem(s)")
+    say(f"{n} images checked in {directory}: {n - bad if bad <= n else 0} perfect, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
@@ -113,7 +113,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     sheet.save(buf, "PNG")
     atomic_write(out, buf.getvalue())
-    console.print(f"contact sheet of {len(chosen)} images -> {out}")
+    say(f"contact sheet of {len(chosen)} images -> {out}")
     return 0
 
 
@@ -154,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UserError as e:
-        err_console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        fail(str(e))
         return e.exit_code
     except KeyboardInterrupt:
-        err_console.print("interrupted; re-run the same command to continue where it stopped")
+        say("interrupted; re-run the same command to continue where it stopped")
         return 130
 
 

@@ -27,3 +27,14 @@ def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
         for item in items:
             yield item
             progress.advance(task)
+
+
+def say(message: str) -> None:
+    """A plain line on stdout: no markup parsing (paths and TOML tables contain brackets), no wrapping."""
+    console.print(message, markup=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    """One error line on stderr."""
+    err_console.print("[red]error:[/red] ", end="")
+    err_console.print(message, markup=False, soft_wrap=True)

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,17 @@ class DatasetSummary:
         return self.count / self.seconds if self.seconds else float("inf")
 
 
+@lru_cache(maxsize=4)
+def _config(cfg_json: str) -> DatasetConfig:
+    return DatasetConfig.model_validate_json(cfg_json)
+
+
 def _write_one(cfg_json: str, out: str, family: str, index: int) -> WriteResult:
-    """Generate image ``index`` and write each of its files unless identical bytes are there."""
-    cfg = DatasetConfig.model_validate_json(cfg_json)
+    """Generate image ``index`` and write each of its files unless identical bytes are there.
+
+    Takes the config as JSON so process-pool workers receive a small picklable string.
+    """
+    cfg = _config(cfg_json)
     s = make_sample(cfg, family, index)
     hashes, written, nbytes = {}, 0, 0
     for ext, data in ((".png", s.png), (".txt", s.caption.encode()), (".ascii", s.ascii.encode())):

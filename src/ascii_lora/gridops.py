@@ -5,8 +5,6 @@ Grids are uint8 arrays of ASCII codes (rows, cols); masks are boolean arrays of 
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from . import symbols
@@ -80,25 +78,37 @@ def outline_walls(grid: np.ndarray) -> np.ndarray:
 
 
 def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """4-connected components: (labels with 0 = background, count). Breadth-first over set cells."""
+    """4-connected components: (labels numbered 1..count in scan order, 0 = background, count).
+
+    Whole-array union-find: every round hooks each component onto its smallest neighbouring
+    label, then pointer jumping flattens the trees, so the rounds grow with the log of the
+    component size, not with its length (a long maze passage costs a few rounds, not thousands).
+    """
     h, w = mask.shape
-    labels = np.zeros(h * w, dtype=np.int32)
     flat = mask.ravel()
-    count = 0
-    for start in np.flatnonzero(flat):
-        if labels[start]:
-            continue
-        count += 1
-        labels[start] = count
-        queue = deque([start])
-        while queue:
-            i = queue.popleft()
-            y, x = divmod(int(i), w)
-            for j, ok in ((i - w, y > 0), (i + w, y < h - 1), (i - 1, x > 0), (i + 1, x < w - 1)):
-                if ok and flat[j] and not labels[j]:
-                    labels[j] = count
-                    queue.append(j)
-    return labels.reshape(h, w), count
+    idx = np.arange(h * w).reshape(h, w)
+    pairs_h = mask[:, :-1] & mask[:, 1:]
+    pairs_v = mask[:-1, :] & mask[1:, :]
+    a = np.concatenate([idx[:, :-1][pairs_h], idx[:-1, :][pairs_v]])
+    b = np.concatenate([idx[:, 1:][pairs_h], idx[1:, :][pairs_v]])
+    parent = np.arange(h * w)
+    while True:
+        ra, rb = parent[a], parent[b]
+        differ = ra != rb
+        if not differ.any():
+            break
+        lo, hi = np.minimum(ra, rb)[differ], np.maximum(ra, rb)[differ]
+        np.minimum.at(parent, hi, lo)
+        while True:  # pointer jumping: every cell points at its root
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    roots = parent[flat]
+    uniq, inverse = np.unique(roots, return_inverse=True)
+    labels = np.zeros(h * w, dtype=np.int32)
+    labels[flat] = inverse.astype(np.int32) + 1
+    return labels.reshape(h, w), int(len(uniq))
 
 
 def is_connected(mask: np.ndarray) -> bool:

@@ -11,26 +11,51 @@ from ..layout import Layout, finish_map
 _STEPS = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 
+def lattice_neighbours(allowed: np.ndarray) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    """Flat indices of the lattice cells and, per cell, its (node index, wall cell) neighbours two steps away."""
+    h, w = allowed.shape
+    flat = np.flatnonzero(allowed)
+    node_of = np.full(h * w, -1, dtype=np.int64)
+    node_of[flat] = np.arange(len(flat))
+    ys, xs = np.divmod(flat, w)
+    table: list[list[tuple[int, int]]] = [[] for _ in range(len(flat))]
+    for dy, dx in _STEPS:
+        ny, nx = ys + 2 * dy, xs + 2 * dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        target = np.where(inside, node_of[np.clip(ny, 0, h - 1) * w + np.clip(nx, 0, w - 1)], -1)
+        wall = (ys + dy) * w + (xs + dx)
+        for k in np.flatnonzero(target >= 0).tolist():
+            table[k].append((int(target[k]), int(wall[k])))
+    return flat, table
+
+
 def carve_backtracker(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]) -> None:
-    """Randomized depth-first search over odd cells of ``allowed``: long winding passages."""
+    """Randomized depth-first search over the lattice cells of ``allowed``: long winding passages.
+
+    The walk is inherently sequential; it runs on plain lists with the neighbour table and the
+    random draws prepared as whole arrays beforehand.
+    """
     h, w = open_mask.shape
-    stack = [start]
-    open_mask[start] = True
+    flat, table = lattice_neighbours(allowed)
+    seen = open_mask.ravel()[flat].tolist()
+    first = int(np.flatnonzero(flat == start[0] * w + start[1])[0])
+    draws = rng.integers(0, 1 << 30, size=2 * len(flat) + 1).tolist()
+    walls: list[int] = []
+    seen[first] = True
+    stack, k = [first], 0
     while stack:
-        y, x = stack[-1]
-        options = [
-            (dy, dx)
-            for dy, dx in _STEPS
-            if 0 <= y + 2 * dy < h and 0 <= x + 2 * dx < w
-            and allowed[y + 2 * dy, x + 2 * dx] and not open_mask[y + 2 * dy, x + 2 * dx]
-        ]
+        options = [(n, wall) for n, wall in table[stack[-1]] if not seen[n]]
         if not options:
             stack.pop()
             continue
-        dy, dx = options[int(rng.integers(len(options)))]
-        open_mask[y + dy, x + dx] = True
-        open_mask[y + 2 * dy, x + 2 * dx] = True
-        stack.append((y + 2 * dy, x + 2 * dx))
+        n, wall = options[draws[k] % len(options)]
+        k += 1
+        seen[n] = True
+        walls.append(wall)
+        stack.append(n)
+    out = open_mask.ravel()
+    out[flat[np.flatnonzero(seen)]] = True
+    out[walls] = True
 
 
 def carve_prim(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]) -> None:
@@ -60,11 +85,12 @@ def carve_prim(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndar
 CARVERS = {"backtracker": carve_backtracker, "prim": carve_prim}
 
 
-def dead_ends(open_mask: np.ndarray) -> int:
+def dead_ends(open_mask: np.ndarray, region: np.ndarray) -> int:
+    """Open cells of ``region`` with exactly one open neighbour (openings already attached)."""
     degree = np.zeros(open_mask.shape, dtype=np.uint8)
     for dy, dx in _STEPS:
         degree += gridops.shift(open_mask, dy, dx).astype(np.uint8)
-    return int(np.count_nonzero(open_mask & (degree == 1)))
+    return int(np.count_nonzero(open_mask & region & (degree == 1)))
 
 
 def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
@@ -84,13 +110,15 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     cells = np.argwhere(allowed)
     start = tuple(int(v) for v in cells[int(rng.integers(len(cells)))])
     CARVERS[algorithm](rng, open_mask, allowed, start)
-    ends = dead_ends(open_mask)
 
     # entrance on the west wall, exit on the east wall, each corridor running off the image
     entry_y = top + 1 + 2 * int(rng.integers(ny))
     exit_y = top + 1 + 2 * int(rng.integers(ny))
     open_mask[entry_y, : left + 1] = True
     open_mask[exit_y, left + span_x - 1 :] = True
+    interior = np.zeros_like(open_mask)
+    interior[top + 1 : top + span_y - 1, left + 1 : left + span_x - 1] = True
+    ends = dead_ends(open_mask, interior)
     grid = gridops.build_map(open_mask)
     facts = {
         "size": [ny, nx],

@@ -16,15 +16,17 @@ from .maze import _STEPS, carve_backtracker
 def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int, int]) -> list[Rect]:
     """Odd-aligned rooms with odd sides, so room edges meet the maze lattice exactly."""
     lo, hi = size
-    odd = [s for s in range(lo, hi + 1) if s % 2] or [lo | 1]
+    odd = np.array([s for s in range(lo, hi + 1) if s % 2] or [lo | 1])
+    hs = odd[rng.integers(0, len(odd), attempts)].tolist()
+    ws = odd[rng.integers(0, len(odd), attempts)].tolist()
+    ty, tx = rng.random(attempts).tolist(), rng.random(attempts).tolist()
     taken = np.zeros((n, n), dtype=bool)
     rooms: list[Rect] = []
-    for _ in range(attempts):
-        h, w = int(rng.choice(odd)), int(rng.choice(odd))
+    for h, w, fy, fx in zip(hs, ws, ty, tx):
         if h > n - 2 or w > n - 2:
             continue
-        top = 1 + 2 * int(rng.integers(0, (n - 1 - h) // 2))
-        left = 1 + 2 * int(rng.integers(0, (n - 1 - w) // 2))
+        top = 1 + 2 * int(fy * ((n - 1 - h) // 2))
+        left = 1 + 2 * int(fx * ((n - 1 - w) // 2))
         if top + h >= n - 1 or left + w >= n - 1:
             continue
         if taken[top - 1 : top + h + 1, left - 1 : left + w + 1].any():

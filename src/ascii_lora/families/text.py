@@ -11,7 +11,7 @@ from ..words import COMMANDS, FILES, WORDS
 
 
 def _words(rng: np.random.Generator, k: int) -> list[str]:
-    return [str(w) for w in rng.choice(WORDS, size=k)]
+    return [WORDS[i] for i in rng.integers(0, len(WORDS), size=k).tolist()]
 
 
 def _wrap(rng: np.random.Generator, width: int, lines: int) -> list[str]:

@@ -1,0 +1,110 @@
+"""`make bench`: generation throughput against the PNG-encode floor on the same images.
+
+The floor is what writing these pictures must cost at least (encode with the same PNG settings);
+the goal is structure + render + caption + write <= 1.3x that floor on one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from rich.table import Table
+
+from .atlas import get_atlas
+from .captions import caption
+from .console import console, say
+from .dataset import _write_one, default_workers, write_dataset
+from .loader import load_config
+from .sample import build_layout, encode_png, family_schedule
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def bench_generation(cfg, count: int, repeats: int = 3) -> dict:
+    cfg = cfg.model_copy(update={"count": count})
+    schedule = family_schedule(cfg.mix.weights(), count)
+    atlas = get_atlas(cfg.cell_size)
+    stages: dict[str, float] = defaultdict(float)
+    per_family: dict[str, float] = defaultdict(float)
+    images = []
+    for i, fam in enumerate(schedule):  # warm-up pass doubles as the stage breakdown
+        (layout, rng), t_struct = _timed(build_layout, cfg, fam, i)
+        image, t_render = _timed(atlas.render_gray, layout.grid)
+        _, t_cap = _timed(caption, layout, rng)
+        _, t_enc = _timed(encode_png, image)
+        stages["structure"] += t_struct
+        stages["render"] += t_render
+        stages["caption"] += t_cap
+        stages["encode"] += t_enc
+        per_family[fam] += t_struct
+        images.append(image)
+
+    cfg_json = cfg.model_dump_json()
+    best_gen = best_enc = float("inf")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            for i, fam in enumerate(schedule):
+                _write_one(cfg_json, tmp, fam, i)
+            best_gen = min(best_gen, time.perf_counter() - t)
+        t = time.perf_counter()
+        for image in images:
+            encode_png(image)
+        best_enc = min(best_enc, time.perf_counter() - t)
+
+    workers = default_workers()
+    best_pool = float("inf")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            write_dataset(cfg, Path(tmp) / "d", workers=workers)
+            best_pool = min(best_pool, time.perf_counter() - t)
+    counts = defaultdict(int)
+    for fam in schedule:
+        counts[fam] += 1
+    return {
+        "count": count,
+        "workers": workers,
+        "gen_one": best_gen,
+        "gen_all": best_pool,
+        "encode": best_enc,
+        "stages": dict(stages),
+        "structure_ms": {f: per_family[f] / counts[f] * 1000 for f in counts},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ascii-lora-bench")
+    p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--count", type=int, default=140, help="images per measurement (default 140)")
+    args = p.parse_args(argv)
+    cfg = load_config(args.config).dataset
+    r = bench_generation(cfg, args.count)
+    n = r["count"]
+    table = Table(title=f"dataset generation, {n} images {cfg.resolution}x{cfg.resolution}", show_edge=False)
+    table.add_column("measure")
+    table.add_column("seconds", justify="right")
+    table.add_column("images/s", justify="right")
+    table.add_row("PNG encode floor (same arrays, same settings)", f"{r['encode']:.3f}", f"{n / r['encode']:.1f}")
+    table.add_row("generate + write, 1 worker", f"{r['gen_one']:.3f}", f"{n / r['gen_one']:.1f}")
+    table.add_row(f"generate + write, {r['workers']} workers", f"{r['gen_all']:.3f}", f"{n / r['gen_all']:.1f}")
+    console.print(table)
+    total = sum(r["stages"].values())
+    say("stage share (1 worker): " + ", ".join(f"{k} {v / total:.0%}" for k, v in r["stages"].items()))
+    say("structure ms/image: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["structure_ms"].items())))
+    ratio = r["gen_one"] / r["encode"]
+    verdict = "meets" if ratio <= 1.3 else "misses"
+    say(f"generation / encode floor = {ratio:.2f}x on one worker ({verdict} the 1.3x goal)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

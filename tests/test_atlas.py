@@ -1,0 +1,123 @@
+"""The atlas is a font: one distinct tile per printable ASCII character, shared by draw and read."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from ascii_lora import symbols
+from ascii_lora.atlas import PRINTABLE, get_atlas
+
+
+def test_one_tile_per_printable_character_all_distinct():
+    atlas = get_atlas(16)
+    assert atlas.chars == PRINTABLE and len(PRINTABLE) == 95
+    assert atlas.tiles.shape == (95, 16, 16)
+    packed = {t.tobytes() for t in atlas.tiles}
+    assert len(packed) == 95
+
+
+def test_reports_minimum_hamming_distance():
+    dist, a, b = get_atlas(16).min_hamming()
+    assert dist == 4 and {a, b} == {"I", "l"}  # one 8x8 design pixel = 4 px at 16
+
+
+def test_map_symbols_are_characters_of_the_atlas():
+    for ch in symbols.MAP_SYMBOLS:
+        assert ch in PRINTABLE
+
+
+def test_wall_reads_as_solid_masonry_and_floor_as_a_centred_dot():
+    atlas = get_atlas(16)
+    wall = atlas.tiles[PRINTABLE.index("#")]
+    floor = atlas.tiles[PRINTABLE.index(".")]
+    assert wall.mean() > 0.6  # mostly brick, with mortar joints
+    ys, xs = np.nonzero(floor)
+    assert floor.sum() == 16 and ys.mean() == 7.5 and xs.mean() == 7.5
+    assert not atlas.tiles[PRINTABLE.index(" ")].any()
+
+
+@pytest.mark.parametrize("char,arms", sorted(symbols.ARMS_OF_LINE.items()))
+def test_line_walls_reach_exactly_the_edges_of_their_arms(char, arms):
+    tile = get_atlas(16).tiles[PRINTABLE.index(char)]
+    assert tile[0, 6:10].all() == bool(arms & symbols.NORTH) and tile[0].any() == bool(arms & symbols.NORTH)
+    assert tile[-1].any() == bool(arms & symbols.SOUTH)
+    assert tile[:, 0].any() == bool(arms & symbols.WEST)
+    assert tile[:, -1].any() == bool(arms & symbols.EAST)
+
+
+def _build_font_tool():
+    path = Path(__file__).parents[1] / "tools" / "build_font.py"
+    spec = importlib.util.spec_from_file_location("build_font", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_packaged_font_is_exactly_the_shared_vga_font(shared):
+    tool = _build_font_tool()
+    psf = gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes())
+    packaged = (Path(__file__).parents[1] / "src" / "ascii_lora" / "data" / "vga8x8_ascii.txt").read_text()
+    assert packaged == tool.render_table(tool.read_psf1(psf))
+
+
+def test_text_glyphs_are_the_vga_font_doubled(shared):
+    font = _build_font_tool().read_psf1(gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes()))
+    atlas = get_atlas(16)
+    for ch in "AZaz09!?@$%&()/=_":
+        bits = np.unpackbits(np.frombuffer(font[ord(ch)], dtype=np.uint8)).reshape(8, 8).astype(bool)
+        assert np.array_equal(atlas.tiles[PRINTABLE.index(ch)], np.kron(bits, np.ones((2, 2), dtype=bool))), ch
+
+
+@pytest.mark.parametrize("cell", [8, 16, 32])
+def test_cell_size_scales_the_same_design(cell):
+    small, big = get_atlas(8), get_atlas(cell)
+    k = cell // 8
+    assert np.array_equal(big.tiles, small.tiles.repeat(k, axis=1).repeat(k, axis=2))
+
+
+def test_bad_cell_size_is_refused():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        get_atlas(12)
+
+
+def test_render_refuses_characters_outside_the_atlas():
+    with pytest.raises(ValueError, match="outside the atlas"):
+        get_atlas(16).render(np.array([[9]], dtype=np.uint8))
+
+
+printable_grids = arrays(
+    np.uint8,
+    st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    elements=st.integers(0x20, 0x7E),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(printable_grids)
+def test_round_trip_render_then_read_gives_the_grid_back(grid):
+    atlas = get_atlas(16)
+    image = atlas.render(grid)
+    assert image.shape == (grid.shape[0] * 16, grid.shape[1] * 16)
+    codes, matched = atlas.read_exact(image)
+    assert matched.all()
+    assert np.array_equal(codes, grid)
+    idx, dist = atlas.nearest(atlas.cells(image))
+    assert (dist == 0).all() and np.array_equal(atlas.codes[idx], grid)
+
+
+def test_read_marks_cells_that_match_no_tile():
+    atlas = get_atlas(16)
+    image = atlas.render(np.array([[ord("#"), ord(".")]], dtype=np.uint8))
+    image[3, 20] ^= True
+    codes, matched = atlas.read_exact(image)
+    assert matched.tolist() == [[True, False]]
+    idx, dist = atlas.nearest(atlas.cells(image))
+    assert dist.tolist() == [[0, 1]] and atlas.chars[idx[0, 1]] == "."
