@@ -33,3 +33,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+
+.PHONY: plan train setup-train inspect check
+
+plan: $(STAMP)
+	$(BIN)/ascii-lora plan --config $(CONFIG)
+
+# RESUME=1 continues from the newest saved state.
+train: $(STAMP)
+	$(BIN)/ascii-lora train --config $(CONFIG)
+
+setup-train: $(STAMP)
+	$(BIN)/ascii-lora setup-train --config $(CONFIG)

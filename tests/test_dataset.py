@@ -199,3 +199,17 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     assert "differs from .ascii in 1 cells" in by_file[pngs[4].name]
     assert "expected 1024x1024" in by_file[pngs[5].name]
     assert len(by_file) == 6
+
+
+def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_path):
+    out = tmp_path / "d"
+    write_dataset(small(), out)
+    pngs = sorted(out.glob("*.png"))
+    kept, redrawn = pngs[0].stem, pngs[1].stem
+    for stem in (kept, redrawn):
+        (out / f"{stem}_1024x1024_flux.npz").write_bytes(b"latents")
+        (out / f"{stem}_flux_te.npz").write_bytes(b"encodings")
+    (out / f"{redrawn}.png").write_bytes(b"damaged")
+    write_dataset(small(), out)  # not refused: the caches are the trainer's, not foreign files
+    assert (out / f"{kept}_1024x1024_flux.npz").exists() and (out / f"{kept}_flux_te.npz").exists()
+    assert not list(out.glob(f"{redrawn}_*.npz"))

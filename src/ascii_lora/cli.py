@@ -7,10 +7,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .console import console, fail, say, track
+from .console import console, err_console, fail, say, track
 from .errors import UserError
 from .loader import load_config
 
@@ -117,6 +118,105 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- plan / train ------------------------------------------------------------------------------
+
+def _root() -> Path:
+    """The checkout: where vendor/, data/ and models/ live. Commands run from it (make does)."""
+    return Path.cwd()
+
+
+def _plan(args: argparse.Namespace, resume: bool | None = None):
+    from .plan import build_plan
+
+    cfg = load_config(args.config)
+    for w in cfg.warnings():
+        err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
+    return cfg, build_plan(cfg, _root(), Path(args.run_dir) if args.run_dir else None, resume)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .plan import write_plan
+
+    _, plan = _plan(args)
+    for path in write_plan(plan, _root()):
+        say(f"wrote {path}")
+    say(f"plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from .launcher import launch
+    from .plan import write_plan
+    from .preflight import run_preflight
+
+    resume = True if (args.resume or os.environ.get("RESUME", "") not in ("", "0")) else None
+    cfg, plan = _plan(args, resume)
+    write_plan(plan, _root())
+    if args.dry_run:
+        say(plan.shell())
+        return 0
+    checks = run_preflight(cfg, plan, _root())
+    for c in checks:
+        mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
+        fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
+        console.print(f"{mark} {escape(c.name)}: {escape(c.detail)}{fix}", soft_wrap=True)
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        gpu = next((c for c in failed if c.name == "CUDA GPU"), None)
+        reason = f" ({gpu.detail})" if gpu else ""
+        fail(f"{len(failed)} of {len(checks)} pre-flight checks failed{reason}; nothing was launched")
+        return 1
+    log = plan.run_dir / "train.log"
+    say(f"launching; log: {log}")
+    code = launch(plan.argv, _root(), log, echo=say)
+    say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
+    return code
+
+
+def cmd_setup_train(args: argparse.Namespace) -> int:
+    from .setup_train import setup_train
+
+    cfg = load_config(args.config)
+    setup_train(cfg, _root(), say, skip_install=args.skip_install)
+    say("setup-train done: run `make train`")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from .lora_inspect import inspect_lora
+    from .safetensors_header import NotSafetensors
+
+    cfg = load_config(args.config) if args.config or Path("configs/flux_ascii.toml").exists() else None
+    try:
+        info = inspect_lora(Path(args.file), cfg)
+    except FileNotFoundError:
+        raise UserError(f"{args.file}: file not found") from None
+    except NotSafetensors as e:
+        raise UserError(f"{args.file}: {e}") from None
+    if args.json:
+        say(json.dumps(info.as_dict(), indent=1))
+    else:
+        table = Table(title=args.file, show_header=False, show_edge=False)
+        table.add_column("key")
+        table.add_column("value", overflow="fold")
+        blocks = "; ".join(f"{k} {v[0]}-{v[-1]} ({len(v)})" for k, v in info.blocks.items())
+        for k, v in (
+            ("rank", info.rank), ("alpha", info.alpha), ("module", info.module), ("base model", info.base_model),
+            ("modules", info.modules), ("blocks", blocks + (f"; {info.other_modules} other" if info.other_modules else "")),
+            ("dtype", info.dtype), ("parameters", f"{info.parameters:,}"),
+            *info.training.items(),
+        ):
+            table.add_row(escape(str(k)), escape(str(v)))
+        console.print(table)
+    for w in info.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="sheet PNG (default <dir>_preview.png beside the dataset)")
     p.add_argument("--count", type=_positive, default=16, help="images on the sheet (default 16)")
     p.add_argument("--columns", type=_positive, default=4, help="columns (default 4)")
+    p = add("plan", cmd_plan, "write the run's Kohya dataset_config.toml, sample prompts, argv and resolved config")
+    p.add_argument("--run-dir", help="where to write (default [training] output_dir)")
+
+    p = add("train", cmd_train, "plan, pre-flight check this machine, then run sd-scripts (CUDA only)")
+    p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
+    p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
+    p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
+
+    p = add("setup-train", cmd_setup_train, "CUDA box set-up: sd-scripts submodule, packages, model files, tokenizers")
+    p.add_argument("--skip-install", action="store_true", help="do not pip install (packages already there)")
+
+    p = add("inspect", cmd_inspect, "describe a LoRA .safetensors from its header (no torch)")
+    p.add_argument("file", help="LoRA .safetensors")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 

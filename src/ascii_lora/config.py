@@ -7,9 +7,9 @@ silently does nothing.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 IntRange = Annotated[
     tuple[int, int],
@@ -179,7 +179,291 @@ class DatasetConfig(Strict):
         return self.model_dump(mode="json", exclude={"count", "out"})
 
 
+# -- training ------------------------------------------------------------------------------------
+
+OPTIMIZERS = {  # our lower-case name -> sd-scripts' spelling (it lower-cases before comparing)
+    "adamw": "AdamW",
+    "adamw8bit": "AdamW8bit",
+    "pagedadamw8bit": "PagedAdamW8bit",
+    "lion": "Lion",
+    "lion8bit": "Lion8bit",
+    "adafactor": "Adafactor",
+    "prodigy": "Prodigy",
+}
+SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "cosine_with_restarts", "linear", "polynomial")
+VerificationPrompt = "ascii_structure_style, systematic dungeon map, infinite corridor, white on black"
+
+
+class ModelConfig(Strict):
+    """``[model]``: local files of FLUX.1-dev and its encoders (sd-scripts takes no Hub ids)."""
+
+    flux: str = Field("models/flux1-dev.safetensors", description="FLUX.1-dev transformer (BFL single-file format).")
+    clip_l: str = Field("models/clip_l.safetensors", description="CLIP-L text encoder.")
+    t5xxl: str = Field("models/t5xxl_fp16.safetensors", description="T5-XXL text encoder (fp16 or fp8 file).")
+    ae: str = Field("models/ae.safetensors", description="FLUX autoencoder (VAE).")
+    tokenizer_cache_dir: str = Field(
+        "models/tokenizers", description="Pre-filled tokenizer cache so training never reaches the Hub."
+    )
+
+
+class NetworkConfig(Strict):
+    """``[network]``: the LoRA itself."""
+
+    module: Literal["networks.lora_flux"] = Field("networks.lora_flux", description="sd-scripts network module for FLUX LoRA.")
+    dim: int = Field(64, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(32.0, gt=0, description="LoRA alpha; the update is scaled by alpha / dim.")
+    train_unet_only: bool = Field(True, description="Train the transformer only, not the text encoders.")
+    dropout: float | None = Field(None, ge=0, lt=1, description="Neuron dropout, None for off.")
+    args: list[str] = Field(default_factory=list, description="Extra --network_args, e.g. ['train_blocks=single'].")
+
+
+class OptimizerConfig(Strict):
+    """``[optimizer]``"""
+
+    type: str = Field("adamw8bit", description="One of: " + ", ".join(OPTIMIZERS) + ".")
+    learning_rate: float = Field(4e-4, description="Peak learning rate; must be > 0.")
+    scheduler: str = Field("constant_with_warmup", description="One of: " + ", ".join(SCHEDULERS) + ".")
+    warmup_steps: int = Field(100, ge=0, description="Learning-rate warm-up steps.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping, 0 for off.")
+    args: list[str] = Field(default_factory=list, description="Extra --optimizer_args, e.g. ['weight_decay=0.01'].")
+
+    @field_validator("type")
+    @classmethod
+    def _known_optimizer(cls, v: str) -> str:
+        if v.lower() not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {v!r}; allowed: {', '.join(OPTIMIZERS)}")
+        return v.lower()
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive_lr(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError(f"learning_rate must be > 0, got {v}")
+        return v
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, v: str) -> str:
+        if v not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {v!r}; allowed: {', '.join(SCHEDULERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _warmup_fits_scheduler(self) -> "OptimizerConfig":
+        if self.scheduler == "constant" and self.warmup_steps:
+            # sd-scripts raises "constant does not require num_warmup_steps" only after loading FLUX
+            raise ValueError(
+                f"scheduler 'constant' takes no warm-up (warmup_steps = {self.warmup_steps}); "
+                "use scheduler = 'constant_with_warmup' or warmup_steps = 0"
+            )
+        return self
+
+    @property
+    def kohya_type(self) -> str:
+        return OPTIMIZERS[self.type]
+
+
+class TrainingConfig(Strict):
+    """``[training]``: the run. Augmentations that would move the 16 px grid are refused."""
+
+    max_train_steps: int = Field(3000, ge=1, description="Optimizer steps.")
+    mixed_precision: Literal["bf16", "fp16"] = Field("bf16", description="Compute precision; FLUX is trained in bf16.")
+    save_precision: Literal["bf16", "fp16", "float"] = Field("bf16", description="dtype of the saved LoRA.")
+    resolution: int | list[int] = Field(1024, description="Training resolution: one side, or [width, height] (must be square).")
+    batch_size: int | None = Field(None, ge=1, le=64, description="Per-GPU batch; None takes the VRAM profile's.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Batches per optimizer step.")
+    num_repeats: int = Field(1, ge=1, description="Times each image is repeated per epoch.")
+    seed: int = Field(42, ge=0, description="Training seed (noise, shuffling).")
+    save_every_n_steps: int = Field(500, ge=1, description="Checkpoint (and resumable state) interval.")
+    output_dir: str = Field("runs/flux_ascii", description="Run directory: plan files, log, checkpoints, samples.")
+    output_name: str = Field("flux_ascii_structure_v1", description="Checkpoint file stem.")
+    resume: bool = Field(False, description="Continue from the newest saved state (also RESUME=1).")
+    gradient_checkpointing: bool = Field(True, description="Trade compute for memory; needed below 48 GB.")
+    cache_latents_to_disk: bool = Field(True, description="Encode images once with the VAE and keep latents on disk.")
+    cache_text_encoder_outputs: bool = Field(True, description="Encode captions once; frees the text encoders' VRAM.")
+    guidance_scale: float = Field(1.0, gt=0, description="Embedded guidance during training; sd-scripts docs: 1.0 for dev.")
+    timestep_sampling: Literal["sigma", "uniform", "sigmoid", "shift", "flux_shift"] = Field("shift", description="Timestep distribution.")
+    discrete_flow_shift: float = Field(3.1582, gt=0, description="Shift for timestep_sampling = shift.")
+    model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = Field("raw", description="How the model output is read.")
+    max_data_loader_n_workers: int = Field(2, ge=0, description="Data loader processes.")
+    keep_tokens: int = Field(1, ge=0, description="Leading caption tokens kept in place (the trigger word).")
+    flip_aug: bool = Field(False, description="Horizontal flips; refused with text (mirrored glyphs).")
+    random_crop: bool = Field(False, description="Refused: a crop moves the 16 px grid.")
+    enable_bucket: bool = Field(False, description="Refused: bucketing resizes and moves the grid.")
+    color_aug: bool = Field(False, description="Refused: colour jitter makes grey.")
+    shuffle_caption: bool = Field(False, description="Shuffle caption tags; needs cache_text_encoder_outputs = false.")
+    caption_dropout_rate: float = Field(0.0, ge=0, le=1, description="Share of steps trained with an empty caption.")
+
+    @property
+    def side(self) -> int:
+        return self.resolution if isinstance(self.resolution, int) else self.resolution[0]
+
+    @field_validator("resolution")
+    @classmethod
+    def _square_on_grid(cls, res: int | list[int]) -> int | list[int]:
+        if isinstance(res, list):
+            if len(res) != 2:
+                raise ValueError(f"resolution must be one number or [width, height], got {res}")
+            if res[0] != res[1]:
+                raise ValueError(f"resolution {res} is not square; the grid images are square")
+        side = res if isinstance(res, int) else res[0]
+        if side % 16 or side < 256:
+            raise ValueError(f"resolution {side} must be a multiple of 16 (one FLUX token) and at least 256")
+        return res
+
+    @field_validator("random_crop", "enable_bucket", "color_aug")
+    @classmethod
+    def _grid_moving_augmentation(cls, v: bool, info: ValidationInfo) -> bool:
+        why = {
+            "random_crop": "a random crop moves the 16 px grid",
+            "enable_bucket": "bucketing resizes images off the 16 px grid",
+            "color_aug": "colour jitter adds grey and colour (and conflicts with latent caching)",
+        }[info.field_name]
+        if v:
+            raise ValueError(f"{info.field_name} = true refused: {why}; set it to false")
+        return v
+
+    @field_validator("output_name")
+    @classmethod
+    def _plain_stem(cls, v: str) -> str:
+        if "/" in v or "\\" in v or not v.strip():
+            raise ValueError(f"output_name {v!r} must be a plain file stem")
+        return v
+
+    @model_validator(mode="after")
+    def _caching_rules(self) -> "TrainingConfig":
+        if self.cache_text_encoder_outputs and self.shuffle_caption:
+            raise ValueError("shuffle_caption needs fresh text encodings: set cache_text_encoder_outputs = false or shuffle_caption = false")
+        if self.cache_text_encoder_outputs and self.caption_dropout_rate > 0:
+            raise ValueError("caption_dropout_rate > 0 needs cache_text_encoder_outputs = false")
+        return self
+
+
+class SampleConfig(Strict):
+    """``[sample]``: images sd-scripts draws during training, the checker's input."""
+
+    prompts: list[str] = Field(
+        default_factory=lambda: [
+            VerificationPrompt,
+            "ascii_structure_style, roguelike rooms and mazes, 12 rooms linked by winding passages, brick walls, white on black",
+            "ascii_structure_style, cave system, 5 chambers joined by tunnels, thin line walls, white on black",
+            'ascii_structure_style, framed text panel titled "IRON GATE", line frame, white on black',
+        ],
+        min_length=1,
+        description="Prompts; the first is the kit's verification prompt.",
+    )
+    every_n_steps: int = Field(250, ge=1, description="Sample interval in steps.")
+    at_first: bool = Field(False, description="Also sample before training (step 0): the base model's baseline.")
+    width: int = Field(1024, description="Sample width (multiple of 16).")
+    height: int = Field(1024, description="Sample height (multiple of 16).")
+    guidance: float = Field(3.5, gt=0, description="Embedded guidance at sampling (--g).")
+    steps: int = Field(20, ge=1, le=1000, description="Sampling steps (--s).")
+    seed: int = Field(1234, ge=0, description="Sample seed (--d): the same noise at every checkpoint.")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SampleConfig":
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v % 16 or v < 256:
+                raise ValueError(f"{name} {v} must be a multiple of 16 and at least 256")
+        for p in self.prompts:
+            if not p.strip() or "\n" in p:
+                raise ValueError("each prompt must be one non-empty line")
+            if p.lstrip().startswith("#"):
+                raise ValueError(f"prompt {p!r} starts with '#', which sd-scripts skips as a comment")
+            if " --" in p:
+                raise ValueError(f"prompt {p!r} contains ' --', which sd-scripts reads as a sample option")
+        return self
+
+
+class VramProfile(BaseModel):
+    """What one card size needs (sd-scripts docs/flux_train_network.md, all with fp8 below 48 GB)."""
+
+    min_vram_gib: float
+    fp8_base: bool
+    blocks_to_swap: int
+    batch_size: int
+    needs_8bit_optimizer: bool
+    why: str
+
+
+VRAM_PROFILES: dict[str, VramProfile] = {
+    "48gb+": VramProfile(min_vram_gib=44, fp8_base=False, blocks_to_swap=0, batch_size=2, needs_8bit_optimizer=False,
+                         why="bf16 base weights fit beside activations; no fp8 quantisation error"),
+    "24gb": VramProfile(min_vram_gib=22, fp8_base=True, blocks_to_swap=0, batch_size=2, needs_8bit_optimizer=False,
+                        why="fp8 base; sd-scripts: basic settings work at batch size 2"),
+    "16gb": VramProfile(min_vram_gib=15, fp8_base=True, blocks_to_swap=8, batch_size=1, needs_8bit_optimizer=False,
+                        why="fp8 base, batch 1, 8 of 57 blocks swapped to CPU"),
+    "12gb": VramProfile(min_vram_gib=11, fp8_base=True, blocks_to_swap=16, batch_size=1, needs_8bit_optimizer=True,
+                        why="fp8 base, 16 blocks swapped, 8-bit optimizer states"),
+}
+
+
+class HardwareConfig(Strict):
+    """``[hardware]``"""
+
+    vram_profile: Literal["48gb+", "24gb", "16gb", "12gb"] = Field("24gb", description="Card size: " + "; ".join(f"{k}: {v.why}" for k, v in VRAM_PROFILES.items()))
+    num_gpus: int = Field(1, ge=1, le=64, description="GPUs on this machine; > 1 launches accelerate --multi_gpu.")
+    num_cpu_threads_per_process: int = Field(2, ge=1, description="accelerate --num_cpu_threads_per_process.")
+    blocks_to_swap: int | None = Field(None, ge=0, le=35, description="Override the profile's block swap (0-35).")
+
+    @property
+    def profile(self) -> VramProfile:
+        return VRAM_PROFILES[self.vram_profile]
+
+    @property
+    def swap(self) -> int:
+        return self.profile.blocks_to_swap if self.blocks_to_swap is None else self.blocks_to_swap
+
+
+class CheckConfig(Strict):
+    """``[check]``: how ``ascii-lora check`` judges samples (decoder output is never exactly 0/255)."""
+
+    black_tolerance: int = Field(24, ge=0, le=127, description="Pixels <= this count as black.")
+    white_tolerance: int = Field(24, ge=0, le=127, description="Pixels >= 255 - this count as white.")
+    max_grey_fraction: float = Field(0.01, ge=0, le=1, description="Crisp when at most this share of pixels is grey.")
+    max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the darkest-cell median is <= this.")
+    cell_tolerance: int = Field(12, ge=0, description="Hamming distance (pixels of 256) within which a cell matches a tile.")
+    min_cell_agreement: float = Field(0.9, ge=0, le=1, description="Grid-aligned when this share of cells match a tile at phase 0.")
+
+
 class ExperimentConfig(Strict):
     """One experiment file: the tables of ``configs/flux_ascii.toml``."""
 
     dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Training-set generator.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Base model files.")
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description="LoRA network.")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="Optimizer and schedule.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training run.")
+    sample: SampleConfig = Field(default_factory=SampleConfig, description="Samples drawn during training.")
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentConfig":
+        if self.training.side != self.dataset.resolution:
+            raise ValueError(
+                f"[training] resolution {self.training.side} differs from [dataset] resolution "
+                f"{self.dataset.resolution}; Kohya would resize the images off the grid"
+            )
+        if self.training.flip_aug and self.dataset.mix.text > 0:
+            raise ValueError("[training] flip_aug = true mirrors the glyphs of the text family; set flip_aug = false or [dataset.mix] text = 0")
+        p = self.hardware.profile
+        if p.needs_8bit_optimizer and not self.optimizer.type.endswith("8bit"):
+            raise ValueError(f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}")
+        return self
+
+    def warnings(self) -> list[str]:
+        """Legal but suspicious settings: printed, never fatal."""
+        out = []
+        if self.network.alpha > self.network.dim:
+            out.append(f"[network] alpha {self.network.alpha:g} > dim {self.network.dim}: updates are scaled up by {self.network.alpha / self.network.dim:g}x")
+        if self.training.save_every_n_steps > self.training.max_train_steps:
+            out.append("[training] save_every_n_steps > max_train_steps: only the final LoRA is saved and the run cannot resume midway")
+        if self.sample.every_n_steps > self.training.max_train_steps:
+            out.append("[sample] every_n_steps > max_train_steps: no samples during training, nothing for `make check`")
+        if self.training.mixed_precision == "fp16":
+            out.append("[training] mixed_precision fp16: FLUX is trained in bf16; fp16 overflows are likely")
+        if self.optimizer.learning_rate > 2e-3:
+            out.append(f"[optimizer] learning_rate {self.optimizer.learning_rate:g} is very high for a rank-{self.network.dim} FLUX LoRA")
+        return out

@@ -32,6 +32,8 @@ from .sample import family_schedule, make_sample, sample_name
 MANIFEST = "manifest.json"
 EXTENSIONS = (".png", ".txt", ".ascii")
 DATASET_FILE = re.compile(r"^[a-z_]+_\d{5,}\.(png|txt|ascii)$")
+# sd-scripts caches latents and text-encoder outputs beside the images (cache_*_to_disk)
+TRAINER_CACHE = re.compile(r"^([a-z_]+_\d{5,})_.*\.npz$")
 
 
 def fingerprint(cfg: DatasetConfig) -> str:
@@ -89,7 +91,16 @@ def _write_one(cfg_json: str, out: str, family: str, index: int) -> WriteResult:
             atomic_write(path, data)
             written += 1
             nbytes += len(data)
+    if written:
+        drop_trainer_caches(Path(out), s.name)
     return WriteResult(s.name, family, hashes, nbytes, written)
+
+
+def drop_trainer_caches(out: Path, stem: str) -> None:
+    """sd-scripts trusts a cached latent/encoding by its file name; a redrawn image must not inherit one."""
+    for p in out.glob(f"{stem}_*.npz"):
+        if TRAINER_CACHE.match(p.name):
+            p.unlink(missing_ok=True)
 
 
 def read_manifest(out: Path) -> dict | None:
@@ -139,7 +150,8 @@ def check_directory(out: Path, cfg: DatasetConfig, force: bool) -> dict | None:
         old = None
     foreign = sorted(
         p.name for p in out.iterdir()
-        if p.name != MANIFEST and not DATASET_FILE.match(p.name) and not p.name.startswith(".ascii-lora-tmp-")
+        if p.name != MANIFEST and not DATASET_FILE.match(p.name) and not TRAINER_CACHE.match(p.name)
+        and not p.name.startswith(".ascii-lora-tmp-")
     )
     if foreign:
         shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
@@ -177,8 +189,10 @@ def write_dataset(
     same = old is not None and old["fingerprint"] == fingerprint(cfg)
     known = old.get("files", {}) if same else {}
     expected = {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS}
+    stems = {n.rsplit(".", 1)[0] for n in expected}
     for p in out.iterdir():
-        if DATASET_FILE.match(p.name) and p.name not in expected:
+        cache = TRAINER_CACHE.match(p.name)
+        if (DATASET_FILE.match(p.name) and p.name not in expected) or (cache and cache.group(1) not in stems):
             p.unlink()
             summary.removed += 1
 

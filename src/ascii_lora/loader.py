@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .config import ExperimentConfig
 from .errors import UserError
@@ -14,11 +14,32 @@ from .errors import UserError
 DEFAULT_CONFIG = Path("configs/flux_ascii.toml")
 
 
+class _TomlBool(int):
+    """Shows a bad boolean the way the user typed it in TOML."""
+
+    def __repr__(self) -> str:
+        return "true" if self else "false"
+
+
+def _is_table(path: list[str]) -> bool:
+    """Does ``path`` name a table (a nested model) rather than a key?"""
+    model: Any = ExperimentConfig
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return False
+        model = fields[part].annotation
+    return isinstance(model, type) and issubclass(model, BaseModel)
+
+
 def _location(loc: tuple[Any, ...]) -> str:
+    """pydantic loc -> ``[table] key`` (or ``[table]`` for a rule spanning several keys)."""
     parts = [str(p) for p in loc if not isinstance(p, int)]
     indices = [p for p in loc if isinstance(p, int)]
     if not parts:
-        return "(top level)"
+        return ""
+    if _is_table(parts):
+        return f"[{'.'.join(parts)}]"
     table, key = parts[:-1], parts[-1]
     where = f"[{'.'.join(table)}] {key}" if table else key
     return where + (f"[{indices[-1]}]" if indices else "")
@@ -33,8 +54,10 @@ def format_validation_error(source: str, err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown key (not a setting; check the spelling)"
         got = e.get("input")
+        if isinstance(got, bool):
+            got = _TomlBool(got)
         got_s = "" if e["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{source}: {where}: {msg}{got_s}")
+        lines.append(f"{source}: {where}: {msg}{got_s}" if where else f"{source}: {msg}{got_s}")
     return lines[0] if len(lines) == 1 else lines[0] + f" (+{len(lines) - 1} more: " + "; ".join(lines[1:]) + ")"
 
 

@@ -1,0 +1,254 @@
+"""`ascii-lora plan` emits exactly what the pinned sd-scripts accepts (proved against its facts)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ascii_lora.cli import main
+from ascii_lora.config import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
+from ascii_lora.loader import load_config
+from ascii_lora.plan import build_plan, latest_state, write_plan
+
+from .kohya_facts import KohyaFacts
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = sorted(VRAM_PROFILES)
+
+
+@pytest.fixture(scope="module")
+def facts() -> KohyaFacts:
+    path = ROOT.parent / "shared" / "kohya" / "flux_train_network.facts.json"
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the pinned sd-scripts facts are needed to prove the plan")
+    return KohyaFacts(path)
+
+
+def cfg_for(profile: str = "24gb", gpus: int = 1, **tables) -> ExperimentConfig:
+    data = {"hardware": {"vram_profile": profile, "num_gpus": gpus}, **tables}
+    return ExperimentConfig.model_validate(data)
+
+
+def test_facts_and_submodule_are_the_pinned_commit(facts):
+    from ascii_lora.plan import SD_SCRIPTS_COMMIT
+
+    assert facts.commit == SD_SCRIPTS_COMMIT
+    assert "vendor/sd-scripts" in (ROOT / ".gitmodules").read_text()
+    r = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s", "vendor/sd-scripts"], capture_output=True, text=True)
+    if r.returncode or not r.stdout:
+        pytest.skip("not a git checkout")
+    mode, commit, *_ = r.stdout.split()
+    assert mode == "160000" and commit == SD_SCRIPTS_COMMIT
+
+
+@pytest.mark.parametrize("gpus", [1, 4])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_flag_value_and_choice_is_accepted_by_flux_train_network(facts, tmp_path, profile, gpus):
+    plan = build_plan(cfg_for(profile, gpus), tmp_path)
+    parsed = facts.parse(plan.trainer_args)
+    p = VRAM_PROFILES[profile]
+    assert parsed["network_module"] == "networks.lora_flux"
+    assert parsed["network_dim"] == "64" and float(parsed["network_alpha"]) == 32
+    assert float(parsed["learning_rate"]) == 4e-4
+    assert parsed["optimizer_type"].lower() == "adamw8bit"
+    assert parsed["mixed_precision"] == "bf16" and parsed["save_precision"] == "bf16"
+    assert parsed["save_model_as"] == "safetensors" and parsed["max_train_steps"] == "3000"
+    assert parsed["save_state"] is True
+    assert parsed.get("fp8_base", False) == p.fp8_base
+    assert int(parsed.get("blocks_to_swap", 0)) == p.blocks_to_swap
+    assert parsed["timestep_sampling"] == "shift" and float(parsed["discrete_flow_shift"]) == 3.1582
+    assert parsed["model_prediction_type"] == "raw" and float(parsed["guidance_scale"]) == 1.0
+    for flag in ("pretrained_model_name_or_path", "clip_l", "t5xxl", "ae", "dataset_config", "sample_prompts", "tokenizer_cache_dir"):
+        assert Path(parsed[flag]).is_absolute(), flag
+    launch = plan.argv[: plan.argv.index(str(plan.script))]
+    assert launch[:2] == ["accelerate", "launch"]
+    assert launch[launch.index("--mixed_precision") + 1] == "bf16"
+    assert launch[launch.index("--num_cpu_threads_per_process") + 1] == "2"
+    if gpus > 1:
+        assert "--multi_gpu" in launch and launch[launch.index("--num_processes") + 1] == str(gpus)
+    else:
+        assert "--multi_gpu" not in launch
+    assert str(plan.script) == "vendor/sd-scripts/flux_train_network.py"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_dataset_config_passes_the_trainer_schema(facts, tmp_path, profile):
+    plan = build_plan(cfg_for(profile), tmp_path)
+    data = tomllib.loads(__import__("tomli_w").dumps(plan.dataset_config))
+    facts.check_dataset_toml(data)
+    ds = data["datasets"][0]
+    sub = ds["subsets"][0]
+    assert data["general"]["caption_extension"] == ".txt" and sub["caption_extension"] == ".txt"
+    assert sub["keep_tokens"] == 1 and ds["enable_bucket"] is False and data["general"]["enable_bucket"] is False
+    assert ds["resolution"] == 1024 and ds["batch_size"] == VRAM_PROFILES[profile].batch_size
+    assert Path(sub["image_dir"]).is_absolute() and sub["image_dir"].endswith("data/ascii_training_data")
+    for table in (data["general"], sub):
+        assert table["flip_aug"] is False and table["random_crop"] is False and table["color_aug"] is False
+
+
+def test_schema_checker_rejects_what_sd_scripts_rejects(facts):
+    with pytest.raises(AssertionError, match="not accepted"):
+        facts.check_dataset_toml({"datasets": [{"subsets": [{"image_dir": "/x", "bogus": 1}]}]})
+    with pytest.raises(AssertionError, match="required image_dir"):
+        facts.check_dataset_toml({"datasets": [{"subsets": [{"num_repeats": 1}]}]})
+    with pytest.raises(AssertionError, match="is not int"):
+        facts.check_dataset_toml({"datasets": [{"resolution": "big", "subsets": [{"image_dir": "/x"}]}]})
+    with pytest.raises(AssertionError, match="not a flux_train_network.py flag"):
+        facts.parse(["--train_data_dirr", "x"])
+    with pytest.raises(AssertionError, match="not in"):
+        facts.parse(["--mixed_precision", "fp8"])
+    with pytest.raises(ValueError):
+        facts.parse(["--network_dim", "sixty-four"])
+
+
+def test_batch_size_from_config_overrides_profile(tmp_path):
+    plan = build_plan(cfg_for("24gb", training={"batch_size": 3}), tmp_path)
+    assert plan.dataset_config["datasets"][0]["batch_size"] == 3
+
+
+def test_sample_prompts_spell_out_size_seed_steps_and_guidance(tmp_path):
+    lines = build_plan(ExperimentConfig(), tmp_path).sample_prompts.splitlines()
+    assert lines[0].startswith(VerificationPrompt + " --w")
+    for line in lines:
+        for opt in ("--w 1024", "--h 1024", "--d 1234", "--s 20", "--g 3.5"):
+            assert opt in line
+
+
+def test_constant_scheduler_emits_no_warmup(facts, tmp_path):
+    plan = build_plan(cfg_for(optimizer={"scheduler": "constant", "warmup_steps": 0}), tmp_path)
+    assert "--lr_warmup_steps" not in plan.argv
+    facts.parse(plan.trainer_args)
+
+
+def test_write_plan_files_and_train_sh_is_the_same_argv(tmp_path):
+    plan = build_plan(ExperimentConfig(), tmp_path, run_dir=tmp_path / "run")
+    names = sorted(p.name for p in write_plan(plan, tmp_path))
+    assert names == ["config.resolved.toml", "dataset_config.toml", "sample_prompts.txt", "train.args.json", "train.sh"]
+    run = tmp_path / "run"
+    argv = json.loads((run / "train.args.json").read_text())
+    assert argv == plan.argv
+    sh = (run / "train.sh").read_text()
+    assert subprocess.run(["bash", "-n", str(run / "train.sh")]).returncode == 0
+    exec_line = next(line for line in sh.splitlines() if line.startswith("exec "))
+    assert shlex.split(exec_line)[1:] == argv
+    assert (run / "train.sh").stat().st_mode & 0o100
+    assert tomllib.loads((run / "dataset_config.toml").read_text()) == plan.dataset_config
+
+
+def test_resolved_config_round_trips_with_every_default(tmp_path):
+    cfg = cfg_for("16gb", 2, network={"dim": 32})
+    text = build_plan(cfg, tmp_path).resolved_toml
+    data = tomllib.loads(text)
+    assert data["network"]["alpha"] == 32.0 and data["training"]["max_train_steps"] == 3000
+    assert ExperimentConfig.model_validate(data) == cfg
+
+
+def test_resume_points_at_the_newest_saved_state(tmp_path):
+    run = tmp_path / "run"
+    for step in (500, 1500, 1000):
+        (run / f"flux_ascii_structure_v1-step{step:08d}-state").mkdir(parents=True)
+    assert latest_state(run, "flux_ascii_structure_v1").name == "flux_ascii_structure_v1-step00001500-state"
+    plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
+    assert plan.argv[plan.argv.index("--resume") + 1].endswith("step00001500-state")
+    assert "--resume" not in build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
+
+
+def test_dry_run_prints_exactly_the_written_argv(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dry-run", "--config", str(ROOT / "configs" / "flux_ascii.toml")]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    written = json.loads((tmp_path / "runs" / "flux_ascii" / "train.args.json").read_text())
+    assert shlex.split(printed) == written
+
+
+def test_plan_command_writes_into_run_dir(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "--config", str(ROOT / "configs" / "flux_ascii.toml"), "--run-dir", "r1"]) == 0
+    assert (tmp_path / "r1" / "dataset_config.toml").exists()
+
+
+BAD_CONFIGS = [
+    ("[training]\nresolution = 1000\n", "[training] resolution: resolution 1000 must be a multiple of 16"),
+    ("[training]\nresolution = [1024, 768]\n", "is not square"),
+    ("[optimizer]\nlearning_rate = 0\n", "[optimizer] learning_rate: learning_rate must be > 0"),
+    ("[optimizer]\nlearning_rate = -1e-4\n", "learning_rate must be > 0"),
+    ("[optimizer]\ntype = 'adamw9bit'\n", "unknown optimizer 'adamw9bit'; allowed: adamw, adamw8bit"),
+    ("[optimizer]\nscheduler = 'cosine_annealing'\n", "unknown scheduler"),
+    ("[optimizer]\nscheduler = 'constant'\nwarmup_steps = 100\n", "takes no warm-up"),
+    ("[training]\nflip_aug = true\n", "flip_aug = true mirrors the glyphs"),
+    ("[training]\nrandom_crop = true\n", "[training] random_crop: random_crop = true refused: a random crop moves the 16 px grid"),
+    ("[training]\nenable_bucket = true\n", "enable_bucket"),
+    ("[training]\ncolor_aug = true\n", "color_aug"),
+    ("[training]\nshuffle_caption = true\n", "shuffle_caption needs fresh text encodings"),
+    ("[training]\ncaption_dropout_rate = 0.1\n", "caption_dropout_rate > 0 needs"),
+    ("[training]\nresolution = 512\n", "differs from [dataset] resolution 1024"),
+    ("[training]\nmax_train_steps = 0\n", "[training] max_train_steps"),
+    ("[training]\nmixed_precision = 'fp8'\n", "[training] mixed_precision"),
+    ("[training]\nmax_train_stpes = 10\n", "[training] max_train_stpes: unknown key"),
+    ("[network]\nmodule = 'networks.lora'\n", "[network] module"),
+    ("[network]\ndim = 0\n", "[network] dim"),
+    ("[hardware]\nvram_profile = '8gb'\n", "[hardware] vram_profile"),
+    ("[hardware]\nvram_profile = '12gb'\n[optimizer]\ntype = 'adamw'\n", "needs an 8-bit optimizer"),
+    ("[hardware]\nblocks_to_swap = 40\n", "[hardware] blocks_to_swap"),
+    ("[sample]\nwidth = 1000\n", "width 1000 must be a multiple of 16"),
+    ("[sample]\nprompts = ['a --w 512']\n", "reads as a sample option"),
+    ("[sample]\nprompts = []\n", "[sample] prompts"),
+    ("[training]\noutput_name = 'a/b'\n", "must be a plain file stem"),
+    ("[model]\nflux_path = 'x'\n", "[model] flux_path: unknown key"),
+]
+
+
+@pytest.mark.parametrize("toml,expected", BAD_CONFIGS)
+def test_bad_training_config_is_one_line_before_any_gpu_work(tmp_path, capsys, monkeypatch, toml, expected):
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(toml)
+    assert main(["plan", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert str(cfg) in err and expected in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_alpha_above_rank_is_a_warning_not_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text("[network]\ndim = 16\nalpha = 32\n")
+    assert main(["plan", "--config", str(cfg)]) == 0
+    assert "alpha 32 > dim 16" in capsys.readouterr().err
+
+
+def test_several_config_files_select_their_own_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "other.toml"
+    other.write_text("[training]\noutput_dir = 'runs/other'\noutput_name = 'other_v1'\n")
+    assert main(["plan", "--config", str(other)]) == 0
+    assert "other_v1" in (tmp_path / "runs" / "other" / "train.sh").read_text()
+
+
+def test_our_dependency_ranges_admit_sd_scripts_pins(shared):
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    readme = (shared / "kohya" / "README.md").read_text()
+    pins = dict(re.findall(r"([a-z][a-z0-9_.-]*)(?:\[[a-z]+\])?==([0-9][0-9a-z.]*[0-9])", readme))
+    assert {"accelerate", "safetensors", "rich", "huggingface-hub"} <= set(pins)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["train"]]
+    for req in reqs:
+        name = req.name.lower().replace("_", "-")
+        if name in pins:
+            assert req.specifier.contains(Version(pins[name])), f"{req} excludes sd-scripts' {name}=={pins[name]}"
+
+
+def test_default_config_file_loads(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(Path("configs/flux_ascii.toml"))
+    assert cfg.network.dim == 64 and cfg.network.alpha == 32 and cfg.optimizer.learning_rate == 4e-4
