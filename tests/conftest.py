@@ -15,7 +15,7 @@ def cfg() -> DatasetConfig:
     return DatasetConfig()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent: the shared project facts are needed for this check")

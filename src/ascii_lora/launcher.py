@@ -27,6 +27,27 @@ def resolve_launcher(argv: list[str]) -> list[str]:
     return argv
 
 
+def _stop_gracefully(proc: subprocess.Popen, log, echo: Callable[[str], None]) -> int:
+    """After Ctrl-C: let the trainer wind down, keep logging its last words; a second Ctrl-C kills it.
+
+    A terminal's Ctrl-C already reached the trainer (same process group); one aimed at us alone
+    (``kill -INT``) is forwarded once, after a grace period, never twice.
+    """
+    try:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            echo(line.rstrip("\n"))
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.kill()
+        return proc.wait()
+
+
 def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; Ctrl-C stops the trainer cleanly."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,15 +70,10 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
             code = proc.wait()
         except KeyboardInterrupt:
             interrupted = True
-            # the terminal sent SIGINT to the whole group; make sure the trainer got it, then wait
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            try:
-                code = proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
+            code = _stop_gracefully(proc, log, echo)
             log.write("# interrupted by Ctrl-C; RESUME=1 continues from the last saved state\n")
+    if code < 0:  # killed by a signal: report it the way a shell does
+        code = 128 - code
     info.update(exit_code=code, finished=time.time(), seconds=round(time.time() - started, 1), interrupted=interrupted)
     atomic_write(record, json.dumps(info, indent=1))
     return 130 if interrupted and code == 0 else code
