@@ -45,3 +45,7 @@ train: $(STAMP)
 
 setup-train: $(STAMP)
 	$(BIN)/ascii-lora setup-train --config $(CONFIG)
+
+# Scores the configured run's samples; overlays, read-back ASCII, report.json/.md land in <run>/check.
+check: $(STAMP)
+	$(BIN)/ascii-lora check --config $(CONFIG)

@@ -217,6 +217,174 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- check / snap ------------------------------------------------------------------------------
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def _collect(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Images named or inside the named folders (not recursive), and (path, why) for what is unusable."""
+    images: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            try:
+                entries = sorted(p.iterdir())
+            except OSError as e:
+                problems.append((raw, f"folder cannot be read ({e.strerror})"))
+                continue
+            images += [e for e in entries if e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS]
+        elif p.exists():
+            images.append(p)
+        else:
+            problems.append((raw, "not found"))
+    return images, problems
+
+
+def _unique_stems(images: list[Path]) -> dict[Path, str]:
+    seen: dict[str, int] = {}
+    out = {}
+    for p in images:
+        stem = p.stem if p.stem not in seen else f"{p.parent.name}_{p.stem}"
+        seen[p.stem] = seen.get(p.stem, 0) + 1
+        out[p] = stem
+    return out
+
+
+def _save_png(path: Path, array) -> None:
+    import io
+
+    from PIL import Image
+
+    from .fsutil import atomic_write
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    atomic_write(path, buf.getvalue())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from .atlas import get_atlas
+    from .check import ImageReport, check_file
+    from .checkpoints import chart, label, rank, report_markdown
+    from .fsutil import atomic_write
+    from .overlay import overlay
+
+    cfg = load_config(args.config)
+    run_dir = Path(cfg.training.output_dir)
+    paths = args.paths or [str(run_dir / "sample")]
+    if not args.paths:  # checking the configured run: every output goes to <run>/check
+        out = run_dir / "check"
+        args.overlay_dir = args.overlay_dir or str(out / "overlays")
+        args.ascii_dir = args.ascii_dir or str(out / "ascii")
+        args.json = args.json or str(out / "report.json")
+        args.report_dir = args.report_dir or str(out)
+    images, problems = _collect(paths)
+    if not images and not problems:
+        raise UserError(f"no images in {', '.join(paths)} (sd-scripts writes samples to <output_dir>/sample)")
+    atlas = get_atlas(cfg.dataset.cell_size)
+    stems = _unique_stems(images)
+    for d in (args.overlay_dir, args.ascii_dir):
+        if d:
+            Path(d).mkdir(parents=True, exist_ok=True)
+    reports: list[ImageReport] = [ImageReport(file=p, error=why) for p, why in problems]
+    for path in track(images, len(images), "checking"):
+        report, reading, gray = check_file(path, cfg.check, atlas)
+        reports.append(report)
+        if gray is None:
+            continue
+        if args.overlay_dir:
+            _save_png(Path(args.overlay_dir) / f"{stems[path]}.overlay.png", overlay(gray, reading, atlas))
+        if args.ascii_dir and report.ascii is not None:
+            atomic_write(Path(args.ascii_dir) / f"{stems[path]}.ascii", report.ascii)
+
+    table = Table(show_edge=False)
+    table.add_column("image", overflow="fold", ratio=1)
+    table.add_column("result", no_wrap=True, min_width=10)
+    for col in ("black bg", "crisp", "aligned", "grey", "offset", "cells ok"):
+        table.add_column(col, justify="right", no_wrap=True)
+    yn = lambda b: "[green]yes[/green]" if b else "[red]no[/red]"  # noqa: E731
+    for r in reports:
+        name = escape(Path(r.file).name)
+        if r.error:
+            table.add_row(name, "[red]unreadable[/red]", "", "", "", "", "", "")
+            continue
+        c = r.criteria
+        table.add_row(name, "[green]pass[/green]" if r.passed else "[red]FAIL[/red]", yn(c["black_background"]), yn(c["crisp"]),
+                      yn(c["grid_aligned"]), f"{r.grey_fraction:.2%}", f"{r.offset[0]},{r.offset[1]}" if r.offset else "-",
+                      f"{r.cell_agreement:.1%}" if r.cell_agreement is not None else "-")
+    console.print(table)
+    for r in reports:
+        if r.error:
+            fail(f"{r.file}: {r.error}")
+
+    scores = rank(reports)
+    if scores:
+        ct = Table(title="checkpoints", show_edge=False)
+        for col in ("checkpoint", "images", "pass rate", "aligned", "mean grey", "cell agreement", "file"):
+            ct.add_column(col)
+        for s in scores:
+            ct.add_row(("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""), str(s.images), f"{s.pass_rate:.0%}",
+                       f"{s.aligned_rate:.0%}", f"{s.mean_grey_fraction:.2%}", f"{s.mean_cell_agreement:.1%}",
+                       escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-")
+        console.print(ct)
+        best = next(s for s in scores if s.best)
+        report_dir = Path(args.report_dir) if args.report_dir else Path(next(r.file for r in reports if not r.error)).parent.parent / "check"
+        report_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(report_dir / "report.md", report_markdown(scores, reports))
+        _save_png(report_dir / "scores.png", __import__("numpy").asarray(chart(scores)))
+        say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
+        say(f"report: {report_dir / 'report.md'}, chart: {report_dir / 'scores.png'}")
+    elif args.report_dir:
+        Path(args.report_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(args.report_dir) / "report.md", report_markdown([], reports))
+
+    if args.json:
+        payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in scores]}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(args.json), json.dumps(payload, indent=1) + "\n")
+
+    errors = sum(1 for r in reports if r.error)
+    passed = sum(1 for r in reports if r.passed)
+    failed = len(reports) - passed - errors
+    say(f"{len(reports)} images: {passed} passed, {failed} failed, {errors} unreadable")
+    return 2 if errors else (1 if failed else 0)
+
+
+def cmd_snap(args: argparse.Namespace) -> int:
+    from .atlas import get_atlas
+    from .check import check_file
+    from .fsutil import atomic_write
+    from .overlay import snapped
+
+    cfg = load_config(args.config)
+    atlas = get_atlas(cfg.dataset.cell_size)
+    images, problems = _collect(args.images)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for p, why in problems:
+        fail(f"{p}: {why}")
+    errors = len(problems)
+    stems = _unique_stems(images)
+    for path in track(images, len(images), "snapping"):
+        report, reading, gray = check_file(path, cfg.check, atlas)
+        if gray is None or reading is None:
+            fail(f"{path}: {report.error or 'too small to hold a cell'}")
+            errors += 1
+            continue
+        image, codes = snapped(reading, atlas, gray.shape)
+        _save_png(out / f"{stems[path]}.png", image)
+        atomic_write(out / f"{stems[path]}.ascii", "".join(row.tobytes().decode("ascii") + "\n" for row in codes))
+        repaired = int((reading.distance > 0).sum())
+        say(f"{path} -> {out / (stems[path] + '.png')}: moved by {-reading.offset[0]},{-reading.offset[1]} px, "
+            f"{repaired} cells repaired, {int((~reading.agree).sum())} beyond tolerance")
+    say(f"{len(images) - (errors - len(problems))} snapped into {out}, {errors} unreadable")
+    return 2 if errors else 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +427,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("inspect", cmd_inspect, "describe a LoRA .safetensors from its header (no torch)")
     p.add_argument("file", help="LoRA .safetensors")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
+    p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")
+    p.add_argument("--json", help="write every score as JSON here")
+    p.add_argument("--overlay-dir", help="write <image>.overlay.png (grid + unmatched cells | snapped) here")
+    p.add_argument("--ascii-dir", help="write the read-back <image>.ascii here")
+    p.add_argument("--report-dir", help="report.md + scores.png (default: <sample folder>/../check)")
+
+    p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
+    p.add_argument("images", nargs="+", help="images or folders")
+    p.add_argument("--out", required=True, help="output folder for <image>.png + <image>.ascii")
     return parser
 
 

@@ -417,14 +417,16 @@ class HardwareConfig(Strict):
 
 
 class CheckConfig(Strict):
-    """``[check]``: how ``ascii-lora check`` judges samples (decoder output is never exactly 0/255)."""
+    """``[check]``: how ``ascii-lora check`` judges samples. FLUX's VAE never returns exact 0/255,
+    so "black" and "white" are bands; the defaults pass a few levels of decoder noise and fail
+    anti-aliasing, blur and JPEG (quality 75) artefacts."""
 
-    black_tolerance: int = Field(24, ge=0, le=127, description="Pixels <= this count as black.")
-    white_tolerance: int = Field(24, ge=0, le=127, description="Pixels >= 255 - this count as white.")
-    max_grey_fraction: float = Field(0.01, ge=0, le=1, description="Crisp when at most this share of pixels is grey.")
-    max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the darkest-cell median is <= this.")
-    cell_tolerance: int = Field(12, ge=0, description="Hamming distance (pixels of 256) within which a cell matches a tile.")
-    min_cell_agreement: float = Field(0.9, ge=0, le=1, description="Grid-aligned when this share of cells match a tile at phase 0.")
+    black_tolerance: int = Field(8, ge=0, le=127, description="Pixels <= this level count as black.")
+    white_tolerance: int = Field(8, ge=0, le=127, description="Pixels >= 255 - this level count as white.")
+    max_grey_fraction: float = Field(0.005, ge=0, le=1, description="Crisp when at most this share of pixels is grey.")
+    max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the flat (empty) cells sit at or below this level.")
+    cell_tolerance: int = Field(12, ge=0, le=256, description="A cell agrees when within this many pixels (of 256) of an atlas tile.")
+    min_cell_agreement: float = Field(0.9, ge=0, le=1, description="Share of cells that must agree for the grid to count as found.")
 
 
 class ExperimentConfig(Strict):

@@ -44,20 +44,27 @@ def load_gray(path: Path) -> np.ndarray:
         raise ImageReadError(f"truncated or corrupt image ({e})") from None
 
 
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma in integer arithmetic, so equal channels (grey, black, white) stay exact."""
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    return ((299 * r + 587 * g + 114 * b + 500) // 1000).astype(np.float32)
+
+
 def to_gray(im: Image.Image) -> np.ndarray:
+    """PIL image -> float32 luminance in [0, 255]; 16-bit is scaled exactly (65535 -> 255)."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if arr.max(initial=0) > 255 or im.mode.startswith("I;16") else 255.0
-        return arr * (255.0 / top)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA")
-        arr = np.asarray(im, dtype=np.float32)
-        rgb, alpha = arr[..., :3], arr[..., 3:4] / 255.0
-        arr = rgb * alpha  # transparent reads as the black background
-        return arr @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        arr = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        return (arr * (255.0 / top)).astype(np.float32)
+    if im.mode == "F":
+        return np.asarray(im, dtype=np.float32)
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        arr = np.asarray(im.convert("RGBA")).astype(np.int32)
+        alpha = arr[..., 3:4]
+        rgb = (arr[..., :3] * alpha + 127) // 255  # transparent reads as the black background
+        return _luma(rgb)
     if im.mode == "1":
         return np.asarray(im, dtype=np.float32) * 255.0
-    if im.mode != "L":
-        im = im.convert("RGB")
-        return np.asarray(im, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.asarray(im, dtype=np.float32)
+    if im.mode == "L":
+        return np.asarray(im, dtype=np.float32)
+    return _luma(np.asarray(im.convert("RGB")))
