@@ -44,12 +44,6 @@ def load_gray(path: Path) -> np.ndarray:
         raise ImageReadError(f"truncated or corrupt image ({e})") from None
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma in integer arithmetic, so equal channels (grey, black, white) stay exact."""
-    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
-    return ((299 * r + 587 * g + 114 * b + 500) // 1000).astype(np.float32)
-
-
 def to_gray(im: Image.Image) -> np.ndarray:
     """PIL image -> float32 luminance in [0, 255]; 16-bit is scaled exactly (65535 -> 255)."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -59,12 +53,9 @@ def to_gray(im: Image.Image) -> np.ndarray:
     if im.mode == "F":
         return np.asarray(im, dtype=np.float32)
     if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
-        arr = np.asarray(im.convert("RGBA")).astype(np.int32)
-        alpha = arr[..., 3:4]
-        rgb = (arr[..., :3] * alpha + 127) // 255  # transparent reads as the black background
-        return _luma(rgb)
+        black = Image.new("RGBA", im.size, (0, 0, 0, 255))  # transparent reads as the black background
+        im = Image.alpha_composite(black, im.convert("RGBA"))
     if im.mode == "1":
         return np.asarray(im, dtype=np.float32) * 255.0
-    if im.mode == "L":
-        return np.asarray(im, dtype=np.float32)
-    return _luma(np.asarray(im.convert("RGB")))
+    # PIL's Rec. 601 luma in 16-bit fixed point: fast, and exact for grey pixels (R = G = B)
+    return np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.float32)
