@@ -121,3 +121,10 @@ def test_read_marks_cells_that_match_no_tile():
     assert matched.tolist() == [[True, False]]
     idx, dist = atlas.nearest(atlas.cells(image))
     assert dist.tolist() == [[0, 1]] and atlas.chars[idx[0, 1]] == "."
+
+
+@pytest.mark.parametrize("cell", [8, 16, 32])
+def test_pil_render_equals_numpy_render(cell):
+    grid = np.frombuffer(PRINTABLE.encode() * 3, dtype=np.uint8)[:285].reshape(15, 19)
+    atlas = get_atlas(cell)
+    assert np.array_equal(np.asarray(atlas.render_image(grid)), atlas.render(grid).astype(np.uint8) * 255)

@@ -37,7 +37,7 @@ def bench_generation(cfg, count: int, repeats: int = 3) -> dict:
     images = []
     for i, fam in enumerate(schedule):  # warm-up pass doubles as the stage breakdown
         (layout, rng), t_struct = _timed(build_layout, cfg, fam, i)
-        image, t_render = _timed(atlas.render_gray, layout.grid)
+        image, t_render = _timed(atlas.render_image, layout.grid)
         _, t_cap = _timed(caption, layout, rng)
         _, t_enc = _timed(encode_png, image)
         stages["structure"] += t_struct

@@ -54,14 +54,14 @@ def build_layout(cfg: DatasetConfig, family: str, index: int) -> tuple[Layout, n
     return FAMILIES[family](rng, cfg), rng
 
 
-def encode_png(gray: np.ndarray) -> bytes:
-    """uint8 0/255 image -> 8-bit grayscale PNG (the most widely read form of a binary picture)."""
+def encode_png(image: Image.Image | np.ndarray) -> bytes:
+    """0/255 'L' image -> 8-bit grayscale PNG (the most widely read form of a binary picture)."""
     buf = io.BytesIO()
-    Image.fromarray(gray).save(buf, **PNG_SETTINGS)
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buf, **PNG_SETTINGS)
     return buf.getvalue()
 
 
 def make_sample(cfg: DatasetConfig, family: str, index: int) -> Sample:
     layout, rng = build_layout(cfg, family, index)
-    image = get_atlas(cfg.cell_size).render_gray(layout.grid)
+    image = get_atlas(cfg.cell_size).render_image(layout.grid)
     return Sample(sample_name(family, index), family, encode_png(image), caption(layout, rng) + "\n", layout.text())
