@@ -388,7 +388,11 @@ def cmd_snap(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ascii-lora", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ascii-lora",
+        description="Train a FLUX.1-dev LoRA that draws on an exact 16 px cell grid. "
+        "Flow: dataset -> setup-train -> train -> check.",
+    )
     parser.add_argument("--version", action="version", version=f"ascii-lora {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
