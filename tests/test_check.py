@@ -247,3 +247,10 @@ def test_rank_ignores_unreadable_and_foreign_names():
 
     reports = [ImageReport(file="x/holiday.png"), ImageReport(file="x/a_000100_00_20261125120000.png", error="bad")]
     assert rank(reports) == []
+
+
+def test_make_check_before_any_sample_explains_where_samples_come_from(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "no samples yet" in err and "make train" in err

@@ -276,6 +276,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     run_dir = Path(cfg.training.output_dir)
     paths = args.paths or [str(run_dir / "sample")]
+    if not args.paths and not (run_dir / "sample").is_dir():
+        raise UserError(f"{run_dir / 'sample'}: no samples yet; sd-scripts draws them there during `make train` "
+                        f"(every [sample] every_n_steps), or pass image files/folders")
     if not args.paths:  # checking the configured run: every output goes to <run>/check
         out = run_dir / "check"
         args.overlay_dir = args.overlay_dir or str(out / "overlays")
@@ -350,7 +353,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors = sum(1 for r in reports if r.error)
     passed = sum(1 for r in reports if r.passed)
     failed = len(reports) - passed - errors
-    say(f"{len(reports)} images: {passed} passed, {failed} failed, {errors} unreadable")
+    say(f"{len(reports)} image{'s' if len(reports) != 1 else ''}: {passed} passed, {failed} failed, {errors} unreadable")
     return 2 if errors else (1 if failed else 0)
 
 
