@@ -34,30 +34,25 @@ def _quoted(items: Sequence[str]) -> str:
     return q[0] if len(q) == 1 else ", ".join(q[:-1]) + " and " + q[-1]
 
 
+def _doors(f: dict) -> list[str]:
+    return [_plural(f["doors"], "door")] if f["doors"] else []
+
+
 def _dungeon(rng: np.random.Generator, f: dict) -> list[str]:
     subject = _pick(rng, ("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout"))
     rooms = len(f["rooms"])
-    parts = [subject, f"{_plural(rooms, _pick(rng, ('room', 'rectangular room')))} joined by corridors"]
-    if f["doors"]:
-        parts.append(_plural(f["doors"], "door"))
-    return parts
+    return [subject, f"{_plural(rooms, _pick(rng, ('room', 'rectangular room')))} joined by corridors", *_doors(f)]
 
 
 def _mixed(rng: np.random.Generator, f: dict) -> list[str]:
     subject = _pick(rng, ("mixed dungeon map", "dungeon map with natural caverns", "ruined dungeon layout"))
-    parts = [subject, f"{_plural(len(f['rooms']), 'room')} and {_plural(f['caves'], 'cave')} joined by corridors"]
-    if f["doors"]:
-        parts.append(_plural(f["doors"], "door"))
-    return parts
+    body = f"{_plural(len(f['rooms']), 'room')} and {_plural(f['caves'], 'cave')} joined by corridors"
+    return [subject, body, *_doors(f)]
 
 
 def _rooms_and_mazes(rng: np.random.Generator, f: dict) -> list[str]:
     subject = _pick(rng, ("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"))
-    parts = [subject, f"{_plural(len(f['rooms']), 'room')} linked by winding passages"]
-    if f["doors"]:
-        parts.append(_plural(f["doors"], "door"))
-    parts.append("no dead ends")
-    return parts
+    return [subject, f"{_plural(len(f['rooms']), 'room')} linked by winding passages", *_doors(f), "no dead ends"]
 
 
 def _cave(rng: np.random.Generator, f: dict) -> list[str]:
