@@ -69,6 +69,7 @@ def test_manifest_records_config_seed_version_counts_and_hashes(built):
     assert m["versions"]["ascii_lora"] and m["versions"]["numpy"]
     assert sum(m["families"].values()) == COUNT
     assert m["config"]["resolution"] == 1024
+    assert m["atlas"] == {"tiles": 95, "cell": 16, "min_hamming": 4, "closest_pair": "Il"}
     assert len(m["files"]) == 3 * COUNT
     for name, digest in m["files"].items():
         assert hashlib.sha256((built / name).read_bytes()).hexdigest() == digest

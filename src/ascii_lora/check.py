@@ -17,6 +17,7 @@ from .atlas import Atlas, get_atlas
 from .config import CheckConfig
 from .grid_detect import fit_grid
 from .imageio import ImageReadError, load_gray
+from .layout import grid_text
 
 UNKNOWN = "?"
 
@@ -114,11 +115,12 @@ def exact_rate(binary: np.ndarray, atlas: Atlas, offset: tuple[int, int]) -> flo
 
 
 
-def text_of(reading: Reading, atlas: Atlas, unknown: str | None = UNKNOWN) -> str:
-    chars = np.frombuffer(atlas.chars.encode("ascii"), dtype=np.uint8)[reading.tiles] if reading.tiles.size else np.zeros((0, 0), np.uint8)
-    if unknown is not None and chars.size:
-        chars = np.where(reading.agree, chars, ord(unknown)).astype(np.uint8)
-    return "".join(row.tobytes().decode("ascii") + "\n" for row in chars)
+def text_of(reading: Reading, atlas: Atlas) -> str:
+    """Read-back text; cells beyond tolerance read as ``?`` rather than as a guess."""
+    if not reading.tiles.size:
+        return ""
+    chars = np.where(reading.agree, atlas.codes[reading.tiles], ord(UNKNOWN)).astype(np.uint8)
+    return grid_text(chars)
 
 
 def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None]:

@@ -360,6 +360,7 @@ def cmd_snap(args: argparse.Namespace) -> int:
     from .atlas import get_atlas
     from .check import check_file
     from .fsutil import atomic_write
+    from .layout import grid_text
     from .overlay import snapped
 
     cfg = load_config(args.config)
@@ -379,7 +380,7 @@ def cmd_snap(args: argparse.Namespace) -> int:
             continue
         image, codes = snapped(reading, atlas, gray.shape)
         _save_png(out / f"{stems[path]}.png", image)
-        atomic_write(out / f"{stems[path]}.ascii", "".join(row.tobytes().decode("ascii") + "\n" for row in codes))
+        atomic_write(out / f"{stems[path]}.ascii", grid_text(codes))
         repaired = int((reading.distance > 0).sum())
         say(f"{path} -> {out / (stems[path] + '.png')}: moved by {-reading.offset[0]},{-reading.offset[1]} px, "
             f"{repaired} cells repaired, {int((~reading.agree).sum())} beyond tolerance")

@@ -24,6 +24,7 @@ import numpy as np
 import PIL
 
 from . import __version__
+from .atlas import get_atlas
 from .config import DatasetConfig
 from .errors import UserError
 from .fsutil import atomic_write, remove_stale_temps, sha256_bytes, sha256_file
@@ -120,6 +121,11 @@ def _versions() -> dict[str, str]:
     return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__, "pillow": PIL.__version__}
 
 
+def _atlas_facts(cell: int) -> dict:
+    dist, a, b = get_atlas(cell).min_hamming()
+    return {"tiles": len(get_atlas(cell).chars), "cell": cell, "min_hamming": dist, "closest_pair": a + b}
+
+
 def _manifest(cfg: DatasetConfig, status: str, families: dict[str, int], hashes: dict[str, str]) -> str:
     data = {
         "tool": "ascii-lora",
@@ -130,6 +136,7 @@ def _manifest(cfg: DatasetConfig, status: str, families: dict[str, int], hashes:
         "families": families,
         "versions": _versions(),
         "png": {"mode": "L", "values": [0, 255], "compress_level": 6},
+        "atlas": _atlas_facts(cfg.cell_size),
         "config": cfg.model_dump(mode="json"),
         "files": dict(sorted(hashes.items())),
     }

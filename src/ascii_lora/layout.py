@@ -21,7 +21,12 @@ class Layout:
 
     def text(self) -> str:
         """The ground truth: one character per cell, one line per cell row."""
-        return "\n".join(row.tobytes().decode("ascii") for row in self.grid) + "\n"
+        return grid_text(self.grid)
+
+
+def grid_text(grid: np.ndarray) -> str:
+    """ASCII codes (rows, cols) -> the .ascii text: one line per cell row, each ending in a newline."""
+    return "".join(row.tobytes().decode("ascii") + "\n" for row in grid)
 
 
 def floor_fraction(grid: np.ndarray) -> float:
