@@ -169,7 +169,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     log = plan.run_dir / "train.log"
     say(f"launching; log: {log}")
-    code = launch(plan.argv, _root(), log, echo=say)
+    try:
+        code = launch(plan.argv, _root(), log, echo=say)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
     say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
     return code
 
@@ -266,6 +269,8 @@ def _save_png(path: Path, array) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     import json
 
+    import numpy as np
+
     from .atlas import get_atlas
     from .check import ImageReport, check_file
     from .checkpoints import chart, label, rank, report_markdown
@@ -337,7 +342,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         report_dir = Path(args.report_dir) if args.report_dir else Path(next(r.file for r in reports if not r.error)).parent.parent / "check"
         report_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(report_dir / "report.md", report_markdown(scores, reports))
-        _save_png(report_dir / "scores.png", __import__("numpy").asarray(chart(scores)))
+        _save_png(report_dir / "scores.png", np.asarray(chart(scores)))
         say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
         say(f"report: {report_dir / 'report.md'}, chart: {report_dir / 'scores.png'}")
     elif args.report_dir:

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ExperimentConfig
+from .config import VRAM_PROFILES, ExperimentConfig
 from .plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan
 from .safetensors_header import NotSafetensors, model_kind, read_header
 
@@ -58,14 +58,17 @@ class Probes:
         if self.gpus is not None:
             return bool(self.torch_cuda), self.gpus, "given"
         if self.has_module("torch"):
-            import torch  # only on a training machine
+            try:
+                import torch  # only on a training machine
 
-            if torch.cuda.is_available():
-                gpus = [
-                    Gpu(torch.cuda.get_device_name(i), torch.cuda.get_device_properties(i).total_memory / GIB)
-                    for i in range(torch.cuda.device_count())
-                ]
-                return True, gpus, "torch"
+                if torch.cuda.is_available():
+                    gpus = [
+                        Gpu(torch.cuda.get_device_name(i), torch.cuda.get_device_properties(i).total_memory / GIB)
+                        for i in range(torch.cuda.device_count())
+                    ]
+                    return True, gpus, "torch"
+            except Exception:  # noqa: BLE001 - a broken torch install reads as "torch cannot use CUDA"
+                pass
         smi = shutil.which("nvidia-smi")
         if smi:
             try:
@@ -165,7 +168,7 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
                                 "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES"))
         elif small:
             g = small[0]
-            smaller = [k for k, v in sorted(_profiles().items(), key=lambda kv: -kv[1].min_vram_gib) if v.min_vram_gib <= g.total_gib]
+            smaller = [k for k, v in sorted(VRAM_PROFILES.items(), key=lambda kv: -kv[1].min_vram_gib) if v.min_vram_gib <= g.total_gib]
             checks.append(Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.0f} GiB, profile {cfg.hardware.vram_profile} needs {prof.min_vram_gib:.0f}",
                                 f"set [hardware] vram_profile = \"{smaller[0]}\"" if smaller else "this card is too small for FLUX LoRA training"))
         else:
@@ -222,12 +225,6 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
                             f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}" if found else f"no saved state in {plan.run_dir}",
                             "" if found else "run without RESUME=1 to start fresh"))
     return checks
-
-
-def _profiles():
-    from .config import VRAM_PROFILES
-
-    return VRAM_PROFILES
 
 
 def check_writable(run_dir: Path) -> Check:
