@@ -254,3 +254,13 @@ def test_make_check_before_any_sample_explains_where_samples_come_from(tmp_path,
     assert main(["check"]) == 2
     err = capsys.readouterr().err
     assert "no samples yet" in err and "make train" in err
+
+
+@pytest.mark.parametrize("family", ["cave", "maze", "dungeon", "mixed"])
+def test_mild_blur_keeps_the_true_offset(family):
+    g, _ = picture(family)
+    blurred = np.asarray(Image.fromarray(g).filter(ImageFilter.GaussianBlur(1)))
+    shifted = np.zeros_like(blurred)
+    shifted[5:, 3:] = blurred[:-5, :-3]
+    assert check(blurred).offset == [0, 0]
+    assert check(shifted).offset == [3, 5]

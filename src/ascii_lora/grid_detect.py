@@ -61,12 +61,20 @@ def _phase_scores(binary: np.ndarray, valid: np.ndarray, cell: int) -> np.ndarra
 
 
 def _candidates(scores: np.ndarray, slack: float = 0.02, most: int = 4) -> list[int]:
-    """Phases scoring within ``slack`` of the best, best first; phase 0 wins ties (a perfect image)."""
+    """Phases scoring within ``slack`` of the best, best first; phase 0 wins ties (a perfect image).
+
+    On a degraded picture (blur breaks thin mortar lines, so no phase scores near 1) the ranking
+    is only a hint: the ``most`` best phases all go on to the 2-D read.
+    """
     best = scores.max()
+    if best < 0.95:
+        slack = 1.0
     near = [int(d) for d in np.argsort(-scores, kind="stable") if scores[d] >= best - slack][:most]
     if 0 in near and scores[0] >= best - 1e-9:
         near.remove(0)
         near.insert(0, 0)
+    elif best < 0.95 and 0 not in near:
+        near.append(0)  # where a good sample sits: always worth the 2-D read when the hint is weak
     return near
 
 
