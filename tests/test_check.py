@@ -264,3 +264,15 @@ def test_mild_blur_keeps_the_true_offset(family):
     shifted[5:, 3:] = blurred[:-5, :-3]
     assert check(blurred).offset == [0, 0]
     assert check(shifted).offset == [3, 5]
+
+
+@pytest.mark.parametrize("cell", [8, 32])
+def test_other_cell_sizes_are_checked_with_their_own_atlas(cell):
+    atlas = get_atlas(cell)
+    lay = FAMILIES["dungeon"](np.random.default_rng(2), DatasetConfig(resolution=64 * cell, cell_size=cell))
+    gray = atlas.render_gray(lay.grid)
+    report = check_gray("x", gray.astype(np.float32), CFG, atlas)[0]
+    assert report.passed and report.ascii == lay.text()
+    shifted = np.zeros_like(gray)
+    shifted[3:, 5:] = gray[:-3, :-5]
+    assert check_gray("x", shifted.astype(np.float32), CFG, atlas)[0].offset == [5, 3]

@@ -119,6 +119,17 @@ def bench_check(cfg, count: int, repeats: int = 3) -> dict:
     return {"count": count, "decode": best_dec, "check": best_chk}
 
 
+def print_timings(title: str, count: int, rows: list[tuple[str, float]]) -> None:
+    """One table of (measure, seconds) rows with the images/s each means."""
+    table = Table(title=title, show_edge=False)
+    table.add_column("measure")
+    table.add_column("seconds", justify="right")
+    table.add_column("images/s", justify="right")
+    for name, seconds in rows:
+        table.add_row(name, f"{seconds:.3f}", f"{count / seconds:.1f}")
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ascii-lora-bench")
     p.add_argument("--config", type=Path, default=None)
@@ -127,14 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config).dataset
     r = bench_generation(cfg, args.count)
     n = r["count"]
-    table = Table(title=f"dataset generation, {n} images {cfg.resolution}x{cfg.resolution}", show_edge=False)
-    table.add_column("measure")
-    table.add_column("seconds", justify="right")
-    table.add_column("images/s", justify="right")
-    table.add_row("PNG encode floor (same arrays, same settings)", f"{r['encode']:.3f}", f"{n / r['encode']:.1f}")
-    table.add_row("generate + write, 1 worker", f"{r['gen_one']:.3f}", f"{n / r['gen_one']:.1f}")
-    table.add_row(f"generate + write, {r['workers']} workers", f"{r['gen_all']:.3f}", f"{n / r['gen_all']:.1f}")
-    console.print(table)
+    print_timings(f"dataset generation, {n} images {cfg.resolution}x{cfg.resolution}", n, [
+        ("PNG encode floor (same arrays, same settings)", r["encode"]),
+        ("generate + write, 1 worker", r["gen_one"]),
+        (f"generate + write, {r['workers']} workers", r["gen_all"]),
+    ])
     total = sum(r["stages"].values())
     say("stage share (1 worker): " + ", ".join(f"{k} {v / total:.0%}" for k, v in r["stages"].items()))
     say("structure ms/image: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["structure_ms"].items())))
@@ -144,13 +152,10 @@ def main(argv: list[str] | None = None) -> int:
 
     c = bench_check(cfg, min(args.count, 70))
     n = c["count"]
-    table = Table(title=f"checker, {n} RGB samples {cfg.resolution}x{cfg.resolution} with decoder-like noise", show_edge=False)
-    table.add_column("measure")
-    table.add_column("seconds", justify="right")
-    table.add_column("images/s", justify="right")
-    table.add_row("PNG decode floor", f"{c['decode']:.3f}", f"{n / c['decode']:.1f}")
-    table.add_row("check (grey conversion, detection, read-back)", f"{c['check']:.3f}", f"{n / c['check']:.1f}")
-    console.print(table)
+    print_timings(f"checker, {n} RGB samples {cfg.resolution}x{cfg.resolution} with decoder-like noise", n, [
+        ("PNG decode floor", c["decode"]),
+        ("check (grey conversion, detection, read-back)", c["check"]),
+    ])
     ratio = c["check"] / c["decode"]
     verdict = "meets" if ratio <= 2.0 else "misses"
     say(f"check / decode = {ratio:.2f}x ({verdict} the 2x goal)")

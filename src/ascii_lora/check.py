@@ -79,16 +79,23 @@ def binarize(gray: np.ndarray) -> np.ndarray:
     return gray >= 128.0
 
 
+def whole_cells(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> np.ndarray | None:
+    """The part of the picture covered by whole cells of the grid at ``offset`` (None if no cell fits)."""
+    dx, dy = offset
+    rows, cols = (binary.shape[0] - dy) // cell, (binary.shape[1] - dx) // cell
+    if rows <= 0 or cols <= 0:
+        return None
+    return binary[dy : dy + rows * cell, dx : dx + cols * cell]
+
+
 def read_cells(binary: np.ndarray, atlas: Atlas, offset: tuple[int, int], tolerance: int) -> Reading:
     """Nearest tile per whole cell of the grid at ``offset``; exact matches skip the distance sum."""
-    dx, dy = offset
-    c = atlas.cell
-    rows, cols = (binary.shape[0] - dy) // c, (binary.shape[1] - dx) // c
-    if rows <= 0 or cols <= 0:
+    crop = whole_cells(binary, atlas.cell, offset)
+    if crop is None:
         empty = np.zeros((0, 0), dtype=np.int64)
         return Reading(offset, empty, empty, empty.astype(bool))
-    crop = binary[dy : dy + rows * c, dx : dx + cols * c]
     codes, matched = atlas.read_exact(crop)
+    rows, cols = codes.shape
     tiles = atlas.index_of_code[codes].astype(np.int64)
     distance = np.zeros((rows, cols), dtype=np.int32)
     if not matched.all():
@@ -101,12 +108,9 @@ def read_cells(binary: np.ndarray, atlas: Atlas, offset: tuple[int, int], tolera
 
 def exact_rate(binary: np.ndarray, atlas: Atlas, offset: tuple[int, int]) -> float:
     """Share of non-blank cells that are exactly a tile at ``offset``: cheap, decisive on clean input."""
-    dx, dy = offset
-    c = atlas.cell
-    rows, cols = (binary.shape[0] - dy) // c, (binary.shape[1] - dx) // c
-    if rows <= 0 or cols <= 0:
+    crop = whole_cells(binary, atlas.cell, offset)
+    if crop is None:
         return 0.0
-    crop = binary[dy : dy + rows * c, dx : dx + cols * c]
     codes, matched = atlas.read_exact(crop)
     blank = matched & (codes == ord(" "))
     n = (~blank).sum()

@@ -1,9 +1,9 @@
 """Find the cell grid in a picture: its period (cell size) and phase (offset), robust to blur and noise.
 
-Phase comes from the atlas itself: every row of every tile is one of a small set of 16-bit
-patterns (and likewise every column). Cut a binarized picture into 16-px segments at phase d;
+Phase comes from the atlas itself: every row of every tile is one of a small set of cell-wide bit
+patterns (and likewise every column). Cut a binarized picture into cell-wide segments at phase d;
 only at the true phase are (nearly) all non-empty segments patterns the atlas can draw. The two
-axes are independent, so 16 + 16 candidates replace a 256-way search.
+axes are independent, so 16 + 16 candidates replace a 256-way search (at 16 px cells).
 """
 
 from __future__ import annotations
@@ -17,46 +17,60 @@ from .atlas import Atlas, get_atlas
 
 @lru_cache(maxsize=4)
 def _valid_patterns(cell: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lookup tables over all 16-bit row (and column) patterns: can some tile draw it?"""
-    atlas = get_atlas(cell)
-    if cell != 16:
-        raise ValueError("phase detection by pattern tables needs 16 px cells")
-    weights = (1 << np.arange(15, -1, -1)).astype(np.int64)
-    rows = (atlas.tiles.astype(np.int64) * weights).sum(axis=2).ravel()
-    cols = (atlas.tiles.transpose(0, 2, 1).astype(np.int64) * weights).sum(axis=2).ravel()
-    valid_rows = np.zeros(1 << 16, dtype=bool)
-    valid_cols = np.zeros(1 << 16, dtype=bool)
-    valid_rows[rows] = True
-    valid_cols[cols] = True
-    return valid_rows, valid_cols
+    """Sorted bit patterns of every tile row and every tile column: what the atlas can draw."""
+    tiles = get_atlas(cell).tiles.astype(np.uint64)
+    weights = np.uint64(1) << np.arange(cell - 1, -1, -1, dtype=np.uint64)
+    rows = np.unique((tiles * weights).sum(axis=2, dtype=np.uint64))
+    cols = np.unique((tiles.transpose(0, 2, 1) * weights).sum(axis=2, dtype=np.uint64))
+    return rows, cols
 
 
-def _segments(pad: np.ndarray, shift: int, count: int) -> np.ndarray:
-    """16-bit windows starting at bit ``shift + 16 k`` of each packed row (big-endian bits).
+@lru_cache(maxsize=8)
+def _validity(cell: int, axis: int) -> np.ndarray:
+    """Valid patterns of rows (axis 0) or columns (axis 1): up to 16 px a bool table over every
+    pattern (several times faster to index), wider cells the sorted pattern array."""
+    if cell > 16:
+        return _valid_patterns(cell)[axis]
+    table = np.zeros(1 << cell, dtype=bool)
+    table[_valid_patterns(cell)[axis].astype(np.int64)] = True
+    return table
 
-    ``pad`` is the packed image as uint32 with 3 spare byte columns, built once per axis.
+
+def _is_valid(seg: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Is each segment a pattern some tile draws? ``valid`` is a sorted pattern array or a bool table."""
+    if valid.dtype == bool:
+        return valid[seg.astype(np.intp)]
+    pos = np.searchsorted(valid, seg)
+    return valid[np.minimum(pos, len(valid) - 1)] == seg
+
+
+def _segments(pad: np.ndarray, shift: int, count: int, cell: int) -> np.ndarray:
+    """``cell``-bit windows starting at bit ``shift + cell k`` of each packed row (big-endian bits).
+
+    ``pad`` is the packed image as uint64 with spare byte columns, built once per axis.
     """
-    byte0 = shift // 8
-    bit = shift % 8
-    idx = byte0 + 2 * np.arange(count)
-    window = (pad[:, idx] << 16) | (pad[:, idx + 1] << 8) | pad[:, idx + 2]
-    return (window >> (8 - bit)) & 0xFFFF
+    nbytes = cell // 8 + 1
+    idx = shift // 8 + (cell // 8) * np.arange(count)
+    window = np.zeros((pad.shape[0], count), dtype=np.uint64)
+    for k in range(nbytes):
+        window = (window << np.uint64(8)) | pad[:, idx + k]
+    return (window >> np.uint64(8 - shift % 8)) & np.uint64((1 << cell) - 1)
 
 
 def _phase_scores(binary: np.ndarray, valid: np.ndarray, cell: int) -> np.ndarray:
     packed = np.packbits(binary, axis=1)
     h, w = binary.shape
-    pad = np.zeros((h, packed.shape[1] + 3), dtype=np.uint32)
+    pad = np.zeros((h, packed.shape[1] + cell // 8 + 2), dtype=np.uint64)
     pad[:, : packed.shape[1]] = packed
     scores = np.zeros(cell)
     for d in range(cell):
         count = (w - d) // cell
         if count <= 0:
             continue
-        seg = _segments(pad, d, count)
+        seg = _segments(pad, d, count, cell)
         informative = seg != 0
         n = np.count_nonzero(informative)
-        scores[d] = np.count_nonzero(valid[seg] & informative) / n if n else 1.0
+        scores[d] = np.count_nonzero(_is_valid(seg, valid) & informative) / n if n else 1.0
     return scores
 
 
@@ -121,7 +135,7 @@ def measure_period(binary: np.ndarray, lo: int = 10, hi: int = 72) -> float:
 
 def fit_grid(binary: np.ndarray, atlas: Atlas) -> tuple[list[int], list[int], float, tuple[np.ndarray, np.ndarray]]:
     """(x phase candidates, y phase candidates, measured period, per-phase scores)."""
-    valid_rows, valid_cols = _valid_patterns(atlas.cell)
+    valid_rows, valid_cols = _validity(atlas.cell, 0), _validity(atlas.cell, 1)
     # every 3rd line is enough: 3 is coprime with the cell, so every row of every tile is sampled
     sx = _phase_scores(binary[::3], valid_rows, atlas.cell)
     sy = _phase_scores(np.ascontiguousarray(binary[:, ::3].T), valid_cols, atlas.cell)
