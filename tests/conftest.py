@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.config import DatasetConfig
+from ascii_lora.config.models import DatasetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

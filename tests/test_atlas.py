@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ascii_lora import symbols
-from ascii_lora.atlas import PRINTABLE, get_atlas
+from ascii_lora.grid import symbols
+from ascii_lora.grid.atlas import PRINTABLE, get_atlas
 
 
 def test_one_tile_per_printable_character_all_distinct():
@@ -64,7 +64,7 @@ def _build_font_tool():
 def test_packaged_font_is_exactly_the_shared_vga_font(shared):
     tool = _build_font_tool()
     psf = gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes())
-    packaged = (Path(__file__).parents[1] / "src" / "ascii_lora" / "data" / "vga8x8_ascii.txt").read_text()
+    packaged = (Path(__file__).parents[1] / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt").read_text()
     assert packaged == tool.render_table(tool.read_psf1(psf))
 
 

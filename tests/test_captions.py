@@ -7,10 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from ascii_lora import TRIGGER_WORD, gridops
-from ascii_lora.captions import caption
-from ascii_lora.families import FAMILIES
-from ascii_lora.layout import density_word, floor_fraction
+from ascii_lora import TRIGGER_WORD
+from ascii_lora.grid import ops as gridops
+from ascii_lora.dataset.captions import caption
+from ascii_lora.dataset.families import FAMILIES
+from ascii_lora.grid.layout import density_word, floor_fraction
 
 SEEDS = range(15)
 
@@ -22,7 +23,7 @@ def pair(family: str, seed: int):
 
 
 def _cfg():
-    from ascii_lora.config import DatasetConfig
+    from ascii_lora.config.models import DatasetConfig
 
     return DatasetConfig()
 

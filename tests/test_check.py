@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from ascii_lora.atlas import get_atlas
-from ascii_lora.check import check_file, check_gray
-from ascii_lora.checkpoints import parse_sample_name, rank
-from ascii_lora.cli import main
-from ascii_lora.config import CheckConfig, DatasetConfig
-from ascii_lora.dataset import write_dataset
-from ascii_lora.families import FAMILIES
+from ascii_lora.grid.atlas import get_atlas
+from ascii_lora.check.score import check_file, check_gray
+from ascii_lora.check.ranking import parse_sample_name, rank
+from ascii_lora.cli.app import main
+from ascii_lora.config.models import CheckConfig, DatasetConfig
+from ascii_lora.dataset.writer import write_dataset
+from ascii_lora.dataset.families import FAMILIES
 
 CFG = CheckConfig()
 ATLAS = get_atlas(16)
@@ -243,7 +243,7 @@ def test_snap_repairs_a_shifted_near_miss(tmp_path, capsys):
 
 
 def test_rank_ignores_unreadable_and_foreign_names():
-    from ascii_lora.check import ImageReport
+    from ascii_lora.check.score import ImageReport
 
     reports = [ImageReport(file="x/holiday.png"), ImageReport(file="x/a_000100_00_20261125120000.png", error="bad")]
     assert rank(reports) == []

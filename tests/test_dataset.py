@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ascii_lora.config import DatasetConfig
-from ascii_lora.dataset import fingerprint, write_dataset
+from ascii_lora.config.models import DatasetConfig
+from ascii_lora.dataset.writer import fingerprint, write_dataset
 from ascii_lora.errors import UserError
-from ascii_lora.sample import family_schedule
-from ascii_lora.validate import validate_dir
+from ascii_lora.dataset.sample import family_schedule
+from ascii_lora.dataset.validate import validate_dir
 
 COUNT = 14
 

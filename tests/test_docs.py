@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ascii_lora.config_reference import END, START, reference
+from ascii_lora.config.reference import END, START, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme_config_reference_is_current():
     text = (ROOT / "README.md").read_text()
     block = text[text.index(START) : text.index(END) + len(END)]
-    assert block == reference(), "run: python -m ascii_lora.config_reference"
+    assert block == reference(), "run: python -m ascii_lora.config.reference"
 
 
 def test_readme_opens_with_the_two_setup_commands():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ascii_lora import gridops, symbols
-from ascii_lora.atlas import PRINTABLE, get_atlas
-from ascii_lora.config import DatasetConfig
-from ascii_lora.families import FAMILIES
-from ascii_lora.layout import density_word, floor_fraction
+from ascii_lora.grid import ops as gridops
+from ascii_lora.grid import symbols
+from ascii_lora.grid.atlas import PRINTABLE, get_atlas
+from ascii_lora.config.models import DatasetConfig
+from ascii_lora.dataset.families import FAMILIES
+from ascii_lora.grid.layout import density_word, floor_fraction
 
 SEEDS = range(12)
 MAP_FAMILIES = ["dungeon", "rooms_and_mazes", "cave", "maze", "corridor", "mixed"]

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ascii_lora.launcher import launch
+from ascii_lora.train.launcher import launch
 
 
 def test_streams_logs_and_returns_the_exit_code(tmp_path):
@@ -38,7 +38,7 @@ except KeyboardInterrupt:
 RUNNER = """
 import sys
 from pathlib import Path
-from ascii_lora.launcher import launch
+from ascii_lora.train.launcher import launch
 sys.exit(launch([sys.executable, "-c", sys.argv[1]], Path(sys.argv[2]), Path(sys.argv[2]) / "train.log"))
 """
 

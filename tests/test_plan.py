@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.cli import main
-from ascii_lora.config import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
-from ascii_lora.loader import load_config
-from ascii_lora.plan import build_plan, latest_state, write_plan
+from ascii_lora.cli.app import main
+from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
+from ascii_lora.config.loader import load_config
+from ascii_lora.train.plan import build_plan, latest_state, write_plan
 
 from .kohya_facts import KohyaFacts
 
@@ -36,7 +36,7 @@ def cfg_for(profile: str = "24gb", gpus: int = 1, **tables) -> ExperimentConfig:
 
 
 def test_facts_and_submodule_are_the_pinned_commit(facts):
-    from ascii_lora.plan import SD_SCRIPTS_COMMIT
+    from ascii_lora.train.plan import SD_SCRIPTS_COMMIT
 
     assert facts.commit == SD_SCRIPTS_COMMIT
     assert "vendor/sd-scripts" in (ROOT / ".gitmodules").read_text()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.config import ExperimentConfig
+from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.errors import UserError
-from ascii_lora.setup_train import DOWNLOADS, download_models, prefill_tokenizers
+from ascii_lora.train.setup import DOWNLOADS, download_models, prefill_tokenizers
 
 from .fakes import fake_model
 

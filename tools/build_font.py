@@ -1,4 +1,4 @@
-"""Regenerate src/ascii_lora/data/vga8x8_ascii.txt from the shared PSF1 console font.
+"""Regenerate src/ascii_lora/grid/data/vga8x8_ascii.txt from the shared PSF1 console font.
 
 Run by a developer, never at run time: the package ships the text file so that it never
 needs ../shared. The file is plain hex so a review can see exactly which bits changed.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PSF = ROOT.parent / "shared" / "fonts" / "Uni2-VGA8.psf.gz"
-OUT = ROOT / "src" / "ascii_lora" / "data" / "vga8x8_ascii.txt"
+OUT = ROOT / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt"
 
 HEADER = """\
 # 8x8 VGA console font, printable ASCII (0x20-0x7E), one glyph per line:

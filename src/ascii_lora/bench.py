@@ -14,12 +14,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .atlas import get_atlas
-from .captions import caption
+from .grid.atlas import get_atlas
+from .dataset.captions import caption
 from .console import console, say
-from .dataset import _write_one, default_workers, write_dataset
-from .loader import load_config
-from .sample import build_layout, encode_png, family_schedule
+from .dataset.writer import _write_one, default_workers, write_dataset
+from .config.loader import load_config
+from .dataset.sample import build_layout, encode_png, family_schedule
 
 
 def _timed(fn, *args):
@@ -88,8 +88,8 @@ def bench_check(cfg, count: int, repeats: int = 3) -> dict:
     import numpy as np
     from PIL import Image
 
-    from .check import check_gray
-    from .config import CheckConfig
+    from .check.score import check_gray
+    from .config.models import CheckConfig
     from .imageio import to_gray
 
     atlas = get_atlas(cfg.cell_size)

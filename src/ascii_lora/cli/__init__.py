@@ -1,0 +1,5 @@
+"""Command line: argument parsing and printing only."""
+
+from .app import main
+
+__all__ = ["main"]

@@ -1,0 +1,120 @@
+"""Binary space partition shared by the dungeon and mixed families."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...grid import ops as gridops
+from ...config.models import CaveParams, DungeonParams
+from .cave import grow_cave
+
+
+@dataclass(frozen=True)
+class Rect:
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def as_list(self) -> list[int]:
+        return [self.top, self.left, self.height, self.width]
+
+
+@dataclass
+class Node:
+    rect: Rect
+    children: tuple["Node", "Node"] | None = None
+
+
+def partition(rng: np.random.Generator, rect: Rect, min_leaf: int) -> Node:
+    """Split until a side would drop below ``min_leaf``; the split axis follows the longer side."""
+    node = Node(rect)
+    can_h = rect.height >= 2 * min_leaf
+    can_v = rect.width >= 2 * min_leaf
+    if not (can_h or can_v):
+        return node
+    if can_h and can_v:
+        horizontal = rect.height > rect.width if rect.height != rect.width else bool(rng.integers(2))
+    else:
+        horizontal = can_h
+    side = rect.height if horizontal else rect.width
+    cut = int(rng.integers(min_leaf, side - min_leaf + 1))
+    if horizontal:
+        a = Rect(rect.top, rect.left, cut, rect.width)
+        b = Rect(rect.top + cut, rect.left, rect.height - cut, rect.width)
+    else:
+        a = Rect(rect.top, rect.left, rect.height, cut)
+        b = Rect(rect.top, rect.left + cut, rect.height, rect.width - cut)
+    node.children = (partition(rng, a, min_leaf), partition(rng, b, min_leaf))
+    return node
+
+
+def leaves(node: Node) -> list[Node]:
+    if node.children is None:
+        return [node]
+    return leaves(node.children[0]) + leaves(node.children[1])
+
+
+def bsp_layout(
+    rng: np.random.Generator,
+    rows: int,
+    cols: int,
+    params: DungeonParams,
+    cave_chance: float = 0.0,
+    cave: CaveParams | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[Rect], int, int]:
+    """Rooms (or caves) in BSP leaves, siblings joined by L corridors.
+
+    Returns (open mask, door mask, rooms, caves, corridors). Rooms keep a one-cell wall ring
+    inside their leaf, so no two rooms ever touch and every room rectangle stays whole floor.
+    """
+    open_mask = np.zeros((rows, cols), dtype=bool)
+    room_mask = np.zeros_like(open_mask)
+    rings = np.zeros_like(open_mask)
+    rooms: list[Rect] = []
+    caves = 0
+    anchors: dict[int, tuple[int, int]] = {}
+    min_leaf = int(rng.integers(params.min_leaf[0], params.min_leaf[1] + 1))
+    root = partition(rng, Rect(0, 0, rows, cols), min_leaf)
+
+    for leaf in leaves(root):
+        r = leaf.rect
+        inner_h, inner_w = r.height - 2, r.width - 2  # keep the wall ring inside the leaf
+        if cave is not None and rng.random() < cave_chance and inner_h >= 6 and inner_w >= 6:
+            pocket = grow_cave(rng, inner_h, inner_w, cave)
+            if pocket.any():
+                open_mask[r.top + 1 : r.top + 1 + inner_h, r.left + 1 : r.left + 1 + inner_w] |= pocket
+                ys, xs = np.nonzero(pocket)
+                k = int(rng.integers(len(ys)))
+                anchors[id(leaf)] = (r.top + 1 + int(ys[k]), r.left + 1 + int(xs[k]))
+                caves += 1
+                continue
+        lo, hi = params.room_fill
+        h = max(3, min(inner_h - 1, int(round(inner_h * rng.uniform(lo, hi)))))
+        w = max(3, min(inner_w - 1, int(round(inner_w * rng.uniform(lo, hi)))))
+        top = r.top + 1 + int(rng.integers(0, inner_h - h + 1))
+        left = r.left + 1 + int(rng.integers(0, inner_w - w + 1))
+        room = Rect(top, left, h, w)
+        rooms.append(room)
+        room_mask[top : top + h, left : left + w] = True
+        rings |= gridops.rect_ring((rows, cols), top, left, h, w)
+        anchors[id(leaf)] = (top + int(rng.integers(h)), left + int(rng.integers(w)))
+    open_mask |= room_mask
+
+    corridors = 0
+
+    def connect(node: Node) -> tuple[int, int]:
+        nonlocal corridors
+        if node.children is None:
+            return anchors[id(node)]
+        a = connect(node.children[0])
+        b = connect(node.children[1])
+        gridops.carve_l(open_mask, a, b, horizontal_first=bool(rng.integers(2)))
+        corridors += 1
+        return a if rng.integers(2) else b
+
+    connect(root)
+    doors = gridops.doors_on_rings(open_mask, room_mask, rings)
+    return open_mask & ~doors, doors, rooms, caves, corridors

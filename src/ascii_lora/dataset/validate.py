@@ -1,0 +1,104 @@
+"""Prove a dataset directory is what the LoRA must learn: exact pixels that read back to the text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .. import TRIGGER_WORD
+from ..grid.atlas import get_atlas
+from ..imageio import ImageReadError, load_gray
+
+
+@dataclass
+class FileProblem:
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+def check_pair(png: Path, resolution: int, cell: int) -> list[str]:
+    """Every reason ``png`` and its .txt/.ascii are not a perfect training pair."""
+    problems: list[str] = []
+    caption = png.with_suffix(".txt")
+    truth = png.with_suffix(".ascii")
+    if not caption.exists():
+        problems.append("caption .txt is missing")
+    else:
+        text = caption.read_text(encoding="utf-8", errors="replace")
+        if not text.startswith(TRIGGER_WORD + ","):
+            problems.append(f"caption does not start with the trigger word '{TRIGGER_WORD},'")
+        if text.count("\n") > 1 or not text.strip():
+            problems.append("caption must be exactly one non-empty line")
+    try:
+        with Image.open(png) as im:
+            mode = im.mode
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one reported problem
+        return problems + [f"unreadable PNG ({e.__class__.__name__})"]
+    try:
+        gray = load_gray(png)
+    except ImageReadError as e:
+        return problems + [str(e)]
+    h, w = gray.shape
+    if (w, h) != (resolution, resolution):
+        return problems + [f"size {w}x{h}, expected {resolution}x{resolution}"]
+    if mode not in ("L", "1"):
+        problems.append(f"PNG mode {mode}, expected 8-bit grayscale L or 1-bit")
+    bad = np.count_nonzero((gray != 0) & (gray != 255))
+    if bad:
+        return problems + [f"{bad} pixels are neither 0 nor 255"]
+    codes, matched = get_atlas(cell).read_exact(gray == 255)
+    if not matched.all():
+        y, x = np.argwhere(~matched)[0]
+        problems.append(f"{int((~matched).sum())} cells match no atlas tile (first at row {y}, col {x})")
+    if not truth.exists():
+        problems.append("ground truth .ascii is missing")
+    else:
+        lines = truth.read_text(encoding="ascii", errors="replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        want_rows, want_cols = codes.shape
+        if len(lines) != want_rows or any(len(line) != want_cols for line in lines):
+            problems.append(f".ascii is not {want_rows} lines of {want_cols} characters")
+        else:
+            want = np.frombuffer("".join(lines).encode("ascii", "replace"), dtype=np.uint8).reshape(codes.shape)
+            diff = np.argwhere(want != codes)
+            if len(diff):
+                y, x = diff[0]
+                problems.append(
+                    f"read-back differs from .ascii in {len(diff)} cells (first row {y}, col {x}: "
+                    f"image {chr(codes[y, x])!r}, .ascii {chr(want[y, x])!r})"
+                )
+    return problems
+
+
+def validate_dir(
+    directory: Path,
+    resolution: int,
+    cell: int,
+    progress: Callable[[Iterable[Path], int], Iterable[Path]] | None = None,
+) -> tuple[int, list[FileProblem]]:
+    """(images checked, problems). Geometry comes from the manifest when the directory has one."""
+    directory = Path(directory)
+    manifest = directory / "manifest.json"
+    if manifest.exists():
+        try:
+            cfg = json.loads(manifest.read_text())["config"]
+            resolution, cell = int(cfg["resolution"]), int(cfg["cell_size"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    pngs = sorted(directory.glob("*.png"))
+    problems: list[FileProblem] = []
+    for stem in sorted({p.stem for p in directory.glob("*.txt")} | {p.stem for p in directory.glob("*.ascii")}):
+        if not (directory / f"{stem}.png").exists():
+            problems.append(FileProblem(stem, "caption or .ascii without a PNG"))
+    for png in progress(pngs, len(pngs)) if progress else pngs:
+        problems += [FileProblem(png.name, m) for m in check_pair(png, resolution, cell)]
+    return len(pngs), problems

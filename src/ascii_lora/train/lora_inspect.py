@@ -1,0 +1,122 @@
+"""What a trained LoRA file is, from its safetensors header alone (no torch, no tensor data)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.models import ExperimentConfig
+from .plan import SD_SCRIPTS_COMMIT
+from .safetensors_header import NotSafetensors, read_header
+
+BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d+)_")
+
+
+@dataclass
+class LoraInfo:
+    file: str
+    modules: int
+    rank: int | None
+    ranks: list[int]
+    alpha: float | None
+    module: str | None
+    base_model: str | None
+    dtype: str
+    parameters: int
+    blocks: dict[str, list[int]]
+    other_modules: int
+    training: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TRAINING_KEYS = {
+    "steps": "ss_steps",
+    "epoch": "ss_epoch",
+    "learning_rate": "ss_learning_rate",
+    "seed": "ss_seed",
+    "optimizer": "ss_optimizer",
+    "mixed_precision": "ss_mixed_precision",
+    "fp8_base": "ss_fp8_base",
+    "guidance_scale": "ss_guidance_scale",
+    "timestep_sampling": "ss_timestep_sampling",
+    "sd_scripts_commit": "ss_sd_scripts_commit_hash",
+    "training_comment": "ss_training_comment",
+    "title": "modelspec.title",
+    "architecture": "modelspec.architecture",
+    "date": "modelspec.date",
+}
+
+
+def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
+    header = read_header(path)
+    downs = {k[: -len(".lora_down.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_down.weight")}
+    if not downs:
+        raise NotSafetensors("no lora_down weights: not a LoRA file")
+    ranks = Counter(t.shape[0] for t in downs.values())
+    rank = ranks.most_common(1)[0][0]
+    alphas = [header.scalar(f"{m}.alpha") for m in downs if f"{m}.alpha" in header.tensors]
+    alpha = Counter(alphas).most_common(1)[0][0] if alphas else None
+    meta = header.metadata
+    if alpha is None and "ss_network_alpha" in meta:
+        alpha = float(meta["ss_network_alpha"])
+    blocks: dict[str, set[int]] = {}
+    other = 0
+    for m in downs:
+        b = BLOCK.match(m)
+        if b:
+            blocks.setdefault(b.group(1), set()).add(int(b.group(2)))
+        else:
+            other += 1
+    dtypes = Counter(t.dtype for k, t in header.tensors.items() if "lora_" in k)
+    info = LoraInfo(
+        file=str(path),
+        modules=len(downs),
+        rank=rank,
+        ranks=sorted(ranks),
+        alpha=alpha,
+        module=meta.get("ss_network_module"),
+        base_model=meta.get("ss_base_model_version"),
+        dtype=dtypes.most_common(1)[0][0] if dtypes else "?",
+        parameters=sum(t.numel for t in header.tensors.values()),
+        blocks={k: sorted(v) for k, v in sorted(blocks.items())},
+        other_modules=other,
+        training={k: meta[v] for k, v in TRAINING_KEYS.items() if v in meta},
+    )
+    info.warnings = compare(info, meta, cfg)
+    return info
+
+
+def compare(info: LoraInfo, meta: dict[str, str], cfg: ExperimentConfig | None) -> list[str]:
+    w = []
+    if len(info.ranks) > 1:
+        w.append(f"modules have different ranks {info.ranks}")
+    if info.base_model and info.base_model != "flux1":
+        w.append(f"base model version {info.base_model!r}, not a FLUX.1 LoRA")
+    commit = meta.get("ss_sd_scripts_commit_hash")
+    if commit and not SD_SCRIPTS_COMMIT.startswith(commit) and not commit.startswith(SD_SCRIPTS_COMMIT[: len(commit)]):
+        w.append(f"trained with sd-scripts {commit[:12]}, the kit pins {SD_SCRIPTS_COMMIT[:12]}")
+    if cfg is None:
+        return w
+    if info.rank != cfg.network.dim:
+        w.append(f"rank {info.rank} differs from config [network] dim {cfg.network.dim}")
+    if info.alpha is not None and abs(info.alpha - cfg.network.alpha) > 1e-3:
+        w.append(f"alpha {info.alpha:g} differs from config [network] alpha {cfg.network.alpha:g}")
+    if info.module and info.module != cfg.network.module:
+        w.append(f"module {info.module} differs from config [network] module {cfg.network.module}")
+    try:
+        lr = float(meta["ss_learning_rate"])
+        if abs(lr - cfg.optimizer.learning_rate) > 1e-12:
+            w.append(f"learning rate {lr:g} differs from config [optimizer] learning_rate {cfg.optimizer.learning_rate:g}")
+    except (KeyError, ValueError):
+        pass
+    if meta.get("ss_seed") not in (None, str(cfg.training.seed)):
+        w.append(f"seed {meta['ss_seed']} differs from config [training] seed {cfg.training.seed}")
+    if cfg.network.train_unet_only and info.other_modules:
+        w.append(f"{info.other_modules} modules outside the FLUX transformer blocks (text encoder trained?)")
+    return w

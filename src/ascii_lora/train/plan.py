@@ -1,0 +1,239 @@
+"""Experiment config -> the exact files and argv sd-scripts runs with. Pure: no I/O but the writer.
+
+Everything the trainer sees is derived here, once, so that ``plan``, ``train --dry-run`` and
+``train`` can never disagree about the command.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ..config.models import ExperimentConfig
+from ..fsutil import atomic_write
+
+SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
+SD_SCRIPTS_DIR = Path("vendor/sd-scripts")
+TRAIN_SCRIPT = SD_SCRIPTS_DIR / "flux_train_network.py"
+
+DATASET_CONFIG = "dataset_config.toml"
+SAMPLE_PROMPTS = "sample_prompts.txt"
+ARGS_JSON = "train.args.json"
+TRAIN_SH = "train.sh"
+RESOLVED = "config.resolved.toml"
+
+
+@dataclass(frozen=True)
+class Plan:
+    run_dir: Path
+    dataset_config: dict[str, Any]
+    sample_prompts: str
+    argv: list[str]
+    resolved_toml: str
+
+    @property
+    def trainer_args(self) -> list[str]:
+        """The argv after the script path: what sd-scripts' own parser sees."""
+        script = self.argv.index(str(self.script))
+        return self.argv[script + 1 :]
+
+    @property
+    def script(self) -> Path:
+        return next(Path(a) for a in self.argv if a.endswith("flux_train_network.py"))
+
+    def shell(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _num(v: float | int) -> str:
+    """Shortest exact text for a number: 4e-4 -> '0.0004', 32.0 -> '32'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
+def _abs(root: Path, p: str | Path) -> str:
+    path = Path(p).expanduser()
+    return str(path if path.is_absolute() else (root / path).resolve())
+
+
+def dataset_config(cfg: ExperimentConfig, root: Path) -> dict[str, Any]:
+    """Kohya's dataset TOML: no bucketing, crop, flip or colour change; captions from .txt."""
+    t = cfg.training
+    batch = t.batch_size or cfg.hardware.profile.batch_size
+    common = {
+        "caption_extension": ".txt",  # the unset default would be ".caption"
+        "keep_tokens": t.keep_tokens,
+        "shuffle_caption": t.shuffle_caption,
+        "flip_aug": t.flip_aug,
+        "color_aug": t.color_aug,
+        "random_crop": t.random_crop,
+    }
+    if t.caption_dropout_rate:
+        common["caption_dropout_rate"] = t.caption_dropout_rate
+    return {
+        "general": {**common, "enable_bucket": False},
+        "datasets": [
+            {
+                "resolution": t.side,
+                "batch_size": batch,
+                "enable_bucket": False,
+                "subsets": [
+                    {
+                        "image_dir": _abs(root, cfg.dataset.out),
+                        "num_repeats": t.num_repeats,
+                        **common,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def sample_prompts(cfg: ExperimentConfig) -> str:
+    """One prompt per line with every option spelled out: sd-scripts' FLUX defaults are 512 px, g 3.5."""
+    s = cfg.sample
+    opts = f"--w {s.width} --h {s.height} --d {s.seed} --s {s.steps} --g {_num(s.guidance)}"
+    return "".join(f"{p.strip()} {opts}\n" for p in s.prompts)
+
+
+def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: Path | None = None) -> list[str]:
+    m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
+    launch = ["accelerate", "launch"]
+    if h.num_gpus > 1:
+        launch += ["--multi_gpu", "--num_processes", str(h.num_gpus)]
+    launch += ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
+    args = [
+        str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
+        "--pretrained_model_name_or_path", _abs(root, m.flux),
+        "--clip_l", _abs(root, m.clip_l),
+        "--t5xxl", _abs(root, m.t5xxl),
+        "--ae", _abs(root, m.ae),
+        "--tokenizer_cache_dir", _abs(root, m.tokenizer_cache_dir),
+        "--dataset_config", str(run_dir / DATASET_CONFIG),
+        "--output_dir", str(run_dir),
+        "--output_name", t.output_name,
+        "--save_model_as", "safetensors",
+        "--save_precision", t.save_precision,
+        "--save_every_n_steps", str(t.save_every_n_steps),
+        "--save_state",
+        "--network_module", n.module,
+        "--network_dim", str(n.dim),
+        "--network_alpha", _num(n.alpha),
+    ]
+    if n.train_unet_only:
+        args.append("--network_train_unet_only")
+    if n.dropout is not None:
+        args += ["--network_dropout", _num(n.dropout)]
+    if n.args:
+        args += ["--network_args", *n.args]
+    args += [
+        "--optimizer_type", o.kohya_type,
+        "--learning_rate", _num(o.learning_rate),
+        "--lr_scheduler", o.scheduler,
+        "--max_grad_norm", _num(o.max_grad_norm),
+    ]
+    if o.warmup_steps:
+        args += ["--lr_warmup_steps", str(o.warmup_steps)]
+    if o.args:
+        args += ["--optimizer_args", *o.args]
+    args += [
+        "--max_train_steps", str(t.max_train_steps),
+        "--gradient_accumulation_steps", str(t.gradient_accumulation_steps),
+        "--mixed_precision", t.mixed_precision,
+        "--seed", str(t.seed),
+        "--max_data_loader_n_workers", str(t.max_data_loader_n_workers),
+    ]
+    if t.max_data_loader_n_workers > 0:
+        args.append("--persistent_data_loader_workers")
+    if t.gradient_checkpointing:
+        args.append("--gradient_checkpointing")
+    if t.cache_latents_to_disk:
+        args += ["--cache_latents", "--cache_latents_to_disk"]
+    if t.cache_text_encoder_outputs:
+        args += ["--cache_text_encoder_outputs", "--cache_text_encoder_outputs_to_disk"]
+    if h.profile.fp8_base:
+        args.append("--fp8_base")
+    if h.swap:
+        args += ["--blocks_to_swap", str(h.swap)]
+    args += [
+        "--timestep_sampling", t.timestep_sampling,
+        "--discrete_flow_shift", _num(t.discrete_flow_shift),
+        "--model_prediction_type", t.model_prediction_type,
+        "--guidance_scale", _num(t.guidance_scale),
+        "--sample_prompts", str(run_dir / SAMPLE_PROMPTS),
+        "--sample_every_n_steps", str(s.every_n_steps),
+        "--logging_dir", str(run_dir / "logs"),
+    ]
+    if s.at_first:
+        args.append("--sample_at_first")
+    if resume_from is not None:
+        args += ["--resume", str(resume_from)]
+    return launch + args
+
+
+def latest_state(run_dir: Path, output_name: str) -> Path | None:
+    """Newest resumable state sd-scripts saved: ``{name}-step{N:08d}-state`` or the final ``{name}-state``."""
+    final = run_dir / f"{output_name}-state"
+    steps = sorted(run_dir.glob(f"{output_name}-step*-state"))
+    if final.is_dir():
+        return final
+    return steps[-1] if steps else None
+
+
+def resolved_toml(cfg: ExperimentConfig) -> str:
+    header = "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
+    return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
+
+
+def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> Plan:
+    """All four plan files for ``cfg``; ``root`` is the checkout that holds vendor/ and data/."""
+    root = Path(root).resolve()
+    run_dir = Path(_abs(root, run_dir or cfg.training.output_dir))
+    resume_from = None
+    if resume if resume is not None else cfg.training.resume:
+        resume_from = latest_state(run_dir, cfg.training.output_name)
+    return Plan(
+        run_dir=run_dir,
+        dataset_config=dataset_config(cfg, root),
+        sample_prompts=sample_prompts(cfg),
+        argv=trainer_argv(cfg, root, run_dir, resume_from),
+        resolved_toml=resolved_toml(cfg),
+    )
+
+
+def train_sh(plan: Plan, root: Path) -> str:
+    bindir = Path(sys.executable).parent
+    return (
+        "#!/usr/bin/env bash\n"
+        "# Written by `ascii-lora plan`: the exact trainer command (same argv as train.args.json).\n"
+        "set -euo pipefail\n"
+        f"cd {shlex.quote(str(Path(root).resolve()))}\n"
+        f'export PATH={shlex.quote(str(bindir))}:"$PATH"\n'
+        f"exec {plan.shell()}\n"
+    )
+
+
+def write_plan(plan: Plan, root: Path) -> list[Path]:
+    import json
+
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
+        SAMPLE_PROMPTS: plan.sample_prompts,
+        ARGS_JSON: json.dumps(plan.argv, indent=1) + "\n",
+        TRAIN_SH: train_sh(plan, root),
+        RESOLVED: plan.resolved_toml,
+    }
+    written = []
+    for name, text in files.items():
+        path = plan.run_dir / name
+        atomic_write(path, text)
+        written.append(path)
+    (plan.run_dir / TRAIN_SH).chmod(0o755)
+    return written

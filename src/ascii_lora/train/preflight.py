@@ -1,0 +1,263 @@
+"""Pre-flight: everything that can make a FLUX run die after minutes of model loading, checked first.
+
+Each check is one line: what was found and, when it fails, the fix. Probing the machine goes
+through ``Probes`` so the whole report runs (and is tested) on a CPU box.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config.models import VRAM_PROFILES, ExperimentConfig
+from .plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan
+from .safetensors_header import NotSafetensors, model_kind, read_header
+
+GIB = 1024**3
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None: not applicable / skipped
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Gpu:
+    name: str
+    total_gib: float
+
+
+@dataclass
+class Probes:
+    """What the machine offers. The defaults look at the real machine; tests pass their own."""
+
+    gpus: list[Gpu] | None = None  # None: ask torch / nvidia-smi
+    torch_cuda: bool | None = None
+    modules: dict[str, bool] = field(default_factory=dict)
+    submodule_head: str | None = None
+    free_bytes: int | None = None
+    parse_argv: bool = True
+
+    def has_module(self, name: str) -> bool:
+        if name not in self.modules:
+            self.modules[name] = importlib.util.find_spec(name) is not None
+        return self.modules[name]
+
+    def cuda(self) -> tuple[bool, list[Gpu], str]:
+        """(torch sees CUDA, GPUs, how we know)."""
+        if self.gpus is not None:
+            return bool(self.torch_cuda), self.gpus, "given"
+        if self.has_module("torch"):
+            try:
+                import torch  # only on a training machine
+
+                if torch.cuda.is_available():
+                    gpus = [
+                        Gpu(torch.cuda.get_device_name(i), torch.cuda.get_device_properties(i).total_memory / GIB)
+                        for i in range(torch.cuda.device_count())
+                    ]
+                    return True, gpus, "torch"
+            except Exception:  # noqa: BLE001 - a broken torch install reads as "torch cannot use CUDA"
+                pass
+        smi = shutil.which("nvidia-smi")
+        if smi:
+            try:
+                out = subprocess.run(
+                    [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                    capture_output=True, text=True, timeout=20, check=True,
+                ).stdout
+                gpus = [Gpu(n.strip(), float(m) / 1024) for n, m in (line.rsplit(",", 1) for line in out.strip().splitlines())]
+                return False, gpus, "nvidia-smi"
+            except (subprocess.SubprocessError, ValueError, OSError):
+                pass
+        return False, [], "none"
+
+    def head(self, root: Path) -> str | None:
+        if self.submodule_head is not None:
+            return self.submodule_head or None
+        try:
+            return subprocess.run(
+                ["git", "-C", str(root / SD_SCRIPTS_DIR), "rev-parse", "HEAD"],
+                capture_output=True, text=True, timeout=20, check=True,
+            ).stdout.strip()
+        except (subprocess.SubprocessError, OSError):
+            return None
+
+    def free(self, path: Path) -> int:
+        if self.free_bytes is not None:
+            return self.free_bytes
+        p = path
+        while not p.exists():
+            p = p.parent
+        return shutil.disk_usage(p).free
+
+
+def estimate_run_bytes(cfg: ExperimentConfig, images: int) -> int:
+    """Disk a run fills: latent + text-encoder caches, LoRA checkpoints and resumable states."""
+    side = cfg.training.side
+    latent = 16 * (side // 8) ** 2 * 4 + 4096  # fp32 latents in .npz, per image
+    te = (512 * 4096 + 768) * 2 + 4096  # T5 512 tokens x 4096 + CLIP pooled, bf16, per caption
+    lora = 4_786_176 * cfg.network.dim * 2  # 304 FLUX modules, bf16
+    saves = max(1, cfg.training.max_train_steps // cfg.training.save_every_n_steps) + 1
+    state = lora * 2 + lora * 2  # fp32 weights + 8-bit-or-better optimizer moments
+    caches = images * ((latent if cfg.training.cache_latents_to_disk else 0) + (te if cfg.training.cache_text_encoder_outputs else 0))
+    return caches + saves * (lora + state)
+
+
+EXPECTED_KIND = {"flux": "flux-dev", "clip_l": "clip_l", "t5xxl": "t5xxl", "ae": "ae"}
+FLAG_OF = {"flux": "--pretrained_model_name_or_path", "clip_l": "--clip_l", "t5xxl": "--t5xxl", "ae": "--ae"}
+
+
+def check_model_file(key: str, path: Path) -> Check:
+    name = f"model {key}"
+    if not path.exists():
+        return Check(name, False, f"{path} is missing", "run `make setup-train` (downloads into models/) or fix [model] " + key)
+    try:
+        header = read_header(path)
+    except NotSafetensors as e:
+        return Check(name, False, f"{path}: {e}", "re-download it with `make setup-train`")
+    kind = model_kind(header)
+    want = EXPECTED_KIND[key]
+    if kind != want:
+        hint = {
+            "flux-schnell": "this is FLUX.1-schnell; the kit trains FLUX.1-dev",
+            "lora": "this is a LoRA, not a base model file",
+        }.get(kind, f"its tensors look like {kind}")
+        return Check(name, False, f"{path} given to {FLAG_OF[key]}: {hint}", f"point [model] {key} at the {want} file")
+    size = path.stat().st_size / GIB
+    return Check(name, True, f"{path.name}: {want}, {len(header.tensors)} tensors, {size:.1f} GiB")
+
+
+def check_tokenizers(cache: Path) -> Check:
+    needed = ["openai_clip-vit-large-patch14", "google_t5-v1_1-xxl"]
+    missing = [n for n in needed if not (cache / n).is_dir()]
+    if missing:
+        return Check("tokenizer cache", False, f"{cache} lacks {', '.join(missing)}: sd-scripts would download them at start",
+                     "run `make setup-train` (pre-fills the cache) or give the trainer internet access")
+    return Check("tokenizer cache", True, f"{cache}: CLIP and T5 tokenizers present (offline start)")
+
+
+def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes | None = None) -> list[Check]:
+    from ..dataset.validate import validate_dir
+
+    probes = probes or Probes()
+    checks: list[Check] = []
+    prof = cfg.hardware.profile
+
+    torch_cuda, gpus, source = probes.cuda()
+    if not gpus:
+        checks.append(Check("CUDA GPU", False, "no CUDA GPU is visible on this machine",
+                            "train on a CUDA workstation or pod; `ascii-lora plan` and `train --dry-run` work anywhere"))
+    elif not torch_cuda:
+        checks.append(Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
+                            "run `make setup-train` to install a CUDA build of torch"))
+    else:
+        small = [g for g in gpus if g.total_gib < prof.min_vram_gib]
+        if len(gpus) < cfg.hardware.num_gpus:
+            checks.append(Check("CUDA GPU", False, f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
+                                "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES"))
+        elif small:
+            g = small[0]
+            smaller = [k for k, v in sorted(VRAM_PROFILES.items(), key=lambda kv: -kv[1].min_vram_gib) if v.min_vram_gib <= g.total_gib]
+            checks.append(Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.0f} GiB, profile {cfg.hardware.vram_profile} needs {prof.min_vram_gib:.0f}",
+                                f"set [hardware] vram_profile = \"{smaller[0]}\"" if smaller else "this card is too small for FLUX LoRA training"))
+        else:
+            checks.append(Check("CUDA GPU", True, ", ".join(f"{g.name} {g.total_gib:.0f} GiB" for g in gpus[: cfg.hardware.num_gpus])))
+
+    for mod, why, fix in (
+        ("accelerate", "launches the trainer", "run `make setup-train`"),
+        ("torch", "runs the trainer", "run `make setup-train`"),
+    ):
+        ok = probes.has_module(mod)
+        checks.append(Check(f"{mod} installed", ok, f"{mod} {'found' if ok else 'missing'} ({why})", "" if ok else fix))
+    if cfg.optimizer.type.endswith("8bit"):
+        ok = probes.has_module("bitsandbytes")
+        checks.append(Check("bitsandbytes", ok, f"needed by optimizer {cfg.optimizer.kohya_type}: {'found' if ok else 'missing'}",
+                            "" if ok else "run `make setup-train`, or set [optimizer] type = \"adamw\" (needs more VRAM)"))
+
+    for key in ("flux", "clip_l", "t5xxl", "ae"):
+        checks.append(check_model_file(key, Path(plan.argv[plan.argv.index(FLAG_OF[key]) + 1])))
+    checks.append(check_tokenizers(Path(plan.argv[plan.argv.index("--tokenizer_cache_dir") + 1])))
+
+    image_dir = Path(plan.dataset_config["datasets"][0]["subsets"][0]["image_dir"])
+    if not image_dir.is_dir():
+        checks.append(Check("dataset", False, f"{image_dir} does not exist (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
+        images = 0
+    else:
+        images, problems = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+        if images == 0:
+            checks.append(Check("dataset", False, f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
+        elif problems:
+            checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {image_dir}`, then `make dataset`"))
+        else:
+            checks.append(Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`"))
+
+    script = root / TRAIN_SCRIPT
+    head = probes.head(root)
+    if not script.exists():
+        checks.append(Check("sd-scripts", False, f"{script} is missing (submodule not initialised)", "run `make setup-train`"))
+    elif head != SD_SCRIPTS_COMMIT:
+        checks.append(Check("sd-scripts", False, f"vendor/sd-scripts is at {head or 'an unknown commit'}, pinned {SD_SCRIPTS_COMMIT[:12]}",
+                            "run `git submodule update --init vendor/sd-scripts`"))
+    else:
+        checks.append(Check("sd-scripts", True, f"vendor/sd-scripts at pinned {SD_SCRIPTS_COMMIT[:12]}"))
+        if probes.parse_argv:
+            checks.append(check_trainer_parses(root, plan))
+
+    checks.append(check_writable(plan.run_dir))
+    need = estimate_run_bytes(cfg, images)
+    free = probes.free(plan.run_dir)
+    checks.append(Check("free disk", free >= need, f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
+                        "" if free >= need else "free disk space, move [training] output_dir, or raise save_every_n_steps"))
+    if cfg.training.resume:
+        found = "--resume" in plan.argv
+        checks.append(Check("resume state", found,
+                            f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}" if found else f"no saved state in {plan.run_dir}",
+                            "" if found else "run without RESUME=1 to start fresh"))
+    return checks
+
+
+def check_writable(run_dir: Path) -> Check:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        return Check("output dir", False, f"{run_dir} is not writable ({e.strerror})", "fix permissions or set [training] output_dir")
+    return Check("output dir", True, f"{run_dir} writable")
+
+
+PARSE_SNIPPET = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.argv = ["flux_train_network.py"]
+import flux_train_network
+parser = flux_train_network.setup_parser()
+parser.parse_args(json.loads(sys.stdin.read()))
+"""
+
+
+def check_trainer_parses(root: Path, plan: Plan) -> Check:
+    """Feed our argv to sd-scripts' own parser (imports torch, loads no model)."""
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", PARSE_SNIPPET, str(root / SD_SCRIPTS_DIR)],
+            input=json.dumps(plan.trainer_args), capture_output=True, text=True, timeout=300, cwd=root,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+    except subprocess.TimeoutExpired:
+        return Check("trainer parses argv", False, "sd-scripts' parser did not answer in 5 minutes", "check the sd-scripts install")
+    if r.returncode:
+        tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        return Check("trainer parses argv", False, f"flux_train_network.setup_parser() refused: {tail}", "run `make setup-train`; if it persists, report it")
+    return Check("trainer parses argv", True, "flux_train_network.setup_parser() accepts every flag")
