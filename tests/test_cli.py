@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.cli.app import main
+from ascii_lora.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

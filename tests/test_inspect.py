@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.cli.app import main
+from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.train.lora_inspect import inspect_lora
 from ascii_lora.train.plan import SD_SCRIPTS_COMMIT

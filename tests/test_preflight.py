@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.cli.app import main
+from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.dataset.writer import write_dataset
 from ascii_lora.train.plan import SD_SCRIPTS_COMMIT, build_plan
-from ascii_lora.train.preflight import Gpu, Probes, check_model_file, estimate_run_bytes, run_preflight
+from ascii_lora.train.preflight import check_model_file, estimate_run_bytes, run_preflight
+from ascii_lora.train.probes import Gpu, Probes
 
 from .fakes import fake_lora, fake_model
 

@@ -59,3 +59,14 @@ def to_gray(im: Image.Image) -> np.ndarray:
         return np.asarray(im, dtype=np.float32) * 255.0
     # PIL's Rec. 601 luma in 16-bit fixed point: fast, and exact for grey pixels (R = G = B)
     return np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.float32)
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
+    """uint8 array -> PNG file, atomically (a reader never sees half a picture)."""
+    import io
+
+    from .fsutil import atomic_write
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    atomic_write(Path(path), buf.getvalue())

@@ -1,4 +1,4 @@
-"""Experiment config -> the exact files and argv sd-scripts runs with. Pure: no I/O but the writer.
+"""Experiment config -> the exact files and argv sd-scripts runs with. Pure: plan_files.py writes them.
 
 Everything the trainer sees is derived here, once, so that ``plan``, ``train --dry-run`` and
 ``train`` can never disagree about the command.
@@ -7,7 +7,6 @@ Everything the trainer sees is derived here, once, so that ``plan``, ``train --d
 from __future__ import annotations
 
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import tomli_w
 
 from ..config.models import ExperimentConfig
-from ..fsutil import atomic_write
+from .runs import latest_state, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 SD_SCRIPTS_DIR = Path("vendor/sd-scripts")
@@ -57,11 +56,6 @@ def _num(v: float | int) -> str:
     return repr(v)
 
 
-def _abs(root: Path, p: str | Path) -> str:
-    path = Path(p).expanduser()
-    return str(path if path.is_absolute() else (root / path).resolve())
-
-
 def dataset_config(cfg: ExperimentConfig, root: Path) -> dict[str, Any]:
     """Kohya's dataset TOML: no bucketing, crop, flip or colour change; captions from .txt."""
     t = cfg.training
@@ -85,7 +79,7 @@ def dataset_config(cfg: ExperimentConfig, root: Path) -> dict[str, Any]:
                 "enable_bucket": False,
                 "subsets": [
                     {
-                        "image_dir": _abs(root, cfg.dataset.out),
+                        "image_dir": resolve_path(root, cfg.dataset.out),
                         "num_repeats": t.num_repeats,
                         **common,
                     }
@@ -110,11 +104,11 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: 
     launch += ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
-        "--pretrained_model_name_or_path", _abs(root, m.flux),
-        "--clip_l", _abs(root, m.clip_l),
-        "--t5xxl", _abs(root, m.t5xxl),
-        "--ae", _abs(root, m.ae),
-        "--tokenizer_cache_dir", _abs(root, m.tokenizer_cache_dir),
+        "--pretrained_model_name_or_path", resolve_path(root, m.flux),
+        "--clip_l", resolve_path(root, m.clip_l),
+        "--t5xxl", resolve_path(root, m.t5xxl),
+        "--ae", resolve_path(root, m.ae),
+        "--tokenizer_cache_dir", resolve_path(root, m.tokenizer_cache_dir),
         "--dataset_config", str(run_dir / DATASET_CONFIG),
         "--output_dir", str(run_dir),
         "--output_name", t.output_name,
@@ -177,15 +171,6 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: 
     return launch + args
 
 
-def latest_state(run_dir: Path, output_name: str) -> Path | None:
-    """Newest resumable state sd-scripts saved: ``{name}-step{N:08d}-state`` or the final ``{name}-state``."""
-    final = run_dir / f"{output_name}-state"
-    steps = sorted(run_dir.glob(f"{output_name}-step*-state"))
-    if final.is_dir():
-        return final
-    return steps[-1] if steps else None
-
-
 def resolved_toml(cfg: ExperimentConfig) -> str:
     header = "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
     return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
@@ -194,7 +179,7 @@ def resolved_toml(cfg: ExperimentConfig) -> str:
 def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> Plan:
     """All four plan files for ``cfg``; ``root`` is the checkout that holds vendor/ and data/."""
     root = Path(root).resolve()
-    run_dir = Path(_abs(root, run_dir or cfg.training.output_dir))
+    run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
     resume_from = None
     if resume if resume is not None else cfg.training.resume:
         resume_from = latest_state(run_dir, cfg.training.output_name)
@@ -205,35 +190,3 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
         argv=trainer_argv(cfg, root, run_dir, resume_from),
         resolved_toml=resolved_toml(cfg),
     )
-
-
-def train_sh(plan: Plan, root: Path) -> str:
-    bindir = Path(sys.executable).parent
-    return (
-        "#!/usr/bin/env bash\n"
-        "# Written by `ascii-lora plan`: the exact trainer command (same argv as train.args.json).\n"
-        "set -euo pipefail\n"
-        f"cd {shlex.quote(str(Path(root).resolve()))}\n"
-        f'export PATH={shlex.quote(str(bindir))}:"$PATH"\n'
-        f"exec {plan.shell()}\n"
-    )
-
-
-def write_plan(plan: Plan, root: Path) -> list[Path]:
-    import json
-
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
-        SAMPLE_PROMPTS: plan.sample_prompts,
-        ARGS_JSON: json.dumps(plan.argv, indent=1) + "\n",
-        TRAIN_SH: train_sh(plan, root),
-        RESOLVED: plan.resolved_toml,
-    }
-    written = []
-    for name, text in files.items():
-        path = plan.run_dir / name
-        atomic_write(path, text)
-        written.append(path)
-    (plan.run_dir / TRAIN_SH).chmod(0o755)
-    return written

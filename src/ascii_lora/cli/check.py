@@ -1,0 +1,84 @@
+"""`check` and `snap`: print what the checker decided (check/run.py decides)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from ..config.loader import load_config
+from ..console import console, fail, say, track
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..check.ranking import label
+    from ..check.run import CheckOutputs, configured_run, run_check
+
+    cfg = load_config(args.config)
+    if args.paths:
+        paths, outputs = args.paths, CheckOutputs()
+    else:
+        paths, outputs = configured_run(cfg)
+    outputs = CheckOutputs(
+        json=Path(args.json) if args.json else outputs.json,
+        overlay_dir=Path(args.overlay_dir) if args.overlay_dir else outputs.overlay_dir,
+        ascii_dir=Path(args.ascii_dir) if args.ascii_dir else outputs.ascii_dir,
+        report_dir=Path(args.report_dir) if args.report_dir else outputs.report_dir,
+    )
+    run = run_check(paths, cfg, outputs, progress=lambda it, n: track(it, n, "checking"))
+    reports = run.reports
+
+    table = Table(show_edge=False)
+    table.add_column("image", overflow="fold", ratio=1)
+    table.add_column("result", no_wrap=True, min_width=10)
+    for col in ("black bg", "crisp", "aligned", "grey", "offset", "cells ok"):
+        table.add_column(col, justify="right", no_wrap=True)
+    yn = lambda b: "[green]yes[/green]" if b else "[red]no[/red]"  # noqa: E731
+    for r in reports:
+        name = escape(Path(r.file).name)
+        if r.error:
+            table.add_row(name, "[red]unreadable[/red]", "", "", "", "", "", "")
+            continue
+        c = r.criteria
+        table.add_row(name, "[green]pass[/green]" if r.passed else "[red]FAIL[/red]", yn(c["black_background"]), yn(c["crisp"]),
+                      yn(c["grid_aligned"]), f"{r.grey_fraction:.2%}", f"{r.offset[0]},{r.offset[1]}" if r.offset else "-",
+                      f"{r.cell_agreement:.1%}" if r.cell_agreement is not None else "-")
+    console.print(table)
+    for r in reports:
+        if r.error:
+            fail(f"{r.file}: {r.error}")
+
+    if run.scores:
+        ct = Table(title="checkpoints", show_edge=False)
+        for col in ("checkpoint", "images", "pass rate", "aligned", "mean grey", "cell agreement", "file"):
+            ct.add_column(col)
+        for s in run.scores:
+            ct.add_row(("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""), str(s.images), f"{s.pass_rate:.0%}",
+                       f"{s.aligned_rate:.0%}", f"{s.mean_grey_fraction:.2%}", f"{s.mean_cell_agreement:.1%}",
+                       escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-")
+        console.print(ct)
+        best = run.best
+        say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
+        say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
+    n = len(reports)
+    say(f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable")
+    return run.exit_code
+
+
+def cmd_snap(args: argparse.Namespace) -> int:
+    from ..check.run import snap_images
+
+    cfg = load_config(args.config)
+    out = Path(args.out)
+    results = snap_images(args.images, cfg, out, progress=lambda it, n: track(it, n, "snapping"))
+    for s in results:
+        if s.error:
+            fail(f"{s.source}: {s.error}")
+        else:
+            say(f"{s.source} -> {s.png}: moved by {s.offset[0]},{s.offset[1]} px, "
+                f"{s.repaired} cells repaired, {s.beyond_tolerance} beyond tolerance")
+    errors = sum(1 for s in results if s.error)
+    say(f"{len(results) - errors} snapped into {out}, {errors} unreadable")
+    return 2 if errors else 0

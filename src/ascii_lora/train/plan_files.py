@@ -1,0 +1,43 @@
+"""Writing a plan into its run directory: the five files `make train` and the user read."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import tomli_w
+
+from ..fsutil import atomic_write
+from .plan import ARGS_JSON, DATASET_CONFIG, RESOLVED, SAMPLE_PROMPTS, TRAIN_SH, Plan
+
+
+def train_sh(plan: Plan, root: Path) -> str:
+    bindir = Path(sys.executable).parent
+    return (
+        "#!/usr/bin/env bash\n"
+        "# Written by `ascii-lora plan`: the exact trainer command (same argv as train.args.json).\n"
+        "set -euo pipefail\n"
+        f"cd {shlex.quote(str(Path(root).resolve()))}\n"
+        f'export PATH={shlex.quote(str(bindir))}:"$PATH"\n'
+        f"exec {plan.shell()}\n"
+    )
+
+
+def write_plan(plan: Plan, root: Path) -> list[Path]:
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
+        SAMPLE_PROMPTS: plan.sample_prompts,
+        ARGS_JSON: json.dumps(plan.argv, indent=1) + "\n",
+        TRAIN_SH: train_sh(plan, root),
+        RESOLVED: plan.resolved_toml,
+    }
+    written = []
+    for name, text in files.items():
+        path = plan.run_dir / name
+        atomic_write(path, text)
+        written.append(path)
+    (plan.run_dir / TRAIN_SH).chmod(0o755)
+    return written
