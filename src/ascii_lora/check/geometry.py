@@ -1,0 +1,277 @@
+"""Judge a picture's grid from its geometry alone, whatever glyph shapes it was drawn with.
+
+A real ASCII screen is a small vocabulary of cell patterns reused cell after cell, every glyph
+inside its own cell, every block wall ending on a cell boundary. So at the true phase the
+picture is *cheap to describe* cell by cell; at any other phase glyphs are cut into pieces
+(more patterns, more non-empty cells) and walls end inside cells. Nothing here knows the kit's
+font: the atlas is only the reference for reading characters back (readback.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .grid_detect import _segments
+
+
+def solid(binary: np.ndarray) -> np.ndarray:
+    """White pixels with a white 4-neighbour: a stroke, not a lone speck of noise."""
+    n = np.zeros_like(binary)
+    n[1:] |= binary[:-1]
+    n[:-1] |= binary[1:]
+    n[:, 1:] |= binary[:, :-1]
+    n[:, :-1] |= binary[:, 1:]
+    return binary & n
+
+
+def edge_grey_share(gray: np.ndarray, binary: np.ndarray, black: float, white: float) -> tuple[float, int]:
+    """Share of grey among the pixels on either side of a black/white edge, and how many there are.
+
+    Only edges tell blur and anti-aliasing from crisp drawing; counting grey over all pixels
+    would reward drawing little (sparse blurred pictures passed) and punish drawing much.
+    """
+    e = np.zeros_like(binary)
+    dx = binary[:, 1:] != binary[:, :-1]
+    dy = binary[1:] != binary[:-1]
+    e[:, 1:] |= dx
+    e[:, :-1] |= dx
+    e[1:] |= dy
+    e[:-1] |= dy
+    g = gray[e]
+    if not g.size:
+        return 0.0, 0
+    return float(((g > black) & (g < white)).mean()), int(g.size)
+
+
+def cells(image: np.ndarray, cell: int, offset: tuple[int, int]) -> np.ndarray:
+    """(rows, cols, cell, cell) view of the whole cells of the grid at ``offset``."""
+    dx, dy = offset
+    r, k = (image.shape[0] - dy) // cell, (image.shape[1] - dx) // cell
+    return image[dy : dy + r * cell, dx : dx + k * cell].reshape(r, cell, k, cell).transpose(0, 2, 1, 3)
+
+
+@dataclass
+class Content:
+    drawn: np.ndarray  # (rows, cols) bool at phase 0
+    drawn_share: float
+    speck_share: float
+    spread: int  # min over axes of how many cell rows (columns) hold at least `spread_cells` drawn cells
+
+
+def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int, spread_cells: int = 3) -> Content:
+    """Does the picture draw something? Drawn cells, specks, and whether the drawing spans both axes.
+
+    A lone straight line of any slope holds at most two or three cells per row or per column, so
+    requiring several rows *and* columns with ``spread_cells`` drawn cells each tells it from a map.
+    """
+    white = int(binary.sum())
+    speck = 1.0 - float(solid_px.sum()) / white if white else 1.0
+    counts = cells(solid_px, cell, (0, 0)).sum(axis=(2, 3), dtype=np.int32)
+    drawn = counts >= min_pixels
+    share = float(drawn.mean()) if drawn.size else 0.0
+    spread = min(int((drawn.sum(1) >= spread_cells).sum()), int((drawn.sum(0) >= spread_cells).sum())) if drawn.size else 0
+    return Content(drawn, share, speck, spread)
+
+
+# -- phase: where is the picture cheapest to describe, one axis at a time -------------------------
+
+def _description_bits(binary: np.ndarray, cell: int, step: int = 3) -> np.ndarray:
+    """Bits to write every cell-wide row segment at each phase: count x entropy + a dictionary.
+
+    Cutting a glyph makes more non-empty segments *and* more distinct ones, so the true phase
+    costs least; a glyph that fits its cell at several phases gives a flat valley (a plateau).
+    """
+    rows = np.ascontiguousarray(binary[::step])
+    h, w = rows.shape
+    packed = np.packbits(rows, axis=1)
+    pad = np.zeros((h, packed.shape[1] + cell // 8 + 2), dtype=np.uint64)
+    pad[:, : packed.shape[1]] = packed
+    bits = np.zeros(cell)
+    small = cell <= 16
+    for d in range(cell):
+        count = (w - d) // cell
+        if count <= 0:
+            bits[d] = np.inf
+            continue
+        seg = _segments(pad, d, count, cell).ravel()
+        seg = seg[seg != 0]
+        if not seg.size:
+            continue
+        if small:
+            cnt = np.bincount(seg.astype(np.intp), minlength=1 << cell)
+            cnt = cnt[cnt > 0]
+        else:
+            cnt = np.unique(seg, return_counts=True)[1]
+        n = cnt.sum()
+        bits[d] = float(-(cnt * np.log2(cnt / n)).sum() + cell * len(cnt))
+    return bits
+
+
+CENTRE_WEIGHT = 2.0
+
+
+def _off_centre(binary: np.ndarray, cell: int) -> np.ndarray:
+    """Mean distance (px) of the ink from its cell's centre line, at each phase of one axis."""
+    ink = binary.sum(axis=0, dtype=np.int64).astype(np.float64)
+    x = np.arange(len(ink))
+    d = np.arange(cell)[:, None]
+    dist = np.abs((x[None, :] - d) % cell - (cell - 1) / 2.0)
+    total = ink.sum()
+    return (dist @ ink) / total if total else np.zeros(cell)
+
+
+def axis_phase(bits: np.ndarray, off_centre: np.ndarray, weight: float = CENTRE_WEIGHT, slack: float = 0.05) -> int:
+    """The phase where the picture is cheapest to describe; 0 whenever 0 is about as cheap.
+
+    Content that fits the grid must never be called shifted: a glyph with margins, or a brick
+    texture with wide mortar, fits its cell at several phases (a flat valley of cost), and if 0
+    is in that valley the picture is on the grid, unless its ink then hugs the cell borders
+    (line walls shifted half a cell: measured 3.3+ px further from the centres than at best,
+    on-grid fonts and textures at most 0.7 px). Otherwise the ink's centring in its cell
+    breaks the ties, the way a reader does: line walls through cell centres describe as cheaply
+    with the cell borders on the strokes, and a glyph's valley is centred where the glyph is.
+    Block walls fill cells evenly, so for them the sharp minimum of the cost alone decides.
+    """
+    cell = len(bits)
+    if not np.isfinite(bits).all() or bits.min() <= 0:
+        return 0
+    if bits[0] <= bits.min() * (1 + slack) and off_centre[0] <= off_centre.min() + cell / 8.0:
+        return 0
+    cost = bits / bits.min() + weight * (off_centre - off_centre.min()) / (cell / 4.0)
+    return int(np.argmin(cost))
+
+
+def find_phase(binary: np.ndarray, cell: int) -> tuple[int, int]:
+    """Grid offset (dx, dy) from geometry alone, one axis at a time."""
+    t = np.ascontiguousarray(binary.T)
+    px = axis_phase(_description_bits(binary, cell), _off_centre(binary, cell))
+    py = axis_phase(_description_bits(t, cell), _off_centre(t, cell))
+    return px, py
+
+
+# -- cells at one phase: explained or not --------------------------------------------------------
+
+def block_cuts(cb: np.ndarray) -> np.ndarray:
+    """Cells where a block of white crosses the cell border and ends inside the cell.
+
+    At the true grid a block wall fills whole cells; one phase off, its edge lies inside a cell:
+    the cell's first row is full white and continues the full row of the cell above, while its
+    last row is empty (and likewise from below, left and right).
+    """
+    r, k = cb.shape[:2]
+    rf, re = cb.all(axis=3), ~cb.any(axis=3)
+    cf, ce = cb.all(axis=2), ~cb.any(axis=2)
+    above = np.zeros((r, k), bool)
+    above[1:] = rf[:-1, :, -1]
+    below = np.zeros((r, k), bool)
+    below[:-1] = rf[1:, :, 0]
+    left = np.zeros((r, k), bool)
+    left[:, 1:] = cf[:, :-1, -1]
+    right = np.zeros((r, k), bool)
+    right[:, :-1] = cf[:, 1:, 0]
+    return ((rf[..., 0] & re[..., -1] & above) | (rf[..., -1] & re[..., 0] & below)
+            | (cf[..., 0] & ce[..., -1] & left) | (cf[..., -1] & ce[..., 0] & right))
+
+
+def canonical(blocks: np.ndarray) -> np.ndarray:
+    """Roll each cell so its ink starts at the top-left: a glyph nudged inside its cell is the same glyph."""
+    n, c = blocks.shape[0], blocks.shape[1]
+    if not n:
+        return blocks
+    top = np.argmax(blocks.any(axis=2), axis=1)
+    left = np.argmax(blocks.any(axis=1), axis=1)
+    ar = np.arange(c)
+    ri = (ar[None, :] + top[:, None]) % c
+    ci = (ar[None, :] + left[:, None]) % c
+    return blocks[np.arange(n)[:, None, None], ri[:, :, None], ci[:, None, :]]
+
+
+def pattern_keys(blocks: np.ndarray) -> np.ndarray:
+    packed = np.packbits(blocks.reshape(len(blocks), -1), axis=1)
+    return np.ascontiguousarray(packed).view(f"V{packed.shape[1]}").ravel()
+
+
+@dataclass
+class Geometry:
+    offset: tuple[int, int]
+    score: float  # ink share of the drawn cells that are explained
+    explained: np.ndarray  # (rows, cols) bool
+    drawn: np.ndarray  # (rows, cols) bool
+    cuts: int  # drawn cells a block edge crosses
+    patterns: int  # distinct cell patterns among the drawn cells
+
+
+def explain(binary: np.ndarray, solid_px: np.ndarray, cell: int, offset: tuple[int, int], min_pixels: int,
+            known: np.ndarray | None = None) -> Geometry:
+    """Score the grid at ``offset``: each drawn cell must be a reused pattern that no block edge cuts.
+
+    ``known`` marks cells already explained (exact tiles of the kit's atlas): they are skipped,
+    which keeps the clean path fast.
+    """
+    cb = cells(binary, cell, offset)
+    drawn = cells(solid_px, cell, offset).sum(axis=(2, 3), dtype=np.int32) >= min_pixels
+    ink = cb.sum(axis=(2, 3), dtype=np.int32)
+    explained = drawn.copy()
+    todo = drawn if known is None else drawn & ~known
+    cuts = 0
+    patterns = 0
+    if todo.any():
+        cut = block_cuts(cb) & todo
+        cuts = int(cut.sum())
+        sel = cb[todo]
+        keys = pattern_keys(canonical(sel))
+        _, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
+        patterns = len(cnt)
+        repeated = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
+        ok = np.zeros_like(drawn)
+        ok[todo] = repeated
+        explained = (drawn & ~todo) | (ok & ~cut)
+    total = int(ink[drawn].sum())
+    score = float(ink[explained].sum() / total) if total else 0.0
+    return Geometry(offset, score, explained, drawn, cuts, patterns)
+
+
+# -- period: the fundamental cell size, or unknown --------------------------------------------------
+
+NFFT = 1 << 14
+
+
+def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: float = 0.02) -> tuple[float | None, float]:
+    """Cell size from the spectrum of edge projections, within 0.7x-1.4x the cell, or None.
+
+    Mazes repeat every two cells and brick mortar every half cell, so the strongest line of the
+    spectrum is often a multiple or a fraction. The candidates are that line's period times
+    m/n (m, n <= 4) inside the window; the one whose harmonic comb holds the most power wins and
+    is refined to 0.02 px. A comb that does not stand ``min_ratio`` times above the window's
+    median is no period at all (noise, one line, rotated content): unknown, never a guess.
+    """
+    power = np.zeros(NFFT // 2 + 1)
+    for e in (np.count_nonzero(binary[:, 1:] != binary[:, :-1], axis=0),
+              np.count_nonzero(binary[1:] != binary[:-1], axis=1)):
+        if len(e) < 4 * cell:
+            continue
+        e = e.astype(np.float64) - e.mean()
+        power += np.abs(np.fft.rfft(e * np.hanning(len(e)), NFFT)) ** 2
+    if not power.any():
+        return None, 0.0
+    f = np.arange(len(power)) / NFFT
+    band = (f >= 1 / (4 * cell)) & (f <= 1 / 5)
+    top = 1.0 / f[band][np.argmax(power[band])]
+    lo, hi = 0.7 * cell, 1.4 * cell
+
+    def comb(q: np.ndarray) -> np.ndarray:
+        k = np.arange(1, int(0.45 * hi) + 1)
+        freq = k[None, :] / q[:, None]
+        idx = np.minimum(np.rint(freq * NFFT).astype(np.intp), len(power) - 1)
+        return np.where(freq < 0.45, power[idx], 0.0).sum(axis=1)
+
+    family = np.array([top * m / n for m in (1, 2, 3, 4) for n in (1, 2, 3, 4) if lo <= top * m / n <= hi])
+    if not family.size:
+        return None, 0.0
+    q = float(family[np.argmax(comb(family))])
+    fine = np.arange(q - 0.6, q + 0.6 + 1e-9, step)
+    fs = comb(fine)
+    ratio = float(fs.max() / max(np.median(comb(np.arange(lo, hi, 0.25))), 1e-12))
+    return (round(float(fine[np.argmax(fs)]), 2) if ratio >= min_ratio else None), ratio
