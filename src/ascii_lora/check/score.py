@@ -18,7 +18,7 @@ from ..config.models import CheckConfig
 from ..grid.atlas import Atlas, get_atlas
 from ..grid.layout import grid_text
 from ..imageio import ImageReadError, load_gray
-from .geometry import content, edge_grey_share, explain, find_phase, measure_period, solid
+from .geometry import cell_counts, content, edge_grey_share, explain, find_phase, measure_period, solid, transitions
 from .grid_detect import fit_grid
 from .readback import Reading, read
 
@@ -50,17 +50,15 @@ class ImageReport:
         return asdict(self)
 
 
-def background_level(gray: np.ndarray, binary: np.ndarray, cell: int) -> float:
+def background_level(gray: np.ndarray, counts: np.ndarray, cell: int) -> float:
     """Level of the empty cells: what the picture is drawn on, whatever its density.
 
     Cells whose binarized pixels are all alike are empty (black void, or white if inverted);
     their centre pixels are sampled. A pixel percentile instead would call a dense brick map
     "white". Without any empty cell, the darkest quartile stands in.
     """
-    rows, cols = gray.shape[0] // cell, gray.shape[1] // cell
+    rows, cols = counts.shape
     if rows and cols:
-        b = binary[: rows * cell, : cols * cell].view(np.uint8)
-        counts = b.reshape(rows * cell, cols, cell).sum(axis=2, dtype=np.uint16).reshape(rows, cell, cols).sum(axis=1)
         flat = (counts == 0) | (counts == cell * cell)
         if flat.mean() >= 0.02:
             centre = gray[cell // 2 : rows * cell : cell, cell // 2 : cols * cell : cell]
@@ -113,14 +111,17 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
     r.grey_fraction = round(float(1.0 - (black | white).mean()), 6)
     r.purity = round(float(((gray == 0) | (gray == 255)).mean()), 6)
     binary = binarize(gray)
-    edge_grey, _ = edge_grey_share(gray, binary, cfg.black_tolerance, 255 - cfg.white_tolerance)
+    edges = transitions(binary)
+    edge_grey, _ = edge_grey_share(gray, binary, cfg.black_tolerance, 255 - cfg.white_tolerance, edges)
     r.edge_grey = round(edge_grey, 6)
-    r.background_level = background_level(gray, binary, c)
     r.criteria["crisp"] = edge_grey <= cfg.max_edge_grey
-    r.criteria["black_background"] = r.background_level <= cfg.max_background_level
     if h < c or w < c:
+        r.background_level = round(float(np.percentile(gray, 25)), 2)
+        r.criteria["black_background"] = r.background_level <= cfg.max_background_level
         r.notes.append(f"smaller than one {c} px cell")
         return r, None
+    r.background_level = background_level(gray, cell_counts(binary, c, (0, 0)), c)
+    r.criteria["black_background"] = r.background_level <= cfg.max_background_level
     misfit = bool(w % c or h % c)
     if misfit:
         r.notes.append(f"size {w}x{h} is not a multiple of the {c} px cell")
@@ -140,7 +141,7 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
     elif drawing.spread < cfg.min_spread:
         r.notes.append("the drawing is a lone line or a few specks, not a picture")
 
-    period, _ = measure_period(binary, c)
+    period, _ = measure_period(binary, c, edges=edges)
     r.measured_period = period
     offset = (0, 0)
     if drawing.drawn.any():
@@ -150,10 +151,9 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
     if crop is None:
         r.notes.append("no whole cell at the detected offset")
         return r, None
-    rows, cols = crop.shape[0] // c, crop.shape[1] // c
-    drawn = whole_cells(strokes, c, offset).reshape(rows, c, cols, c).sum(axis=(1, 3), dtype=np.int32) >= cfg.min_cell_pixels
+    drawn = drawing.drawn if offset == (0, 0) else cell_counts(strokes, c, offset) >= cfg.min_cell_pixels
     reading = read(crop, drawn, atlas, offset, cfg.read_max_distance, cfg.read_min_margin)
-    geo = explain(binary, strokes, c, offset, cfg.min_cell_pixels, known=reading.exact)
+    geo = explain(binary, drawn, c, offset, known=reading.exact)
     r.grid_score = round(geo.score, 6)
     found = bool(drawn.any()) and geo.score >= cfg.min_grid_score
     period_ok = period is None or abs(period - c) <= cfg.max_period_error
@@ -190,7 +190,5 @@ def read_at(gray: np.ndarray, cfg: CheckConfig, atlas: Atlas, offset: tuple[int,
     c = atlas.cell
     binary = binarize(gray)
     crop = whole_cells(binary, c, offset)
-    rows, cols = crop.shape[0] // c, crop.shape[1] // c
-    strokes = whole_cells(solid(binary), c, offset)
-    drawn = strokes.reshape(rows, c, cols, c).sum(axis=(1, 3), dtype=np.int32) >= cfg.min_cell_pixels
+    drawn = cell_counts(solid(binary), c, offset) >= cfg.min_cell_pixels
     return read(crop, drawn, atlas, offset, cfg.read_max_distance, cfg.read_min_margin)
