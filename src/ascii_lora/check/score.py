@@ -152,10 +152,11 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
         r.notes.append("no whole cell at the detected offset")
         return r, None
     drawn = drawing.drawn if offset == (0, 0) else cell_counts(strokes, c, offset) >= cfg.min_cell_pixels
-    reading = read(crop, drawn, atlas, offset, cfg.read_max_distance, cfg.read_min_margin)
-    geo = explain(binary, drawn, c, offset, known=reading.exact)
+    codes, exact = atlas.read_exact(crop)
+    geo = explain(binary, drawn, c, offset, known=exact)
     r.grid_score = round(geo.score, 6)
     found = bool(drawn.any()) and geo.score >= cfg.min_grid_score
+    reading = read(crop, drawn, atlas, offset, cfg.read_max_distance, cfg.read_min_margin, tolerant=found)
     period_ok = period is None or abs(period - c) <= cfg.max_period_error
     conf = reading.confidence
     r.cell_agreement = None if conf is None else round(conf, 6)

@@ -432,8 +432,8 @@ class CheckConfig(Strict):
     max_speck_share: float = Field(0.3, ge=0, le=1, description="Content: at most this share of white pixels may be isolated specks (salt noise fails).")
     min_grid_score: float = Field(0.9, ge=0, le=1, description="Grid found when at least this share of the drawn ink lies in cells that are reused patterns no block edge cuts.")
     max_period_error: float = Field(0.5, ge=0, le=8, description="Not aligned when the measured structure period differs from the cell size by more than this many px.")
-    read_max_distance: float = Field(0.3, ge=0, le=1, description="Read-back: a foreign glyph reads as a character when its tolerant shape distance (0 same .. 1 disjoint) is at most this.")
-    read_min_margin: float = Field(0.05, ge=0, le=1, description="Read-back: ...and when the runner-up character is at least this much farther; otherwise the cell reads '?'.")
+    read_max_distance: float = Field(0.35, ge=0, le=1, description="Read-back: a foreign glyph reads as a character when its tolerant shape distance (0 same .. 1 disjoint) is at most this.")
+    read_min_margin: float = Field(0.03, ge=0, le=1, description="Read-back: ...and when the runner-up character is at least this much farther; otherwise the cell reads '?'.")
 
 
 class ExperimentConfig(Strict):
