@@ -74,21 +74,30 @@ class Content:
     drawn: np.ndarray  # (rows, cols) bool at phase 0
     drawn_share: float
     speck_share: float
-    spread: int  # min over axes of how many cell rows (columns) hold at least `spread_cells` drawn cells
+    breadth: float  # px: spread of the strokes across their main direction (a lone line: ~1)
 
 
-def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int, spread_cells: int = 3) -> Content:
-    """Does the picture draw something? Drawn cells, specks, and whether the drawing spans both axes.
+def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int) -> Content:
+    """Does the picture draw something? Drawn cells, specks, and how broad the drawing is.
 
-    A lone straight line of any slope holds at most two or three cells per row or per column, so
-    requiring several rows *and* columns with ``spread_cells`` drawn cells each tells it from a map.
+    A lone straight line of any slope may cross a few percent of the cells, but all its stroke
+    pixels lie along one direction: the smaller principal spread of their coordinates is about
+    a pixel, while even two lines of text are a cell apart.
     """
     white = int(np.count_nonzero(binary))
     speck = 1.0 - float(np.count_nonzero(solid_px)) / white if white else 1.0
     drawn = cell_counts(solid_px, cell, (0, 0)) >= min_pixels
     share = float(drawn.mean()) if drawn.size else 0.0
-    spread = min(int((drawn.sum(1) >= spread_cells).sum()), int((drawn.sum(0) >= spread_cells).sum())) if drawn.size else 0
-    return Content(drawn, share, speck, spread)
+    step = 4  # a sixteenth of the pixels is plenty for a 2x2 covariance, unless the strokes are few
+    ys, xs = np.nonzero(solid_px[::step, ::step])
+    if len(ys) < 200:
+        step = 1
+        ys, xs = np.nonzero(solid_px)
+    breadth = 0.0
+    if len(ys) >= 3:
+        cov = np.cov(np.stack([ys, xs]).astype(np.float64))
+        breadth = step * float(np.sqrt(max(np.linalg.eigvalsh(cov)[0], 0.0)))
+    return Content(drawn, share, speck, breadth)
 
 
 # -- phase: where is the picture cheapest to describe, one axis at a time -------------------------
@@ -255,25 +264,12 @@ def explain(binary: np.ndarray, drawn: np.ndarray, cell: int, offset: tuple[int,
 NFFT = 1 << 14
 
 
-def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: float = 0.02,
-                   edges: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float | None, float]:
-    """Cell size from the spectrum of edge projections, within 0.7x-1.4x the cell, or None.
-
-    Mazes repeat every two cells and brick mortar every half cell, so the strongest line of the
-    spectrum is often a multiple or a fraction. The candidates are that line's period times
-    m/n (m, n <= 4) inside the window; the one whose harmonic comb holds the most power wins and
-    is refined to 0.02 px. A comb that does not stand ``min_ratio`` times above the window's
-    median is no period at all (noise, one line, rotated content): unknown, never a guess.
-    """
-    power = np.zeros(NFFT // 2 + 1)
-    dx, dy = edges if edges is not None else transitions(binary)
-    for e in (np.count_nonzero(dx, axis=0), np.count_nonzero(dy, axis=1)):
-        if len(e) < 4 * cell:
-            continue
-        e = e.astype(np.float64) - e.mean()
-        power += np.abs(np.fft.rfft(e * np.hanning(len(e)), NFFT)) ** 2
-    if not power.any():
+def _axis_period(e: np.ndarray, cell: int, min_ratio: float, step: float) -> tuple[float | None, float]:
+    """One axis: the period of an edge projection within 0.7x-1.4x the cell, or None."""
+    if len(e) < 4 * cell or not e.any():
         return None, 0.0
+    e = e.astype(np.float64) - e.mean()
+    power = np.abs(np.fft.rfft(e * np.hanning(len(e)), NFFT)) ** 2
     f = np.arange(len(power)) / NFFT
     band = (f >= 1 / (4 * cell)) & (f <= 1 / 5)
     top = 1.0 / f[band][np.argmax(power[band])]
@@ -292,4 +288,31 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     fine = np.arange(q - 0.6, q + 0.6 + 1e-9, step)
     fs = comb(fine)
     ratio = float(fs.max() / max(np.median(comb(np.arange(lo, hi, 0.25))), 1e-12))
-    return (round(float(fine[np.argmax(fs)]), 2) if ratio >= min_ratio else None), ratio
+    return (float(fine[np.argmax(fs)]) if ratio >= min_ratio else None), ratio
+
+
+def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: float = 0.02,
+                   edges: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float | None, float]:
+    """Cell size from the spectrum of edge projections, within 0.7x-1.4x the cell, or None.
+
+    Mazes repeat every two cells and brick mortar every half cell, so the strongest line of the
+    spectrum is often a multiple or a fraction. The candidates are that line's period times
+    m/n (m, n <= 4) inside the window; the one whose harmonic comb holds the most power wins and
+    is refined to 0.02 px. A comb that does not stand ``min_ratio`` times above the window's
+    median is no period at all (noise, one line, rotated content). Each axis is measured alone
+    (sparse text repeats every character across but only every few lines down): the cell is
+    square, so axes that disagree by more than half a pixel leave the period unknown unless one
+    comb is more than twice as prominent. Unknown, never a guess.
+    """
+    dx, dy = edges if edges is not None else transitions(binary)
+    (px, rx), (py, ry) = (_axis_period(np.count_nonzero(dx, axis=0), cell, min_ratio, step),
+                          _axis_period(np.count_nonzero(dy, axis=1), cell, min_ratio, step))
+    if px is not None and py is not None:
+        if abs(px - py) <= 0.5:
+            return round((px * rx + py * ry) / (rx + ry), 2), max(rx, ry)
+        if max(rx, ry) < 2 * min(rx, ry):
+            return None, max(rx, ry)
+        return (round(px, 2), rx) if rx > ry else (round(py, 2), ry)
+    if px is None and py is None:
+        return None, max(rx, ry)
+    return (round(px, 2), rx) if px is not None else (round(py, 2), ry)

@@ -129,7 +129,7 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
     strokes = solid(binary)
     drawing = content(binary, strokes, c, cfg.min_cell_pixels)
     r.drawn_share = round(drawing.drawn_share, 6)
-    has_content = (drawing.drawn_share >= cfg.min_drawn_share and drawing.spread >= cfg.min_spread
+    has_content = (drawing.drawn_share >= cfg.min_drawn_share and drawing.breadth >= cfg.min_breadth
                    and drawing.speck_share <= cfg.max_speck_share)
     r.criteria["content"] = has_content
     if not binary.any():
@@ -138,7 +138,7 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
         r.notes.append(f"{drawing.speck_share:.0%} of the white pixels are isolated specks: noise, not a drawing")
     elif drawing.drawn_share < cfg.min_drawn_share:
         r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn (content needs {cfg.min_drawn_share:.0%})")
-    elif drawing.spread < cfg.min_spread:
+    elif drawing.breadth < cfg.min_breadth:
         r.notes.append("the drawing is a lone line or a few specks, not a picture")
 
     period, _ = measure_period(binary, c, edges=edges)
@@ -171,8 +171,9 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
         r.notes.append(f"structures repeat every {period:.2f} px, not {c}: rescaled or drawn at another pitch?")
     elif drawing.drawn.any() and not found:
         r.notes.append(f"no {c} px grid: only {geo.score:.0%} of the drawn ink is reused cell patterns that sit in their cells")
-    if conf is not None and conf < 1.0:
-        r.notes.append(f"{conf:.0%} of drawn cells read back confidently ('?' marks the rest)")
+    unknown = int((reading.drawn & ~reading.confident).sum())
+    if unknown:
+        r.notes.append(f"{unknown} of {int(reading.drawn.sum())} drawn cells read as no character ('?')")
     r.passed = all(r.criteria.values())
     return r, reading
 

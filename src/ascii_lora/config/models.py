@@ -428,7 +428,7 @@ class CheckConfig(Strict):
     max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the flat (empty) cells sit at or below this level.")
     min_cell_pixels: int = Field(2, ge=1, le=256, description="A cell is drawn when it holds at least this many stroke pixels (white pixels with a white neighbour; lone specks do not count).")
     min_drawn_share: float = Field(0.01, ge=0, le=1, description="Content: at least this share of cells must be drawn.")
-    min_spread: int = Field(3, ge=0, le=64, description="Content: at least this many cell rows and as many cell columns must each hold 3 or more drawn cells (a lone straight line of any slope does not).")
+    min_breadth: float = Field(3.0, ge=0, le=1024, description="Content: the drawing's spread across its main direction (px, smaller principal spread of the stroke pixels) must reach this; a lone line of any slope is about 1.")
     max_speck_share: float = Field(0.3, ge=0, le=1, description="Content: at most this share of white pixels may be isolated specks (salt noise fails).")
     min_grid_score: float = Field(0.9, ge=0, le=1, description="Grid found when at least this share of the drawn ink lies in cells that are reused patterns no block edge cuts.")
     max_period_error: float = Field(0.5, ge=0, le=8, description="Not aligned when the measured structure period differs from the cell size by more than this many px.")
