@@ -165,7 +165,7 @@ def axis_phase(bits: np.ndarray, off_centre: np.ndarray, weight: float = CENTRE_
     if bits[0] <= bits.min() * (1 + slack) and off_centre[0] <= off_centre.min() + cell / 8.0:
         return 0
     cost = bits / bits.min() + weight * (off_centre - off_centre.min()) / (cell / 4.0)
-    return int(np.argmin(bits))
+    return int(np.argmin(cost))
 
 
 def find_phase(binary: np.ndarray, cell: int) -> tuple[int, int]:
