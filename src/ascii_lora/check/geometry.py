@@ -284,7 +284,11 @@ def _axis_period(e: np.ndarray, cell: int, min_ratio: float, step: float) -> tup
     family = np.array([top * m / n for m in (1, 2, 3, 4) for n in (1, 2, 3, 4) if lo <= top * m / n <= hi])
     if not family.size:
         return None, 0.0
-    q = float(family[np.argmax(comb(family))])
+    combs = comb(family)
+    q = float(family[np.argmax(combs)])
+    rivals = combs[np.abs(family - q) > 1.0]
+    if rivals.size and rivals.max() >= 0.5 * combs.max():  # two cell sizes explain it about as well
+        return None, 0.0
     fine = np.arange(q - 0.6, q + 0.6 + 1e-9, step)
     fs = comb(fine)
     ratio = float(fs.max() / max(np.median(comb(np.arange(lo, hi, 0.25))), 1e-12))
@@ -298,11 +302,13 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     Mazes repeat every two cells and brick mortar every half cell, so the strongest line of the
     spectrum is often a multiple or a fraction. The candidates are that line's period times
     m/n (m, n <= 4) inside the window; the one whose harmonic comb holds the most power wins and
-    is refined to 0.02 px. A comb that does not stand ``min_ratio`` times above the window's
+    is refined to 0.02 px, unless another candidate's comb holds half as much (sparse text
+    lines 48 px apart are as much 12 px as 16 px). A comb that does not stand ``min_ratio`` times above the window's
     median is no period at all (noise, one line, rotated content). Each axis is measured alone
     (sparse text repeats every character across but only every few lines down): the cell is
-    square, so axes that disagree by more than half a pixel leave the period unknown unless one
-    comb is more than twice as prominent. Unknown, never a guess.
+    square, so axes that disagree by more than half a pixel leave the period unknown (text lines
+    three cells apart repeat every 48 px, and 48/4 = 12 would be a confident wrong cell size).
+    Unknown, never a guess.
     """
     dx, dy = edges if edges is not None else transitions(binary)
     (px, rx), (py, ry) = (_axis_period(np.count_nonzero(dx, axis=0), cell, min_ratio, step),
@@ -310,9 +316,7 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     if px is not None and py is not None:
         if abs(px - py) <= 0.5:
             return round((px * rx + py * ry) / (rx + ry), 2), max(rx, ry)
-        if max(rx, ry) < 2 * min(rx, ry):
-            return None, max(rx, ry)
-        return (round(px, 2), rx) if rx > ry else (round(py, 2), ry)
+        return None, max(rx, ry)
     if px is None and py is None:
         return None, max(rx, ry)
     return (round(px, 2), rx) if px is not None else (round(py, 2), ry)
