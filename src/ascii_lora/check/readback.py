@@ -175,14 +175,15 @@ class Reading:
 
 
 def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, int], max_distance: float, min_margin: float,
-         tolerant: bool = True) -> Reading:
+         tolerant: bool = True, exact: tuple[np.ndarray, np.ndarray] | None = None) -> Reading:
     """Exact tiles first (cheap, decisive), then the tolerant distance for the drawn rest.
 
     ``crop`` is the binary picture cut to the whole cells of the grid at ``offset``. Without
     ``tolerant`` (no grid found: every cell is a fragment) the rest reads '?' at no cost.
+    ``exact`` is ``atlas.read_exact(crop)`` when the caller has it already.
     """
     c = atlas.cell
-    codes, exact = atlas.read_exact(crop)
+    codes, exact = exact if exact is not None else atlas.read_exact(crop)
     rows, cols = codes.shape
     cb = crop.reshape(rows, c, cols, c).transpose(0, 2, 1, 3)
     codes = np.where(exact, codes, ord(" ")).astype(np.uint8)
