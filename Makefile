@@ -49,3 +49,9 @@ setup-train: $(STAMP)
 # Scores the configured run's samples; overlays, read-back ASCII, report.json/.md land in <run>/check.
 check: $(STAMP)
 	$(BIN)/ascii-lora check --config $(CONFIG)
+
+# Re-reads the pinned vendor/sd-scripts (git submodule update --init vendor/sd-scripts) into the
+# fixture the tests use in place of the trainer; review the diff before committing it.
+.PHONY: facts
+facts: $(STAMP)
+	$(BIN)/python tools/kohya_facts.py --sd-scripts vendor/sd-scripts --out tests/fixtures/sd_scripts_facts.json

@@ -61,15 +61,18 @@ def _build_font_tool():
     return module
 
 
-def test_packaged_font_is_exactly_the_shared_vga_font(shared):
+VGA_FONT = Path(__file__).parent / "fixtures" / "fonts" / "Uni2-VGA8.psf.gz"  # provenance: README.md beside it
+
+
+def test_packaged_font_is_exactly_the_vga_console_font():
     tool = _build_font_tool()
-    psf = gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes())
+    psf = gzip.decompress(VGA_FONT.read_bytes())
     packaged = (Path(__file__).parents[1] / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt").read_text()
     assert packaged == tool.render_table(tool.read_psf1(psf))
 
 
-def test_text_glyphs_are_the_vga_font_doubled(shared):
-    font = _build_font_tool().read_psf1(gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes()))
+def test_text_glyphs_are_the_vga_font_doubled():
+    font = _build_font_tool().read_psf1(gzip.decompress(VGA_FONT.read_bytes()))
     atlas = get_atlas(16)
     for ch in "AZaz09!?@$%&()/=_":
         bits = np.unpackbits(np.frombuffer(font[ord(ch)], dtype=np.uint8)).reshape(8, 8).astype(bool)
