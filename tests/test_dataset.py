@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import BaseModel
 
 from ascii_lora.config.models import DatasetConfig
 from ascii_lora.dataset.writer import fingerprint, write_dataset
@@ -86,6 +87,17 @@ def test_byte_identical_whatever_the_number_of_workers(built, tmp_path):
     a_manifest, b_manifest = json.loads(a.pop("manifest.json")), json.loads(b.pop("manifest.json"))
     assert a == b
     assert a_manifest["files"] == b_manifest["files"]
+
+
+def test_a_hundred_images_are_a_hundred_different_pictures(tmp_path):
+    """Reproducible must not mean repeated: every image, caption and ground truth is its own."""
+    import hashlib
+
+    out = tmp_path / "hundred"
+    write_dataset(small(count=100), out, workers=1)
+    for ext in (".png", ".txt", ".ascii"):
+        digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in out.glob(f"*{ext}")]
+        assert len(digests) == 100 and len(set(digests)) == 100, ext
 
 
 def test_image_i_depends_only_on_seed_and_i(built, tmp_path):
@@ -168,10 +180,51 @@ def test_family_schedule_keeps_the_mix_in_every_prefix():
     assert family_schedule(weights, 10) == seq[:10]
 
 
-def test_fingerprint_ignores_count_and_out_but_not_content():
-    assert fingerprint(small()) == fingerprint(small(count=99, out="elsewhere"))
-    assert fingerprint(small()) != fingerprint(small(seed=6))
-    assert fingerprint(small()) != fingerprint(small(outline_chance=0.9))
+# Every setting that decides what an image looks like, with another valid value. A reused dataset
+# directory is trusted by its fingerprint, so a setting missing from it would silently keep the
+# images of the old value.
+CONTENT_CHANGES = {
+    "seed": 6,
+    "resolution": 512,
+    "cell_size": 8,
+    "outline_chance": 0.9,
+    "mix.dungeon": 0.5, "mix.rooms_and_mazes": 0.5, "mix.cave": 0.5, "mix.maze": 0.5,
+    "mix.corridor": 0.5, "mix.text": 0.5, "mix.mixed": 0.5,
+    "dungeon.min_leaf": (9, 12), "dungeon.room_fill": (0.5, 0.6),
+    "rooms_and_mazes.room_attempts": 30, "rooms_and_mazes.room_size": (5, 9),
+    "rooms_and_mazes.extra_door_chance": 0.2,
+    "cave.fill": (0.4, 0.5), "cave.iterations": 3, "cave.min_chamber": 20,
+    "maze.nodes": (10, 20), "maze.algorithms": ["prim"],
+    "corridor.count": (1, 2), "corridor.width": (2, 2), "corridor.segment": (8, 20),
+    "text.terminal_chance": 0.9, "text.uppercase_chance": 0.9,
+    "mixed.cave_leaf_chance": 0.7,
+}
+
+
+def _leaf_fields(model, prefix: str = "") -> set[str]:
+    out = set()
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out |= _leaf_fields(value, f"{prefix}{name}.")
+        else:
+            out.add(prefix + name)
+    return out
+
+
+def test_fingerprint_covers_every_content_setting_and_nothing_else():
+    base = small()
+    assert _leaf_fields(base) - {"count", "out"} == set(CONTENT_CHANGES), "a new setting needs a row here"
+    for path, value in CONTENT_CHANGES.items():
+        data = base.model_dump()
+        *parents, leaf = path.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        assert node[leaf] != value, path
+        node[leaf] = value
+        assert fingerprint(DatasetConfig.model_validate(data)) != fingerprint(base), f"fingerprint ignores {path}"
+    assert fingerprint(base) == fingerprint(small(count=99, out="elsewhere"))
 
 
 def test_validate_reports_each_broken_file(built, tmp_path):
