@@ -34,7 +34,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
 
-.PHONY: plan train setup-train inspect check
+.PHONY: plan train setup-train check
 
 plan: $(STAMP)
 	$(BIN)/ascii-lora plan --config $(CONFIG)

@@ -219,6 +219,8 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
     data = tomllib.loads(text)
     assert data["network"]["alpha"] == 32.0 and data["training"]["max_train_steps"] == 3000
     assert ExperimentConfig.model_validate(data) == cfg
+    unset = re.search(r"^# Unset \(None.*?\): (.*)$", text, re.M).group(1).split(", ")
+    assert unset == ["network.dropout", "training.batch_size", "hardware.blocks_to_swap"]
 
 
 def test_resume_points_at_the_newest_saved_state(tmp_path):
@@ -229,6 +231,14 @@ def test_resume_points_at_the_newest_saved_state(tmp_path):
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
     assert plan.argv[plan.argv.index("--resume") + 1].endswith("step00001500-state")
     assert "--resume" not in build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
+
+
+def test_resume_without_a_saved_state_says_it_starts_at_step_0(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RESUME", "1")
+    assert main(["train", "--dry-run", "--config", str(ROOT / "configs" / "flux_ascii.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "no saved state yet: training starts at step 0" in out and "--resume" not in out
 
 
 def test_dry_run_prints_exactly_the_written_argv(tmp_path, capsys, monkeypatch):

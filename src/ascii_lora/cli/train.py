@@ -49,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = True if (args.resume or os.environ.get("RESUME", "") not in ("", "0")) else None
     cfg, plan = _plan(args, resume)
     write_plan(plan, _root())
+    if resume and "--resume" not in plan.argv:
+        say(f"resume asked, but {plan.run_dir} holds no saved state yet: training starts at step 0")
     if args.dry_run:
         say(plan.shell())
         return 0
