@@ -149,19 +149,19 @@ def test_every_trainer_flag_carries_its_config_value(facts, tmp_path, tables):
     assert str(plan.script) == "vendor/sd-scripts/flux_train_network.py"
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_dataset_config_passes_the_trainer_schema(facts, tmp_path, profile):
-    plan = build_plan(cfg_for(profile), tmp_path)
-    data = tomllib.loads(__import__("tomli_w").dumps(plan.dataset_config))
-    facts.check_dataset_toml(data)
-    ds = data["datasets"][0]
-    sub = ds["subsets"][0]
-    assert data["general"]["caption_extension"] == ".txt" and sub["caption_extension"] == ".txt"
-    assert sub["keep_tokens"] == 1 and ds["enable_bucket"] is False and data["general"]["enable_bucket"] is False
-    assert ds["resolution"] == 1024 and ds["batch_size"] == VRAM_PROFILES[profile].batch_size
-    assert Path(sub["image_dir"]).is_absolute() and sub["image_dir"].endswith("data/ascii_training_data")
-    for table in (data["general"], sub):
-        assert table["flip_aug"] is False and table["random_crop"] is False and table["color_aug"] is False
+def test_dataset_config_passes_the_trainer_schema(facts, tmp_path):
+    for profile in PROFILES:
+        plan = build_plan(cfg_for(profile), tmp_path)
+        data = tomllib.loads(__import__("tomli_w").dumps(plan.dataset_config))
+        facts.check_dataset_toml(data)
+        ds = data["datasets"][0]
+        sub = ds["subsets"][0]
+        assert data["general"]["caption_extension"] == ".txt" and sub["caption_extension"] == ".txt"
+        assert sub["keep_tokens"] == 1 and ds["enable_bucket"] is False and data["general"]["enable_bucket"] is False
+        assert ds["resolution"] == 1024 and ds["batch_size"] == VRAM_PROFILES[profile].batch_size
+        assert Path(sub["image_dir"]).is_absolute() and sub["image_dir"].endswith("data/ascii_training_data")
+        for table in (data["general"], sub):
+            assert table["flip_aug"] is False and table["random_crop"] is False and table["color_aug"] is False
 
 
 def test_schema_checker_rejects_what_sd_scripts_rejects(facts):
@@ -233,12 +233,15 @@ def test_resume_points_at_the_newest_saved_state(tmp_path):
     assert "--resume" not in build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
 
 
-def test_resume_without_a_saved_state_says_it_starts_at_step_0(tmp_path, capsys, monkeypatch):
+def test_resume_env_without_a_saved_state_is_refused_like_the_config_switch(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RESUME", "1")
-    assert main(["train", "--dry-run", "--config", str(ROOT / "configs" / "flux_ascii.toml")]) == 0
+    config = str(ROOT / "configs" / "flux_ascii.toml")
+    assert main(["train", "--dry-run", "--config", config]) == 0
+    assert "holds no saved state" in capsys.readouterr().err
+    assert main(["train", "--config", config]) == 1  # the pre-flight's resume check runs too
     out = capsys.readouterr().out
-    assert "no saved state yet: training starts at step 0" in out and "--resume" not in out
+    assert "resume state: no saved state in" in out and "run without RESUME=1" in out
 
 
 def test_dry_run_prints_exactly_the_written_argv(tmp_path, capsys, monkeypatch):
