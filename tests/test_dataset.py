@@ -254,6 +254,17 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     assert len(by_file) == 6
 
 
+def test_validate_refuses_a_caption_of_two_lines(built, tmp_path):
+    import shutil
+
+    d = tmp_path / "two_lines"
+    shutil.copytree(built, d)
+    txt = sorted(d.glob("*.txt"))[0]
+    txt.write_text(txt.read_text() + "a second line\n")
+    n, problems = validate_dir(d, 1024, 16)
+    assert [(p.file, p.message) for p in problems] == [(txt.with_suffix(".png").name, "caption must be exactly one non-empty line")]
+
+
 def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_path):
     out = tmp_path / "d"
     write_dataset(small(), out)
