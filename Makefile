@@ -55,3 +55,9 @@ check: $(STAMP)
 .PHONY: facts
 facts: $(STAMP)
 	$(BIN)/python tools/kohya_facts.py --sd-scripts vendor/sd-scripts --out tests/fixtures/sd_scripts_facts.json
+
+# Mutation score of the core modules (mutmut), each against its own tests; hours for all of
+# them on a small box, so name some: make mutation MODULES="captions ranking". Not part of test.
+.PHONY: mutation
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)
