@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ascii_lora.check.ranking import checkpoint_file, parse_sample_name, rank
+from ascii_lora.check.ranking import checkpoint_file, label, parse_sample_name, rank
 from ascii_lora.check.score import ImageReport
 
 
@@ -52,3 +52,35 @@ def test_checkpoint_file_is_found_beside_the_sample_folder(tmp_path):
     assert checkpoint_file(sample, "m", "step", 900, last=False) is None
     assert checkpoint_file(sample, "m", "epoch", 2, last=False) == str(tmp_path / "m-000002.safetensors")
     assert checkpoint_file(tmp_path, "m", "step", 500, last=False) == str(tmp_path / "m-step00000500.safetensors")
+
+
+def test_unreadable_samples_are_skipped_not_the_end_of_the_list():
+    reports = [ImageReport(file="run/sample/m_000100_00_20261125120000.png", error="bad"), report("m_000200_00_20261125120000", True)]
+    assert [s.number for s in rank(reports)] == [200]
+
+
+def test_the_final_save_belongs_to_the_last_step_sampled(tmp_path):
+    (tmp_path / "sample").mkdir()
+    (tmp_path / "m.safetensors").write_bytes(b"x")
+    (tmp_path / "m-step00000500.safetensors").write_bytes(b"x")
+    folder = str(tmp_path / "sample")
+    scores = rank([report("m_000500_00_20261125120000", True, folder=folder), report("m_001000_00_20261125120000", True, folder=folder)])
+    assert [(s.number, s.checkpoint_file) for s in scores] == [
+        (500, str(tmp_path / "m-step00000500.safetensors")),
+        (1000, str(tmp_path / "m.safetensors")),
+    ]
+
+
+def test_epoch_only_runs_rank_and_order_is_name_then_steps_before_epochs():
+    epochs = rank([report("m_e000002_00_20261125120000", True), report("m_e000001_00_20261125120000", False)])
+    assert [(s.kind, s.number, s.best, s.checkpoint_file) for s in epochs] == [("epoch", 1, False, None), ("epoch", 2, True, None)]
+    mixed = rank([
+        report("b_000100_00_20261125120000", True), report("a_e000001_00_20261125120000", True),
+        report("a_000300_00_20261125120000", True), report("a_000200_00_20261125120000", True),
+    ])
+    assert [(s.name, s.kind, s.number) for s in mixed] == [("a", "step", 200), ("a", "step", 300), ("a", "epoch", 1), ("b", "step", 100)]
+
+
+def test_labels_name_the_kind_of_checkpoint():
+    step, epoch = rank([report("m_000300_00_20261125120000", True), report("m_e000004_00_20261125120000", True)])
+    assert (label(step), label(epoch)) == ("step 300", "epoch 4")
