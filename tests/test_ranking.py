@@ -84,3 +84,16 @@ def test_epoch_only_runs_rank_and_order_is_name_then_steps_before_epochs():
 def test_labels_name_the_kind_of_checkpoint():
     step, epoch = rank([report("m_000300_00_20261125120000", True), report("m_e000004_00_20261125120000", True)])
     assert (label(step), label(epoch)) == ("step 300", "epoch 4")
+
+
+def test_rates_are_rounded_to_four_places_and_means_to_six():
+    reports = [
+        report("m_000001_00_20261125120000", True, 0.1234561, 0.1111111),
+        report("m_000001_01_20261125120000", False, 0.1234561, 0.1111111),
+        report("m_000001_02_20261125120000", False, None, 0.1111111),  # unread picture: agreement 0
+        report("m_000000_00_20261125120000", True, 1.0, 0.0),  # a perfect baseline is still no "best"
+    ]
+    base, first = rank(reports)
+    assert (first.pass_rate, first.aligned_rate, first.black_rate) == (0.3333, 0.3333, 0.3333)
+    assert first.mean_cell_agreement == 0.082304 and first.mean_grey_fraction == 0.111111
+    assert first.best and not base.best
