@@ -193,8 +193,76 @@ def test_text_caption_quotes_text_that_is_in_the_picture():
         assert quoted, cap
         for q in quoted:
             assert q in text, (seed, q)
+        assert ("brick frame" in cap) == bool((grid == ord("#")).any()), (seed, cap)  # text never uses '#'
 
 
 def test_phrasing_varies_across_seeds():
     caps = Counter(pair("dungeon", s)[1].split(",")[1] for s in range(30))
     assert len(caps) >= 2
+
+
+# The caption language, written out: every caption must be one sentence of its family's grammar,
+# and every alternative wording must occur (a wording dropped or misspelt is a changed prompt).
+N = r"(\d+)"
+WORDS = {
+    "dungeon": [("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout"),
+                (rf"{N} (rectangular )?rooms? joined by corridors",), (rf"{N} doors?",)],
+    "mixed": [("mixed dungeon map", "dungeon map with natural caverns", "ruined dungeon layout"),
+              (rf"{N} rooms? and {N} caves? joined by corridors",), (rf"{N} doors?",)],
+    "rooms_and_mazes": [("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"),
+                        (rf"{N} rooms? linked by winding passages",), (rf"{N} doors?",), ("no dead ends",)],
+    "cave": [("cave system", "natural cavern map", "cellular cave layout"),
+             (rf"{N} chambers joined by tunnels", "one connected cavern"),
+             ("irregular organic walls", "ragged rock outlines")],
+    "maze": [("perfect maze", "labyrinth", "maze map"), (rf"{N} by {N} cells",),
+             ("long winding passages", "many short branching passages"), (rf"{N} dead ends?",),
+             ("openings on the west and east edges", "entrance on the west edge, exit on the east edge")],
+    "corridor": [("infinite corridor", "endless corridors", "infinite corridor map"), (rf"{N} corridors? running off the edges",),
+                 (r"(one cell|\d+ cells) wide from the (north|east|south|west) edge to the (north|east|south|west) edge "
+                  r"with (no turns|\d+ turns?)",)],
+    "terminal": [("terminal screen", "retro computer terminal", "console screen"), (r'titled "[^"]+"',),
+                 (r'command line "\$[^"]*"',), ("line frame", "brick frame")],
+    "panels": [(r"\d+ (text|framed text) panels?",), (r'titled "[^"]+"((, "[^"]+")* and "[^"]+")?',),
+               ("line frame", "brick frame"), ("monospace text", "bitmap font text")],
+}
+WALLS = ("thin line walls", "outlined walls", "line-drawn walls", "brick walls", "solid masonry walls", "block walls")
+DENSITIES = ("sparse layout", "moderately dense layout", "dense layout")
+FINISH = ("white on black", "white on pure black", "pure white on black")
+EXTRAS = ("ascii art", "16 px grid", "pixel-perfect cells", "top-down view")
+
+
+def _alt(options) -> str:
+    return "(?:" + "|".join(options) + ")"
+
+
+def grammar(kind: str) -> re.Pattern:
+    slots = WORDS[kind]
+    parts = [_alt(slots[0])] + [_alt(s) for s in slots[1:]]
+    if kind == "corridor":  # one clause per corridor
+        body = f"{parts[0]}, {parts[1]}(?:, {parts[2]})+"
+    elif kind in ("dungeon", "mixed", "rooms_and_mazes"):  # the door clause only when doors are drawn
+        body = ", ".join(parts[:2]) + f"(?:, {parts[2]})?" + "".join(f", {p}" for p in parts[3:])
+    else:
+        body = ", ".join(parts)
+    walls = "" if kind in ("terminal", "panels") else f", {_alt(WALLS)}, {_alt(DENSITIES)}"
+    return re.compile(f"{re.escape(TRIGGER_WORD)}, {body}{walls}, {_alt(FINISH)}, {_alt(EXTRAS)}")
+
+
+def _literal(w: str) -> bool:
+    return not set(w) & set('\\[]()"$+*?')
+
+
+RARE = {"one connected cavern", "sparse layout"}  # a single-chamber cave, a near-empty map: not in 40 seeds
+
+
+def test_captions_follow_their_family_grammar_and_use_every_wording():
+    fixed = {w for slots in WORDS.values() for slot in slots for w in slot if _literal(w)}
+    fixed |= set(WALLS) | set(DENSITIES) | set(FINISH) | set(EXTRAS)
+    seen = set()
+    for family in sorted(FAMILIES):
+        for seed in range(40):
+            _, cap = pair(family, seed)
+            kind = family if family != "text" else ("terminal" if "command line" in cap else "panels")
+            assert grammar(kind).fullmatch(cap), f"{family} seed {seed}: {cap!r}"
+            seen |= {w for w in fixed if f", {w}" in cap}
+    assert fixed - RARE <= seen, "wordings never used: " + ", ".join(sorted(fixed - RARE - seen))
