@@ -43,7 +43,16 @@ def test_writes_png_caption_and_ground_truth_for_every_image(built):
         assert f"{stem}.txt" in names and f"{stem}.ascii" in names
         family, index = stem.rsplit("_", 1)
         assert len(index) == 5
+        caption = (built / f"{stem}.txt").read_text()
+        assert caption.endswith("\n") and caption.count("\n") == 1, caption  # one line, as Kohya reads it
     assert "manifest.json" in names
+
+
+def test_a_sample_knows_its_family_and_name():
+    from ascii_lora.dataset.sample import make_sample
+
+    s = make_sample(small(), "maze", 12)
+    assert (s.name, s.family) == ("maze_00012", "maze")
 
 
 def test_pngs_are_exact_black_and_white_and_convert_to_rgb_losslessly(built):
@@ -177,6 +186,13 @@ def test_family_schedule_keeps_the_mix_in_every_prefix():
     for n in (3, 30, 300):
         assert abs(seq[:n].count("a") - 2 * n / 3) <= 1
     assert family_schedule(weights, 10) == seq[:10]
+
+
+def test_family_schedule_is_smooth_weighted_round_robin():
+    """nginx's smooth weighted round robin: the textbook 5:1:1 order, and equal weights take turns."""
+    assert "".join(family_schedule({"a": 5, "b": 1, "c": 1}, 14)) == "aabacaa" * 2
+    assert "".join(family_schedule({"a": 1.0, "b": 1.0, "c": 1.0}, 6)) == "abcabc"
+    assert "".join(family_schedule({"a": 0.5, "b": 0.25}, 6)) == "abaaba"  # fractional weights are weights too
 
 
 # Every setting that decides what an image looks like, with another valid value. A reused dataset
