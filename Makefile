@@ -34,7 +34,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
 
-.PHONY: plan train setup-train inspect check
+.PHONY: plan train setup-train check
 
 plan: $(STAMP)
 	$(BIN)/ascii-lora plan --config $(CONFIG)
@@ -49,3 +49,15 @@ setup-train: $(STAMP)
 # Scores the configured run's samples; overlays, read-back ASCII, report.json/.md land in <run>/check.
 check: $(STAMP)
 	$(BIN)/ascii-lora check --config $(CONFIG)
+
+# Re-reads the pinned vendor/sd-scripts (git submodule update --init vendor/sd-scripts) into the
+# fixture the tests use in place of the trainer; review the diff before committing it.
+.PHONY: facts
+facts: $(STAMP)
+	$(BIN)/python tools/kohya_facts.py --sd-scripts vendor/sd-scripts --out tests/fixtures/sd_scripts_facts.json
+
+# Mutation score of the core modules (mutmut), each against its own tests; hours for all of
+# them on a small box, so name some: make mutation MODULES="captions ranking". Not part of test.
+.PHONY: mutation
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)

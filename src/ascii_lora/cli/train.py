@@ -24,6 +24,8 @@ def _plan(args: argparse.Namespace, resume: bool | None = None):
     from ..train.plan import build_plan
 
     cfg = load_config(args.config)
+    if resume:  # RESUME=1 / --resume mean `[training] resume = true`, pre-flight check included
+        cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"resume": True})})
     for w in cfg.warnings():
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
     return cfg, build_plan(cfg, _root(), Path(args.run_dir) if args.run_dir else None, resume)
@@ -49,6 +51,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = True if (args.resume or os.environ.get("RESUME", "") not in ("", "0")) else None
     cfg, plan = _plan(args, resume)
     write_plan(plan, _root())
+    if cfg.training.resume and "--resume" not in plan.argv:
+        err_console.print(f"[yellow]warning:[/yellow] resume asked, but {escape(str(plan.run_dir))} holds no saved state: "
+                          "the pre-flight will refuse to launch; run without RESUME=1 to start fresh", soft_wrap=True)
     if args.dry_run:
         say(plan.shell())
         return 0

@@ -140,7 +140,7 @@ class DatasetConfig(Strict):
         ge=1,
         le=1_000_000,
         description=(
-            "Images to write. 280 gives ~40 per family; a 3000-step run at batch 2 sees each one "
+            "Images to write. 280 gives 28 to 56 per family (by the mix weights); a 3000-step run at batch 2 sees each one "
             "about 21 times: enough repetition to learn the grid, enough variety not to memorize."
         ),
     )

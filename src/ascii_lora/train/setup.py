@@ -50,6 +50,11 @@ def http_status(error: BaseException) -> int | None:
 def explain_download_error(d: Download, error: BaseException) -> str:
     status = http_status(error)
     name = type(error).__name__
+    if (status in (401, 403) or name in ("GatedRepoError",)) and not d.gated:
+        return (
+            f"{d.repo_id}/{d.filename}: access denied ({status or name}) to a public file; "
+            "check HF_TOKEN (an expired token is refused) or the network's proxy, then re-run `make setup-train`"
+        )
     if status in (401, 403) or name in ("GatedRepoError",):
         return (
             f"{d.repo_id}/{d.filename}: access denied ({status or name}). FLUX.1-dev is gated: log in at "

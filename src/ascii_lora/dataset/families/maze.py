@@ -125,6 +125,5 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
         "algorithm": algorithm,
         "dead_ends": ends,
         "bounds": [top, left, span_y, span_x],
-        "openings": ["west", "east"],
     }
     return finish_map("maze", grid, outline, facts)

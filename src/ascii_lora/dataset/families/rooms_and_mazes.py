@@ -120,5 +120,5 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     full[:n, :n] = open_mask & ~doors
     full_doors[:n, :n] = doors
     grid = gridops.build_map(full, full_doors)
-    facts = {"rooms": [r.as_list() for r in rooms], "dead_ends": 0}
+    facts = {"rooms": [r.as_list() for r in rooms]}
     return finish_map("rooms_and_mazes", grid, outline, facts)
