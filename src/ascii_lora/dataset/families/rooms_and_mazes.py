@@ -58,17 +58,17 @@ def _connectors(region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return cell, a, b, sides
 
 
-def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, extra: float) -> np.ndarray:
+def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, regions: int, extra: float) -> np.ndarray:
     """Which connectors to open: random Kruskal over the regions (one connector per joined pair),
     plus each further connector between a pair that is already joined directly, with ``extra``
     chance (the maze's few loops)."""
     weight = rng.permutation(len(a))
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    pair = lo * (int(hi.max(initial=0)) + 1) + hi
-    by_weight = np.argsort(weight)
-    _, first = np.unique(pair[by_weight], return_index=True)
-    candidates = by_weight[np.sort(first)]  # the lightest connector of every pair, lightest pair first
-    root = list(range(int(hi.max(initial=0)) + 1))
+    pair = np.minimum(a, b) * regions + np.maximum(a, b)
+    lightest = np.full(regions * regions, len(a))
+    np.minimum.at(lightest, pair, weight)
+    pairs = np.flatnonzero(lightest < len(a))
+    pairs = pairs[np.argsort(lightest[pairs])]  # lightest pair first
+    root = list(range(regions))
 
     def find(x: int) -> int:
         while root[x] != x:
@@ -76,14 +76,17 @@ def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray,
             x = root[x]
         return x
 
-    opened = np.zeros(len(a), dtype=bool)
-    for k, x, y in zip(candidates.tolist(), lo[candidates].tolist(), hi[candidates].tolist()):
-        rx, ry = find(x), find(y)
+    joined = np.zeros(regions * regions, dtype=bool)
+    for pr in pairs.tolist():
+        rx, ry = find(pr // regions), find(pr % regions)
         if rx != ry:
             root[max(rx, ry)] = min(rx, ry)
-            opened[k] = True
-    joined = np.isin(pair, pair[opened])
-    opened |= joined & (rng.random(len(a)) < extra)
+            joined[pr] = True
+    by_weight = np.empty(len(a), dtype=np.int64)
+    by_weight[weight] = np.arange(len(a))
+    opened = np.zeros(len(a), dtype=bool)
+    opened[by_weight[lightest[joined.nonzero()[0]]]] = True  # the lightest connector of each joined pair
+    opened |= joined[pair] & (rng.random(len(a)) < extra)
     return opened
 
 
@@ -147,7 +150,7 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     regions = len(rooms) + 1 + (int(forest.tree.max()) + 1 if lat.size else 0)
 
     cell, a, b, sides = _connectors(region)
-    opened = _spanning_connectors(rng, a, b, p.extra_door_chance)
+    opened = _spanning_connectors(rng, a, b, regions, p.extra_door_chance)
     cell, a, b, sides = cell[opened], a[opened], b[opened], sides[opened]
 
     # a maze tree met by at most one connector is a dead end as a whole: it goes, with its connector
