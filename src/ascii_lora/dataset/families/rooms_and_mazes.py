@@ -132,7 +132,7 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     rooms = place_rooms(rng, n, p.room_attempts, p.room_size)
 
     # regions: 1..R the rooms, R+1.. one per maze tree (a flood between the rooms)
-    region = np.zeros((n, n), dtype=np.int64)
+    region = np.zeros((n, n), dtype=np.int32)
     for k, r in enumerate(rooms):
         region[r.top : r.top + r.height, r.left : r.left + r.width] = k + 1
     room_mask = region > 0
