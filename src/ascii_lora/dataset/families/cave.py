@@ -62,7 +62,10 @@ def join_chambers(
     cells_of = lambda lab: by_label[ends[lab] - counts[lab] : ends[lab]]  # noqa: E731
     system = np.zeros(h * w, dtype=bool)
     joined = np.zeros(len(sizes), dtype=bool)
-    system[cells_of(keep[0])] = True
+    # the system's cells as a list of flat-index pieces (repeats are harmless); the nearest cell is
+    # the smallest (distance, flat index), so the order of the pieces never matters
+    pieces = [cells_of(keep[0])]
+    system[pieces[0]] = True
     joined[keep[0]] = True
     for lab in keep[1:].tolist():
         if joined[lab]:
@@ -70,17 +73,19 @@ def join_chambers(
         cells = cells_of(lab)
         start = int(cells[int(rng.integers(len(cells)))])
         y, x = divmod(start, w)
-        sy, sx = np.divmod(np.flatnonzero(system), w)
-        j = int(np.argmin(np.abs(sy - y) + np.abs(sx - x)))
-        tunnel = _l_path((y, x), (int(sy[j]), int(sx[j])), w, horizontal_first=bool(rng.integers(2)))
-        system[cells] = True
-        system[tunnel] = True
+        known = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        pieces = [known]
+        sy, sx = np.divmod(known, w)
+        nearest = int(known[np.argmin((np.abs(sy - y) + np.abs(sx - x)) * (h * w) + known)])
+        tunnel = _l_path((y, x), divmod(nearest, w), w, horizontal_first=bool(rng.integers(2)))
         joined[lab] = True
+        pieces += [cells, tunnel]
         # a tunnel may cut through other chambers (specks too): they join the system on the way
-        for t in np.unique(flat[tunnel]).tolist():
+        for t in set(flat[tunnel].tolist()):
             if t and not joined[t]:
-                system[cells_of(t)] = True
+                pieces.append(cells_of(t))
                 joined[t] = True
+    system[np.concatenate(pieces)] = True
     return system.reshape(h, w), int(len(keep))
 
 
