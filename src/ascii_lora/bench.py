@@ -74,7 +74,7 @@ def _pool_task(kind: str, out: str, items: list[tuple[str, int]]) -> int:
             _floor_encode(_POOL_STATE["images"][item])
     else:
         for fam, i in items:
-            _write_one(_POOL_STATE["cfg_json"], out, fam, i)
+            _write_one(_POOL_STATE["cfg_json"], out, fam, i, False, False)
     return len(items)
 
 
@@ -102,7 +102,7 @@ def bench_generation(cfg, count: int, rounds: int = 3) -> dict:
                 t1 = time.thread_time()
                 encode_grid(grids[i], atlas)
                 t2 = time.thread_time()
-                _write_one(cfg_json, tmp, fam, i)
+                _write_one(cfg_json, tmp, fam, i, False, False)  # a fresh directory, as `make dataset` sees it
                 t3 = time.thread_time()
                 spent["floor"][fam] += t1 - t0
                 spent["encoder"][fam] += t2 - t1

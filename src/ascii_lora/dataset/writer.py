@@ -79,21 +79,22 @@ def _config(cfg_json: str) -> DatasetConfig:
     return DatasetConfig.model_validate_json(cfg_json)
 
 
-def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = False) -> WriteResult:
+def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = False, present: bool = True) -> WriteResult:
     """Generate image ``index`` and write each of its files unless identical bytes are there.
 
     Takes the config as JSON so process-pool workers receive a small picklable string.
-    ``cached``: the directory held trainer caches of this image when the run began (one scan
-    up front, not a directory listing per image).
+    ``cached``/``present``: whether the directory held trainer caches / any file of this image
+    when the run began (one scan up front, not a directory listing or three failed reads per image).
     """
     cfg = _config(cfg_json)
     s = make_sample(cfg, family, index)
     hashes, written, nbytes = {}, 0, 0
     for ext, data in ((".png", s.png), (".txt", s.caption.encode()), (".ascii", s.ascii.encode())):
-        path = Path(out) / f"{s.name}{ext}"
+        name = s.name + ext
+        path = os.path.join(out, name)
         digest = sha256_bytes(data)
-        hashes[path.name] = digest
-        if sha256_file(path) != digest:
+        hashes[name] = digest
+        if not present or sha256_file(path) != digest:
             atomic_write(path, data)
             written += 1
             nbytes += len(data)
@@ -203,6 +204,7 @@ def write_dataset(
     expected = {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS}
     stems = {n.rsplit(".", 1)[0] for n in expected}
     cached: set[str] = set()
+    present: set[str] = set()
     for p in out.iterdir():
         cache = TRAINER_CACHE.match(p.name)
         if (DATASET_FILE.match(p.name) and p.name not in expected) or (cache and cache.group(1) not in stems):
@@ -210,6 +212,8 @@ def write_dataset(
             summary.removed += 1
         elif cache:
             cached.add(cache.group(1))
+        elif p.name in expected:
+            present.add(p.name.rsplit(".", 1)[0])
 
     atomic_write(out / MANIFEST, _manifest(cfg, "incomplete", families, {}))
     todo: list[tuple[str, int]] = []
@@ -224,7 +228,8 @@ def write_dataset(
     cfg_json = cfg.model_dump_json()
     if workers <= 1 or len(todo) < 2:
         results: Iterable[WriteResult] = (
-            _write_one(cfg_json, str(out), f, i, sample_name(f, i) in cached) for f, i in todo
+            _write_one(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present)
+            for f, i in todo
         )
         pool = None
     else:
@@ -232,7 +237,8 @@ def write_dataset(
         chunk = max(1, len(todo) // (workers * 8))
         results = pool.map(_write_one, [cfg_json] * len(todo), [str(out)] * len(todo),
                            [f for f, _ in todo], [i for _, i in todo],
-                           [sample_name(f, i) in cached for f, i in todo], chunksize=chunk)
+                           [sample_name(f, i) in cached for f, i in todo],
+                           [sample_name(f, i) in present for f, i in todo], chunksize=chunk)
     try:
         for r in progress(results, len(todo)) if progress else results:
             summary.hashes.update(r.hashes)
