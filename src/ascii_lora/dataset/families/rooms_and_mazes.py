@@ -42,18 +42,23 @@ def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int
 
 
 def _connectors(region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Closed cells between two different regions: (flat cell, region a, region b, flat cells of the two sides)."""
+    """Closed cells between two different regions, in scan order: (flat cell, region a, region b,
+    flat cells of the two sides). Left/right pairs first where a cell has both kinds."""
     nrow, ncol = region.shape
-    left, right = gridops.shift(region, 0, 1), gridops.shift(region, 0, -1)
-    up, down = gridops.shift(region, 1, 0), gridops.shift(region, -1, 0)
     closed = region == 0
-    horiz = closed & (left > 0) & (right > 0) & (left != right)
-    vert = closed & (up > 0) & (down > 0) & (up != down) & ~horiz
-    cell = np.flatnonzero(horiz | vert)
-    is_h = horiz.ravel()[cell]
-    a = np.where(is_h, left.ravel()[cell], up.ravel()[cell])
-    b = np.where(is_h, right.ravel()[cell], down.ravel()[cell])
-    step = np.where(is_h, 1, ncol)
+    left, right = region[:, :-2], region[:, 2:]
+    horiz = closed[:, 1:-1] & (left > 0) & (right > 0) & (left != right)  # cells (y, 1..ncol-2)
+    up, down = region[:-2, :], region[2:, :]
+    vert = closed[1:-1, :] & (up > 0) & (down > 0) & (up != down)  # cells (1..nrow-2, x)
+    vert[:, 1:-1] &= ~horiz[1:-1]
+    hy, hx = np.nonzero(horiz)
+    vy, vx = np.nonzero(vert)
+    cell = np.concatenate([hy * ncol + hx + 1, (vy + 1) * ncol + vx])
+    a = np.concatenate([left[hy, hx], up[vy, vx]])
+    b = np.concatenate([right[hy, hx], down[vy, vx]])
+    step = np.concatenate([np.ones(len(hy), dtype=np.int64), np.full(len(vy), ncol)])
+    order = np.argsort(cell, kind="stable")
+    cell, a, b, step = cell[order], a[order], b[order], step[order]
     sides = np.stack([cell - step, cell + step], axis=1)
     return cell, a, b, sides
 

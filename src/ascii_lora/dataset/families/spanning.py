@@ -98,6 +98,8 @@ def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarra
             else:
                 pop()
                 tout[u] = len(pre)
+        if len(pre) == n:  # every node reached: the remaining starts are all seen
+            break
     parents = np.array(parent, dtype=np.int64)
     preorder = np.array(pre, dtype=np.int64)
     tin = np.empty(n, dtype=np.int64)
