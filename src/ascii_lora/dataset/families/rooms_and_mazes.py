@@ -7,11 +7,10 @@ import numpy as np
 from ...grid import ops as gridops
 from ...config.models import DatasetConfig
 from ...grid.layout import Layout, finish_map
-from .bsp import Rect
 from . import spanning
 
 
-def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int, int]) -> list[Rect]:
+def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int, int]) -> list[list[int]]:
     """Odd-aligned rooms with odd sides, so room edges meet the maze lattice exactly.
 
     Attempts are taken in order and one overlapping an earlier room (or its wall ring) is
@@ -32,35 +31,32 @@ def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int
     )
     masks = [int.from_bytes(row.tobytes(), "little") for row in np.packbits(clash, axis=1, bitorder="little")]
     taken = 0
-    rooms: list[Rect] = []
+    accepted = []
     for i in np.flatnonzero(fits).tolist():
-        if masks[i] & taken:
-            continue
-        taken |= 1 << i
-        rooms.append(Rect(int(top[i]), int(left[i]), int(h[i]), int(w[i])))
-    return rooms
+        if not masks[i] & taken:
+            taken |= 1 << i
+            accepted.append(i)
+    return np.stack([top, left, h, w], axis=1)[accepted].tolist()  # [top, left, height, width] each
 
 
 def _connectors(region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Closed cells between two different regions, in scan order: (flat cell, region a, region b,
-    flat cells of the two sides). Left/right pairs first where a cell has both kinds."""
+    flat cells of the two sides). Left/right pairs win where a cell has both kinds."""
     nrow, ncol = region.shape
-    closed = region == 0
-    left, right = region[:, :-2], region[:, 2:]
-    horiz = closed[:, 1:-1] & (left > 0) & (right > 0) & (left != right)  # cells (y, 1..ncol-2)
-    up, down = region[:-2, :], region[2:, :]
-    vert = closed[1:-1, :] & (up > 0) & (down > 0) & (up != down)  # cells (1..nrow-2, x)
-    vert[:, 1:-1] &= ~horiz[1:-1]
-    hy, hx = np.nonzero(horiz)
-    vy, vx = np.nonzero(vert)
-    cell = np.concatenate([hy * ncol + hx + 1, (vy + 1) * ncol + vx])
-    a = np.concatenate([left[hy, hx], up[vy, vx]])
-    b = np.concatenate([right[hy, hx], down[vy, vx]])
-    step = np.concatenate([np.ones(len(hy), dtype=np.int64), np.full(len(vy), ncol)])
+    pad = np.zeros((nrow + 2, ncol + 2), dtype=region.dtype)
+    pad[1:-1, 1:-1] = region
+    # [0]: left / right neighbours, [1]: up / down neighbours, every cell at once
+    a = np.stack([pad[1:-1, :-2], pad[:-2, 1:-1]])
+    b = np.stack([pad[1:-1, 2:], pad[2:, 1:-1]])
+    between = (region == 0) & (a > 0) & (b > 0) & (a != b)
+    between[1] &= ~between[0]
+    hit = np.flatnonzero(between)
+    cell = hit % (nrow * ncol)
     order = np.argsort(cell, kind="stable")
-    cell, a, b, step = cell[order], a[order], b[order], step[order]
+    hit, cell = hit[order], cell[order]
+    step = np.where(hit < nrow * ncol, 1, ncol)
     sides = np.stack([cell - step, cell + step], axis=1)
-    return cell, a, b, sides
+    return cell, a.ravel()[hit], b.ravel()[hit], sides
 
 
 def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, regions: int, extra: float) -> np.ndarray:
@@ -138,8 +134,8 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
 
     # regions: 1..R the rooms, R+1.. one per maze tree (a flood between the rooms)
     region = np.zeros((n, n), dtype=np.int32)
-    for k, r in enumerate(rooms):
-        region[r.top : r.top + r.height, r.left : r.left + r.width] = k + 1
+    for k, (top, left, height, width) in enumerate(rooms):
+        region[top : top + height, left : left + width] = k + 1
     room_mask = region > 0
     nodes = np.zeros_like(room_mask)
     nodes[1:n:2, 1:n:2] = True
@@ -196,5 +192,5 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     full[:n, :n] = open_mask & ~doors
     full_doors[:n, :n] = doors
     grid = gridops.build_map(full, full_doors)
-    facts = {"rooms": [r.as_list() for r in rooms], "dead_ends": 0}
+    facts = {"rooms": rooms, "dead_ends": 0}
     return finish_map("rooms_and_mazes", grid, outline, facts)
