@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -124,7 +125,9 @@ def read_manifest(out: Path) -> dict | None:
 
 
 def _versions() -> dict[str, str]:
-    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__, "pillow": PIL.__version__}
+    # zlib: the PNG bytes come from the runtime zlib's deflate, so it is part of "byte-identical"
+    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
 
 def _atlas_facts(cell: int) -> dict:
