@@ -24,10 +24,11 @@ def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int
     top = 1 + 2 * (fy * ((n - 1 - h) // 2)).astype(np.int64)
     left = 1 + 2 * (fx * ((n - 1 - w) // 2)).astype(np.int64)
     fits = (h <= n - 2) & (w <= n - 2) & (top + h < n - 1) & (left + w < n - 1)
-    # i clashes with j when i grown by its wall ring meets j
+    # i clashes with j when i grown by its wall ring meets j: top_i - 1 < top_j + h_j, and
+    # top_j < top_i + h_i + 1, the same along x (in integers: <= the end row/col)
+    bottom, right = top + h, left + w
     clash = (
-        (top[:, None] - 1 < top[None, :] + h[None, :]) & (top[None, :] < top[:, None] + h[:, None] + 1)
-        & (left[:, None] - 1 < left[None, :] + w[None, :]) & (left[None, :] < left[:, None] + w[:, None] + 1)
+        (top[:, None] <= bottom) & (top <= bottom[:, None]) & (left[:, None] <= right) & (left <= right[:, None])
     )
     masks = [int.from_bytes(row.tobytes(), "little") for row in np.packbits(clash, axis=1, bitorder="little")]
     taken = 0
@@ -77,16 +78,18 @@ def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray,
             x = root[x]
         return x
 
-    joined = np.zeros(regions * regions, dtype=bool)
+    tree_pairs = []
     for pr in pairs.tolist():
         rx, ry = find(pr // regions), find(pr % regions)
         if rx != ry:
             root[max(rx, ry)] = min(rx, ry)
-            joined[pr] = True
+            tree_pairs.append(pr)
+    joined = np.zeros(regions * regions, dtype=bool)
+    joined[tree_pairs] = True
     by_weight = np.empty(len(a), dtype=np.int64)
     by_weight[weight] = np.arange(len(a))
     opened = np.zeros(len(a), dtype=bool)
-    opened[by_weight[lightest[joined.nonzero()[0]]]] = True  # the lightest connector of each joined pair
+    opened[by_weight[lightest[tree_pairs]]] = True  # the lightest connector of each joined pair
     opened |= joined[pair] & (rng.random(len(a)) < extra)
     return opened
 
@@ -168,14 +171,13 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     cell, sides = cell[live], sides[live]
 
     # terminals: the maze cells each live connector meets, as (node, on its upper wall?)
-    node_at = np.full(n * n, -1, dtype=np.int64)
-    node_at[lat.flat] = np.arange(lat.size)
-    wall_at = np.full(n * n, -1, dtype=np.int64)
-    wall_at[upper_wall[child]] = child
+    owner_at = np.empty(n * n, dtype=np.int64)  # maze cell -> its node (a wall: the node below it)
+    owner_at[lat.flat] = np.arange(lat.size)
+    owner_at[upper_wall[child]] = child
     side = sides.ravel()
     maze_side = side[~room_mask.ravel()[side]]
-    on_wall = node_at[maze_side] < 0
-    owner = np.where(on_wall, wall_at[maze_side], node_at[maze_side])
+    on_wall = ~nodes.ravel()[maze_side]
+    owner = owner_at[maze_side]
     kept_node, kept_wall = _kept_maze(forest, owner, on_wall, alive[len(rooms) + 1 :])
 
     open_mask = room_mask.copy()
