@@ -73,7 +73,7 @@ def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarra
     order = _ORDERS[rng.integers(0, len(_ORDERS), n)]
     rows = np.arange(n)
     table = list(zip(*(lat.neighbours[rows, order[:, k]].tolist() for k in range(4))))
-    seen = bytearray(n + 1)
+    seen = [0] * (n + 1)  # a list, not a bytearray: CPython's fast path for list indexing
     seen[n] = 1  # the "no neighbour" sentinel counts as visited
     parent = [-1] * n
     tout = [0] * n
