@@ -16,6 +16,7 @@ tree as (child, parent) node pairs, so the caller opens cells with whole-array w
 
 from __future__ import annotations
 
+import gc
 import itertools
 from dataclasses import dataclass
 
@@ -63,23 +64,15 @@ class Forest:
     preorder: np.ndarray  # (N,) node at each preorder position
 
 
-def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarray) -> Forest:
-    """Depth-first walks from each of ``starts`` (node indices) not yet reached, in that order."""
-    n = lat.size
-    # a uniformly shuffled neighbour order per node (one of the 24 orders of the four steps):
-    # taking the first unvisited one in that order is a uniform choice among the unvisited
-    # neighbours, as the recursive backtracker makes. Rows as tuples zipped from four column
-    # lists: building them costs half of what nested ``tolist`` does.
-    order = _ORDERS[rng.integers(0, len(_ORDERS), n)]
-    rows = np.arange(n)
-    table = list(zip(*(lat.neighbours[rows, order[:, k]].tolist() for k in range(4))))
+def _walk(table: list[tuple[int, ...]], n: int, starts: list[int]) -> tuple[list[int], list[int], list[int]]:
+    """The depth-first walks proper: (parent, exit time, preorder) as plain lists."""
     seen = [0] * (n + 1)  # a list, not a bytearray: CPython's fast path for list indexing
     seen[n] = 1  # the "no neighbour" sentinel counts as visited
     parent = [-1] * n
     tout = [0] * n
     pre: list[int] = []
     add = pre.append
-    for s in starts.tolist():
+    for s in starts:
         if seen[s]:
             continue
         seen[s] = 1
@@ -100,6 +93,28 @@ def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarra
                 tout[u] = len(pre)
         if len(pre) == n:  # every node reached: the remaining starts are all seen
             break
+    return parent, tout, pre
+
+
+def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarray) -> Forest:
+    """Depth-first walks from each of ``starts`` (node indices) not yet reached, in that order."""
+    n = lat.size
+    # a uniformly shuffled neighbour order per node (one of the 24 orders of the four steps):
+    # taking the first unvisited one in that order is a uniform choice among the unvisited
+    # neighbours, as the recursive backtracker makes. Rows as tuples zipped from four column
+    # lists: building them costs half of what nested ``tolist`` does.
+    order = _ORDERS[rng.integers(0, len(_ORDERS), n)]
+    rows = np.arange(n)
+    columns = [lat.neighbours[rows, order[:, k]].tolist() for k in range(4)]
+    # table and walk make a few tuples and an iterator per node and no reference cycle: pausing
+    # the cyclic collector spares its scans of the caller's whole heap meanwhile
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        parent, tout, pre = _walk(list(zip(*columns)), n, starts.tolist())
+    finally:
+        if collecting:
+            gc.enable()
     parents = np.array(parent, dtype=np.int64)
     preorder = np.array(pre, dtype=np.int64)
     tin = np.empty(n, dtype=np.int64)
