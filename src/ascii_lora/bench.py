@@ -79,7 +79,7 @@ def _pool_task(kind: str, out: str, items: list[tuple[str, int]]) -> int:
     return len(items)
 
 
-def bench_generation(cfg, count: int, rounds: int = 3) -> dict:
+def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
     """Per family and in all: 1-bit floor, this encoder alone, whole pipeline; one worker and all cores."""
     cfg = cfg.model_copy(update={"count": count})
     schedule = family_schedule(cfg.mix.weights(), count)
