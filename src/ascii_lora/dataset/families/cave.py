@@ -98,11 +98,6 @@ def _l_path(a: tuple[int, int], b: tuple[int, int], w: int, horizontal_first: bo
     return np.concatenate([corner_y * w + xs, ys * w + run_x])
 
 
-def grow_cave(rng: np.random.Generator, rows: int, cols: int, params: CaveParams) -> np.ndarray:
-    open_mask, _ = join_chambers(rng, smooth(rng, rows, cols, params), params.min_chamber)
-    return open_mask
-
-
 def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     n = cfg.cells
     outline = bool(rng.random() < cfg.outline_chance)
