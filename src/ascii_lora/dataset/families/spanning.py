@@ -41,13 +41,13 @@ def lattice(allowed: np.ndarray) -> Lattice:
     h, w = allowed.shape
     flat = np.flatnonzero(allowed)
     n = len(flat)
-    node_of = np.full((h + 4, w + 4), n, dtype=np.int64)  # padded by two: a step off the grid finds n
-    inner = node_of[2:-2, 2:-2]
-    inner[allowed] = np.arange(n)
-    nb = np.empty((n, 4), dtype=np.int64)
-    for k, (dy, dx) in enumerate(_STEPS):
-        nb[:, k] = node_of[2 + 2 * dy : h + 2 + 2 * dy, 2 + 2 * dx : w + 2 + 2 * dx][allowed]
-    return Lattice(flat, nb, (h, w))
+    # node index per cell of a copy padded by two on every side: a step off the grid finds n
+    wp = w + 4
+    node_of = np.full((h + 4) * wp, n, dtype=np.int64)
+    at = flat + (flat // w) * 4 + 2 * wp + 2  # each node's index in the padded copy
+    node_of[at] = np.arange(n)
+    steps = np.array([2 * (dy * wp + dx) for dy, dx in _STEPS])
+    return Lattice(flat, node_of[at[:, None] + steps], (h, w))
 
 
 def wall_between(lat: Lattice, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -104,8 +104,7 @@ def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarra
     # neighbours, as the recursive backtracker makes. Rows as tuples zipped from four column
     # lists: building them costs half of what nested ``tolist`` does.
     order = _ORDERS[rng.integers(0, len(_ORDERS), n)]
-    rows = np.arange(n)
-    columns = [lat.neighbours[rows, order[:, k]].tolist() for k in range(4)]
+    columns = lat.neighbours.ravel()[(order + 4 * np.arange(n)[:, None]).T].tolist()
     # table and walk make a few tuples and an iterator per node and no reference cycle: pausing
     # the cyclic collector spares its scans of the caller's whole heap meanwhile
     collecting = gc.isenabled()
