@@ -115,16 +115,13 @@ def _kept_maze(forest: spanning.Forest, owner: np.ndarray, on_wall: np.ndarray, 
     tree_total = np.zeros(len(roots), dtype=np.int64)
     tree_total[forest.tree[roots]] = below[roots]
     total = tree_total[forest.tree]
-    has_parent = forest.parent >= 0
-    lower_edge = has_parent & (node_side > 0) & (node_side < total)  # node <-> its upper wall
-    upper_edge = has_parent & (below > 0) & (below < total)  # upper wall <-> parent node
-    kept_wall = lower_edge | upper_edge
+    # at a root both counts equal the tree's total, so neither edge test can hold there
+    lower_edge = (node_side > 0) & (node_side < total)  # node <-> its upper wall
+    upper_edge = (below > 0) & (below < total)  # upper wall <-> parent node
+    kept_wall = lower_edge | upper_edge | (wall_inc > 0)
     kept_node = lower_edge.copy()
     kept_node[forest.parent[upper_edge]] = True
-    terminal = np.zeros(n, dtype=bool)
-    terminal[owner[~on_wall]] = True
-    kept_node |= terminal
-    kept_wall |= np.bincount(owner[on_wall], minlength=n) > 0
+    kept_node[owner[~on_wall]] = True  # terminals
     alive = alive_tree[forest.tree]
     return kept_node & alive, kept_wall & alive
 
