@@ -241,10 +241,6 @@ def build_simpletuner_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | No
 
 # -- what SimpleTuner leaves on disk (check, ranking) -------------------------------------------------
 
-# step_{global_step}_{shortname}_{index}_{W}x{H}.png in <output_dir>/validation_images (validation_images.py)
-VALIDATION_NAME = re.compile(r"^step_(?P<step>\d+)_(?P<shortname>.+)_(?P<index>\d+)_(?P<w>\d+)x(?P<h>\d+)$")
-
-
 def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     """SimpleTuner's resumable checkpoints, ``checkpoint-{step}``, oldest first."""
     out = []
@@ -253,3 +249,9 @@ def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
         if m and p.is_dir():
             out.append((int(m.group(1)), p))
     return sorted(out)
+
+
+def finished_lora(run_dir: Path) -> Path | None:
+    """The LoRA SimpleTuner saves when a run completes: <output_dir>/pytorch_lora_weights.safetensors."""
+    p = Path(run_dir) / LORA_FILE
+    return p if p.is_file() else None
