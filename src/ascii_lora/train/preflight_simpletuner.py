@@ -89,8 +89,9 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
     report = probes.env_report(python)
     setup = "run `make setup-train TRAINER=simpletuner`"
 
-    if report is None:
-        checks.append(check_gpu(cfg, *probes.machine.cuda()))
+    if report is None:  # no environment to ask: judge the cards alone; the environment check names the fix
+        _, gpus, source = probes.machine.cuda()
+        checks.append(check_gpu(cfg, bool(gpus), gpus, source))
         checks.append(Check("SimpleTuner environment", False, f"{python} is missing or broken (SimpleTuner has its own environment)", setup))
     else:
         gpus = [Gpu(name, gib) for name, gib in report.get("gpus", [])]

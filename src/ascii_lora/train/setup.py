@@ -192,17 +192,15 @@ FLUX_DIFFUSERS_PARTS = ["model_index.json", "scheduler/*", "text_encoder/*", "te
 
 
 def simpletuner_install_commands(root: Path, python: Path) -> list[tuple[list[str], Path]]:
-    """pip steps into the SimpleTuner environment: the pinned working set, then the torchao override."""
+    """pip steps into the SimpleTuner environment: the pinned torch family, then the extra, both under the constraints."""
     from .simpletuner_plan import CONSTRAINTS
 
     pip = [str(python), "-m", "pip", "install", "--quiet"]
     constraints = str(root / CONSTRAINTS)
-    overrides = str(root / CONSTRAINTS.with_name("simpletuner-overrides.txt"))
     return [
         ([*pip, "--upgrade", "pip"], root),
         ([*pip, "-c", constraints, "torch", "torchvision", "torchaudio"], root),  # the pinned CUDA family first
         ([*pip, "-c", constraints, "-e", f"{root}[simpletuner]"], root),
-        ([*pip, "-r", overrides], root),  # below SimpleTuner's own torchao floor on purpose (see the file)
     ]
 
 
