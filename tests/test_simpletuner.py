@@ -312,7 +312,7 @@ def test_a_ready_pod_passes_every_simpletuner_check(pod):
     (dict(report=None), "SimpleTuner environment"),
     (dict(report={"simpletuner": "3.2.0", "cuda": True, "gpus": [["H100", 80.0]], "bitsandbytes": "0.50.2"}), "SimpleTuner environment"),
     (dict(report={"simpletuner": "3.1.6", "cuda": True, "gpus": [["H100", 80.0]], "bitsandbytes": None}), "bitsandbytes"),
-    (dict(report={"simpletuner": "3.1.6", "cuda": False, "gpus": [], "bitsandbytes": "0.50.2"}), "CUDA GPU"),
+    (dict(report={"simpletuner": "3.1.6", "cuda": False, "gpus": [], "bitsandbytes": "0.50.2"}), "CUDA GPU"),  # GPUs, CPU torch
     (dict(report={"simpletuner": "3.1.6", "cuda": True, "gpus": [["RTX 4090", 24.0]], "bitsandbytes": "x"}), None),
     (dict(report={"simpletuner": "3.1.6", "cuda": True, "gpus": [["RTX 4080", 16.0]], "bitsandbytes": "x"}), "CUDA GPU"),
     (dict(accept=(False, "FAIL config.json lora_rank: ours 64, SimpleTuner parsed 16")), "SimpleTuner accepts the plan"),
@@ -324,6 +324,8 @@ def test_each_simpletuner_problem_fails_its_own_check(pod, probes, failing):
     assert failed == ([failing] if failing else [])
     if failing:
         assert checks[failing].fix
+    if failing == "CUDA GPU" and "cannot use CUDA" in checks[failing].detail:
+        assert "TRAINER=simpletuner" in checks[failing].fix  # the fix installs into SimpleTuner's environment
 
 
 def test_stale_checkpoints_refuse_a_fresh_run_and_serve_a_resume(pod):

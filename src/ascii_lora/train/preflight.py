@@ -74,7 +74,8 @@ def check_tokenizers(cache: Path) -> Check:
     return Check("tokenizer cache", True, f"{cache}: CLIP and T5 tokenizers present (offline start)")
 
 
-def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str) -> Check:
+def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str,
+              setup: str = "run `make setup-train`") -> Check:
     """Enough CUDA GPUs of the profile's size, seen by the trainer's own torch (any trainer)."""
     prof = cfg.hardware.profile
     if not gpus:
@@ -82,7 +83,7 @@ def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str) 
                      "train on a CUDA workstation or pod; `ascii-lora plan` and `train --dry-run` work anywhere")
     elif not torch_cuda:
         return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
-                     "run `make setup-train` to install a CUDA build of torch")
+                     f"{setup} to install a CUDA build of torch")
     else:
         small = [g for g in gpus if g.total_gib < prof.min_vram_gib]
         if len(gpus) < cfg.hardware.num_gpus:

@@ -97,9 +97,9 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
         gpus = [Gpu(name, gib) for name, gib in report.get("gpus", [])]
         if not gpus:  # its torch sees none: maybe there are GPUs but a CPU torch
             _, gpus, source = probes.machine.cuda()
-            checks.append(check_gpu(cfg, False, gpus, source))
+            checks.append(check_gpu(cfg, False, gpus, source, setup))
         else:
-            checks.append(check_gpu(cfg, bool(report.get("cuda")), gpus, "torch"))
+            checks.append(check_gpu(cfg, bool(report.get("cuda")), gpus, "torch", setup))
         version = report.get("simpletuner")
         ok = version == SIMPLETUNER_VERSION
         checks.append(Check("SimpleTuner environment", ok,
