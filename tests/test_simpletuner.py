@@ -387,3 +387,39 @@ def test_check_ranks_simpletuner_validation_images_and_finds_their_checkpoints(t
     assert by_step[500]["pass_rate"] == 0 and by_step[500]["checkpoint_file"].endswith("checkpoint-500/pytorch_lora_weights.safetensors")
     assert by_step[1000]["best"] and by_step[1000]["checkpoint_file"] == str(run / "pytorch_lora_weights.safetensors")
     assert not by_step[0]["best"]  # step 0 is the base model
+
+
+def test_setup_train_simpletuner_builds_its_own_environment_then_fetches_models(tmp_path, monkeypatch):
+    import ascii_lora.train.setup as setup
+
+    ran, fetched = [], []
+    monkeypatch.setattr(setup, "run", lambda cmd, cwd, say: ran.append(cmd))
+    monkeypatch.setattr(setup, "download_models", lambda cfg, root, say, hub_download=None, keys=None: fetched.append(keys))
+    setup.setup_simpletuner(cfg_for(), tmp_path, say=lambda s: None)
+    env_python = str(tmp_path / ".venv-simpletuner" / "bin" / "python")
+    assert ran[0][1:] == ["-m", "venv", str(tmp_path / ".venv-simpletuner")]
+    assert all(cmd[0] == env_python for cmd in ran[1:])
+    assert fetched == [("flux",)]  # the transformer file only: SimpleTuner takes encoders and VAE from the diffusers repo
+    assert ran[-1][3:] == ["black-forest-labs/FLUX.1-dev", *setup.FLUX_DIFFUSERS_PARTS]
+    assert "text_encoder_2/*" in setup.FLUX_DIFFUSERS_PARTS and not any(p.startswith("transformer/d") for p in setup.FLUX_DIFFUSERS_PARTS)
+
+
+def test_train_launches_simpletuner_from_the_run_with_its_config_path(tmp_path, monkeypatch, capsys):
+    import ascii_lora.train.launcher as launcher
+    import ascii_lora.train.preflight_simpletuner as pre
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pre, "run_simpletuner_preflight", lambda cfg, plan, root, probes=None: [])
+    calls = []
+
+    def fake_launch(argv, cwd, log, echo=print, env=None):
+        calls.append((argv, cwd, env))
+        return 0
+
+    monkeypatch.setattr(launcher, "launch", fake_launch)
+    assert main(["train", "--trainer", "simpletuner", "--run-dir", "r"]) == 1  # exit 0, but no LoRA: SimpleTuner failed
+    assert "wrote no final LoRA" in capsys.readouterr().err
+    argv, cwd, env = calls[0]
+    assert cwd == tmp_path / "r" and env["CONFIG_PATH"] == str(tmp_path / "r" / "config.json") and argv[-1] == "simpletuner.train"
+    (tmp_path / "r" / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    assert main(["train", "--trainer", "simpletuner", "--run-dir", "r"]) == 0
