@@ -423,3 +423,21 @@ def test_train_launches_simpletuner_from_the_run_with_its_config_path(tmp_path, 
     assert cwd == tmp_path / "r" and env["CONFIG_PATH"] == str(tmp_path / "r" / "config.json") and argv[-1] == "simpletuner.train"
     (tmp_path / "r" / "pytorch_lora_weights.safetensors").write_bytes(b"x")
     assert main(["train", "--trainer", "simpletuner", "--run-dir", "r"]) == 0
+
+
+def test_inspect_reads_a_simpletuner_lora_in_diffusers_layout(tmp_path):
+    from safetensors.numpy import save_file
+
+    from ascii_lora.train.lora_inspect import inspect_lora
+
+    tensors = {}
+    for prefix in ("transformer.transformer_blocks.0.attn.to_q", "transformer.transformer_blocks.18.ff.net.2",
+                   "transformer.single_transformer_blocks.37.proj_out"):
+        tensors[f"{prefix}.lora_A.weight"] = np.zeros((64, 8), dtype=np.float16)
+        tensors[f"{prefix}.lora_B.weight"] = np.zeros((8, 64), dtype=np.float16)
+    meta = {"format": "pt", "lora_adapter_metadata": json.dumps({"transformer.lora_alpha": 32, "transformer.r": 64})}
+    save_file(tensors, str(tmp_path / "pytorch_lora_weights.safetensors"), metadata=meta)
+    info = inspect_lora(tmp_path / "pytorch_lora_weights.safetensors", cfg_for())
+    assert (info.modules, info.rank, info.alpha) == (3, 64, 32.0)
+    assert info.blocks == {"double_blocks": [0, 18], "single_blocks": [37]} and info.other_modules == 0
+    assert info.warnings == []
