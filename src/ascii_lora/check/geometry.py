@@ -291,9 +291,6 @@ def _axis_period(e: np.ndarray, cell: int, min_ratio: float, step: float) -> tup
         return None, 0.0
     combs = comb(family)
     q = float(family[np.argmax(combs)])
-    rivals = combs[np.abs(family - q) > 1.0]
-    if rivals.size and rivals.max() >= 0.5 * combs.max():  # two cell sizes explain it about as well
-        return None, 0.0
     fine = np.arange(q - 0.6, q + 0.6 + 1e-9, step)
     fs = comb(fine)
     ratio = float(fs.max() / max(np.median(comb(np.arange(lo, hi, 0.25))), 1e-12))
@@ -307,12 +304,12 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     Mazes repeat every two cells and brick mortar every half cell, so the strongest line of the
     spectrum is often a multiple or a fraction. The candidates are that line's period times
     m/n (m, n <= 4) inside the window; the one whose harmonic comb holds the most power wins and
-    is refined to 0.02 px, unless another candidate's comb holds half as much (sparse text
-    lines 48 px apart are as much 12 px as 16 px). A comb that does not stand ``min_ratio`` times above the window's
+    is refined to 0.02 px. A comb that does not stand ``min_ratio`` times above the window's
     median is no period at all (noise, one line, rotated content). Each axis is measured alone
     (sparse text repeats every character across but only every few lines down): the cell is
-    square, so axes that disagree by more than half a pixel leave the period unknown (text lines
-    three cells apart repeat every 48 px, and 48/4 = 12 would be a confident wrong cell size).
+    square, so axes that disagree by more than half a pixel leave the period unknown, and one
+    axis alone must stand out twice as clearly (text lines three cells apart repeat every 48 px
+    down the picture, and 48/4 = 12 would be a confident wrong cell size).
     Unknown, never a guess.
     """
     dx, dy = edges if edges is not None else transitions(binary)
@@ -324,4 +321,7 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
         return None, max(rx, ry)
     if px is None and py is None:
         return None, max(rx, ry)
-    return (round(px, 2), rx) if px is not None else (round(py, 2), ry)
+    # one axis alone must stand out twice as clearly: sparse text lines 48 px apart give a
+    # 12 px comb down the picture while nothing repeats across it
+    p, ratio = (px, rx) if px is not None else (py, ry)
+    return (round(p, 2) if ratio >= 2 * min_ratio else None), ratio

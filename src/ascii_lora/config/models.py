@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .trainers import simpletuner_refusals
+
 IntRange = Annotated[
     tuple[int, int],
     Field(description="inclusive [min, max]"),
@@ -140,7 +142,7 @@ class DatasetConfig(Strict):
         ge=1,
         le=1_000_000,
         description=(
-            "Images to write. 280 gives ~40 per family; a 3000-step run at batch 2 sees each one "
+            "Images to write. 280 gives 28 to 56 per family (by the mix weights); a 3000-step run at batch 2 sees each one "
             "about 21 times: enough repetition to learn the grid, enough variety not to memorize."
         ),
     )
@@ -424,7 +426,7 @@ class CheckConfig(Strict):
 
     black_tolerance: int = Field(8, ge=0, le=127, description="Pixels <= this level count as black.")
     white_tolerance: int = Field(8, ge=0, le=127, description="Pixels >= 255 - this level count as white.")
-    max_edge_grey: float = Field(0.1, ge=0, le=1, description="Crisp when at most this share of the pixels beside a black/white edge is grey (outside both bands).")
+    max_edge_grey: float = Field(0.05, ge=0, le=1, description="Crisp when at most this share of the pixels beside a black/white edge is grey (outside both bands).")
     max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the flat (empty) cells sit at or below this level.")
     min_cell_pixels: int = Field(2, ge=1, le=256, description="A cell is drawn when it holds at least this many stroke pixels (white pixels with a white neighbour; lone specks do not count).")
     min_drawn_share: float = Field(0.01, ge=0, le=1, description="Content: at least this share of cells must be drawn.")
@@ -434,6 +436,16 @@ class CheckConfig(Strict):
     max_period_error: float = Field(0.5, ge=0, le=8, description="Not aligned when the measured structure period differs from the cell size by more than this many px.")
     read_max_distance: float = Field(0.35, ge=0, le=1, description="Read-back: a foreign glyph reads as a character when its tolerant shape distance (0 same .. 1 disjoint) is at most this.")
     read_min_margin: float = Field(0.03, ge=0, le=1, description="Read-back: ...and when the runner-up character is at least this much farther; otherwise the cell reads '?'.")
+
+
+class TrainerConfig(Strict):
+    """``[trainer]``: who runs the recipe. The other tables hold the recipe itself, once, for both."""
+
+    kind: Literal["kohya", "simpletuner"] = Field(
+        "kohya",
+        description="kohya: sd-scripts (vendor/sd-scripts, the project environment); simpletuner: SimpleTuner 3.1.6 "
+        "in its own environment (.venv-simpletuner). Also --trainer on plan, train and setup-train.",
+    )
 
 
 class ExperimentConfig(Strict):
@@ -447,6 +459,7 @@ class ExperimentConfig(Strict):
     sample: SampleConfig = Field(default_factory=SampleConfig, description="Samples drawn during training.")
     hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
@@ -460,6 +473,10 @@ class ExperimentConfig(Strict):
         p = self.hardware.profile
         if p.needs_8bit_optimizer and not self.optimizer.type.endswith("8bit"):
             raise ValueError(f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}")
+        if self.trainer.kind == "simpletuner":
+            refused = simpletuner_refusals(self)
+            if refused:
+                raise ValueError(refused[0] + (f" (+{len(refused) - 1} more)" if len(refused) > 1 else ""))
         return self
 
     def warnings(self) -> list[str]:
