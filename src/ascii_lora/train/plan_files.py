@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tomli_w
 
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, ensure_dir, writable_file_target
 from .plan import ARGS_JSON, DATASET_CONFIG, RESOLVED, SAMPLE_PROMPTS, TRAIN_SH, Plan
 
 
@@ -26,7 +26,6 @@ def train_sh(plan: Plan, root: Path) -> str:
 
 
 def write_plan(plan: Plan, root: Path) -> list[Path]:
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
     files = {
         DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
         SAMPLE_PROMPTS: plan.sample_prompts,
@@ -34,6 +33,9 @@ def write_plan(plan: Plan, root: Path) -> list[Path]:
         TRAIN_SH: train_sh(plan, root),
         RESOLVED: plan.resolved_toml,
     }
+    ensure_dir(plan.run_dir)
+    for name in files:  # every target checked first: no plan is left half-written
+        writable_file_target(plan.run_dir / name)
     written = []
     for name, text in files.items():
         path = plan.run_dir / name
