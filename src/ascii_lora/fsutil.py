@@ -71,10 +71,13 @@ def ensure_dir(path: Path | str) -> Path:
 
 
 def writable_file_target(path: Path | str) -> Path:
-    """Refuse, before any work, an output file that could not be written: a folder in its place, an unmakeable parent."""
+    """Refuse, before any work, an output file that could not be written: a folder or a device in its place, an unmakeable parent."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory, a file must go there")
+    why = not_regular(path)
+    if why not in (None, "not found") and not path.is_symlink():
+        raise UserError(f"{path}: {why}; give a path for a new or regular file")
     ensure_dir(path.parent)
     return path
 
@@ -84,6 +87,9 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     if isinstance(data, str):
         data = data.encode("utf-8")
     path = Path(path)
+    why = not_regular(path)
+    if why not in (None, "not found") and not path.is_symlink():  # rename would replace a device node or a FIFO
+        raise UserError(f"{path}: {why}; give a path for a new or regular file")
     try:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     except OSError as e:
