@@ -222,11 +222,13 @@ def _ready(tmp_path: Path, word: str = "ready") -> bool:
     return _wait_for(lambda: log.exists() and word in log.read_text(), timeout=30, step=0.05)
 
 
-def test_one_ctrl_c_is_exactly_one_signal_to_the_trainer(tmp_path):
+@pytest.mark.parametrize("to_group", [True, False], ids=["terminal-ctrl-c", "kill-int-launcher"])
+def test_one_ctrl_c_is_exactly_one_signal_to_the_trainer(tmp_path, to_group):
     seen = tmp_path / "sigints"
     proc = _launcher(tmp_path, COUNTING_TRAINER, str(seen))
     assert _ready(tmp_path)
-    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the launcher's whole foreground group
+    # a terminal's Ctrl-C goes to the launcher's whole foreground group; `kill -INT` to the launcher alone
+    (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert seen.read_text() == "1", "the trainer must get the user's one SIGINT and no other"
     assert proc.returncode == 130
@@ -262,3 +264,15 @@ def test_interruption_report_wording():
         "stopped at step 120 before this run saved any state (one is saved every 500 steps): these 120 step(s) are lost")
     assert "RESUME=1" in interruption_report(510, [(500, "x-step00000500-state")], "500")
     assert "10 step(s) since then are lost" in interruption_report(510, [(250, "a"), (500, "b")], "250")
+
+
+def test_caption_and_ground_truth_are_in_place_before_the_png_appears(tmp_path, monkeypatch):
+    """A SIGKILL between two renames must never leave a PNG that Kohya would train uncaptioned."""
+    from ascii_lora.config.models import DatasetConfig
+    from ascii_lora.dataset import writer
+
+    order: list[str] = []
+    real = writer.atomic_write
+    monkeypatch.setattr(writer, "atomic_write", lambda path, data: (order.append(Path(path).suffix), real(path, data)))
+    writer._write_one(DatasetConfig(resolution=384).model_dump_json(), str(tmp_path), "maze", 0)
+    assert order == [".txt", ".ascii", ".png"]
