@@ -46,14 +46,17 @@ def tree(folder: Path) -> dict[str, bytes | str]:
     out: dict[str, bytes | str] = {}
     for p in sorted(folder.rglob("*")):
         rel = str(p.relative_to(folder))
-        if p.is_symlink():
-            out[rel] = "symlink"
-        elif p.is_fifo():
-            out[rel] = "fifo"
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            out[rel] = p.read_bytes()
+        try:
+            if p.is_symlink():
+                out[rel] = "symlink"
+            elif p.is_fifo():
+                out[rel] = "fifo"
+            elif p.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = p.read_bytes()
+        except FileNotFoundError:  # a temp file renamed away by a run still going
+            continue
     return out
 
 

@@ -30,6 +30,16 @@ def test_a_failed_write_names_the_path_and_leaves_no_temp_file(tmp_path, monkeyp
     assert not list(tmp_path.glob(TMP_PREFIX + "*")) and not target.exists()
 
 
+def test_a_write_error_raised_in_a_worker_reaches_the_run_as_the_same_line(tmp_path):
+    import pickle
+
+    from ascii_lora.fsutil import WriteError
+
+    e = WriteError(tmp_path / "x.png", OSError(errno.ENOSPC, "No space left on device"))
+    back = pickle.loads(pickle.dumps(e))
+    assert isinstance(back, UserError) and str(back) == str(e) and "no space left" in str(back)
+
+
 def test_a_device_is_never_replaced_by_a_rename():
     with pytest.raises(UserError, match="a device, not a regular file"):
         atomic_write(Path("/dev/null"), "x")

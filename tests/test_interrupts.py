@@ -100,11 +100,18 @@ def test_interrupted_dataset_leaves_no_orphan_and_completes_byte_identical(tmp_p
     assert tree(data) == uninterrupted
 
 
+def _holder(lock: Path) -> str:
+    try:
+        return lock.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def test_second_run_into_a_folder_in_use_names_the_holder_and_changes_nothing(tmp_path):
     first = _dataset(tmp_path, "--workers", "1")
     lock = tmp_path / "data" / ".ascii-lora.lock"
     try:
-        assert _wait_for(lambda: lock.exists() and lock.read_text().strip() or first.poll() is not None)
+        assert _wait_for(lambda: _holder(lock) or first.poll() is not None)
         if first.poll() is not None:
             pytest.skip("the first run finished before the second could start")
         before = tree(tmp_path / "data")

@@ -55,6 +55,9 @@ class WriteError(UserError):
     def __init__(self, path: Path | str, error: OSError) -> None:
         super().__init__(f"{path}: cannot write here ({describe(error)})")
 
+    def __reduce__(self):  # raised in a dataset worker, it must cross back to the run as the same line
+        return UserError, (str(self),)
+
 
 def ensure_dir(path: Path | str) -> Path:
     """``mkdir -p`` whose failures name the folder and the reason."""
