@@ -390,6 +390,9 @@ CASES: list[Case] = [
     Case("resume-env-garbage", ["train", "--dry-run", "--run-dir", "run"], 2, ["RESUME=maybe"], env={"RESUME": "maybe"}),
     Case("resume-env-with-state", ["train", "--dry-run", "--run-dir", "run"], 0, ["--resume", "flux_ascii_structure_v1-step00000500-state"],
          mkdirs("run/flux_ascii_structure_v1-step00000500-state"), env={"RESUME": "1"}),
+    Case("train-preflight-incomplete-dataset", ["train", "--run-dir", "run", *WITH], 1, ["dataset", "incomplete", "1 of 3"],
+         chain(config(SMALL.replace("[dataset]\n", '[dataset]\nout = "data"\n')), dataset_copy(),
+               edit_manifest("data", lambda m: m.update(status="incomplete")), _drop_two_samples)),
     Case("plan-tilde", ["plan", "--run-dir", "run", *WITH], 0, ["run"], config('[dataset]\nout = "~/tilde"\n'),
          after=lambda d, r: _plan_points_at(d, d / "tilde")),
 
