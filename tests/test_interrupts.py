@@ -87,7 +87,7 @@ def test_interrupted_dataset_leaves_no_orphan_and_completes_byte_identical(tmp_p
     assert _wait_for(lambda: any((tmp_path / "data").glob("*.png")) or proc.poll() is not None)
     (os.killpg if whole_group else os.kill)(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     expected = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig]
     assert proc.returncode in (expected, 0), err  # 0 only if it finished before the signal landed
     assert _wait_for(lambda: not _group(proc.pid), timeout=10, step=0.05), f"orphans left: {_group(proc.pid)}"

@@ -102,6 +102,26 @@ def _worker_start(parent: int) -> None:
         os._exit(1)
 
 
+def _child_signals() -> None:
+    """Run in every child right after fork: the pool replaces workers that die, and a worker forked while
+    the run is stopping must never run the run's own SIGTERM handler (a traceback from inside
+    multiprocessing) before its initializer has had a chance to reset it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_AT_FORK: list[bool] = []
+
+
+def _start_pool(workers: int):
+    if not _AT_FORK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_child_signals)
+        _AT_FORK.append(True)
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+
+
 def _write_star(task: tuple[str, str, str, int]) -> WriteResult:
     return _write_one(*task)
 
@@ -261,9 +281,7 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
     if workers <= 1 or len(todo) < 2:
         results: Iterable[WriteResult] = map(_write_star, tasks)
     else:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-        pool = ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+        pool = _start_pool(workers)
         results = pool.imap(_write_star, tasks, chunksize=max(1, len(todo) // (workers * 8)))
     try:
         for r in progress(results, len(todo)) if progress else results:
