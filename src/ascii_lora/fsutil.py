@@ -53,7 +53,10 @@ class WriteError(UserError):
     """A path we were asked to write cannot be written."""
 
     def __init__(self, path: Path | str, error: OSError) -> None:
-        super().__init__(f"{path}: cannot write here ({describe(error)})")
+        why = describe(error)
+        if error.errno == errno.ENOENT and Path(path).parent.is_dir():  # /proc, /sys: the folder is there, creating is not
+            why = "this file system does not let files be created here"
+        super().__init__(f"{path}: cannot write here ({why})")
 
     def __reduce__(self):  # raised in a dataset worker, it must cross back to the run as the same line
         return UserError, (str(self),)
