@@ -20,6 +20,7 @@ import platform
 import re
 import signal
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from ..grid.atlas import get_atlas
 from ..config.models import DatasetConfig
 from ..errors import UserError
 from ..fsutil import TMP_PREFIX, FolderLock, atomic_write, ensure_dir, remove_stale_temps, sha256_bytes, sha256_file
+from .families import REVISION as STRUCTURE_REVISION
 from .manifest import EXTENSIONS, MANIFEST, Manifest, read_manifest
+from .png import FORMAT as PNG_FORMAT
 from .sample import family_schedule, make_sample, sample_name
 
 LOCK = ".ascii-lora.lock"
@@ -44,7 +47,8 @@ TRAINER_CACHE = re.compile(r"^([a-z_]+_\d{5,})_.*\.npz$")
 
 def fingerprint(cfg: DatasetConfig) -> str:
     """Hash of everything that decides image content, generator version included."""
-    payload = {"generator": __version__, "dataset": cfg.content_fingerprint()}
+    payload = {"generator": __version__, "structure": STRUCTURE_REVISION, "png": PNG_FORMAT,
+               "dataset": cfg.content_fingerprint()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -92,8 +96,7 @@ def _worker_start(parent: int) -> None:
     """
     global _PARENT
     _PARENT = parent
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _child_signals()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -122,14 +125,16 @@ def _start_pool(workers: int):
     return ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
 
 
-def _write_star(task: tuple[str, str, str, int]) -> WriteResult:
+def _write_star(task: tuple) -> WriteResult:
     return _write_one(*task)
 
 
-def _write_one(cfg_json: str, out: str, family: str, index: int) -> WriteResult:
+def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = False, present: bool = True) -> WriteResult:
     """Generate image ``index`` and write each of its files unless identical bytes are there.
 
     Takes the config as JSON so process-pool workers receive a small picklable string.
+    ``cached``/``present``: whether the directory held trainer caches / any file of this image
+    when the run began (one scan up front, not a directory listing or three failed reads per image).
     """
     if _PARENT is not None and os.getppid() != _PARENT:
         os._exit(1)  # the run that wanted this image is gone: write nothing more into its folder
@@ -138,14 +143,15 @@ def _write_one(cfg_json: str, out: str, family: str, index: int) -> WriteResult:
     hashes, written, nbytes = {}, 0, 0
     # the PNG last: Kohya trains every image it finds, and one without its caption would train uncaptioned
     for ext, data in ((".txt", s.caption.encode()), (".ascii", s.ascii.encode()), (".png", s.png)):
-        path = Path(out) / f"{s.name}{ext}"
+        name = s.name + ext
+        path = os.path.join(out, name)
         digest = sha256_bytes(data)
-        hashes[path.name] = digest
-        if sha256_file(path) != digest:
+        hashes[name] = digest
+        if not present or sha256_file(path) != digest:
             atomic_write(path, data)
             written += 1
             nbytes += len(data)
-    if written:
+    if written and cached:
         drop_trainer_caches(Path(out), s.name)
     return WriteResult(s.name, family, hashes, nbytes, written)
 
@@ -158,7 +164,9 @@ def drop_trainer_caches(out: Path, stem: str) -> None:
 
 
 def _versions() -> dict[str, str]:
-    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__, "pillow": PIL.__version__}
+    # zlib: the PNG bytes come from the runtime zlib's deflate, so it is part of "byte-identical"
+    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
 
 def _atlas_facts(cell: int) -> dict:
@@ -175,7 +183,7 @@ def _manifest(cfg: DatasetConfig, status: str, families: dict[str, int], hashes:
         "count": cfg.count,
         "families": families,
         "versions": _versions(),
-        "png": {"mode": "L", "values": [0, 255], "compress_level": 6},
+        "png": PNG_FORMAT,
         "atlas": _atlas_facts(cfg.cell_size),
         "config": cfg.model_dump(mode="json"),
         "files": dict(sorted(hashes.items())),
@@ -255,15 +263,21 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
     # files of this dataset that are already right can be trusted without regenerating them
     same = old is not None and old.fingerprint == fingerprint(cfg)
     known = old.files if same else {}
-    owned = old.names() if old is not None else set()
+    owned = old.names() if old is not None else set()  # the only names ever removed or replaced
+    owned_stems = {n.rsplit(".", 1)[0] for n in owned}
     expected = {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS}
     stems = {n.rsplit(".", 1)[0] for n in expected}
-    owned_stems = {n.rsplit(".", 1)[0] for n in owned}
+    cached: set[str] = set()
+    present: set[str] = set()
     for p in out.iterdir():
         cache = TRAINER_CACHE.match(p.name)
         if (p.name in owned and p.name not in expected) or (cache and cache.group(1) in owned_stems and cache.group(1) not in stems):
             p.unlink()
             summary.removed += 1
+        elif cache:
+            cached.add(cache.group(1))
+        elif p.name in expected:
+            present.add(p.name.rsplit(".", 1)[0])
 
     atomic_write(out / MANIFEST, _manifest(cfg, "incomplete", families, {}))
     todo: list[tuple[str, int]] = []
@@ -276,7 +290,7 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
             todo.append((fam, i))
 
     cfg_json = cfg.model_dump_json()
-    tasks = [(cfg_json, str(out), f, i) for f, i in todo]
+    tasks = [(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present) for f, i in todo]
     pool = None
     if workers <= 1 or len(todo) < 2:
         results: Iterable[WriteResult] = map(_write_star, tasks)

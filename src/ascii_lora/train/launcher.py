@@ -65,7 +65,8 @@ def interruption_report(step: int | None, saved: list[tuple[int, str]], save_eve
     return f"stopped at step {step} before this run saved any state{every}: these {step} step(s) are lost"
 
 
-def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print) -> int:
+def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
+           env: dict[str, str] | None = None) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
 
     Ctrl-C means stop now. The trainer runs in a process group of its own, so a terminal's Ctrl-C
@@ -77,7 +78,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     started = time.time()
     info = {"argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None}
     atomic_write(record, json.dumps(info, indent=1))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     received: list[int] = []
     step: int | None = None
     with open(log_path, "a", encoding="utf-8") as log:

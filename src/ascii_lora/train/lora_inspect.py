@@ -14,6 +14,9 @@ from .plan import SD_SCRIPTS_COMMIT
 from .safetensors_header import NotSafetensors, read_header
 
 BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d+)_")
+# SimpleTuner saves diffusers/PEFT names: transformer.{transformer_blocks|single_transformer_blocks}.N.<layer>.lora_A/B
+PEFT_BLOCK = re.compile(r"^transformer\.(transformer_blocks|single_transformer_blocks)\.(\d+)\.")
+PEFT_BLOCK_NAMES = {"transformer_blocks": "double_blocks", "single_transformer_blocks": "single_blocks"}
 
 
 @dataclass
@@ -62,16 +65,19 @@ def printable(text: str) -> str:
 def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     header = read_header(path)
     downs = {k[: -len(".lora_down.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_down.weight")}
+    peft = not downs
+    if peft:  # SimpleTuner's checkpoints: lora_A is the down projection
+        downs = {k[: -len(".lora_A.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_A.weight")}
     if not downs:
-        raise NotSafetensors("no lora_down weights: not a LoRA file")
+        raise NotSafetensors("no lora_down (sd-scripts) or lora_A (diffusers/PEFT) weights: not a LoRA file")
     for m, t in downs.items():
         if len(t.shape) < 2:
-            raise NotSafetensors(f"{printable(m)}.lora_down.weight has shape {list(t.shape)}: a LoRA down matrix is [rank, inputs]")
+            raise NotSafetensors(f"{printable(m)} down weight has shape {list(t.shape)}: a LoRA down matrix (lora_down) is [rank, inputs]")
     notes: list[str] = []
-    mismatched = [m for m, t in downs.items()
-                  if f"{m}.lora_up.weight" in header.tensors and header.tensors[f"{m}.lora_up.weight"].shape[1:2] != t.shape[:1]]
+    up = ".lora_B.weight" if peft else ".lora_up.weight"
+    mismatched = [m for m, t in downs.items() if f"{m}{up}" in header.tensors and header.tensors[f"{m}{up}"].shape[1:2] != t.shape[:1]]
     if mismatched:
-        notes.append(f"{len(mismatched)} module(s) whose lora_up rank differs from lora_down's (first {printable(mismatched[0])}): "
+        notes.append(f"{len(mismatched)} module(s) whose up rank differs from the down rank (first {printable(mismatched[0])}): "
                      "the file cannot be applied")
     ranks = Counter(t.shape[0] for t in downs.values())
     rank = ranks.most_common(1)[0][0]
@@ -87,12 +93,17 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
             alpha = float(meta["ss_network_alpha"])
         except ValueError:
             notes.append(f"metadata ss_network_alpha {meta['ss_network_alpha']!r} is not a number")
+    if alpha is None and peft:
+        alpha = _peft_alpha(header.metadata)
     blocks: dict[str, set[int]] = {}
     other = 0
     for m in downs:
         b = BLOCK.match(m)
+        p = PEFT_BLOCK.match(m)
         if b:
             blocks.setdefault(b.group(1), set()).add(int(b.group(2)))
+        elif p:
+            blocks.setdefault(PEFT_BLOCK_NAMES[p.group(1)], set()).add(int(p.group(2)))
         else:
             other += 1
     dtypes = Counter(t.dtype for k, t in header.tensors.items() if "lora_" in k)
@@ -112,6 +123,20 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     )
     info.warnings = notes + compare(info, meta, cfg)
     return info
+
+
+def _peft_alpha(meta: dict[str, str]) -> float | None:
+    """diffusers writes the PEFT config as JSON under ``lora_adapter_metadata`` (keys like ``transformer.lora_alpha``)."""
+    import json
+
+    try:
+        data = json.loads(meta.get("lora_adapter_metadata", "{}"))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    values = [v for k, v in data.items() if k.split(".")[-1] == "lora_alpha" and isinstance(v, (int, float))]
+    return float(values[0]) if values else None
 
 
 def compare(info: LoraInfo, meta: dict[str, str], cfg: ExperimentConfig | None) -> list[str]:
