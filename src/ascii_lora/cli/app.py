@@ -117,9 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         fail(f"{where}{describe(e)}")
         return 2
-    except (ValueError, MemoryError) as e:  # e.g. a NUL byte in a path from the command line
-        fail(f"{type(e).__name__}: {e}")
-        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
