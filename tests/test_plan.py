@@ -237,11 +237,12 @@ def test_resume_env_without_a_saved_state_is_refused_like_the_config_switch(tmp_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RESUME", "1")
     config = str(ROOT / "configs" / "flux_ascii.toml")
-    assert main(["train", "--dry-run", "--config", config]) == 0
+    # refused before anything runs, dry run included: a printed command without --resume would be a silent fresh run
+    assert main(["train", "--dry-run", "--config", config]) == 2
+    err = capsys.readouterr().err
+    assert "RESUME=1 asks to continue a run" in err and "holds no saved state" in err and "drop RESUME=1" in err
+    assert main(["train", "--config", config]) == 2
     assert "holds no saved state" in capsys.readouterr().err
-    assert main(["train", "--config", config]) == 1  # the pre-flight's resume check runs too
-    out = capsys.readouterr().out
-    assert "resume state: no saved state in" in out and "run without RESUME=1" in out
 
 
 def test_dry_run_prints_exactly_the_written_argv(tmp_path, capsys, monkeypatch):

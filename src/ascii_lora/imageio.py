@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .fsutil import not_regular
+
 # Samples are 1024x1024; anything past ~64 MP is a mistake or a decompression bomb.
 MAX_PIXELS = 64 * 1024 * 1024
 
@@ -19,6 +21,9 @@ class ImageReadError(Exception):
 def load_gray(path: Path) -> np.ndarray:
     """Any PIL-readable image -> float32 luminance in [0, 255] (16-bit scaled, alpha composited on black)."""
     path = Path(path)
+    why = not_regular(path)  # a FIFO would block Image.open forever
+    if why:
+        raise ImageReadError("file not found" if why == "not found" else why)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

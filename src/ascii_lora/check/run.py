@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config.models import ExperimentConfig
 from ..errors import UserError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, ensure_dir, writable_file_target
 from ..grid.atlas import get_atlas
 from ..grid.layout import grid_text
 from ..imageio import save_png
@@ -55,13 +55,24 @@ def collect(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def unique_stems(images: list[Path]) -> dict[Path, str]:
-    """Output names per input: two inputs with one stem must not overwrite each other's outputs."""
-    seen: dict[str, int] = {}
+    """Output names per input: two inputs must never write the same output.
+
+    An input is named by its stem; inputs that share a stem keep their extension (``x.png`` ->
+    ``x_png``, ``x.jpg`` -> ``x_jpg``), then their folder, then a number, until every name is unique.
+    """
+    stems = [p.stem for p in images]
+    taken: set[str] = set()
     out = {}
     for p in images:
-        stem = p.stem if p.stem not in seen else f"{p.parent.name}_{p.stem}"
-        seen[p.stem] = seen.get(p.stem, 0) + 1
-        out[p] = stem
+        candidates = [p.stem] if stems.count(p.stem) == 1 else []
+        candidates += [f"{p.stem}_{p.suffix.lstrip('.')}", f"{p.parent.name}_{p.stem}_{p.suffix.lstrip('.')}"]
+        name = next((c for c in candidates if c not in taken), None)
+        k = 2
+        while name is None:
+            name = candidates[-1] + f"_{k}" if candidates[-1] + f"_{k}" not in taken else None
+            k += 1
+        taken.add(name)
+        out[p] = name
     return out
 
 
@@ -118,14 +129,16 @@ def configured_run(cfg: ExperimentConfig) -> tuple[list[str], CheckOutputs]:
 
 
 def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress) -> CheckRun:
+    for d in (outputs.overlay_dir, outputs.ascii_dir, outputs.report_dir):  # before any work: outputs that cannot be written
+        if d:
+            ensure_dir(d)
+    if outputs.json:
+        writable_file_target(outputs.json)
     images, problems = collect(paths)
     if not images and not problems:
         raise UserError(f"no images in {', '.join(paths)} (sd-scripts writes samples to <output_dir>/sample)")
     atlas = get_atlas(cfg.dataset.cell_size)
     stems = unique_stems(images)
-    for d in (outputs.overlay_dir, outputs.ascii_dir):
-        if d:
-            Path(d).mkdir(parents=True, exist_ok=True)
     reports: list[ImageReport] = [ImageReport(file=p, error=why) for p, why in problems]
     for path in progress(images, len(images)):
         report, reading, gray = check_file(path, cfg.check, atlas)
@@ -141,17 +154,15 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
     if run.scores:
         first_ok = next(r.file for r in reports if not r.error)
         run.report_dir = Path(outputs.report_dir) if outputs.report_dir else Path(first_ok).parent.parent / "check"
-        run.report_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(run.report_dir)
         atomic_write(run.report_dir / "report.md", report_markdown(run.scores, reports))
         save_png(run.report_dir / "scores.png", np.asarray(chart(run.scores)))
     elif outputs.report_dir:
         run.report_dir = Path(outputs.report_dir)
-        run.report_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run.report_dir / "report.md", report_markdown([], reports))
 
     if outputs.json:
         payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in run.scores]}
-        Path(outputs.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(outputs.json), json.dumps(payload, indent=1) + "\n")
     return run
 
@@ -171,10 +182,15 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
     character's tile per cell; unreadable cells keep their thresholded pixels and read ``?``."""
     atlas = get_atlas(cfg.dataset.cell_size)
     images, problems = collect(paths)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out)
     results = [Snapped(Path(p), error=why) for p, why in problems]
     stems = unique_stems(images)
+    if any(p.parent.resolve() == out.resolve() for p in images):  # beside the originals: under new names
+        stems = {p: f"{s}.snapped" for p, s in stems.items()}
+    inputs = {p.resolve() for p in images}
+    clash = next((out / f"{s}{ext}" for s in stems.values() for ext in (".png", ".ascii") if (out / f"{s}{ext}").resolve() in inputs), None)
+    if clash is not None:
+        raise UserError(f"{clash}: snap would overwrite this input; choose another --out")
     for path in progress(images, len(images)):
         report, reading, gray = check_file(path, cfg.check, atlas)
         if gray is None or reading is None:

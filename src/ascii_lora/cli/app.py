@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,9 @@ from .. import __version__
 from ..config.models import TrainerConfig
 from ..console import fail, say
 from ..errors import UserError
+from ..fsutil import describe
 from .check import cmd_check, cmd_snap
-from .common import nonnegative as _nonnegative, positive as _positive
+from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_train
 
@@ -52,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("preview", cmd_preview, "contact sheet of dataset images with their captions")
     p.add_argument("dir", nargs="?", help="dataset directory (default [dataset] out)")
     p.add_argument("--out", help="sheet PNG (default <dir>_preview.png beside the dataset)")
-    p.add_argument("--count", type=_positive, default=16, help="images on the sheet (default 16)")
-    p.add_argument("--columns", type=_positive, default=4, help="columns (default 4)")
+    # a 20 x 20 sheet of 256 px thumbnails is already ~30 MP
+    p.add_argument("--count", type=int_between(1, 400), default=16, help="images on the sheet (default 16, at most 400)")
+    p.add_argument("--columns", type=int_between(1, 20), default=4, help="columns (default 4, at most 20)")
     p = add("plan", cmd_plan, "write the run's trainer files (Kohya: dataset_config.toml, prompts, argv; SimpleTuner: config.json, multidatabackend.json) and resolved config")
     p.add_argument("--run-dir", help="where to write (default [training] output_dir)")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
@@ -85,17 +88,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: workers stopped, nothing half-written, the same one line."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding program): leave its handlers alone
+        pass
     try:
         return args.handler(args)
     except UserError as e:
         fail(str(e))
         return e.exit_code
-    except KeyboardInterrupt:
-        say("interrupted; re-run the same command to continue where it stopped")
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        say(f"{what}; re-run the same command to continue where it stopped")
+        return 143 if isinstance(e, Terminated) else 130
+    except OSError as e:  # last resort: a path we could not read or write, still one line
+        where = f"{e.filename}: " if e.filename else ""
+        fail(f"{where}{describe(e)}")
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

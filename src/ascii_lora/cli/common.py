@@ -21,6 +21,19 @@ def int_at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: a whole number in [low, high]; the bound says why a bigger value is refused."""
+    at_least = int_at_least(low)
+
+    def parse(text: str) -> int:
+        v = at_least(text)
+        if v > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
+        return v
+
+    return parse
+
+
 positive = int_at_least(1)
 nonnegative = int_at_least(0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..config.loader import load_config
@@ -19,14 +20,19 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from ..dataset.writer import default_workers, write_dataset
 
     overrides = {k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None}
-    cfg = load_config(args.config, {"dataset": overrides} if overrides else None).dataset
-    workers = args.workers or default_workers()
+    flags = {("dataset", k): f"--{k}" for k in overrides}
+    cfg = load_config(args.config, {"dataset": overrides} if overrides else None, flags).dataset
+    cores = default_workers()
+    workers = args.workers or cores
+    if workers > cores:  # more processes than cores only adds memory and switching
+        say(f"--workers {workers} capped at the {cores} core(s) this process may use")
+        workers = cores
     out = Path(cfg.out)
     summary = write_dataset(
         cfg, out, workers=workers, force=args.force,
         progress=lambda it, n: track(it, n, "drawing"),
     )
-    table = Table(title=f"dataset {out}", show_edge=False)
+    table = Table(title=f"dataset {escape(str(out))}", show_edge=False)
     table.add_column("family")
     table.add_column("images", justify="right")
     for fam, n in sorted(summary.families.items()):
@@ -56,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if n == 0:
         fail(f"{directory}: no PNG images found")
         return 1
-    bad = len({p.file for p in problems})
+    bad = len({p.file for p in problems if p.file.endswith(".png")})
     say(f"{n} images checked in {directory}: {n - bad if bad <= n else 0} perfect, {len(problems)} problem(s)")
     return 1 if problems else 0
 
@@ -64,7 +70,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- preview -----------------------------------------------------------------------------------
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from ..fsutil import atomic_write
+    from ..fsutil import atomic_write, writable_file_target
     from ..dataset.preview import contact_sheet, spread
 
     cfg = load_config(args.config).dataset
@@ -73,9 +79,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if not pngs:
         raise UserError(f"{directory}: no PNG images to preview (run `make dataset` first)")
     chosen = spread(pngs, args.count)
-    sheet = contact_sheet(chosen, columns=args.columns)
-    out = Path(args.out or directory.parent / f"{directory.name}_preview.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = writable_file_target(Path(args.out).expanduser() if args.out else directory.parent / f"{directory.name}_preview.png")
+    sheet = contact_sheet(chosen, columns=min(args.columns, len(chosen)))
     import io
 
     buf = io.BytesIO()

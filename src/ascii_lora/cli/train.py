@@ -26,15 +26,39 @@ def _load(args: argparse.Namespace):
     return load_config(args.config, {"trainer": {"kind": trainer}} if trainer else None)
 
 
-def _plan(args: argparse.Namespace, resume: bool | None = None):
+def _resume_request(args: argparse.Namespace) -> str | None:
+    """How the user asked to continue a run (--resume or RESUME=1), None when they did not."""
+    import os
+
+    env = os.environ.get("RESUME", "").strip()
+    if env.lower() not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise UserError(f"RESUME={env}: expected RESUME=1 (continue from the newest saved state) or RESUME=0")
+    if getattr(args, "resume", False):
+        return "--resume"
+    return "RESUME=1" if env.lower() in ("1", "true", "yes") else None
+
+
+def _plan(args: argparse.Namespace):
+    """The plan; for sd-scripts refused when a resume was asked for (any of the three ways) and there is
+    no state to resume from: sd-scripts would silently start a fresh run."""
     from ..train.plan import build_trainer_plan
 
     cfg = _load(args)
-    if resume:  # RESUME=1 / --resume mean `[training] resume = true`, pre-flight check included
+    asked = _resume_request(args) or ("[training] resume = true" if cfg.training.resume else None)
+    if asked:  # RESUME=1 / --resume mean `[training] resume = true`, pre-flight check included
         cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"resume": True})})
     for w in cfg.warnings():
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
-    return cfg, build_trainer_plan(cfg, _root(), Path(args.run_dir) if args.run_dir else None, resume)
+    run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
+    plan = build_trainer_plan(cfg, _root(), run_dir, True if asked else None)
+    if asked and cfg.trainer.kind != "simpletuner" and "--resume" not in plan.argv:
+        name = cfg.training.output_name
+        raise UserError(
+            f"{asked} asks to continue a run, but {plan.run_dir} holds no saved state ({name}-step*-state or "
+            f"{name}-state; sd-scripts saves one every {cfg.training.save_every_n_steps} steps): "
+            f"check --run-dir / [training] output_dir, or drop {asked} to start fresh"
+        )
+    return cfg, plan
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -49,18 +73,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import os
-
     from ..train.launcher import launch
     from ..train.plan_files import write_plan
     from ..train.preflight import run_preflight
 
-    resume = True if (args.resume or os.environ.get("RESUME", "") not in ("", "0")) else None
-    cfg, plan = _plan(args, resume)
+    cfg, plan = _plan(args)
     write_plan(plan, _root())
-    if cfg.training.resume and "--resume" not in plan.argv:
-        err_console.print(f"[yellow]warning:[/yellow] resume asked, but {escape(str(plan.run_dir))} holds no saved state: "
-                          "the pre-flight will refuse to launch; run without RESUME=1 to start fresh", soft_wrap=True)
     if args.dry_run:
         say(plan.shell())
         return 0

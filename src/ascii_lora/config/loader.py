@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from .models import ExperimentConfig
 from ..errors import UserError
+from ..fsutil import read_regular
 
 DEFAULT_CONFIG = Path("configs/flux_ascii.toml")
 
@@ -21,54 +23,73 @@ class _TomlBool(int):
         return "true" if self else "false"
 
 
-def _is_table(path: list[str]) -> bool:
-    """Does ``path`` name a table (a nested model) rather than a key?"""
-    model: Any = ExperimentConfig
-    for part in path:
+def _location(loc: tuple[Any, ...], root: type[BaseModel] = ExperimentConfig) -> str:
+    """pydantic loc -> ``[table] key`` (or ``[table]`` for a rule spanning several keys).
+
+    Walks the models so that pydantic's union tags (``int``, ``list[int]``) never read as keys.
+    """
+    model: Any = root
+    names: list[str] = []
+    index = None
+    for part in loc:
+        if isinstance(part, int):
+            index = part
+            continue
         fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return False
+        if fields is None:  # below a plain value: a union tag such as 'int' or 'list[int]'
+            break
+        names.append(part)
+        if part not in fields:  # an unknown key of this table
+            model = None
+            break
         model = fields[part].annotation
-    return isinstance(model, type) and issubclass(model, BaseModel)
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    """pydantic loc -> ``[table] key`` (or ``[table]`` for a rule spanning several keys)."""
-    parts = [str(p) for p in loc if not isinstance(p, int)]
-    indices = [p for p in loc if isinstance(p, int)]
-    if not parts:
+    if not names:
         return ""
-    if _is_table(parts):
-        return f"[{'.'.join(parts)}]"
-    table, key = parts[:-1], parts[-1]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return f"[{'.'.join(names)}]"
+    table, key = names[:-1], names[-1]
     where = f"[{'.'.join(table)}] {key}" if table else key
-    return where + (f"[{indices[-1]}]" if indices else "")
+    return where + (f"[{index}]" if index is not None else "")
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
-    """First problem of a pydantic error as ``file: [table] key: message (got value)``."""
+def format_validation_error(source: str, err: ValidationError, flags: dict[tuple[str, ...], str] | None = None,
+                            root: type[BaseModel] = ExperimentConfig) -> str:
+    """First problem of a pydantic error as ``file: [table] key: message (got value)``.
+
+    ``flags`` maps a config key to the command-line flag that set it: a bad ``--count`` is blamed on
+    the command line, not on a file that never held it.
+    """
     lines = []
     for e in err.errors():
         msg = e["msg"].removeprefix("Value error, ")
-        where = _location(e["loc"])
+        where = _location(e["loc"], root)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (not a setting; check the spelling)"
         got = e.get("input")
         if isinstance(got, bool):
             got = _TomlBool(got)
         got_s = "" if e["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{source}: {where}: {msg}{got_s}" if where else f"{source}: {msg}{got_s}")
+        flag = next((f for k, f in (flags or {}).items() if tuple(e["loc"][: len(k)]) == k), None)
+        if flag:
+            lines.append(f"command line {flag} {got!s}: {msg} ({where})")
+        elif msg.startswith("["):  # the rule names the key itself (a bound that spans tables)
+            lines.append(f"{source}: {msg}{got_s}")
+        else:
+            lines.append(f"{source}: {where}: {msg}{got_s}" if where else f"{source}: {msg}{got_s}")
     return lines[0] if len(lines) == 1 else lines[0] + f" (+{len(lines) - 1} more: " + "; ".join(lines[1:]) + ")"
 
 
+MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few KiB; /dev/zero must not fill memory
+
+
 def read_toml(path: Path) -> dict[str, Any]:
+    if not os.path.lexists(path):
+        raise UserError(f"{path}: config file not found (pass --config FILE or CONFIG=...)")
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a directory, expected a .toml file")
+    raw = b"" if os.path.realpath(path) == os.devnull else read_regular(path, MAX_CONFIG_BYTES)  # /dev/null: "no settings"
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: config file not found (pass --config FILE or CONFIG=...)") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected a .toml file") from None
+        return tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
@@ -82,8 +103,12 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Read ``path`` (default ``configs/flux_ascii.toml`` when it exists), apply CLI overrides, validate."""
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,
+                flags: dict[tuple[str, ...], str] | None = None) -> ExperimentConfig:
+    """Read ``path`` (default ``configs/flux_ascii.toml`` when it exists), apply CLI overrides, validate.
+
+    ``flags`` names the command-line flag of each override, for the error message.
+    """
     if path is None:
         path = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
     data = read_toml(Path(path)) if path is not None else {}
@@ -93,5 +118,5 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as e:
-        raise UserError(format_validation_error(source, e)) from None
+        raise UserError(format_validation_error(source, e, flags)) from None
     return cfg

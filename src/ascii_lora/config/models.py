@@ -7,20 +7,57 @@ silently does nothing.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .trainers import simpletuner_refusals
 
+# TOML arrays arrive as lists: the pair itself is lax about list-vs-tuple, its items stay strict.
 IntRange = Annotated[
     tuple[int, int],
-    Field(description="inclusive [min, max]"),
+    Field(description="inclusive [min, max]", strict=False),
 ]
+FloatRange = Annotated[tuple[float, float], Field(strict=False)]
+MAX_CELLS = 4096 // 8  # the largest grid: resolution 4096 at cell_size 8
+MAX_WEIGHT = 1e6  # weights are relative; a cap keeps their sum finite
+
+
+def _no_control(text: str) -> str | None:
+    bad = next((c for c in text if ord(c) < 32 or 0x7F <= ord(c) < 0xA0), None)
+    return None if bad is None else repr(bad)
+
+
+def _config_path(value: str) -> str:
+    """Every path of the config is read one way: ``~`` is the home folder, relative is from the working directory."""
+    if not value.strip():
+        raise ValueError("must name a path, got an empty string")
+    bad = _no_control(value)
+    if bad:
+        raise ValueError(f"path contains the control character {bad}")
+    return os.path.expanduser(value)
+
+
+ConfigPath = Annotated[str, AfterValidator(_config_path)]
+
+
+def _kohya_args(name: str, items: list[str]) -> list[str]:
+    """sd-scripts splits each item on '=' into a key and a value; anything else crashes it or smuggles a flag."""
+    for item in items:
+        if item.lstrip().startswith("-"):
+            raise ValueError(f"{name} item {item!r} starts with '-': it would reach the trainer as a flag of its own "
+                             "(--); write key=value")
+        if _no_control(item) or "=" not in item or not item.split("=", 1)[0].strip():
+            raise ValueError(f"{name} item {item!r} must be one key=value without control characters")
+    return items
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    """TOML has types: a value of the wrong type (``"1024"``, ``"no"``, ``5.0`` for a count) is refused, not
+    converted, and ``inf``/``nan`` never reach a generator or the trainer's argv."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
 def _check_range(name: str, value: tuple[int, int] | tuple[float, float]) -> None:
@@ -31,13 +68,13 @@ def _check_range(name: str, value: tuple[int, int] | tuple[float, float]) -> Non
 class FamilyMix(Strict):
     """Relative weights of the structure families; 0 leaves a family out."""
 
-    dungeon: float = Field(2.0, ge=0, description="BSP rooms joined by corridors, doors at room walls.")
-    rooms_and_mazes: float = Field(1.5, ge=0, description="Rooms in a pruned winding maze (classic roguelike).")
-    cave: float = Field(1.5, ge=0, description="Cellular-automaton caves, every chamber tunnelled together.")
-    maze: float = Field(1.0, ge=0, description="Perfect mazes (recursive backtracker or Prim).")
-    corridor: float = Field(1.5, ge=0, description="Long straight and turning corridors running off the edges.")
-    text: float = Field(1.5, ge=0, description="Framed text panels and terminal screens of real words.")
-    mixed: float = Field(1.0, ge=0, description="BSP layouts with caves grown inside some leaves.")
+    dungeon: float = Field(2.0, ge=0, le=MAX_WEIGHT, description="BSP rooms joined by corridors, doors at room walls.")
+    rooms_and_mazes: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Rooms in a pruned winding maze (classic roguelike).")
+    cave: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Cellular-automaton caves, every chamber tunnelled together.")
+    maze: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="Perfect mazes (recursive backtracker or Prim).")
+    corridor: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Long straight and turning corridors running off the edges.")
+    text: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Framed text panels and terminal screens of real words.")
+    mixed: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="BSP layouts with caves grown inside some leaves.")
 
     @model_validator(mode="after")
     def _some_family(self) -> "FamilyMix":
@@ -53,7 +90,7 @@ class DungeonParams(Strict):
     min_leaf: IntRange = Field(
         (9, 18), description="Smallest BSP leaf side in cells, drawn per image from [min, max]; smaller means more rooms."
     )
-    room_fill: tuple[float, float] = Field(
+    room_fill: FloatRange = Field(
         (0.45, 0.9), description="Room side as a share of its leaf side, drawn per room from [min, max]."
     )
 
@@ -82,7 +119,7 @@ class RoomsAndMazesParams(Strict):
 
 
 class CaveParams(Strict):
-    fill: tuple[float, float] = Field((0.47, 0.54), description="Initial rock share, drawn from [min, max].")
+    fill: FloatRange = Field((0.47, 0.54), description="Initial rock share, drawn from [min, max].")
     iterations: int = Field(5, ge=1, le=20, description="Cellular-automaton smoothing passes (4-5 rule).")
     min_chamber: int = Field(12, ge=1, description="Open regions smaller than this many cells are filled in.")
 
@@ -100,6 +137,13 @@ class MazeParams(Strict):
         ["backtracker", "prim"], min_length=1, description="Algorithms to draw from: backtracker, prim."
     )
 
+    @field_validator("nodes")
+    @classmethod
+    def _fits_any_grid(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[1] > MAX_CELLS // 2:
+            raise ValueError(f"max must be at most {MAX_CELLS // 2} (no grid holds more), got {list(v)}")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> "MazeParams":
         _check_range("nodes", self.nodes)
@@ -115,6 +159,20 @@ class CorridorParams(Strict):
     count: IntRange = Field((2, 4), description="Corridors per image [min, max].")
     width: IntRange = Field((1, 3), description="Corridor width in cells [min, max].")
     segment: IntRange = Field((6, 28), description="Straight run between turns in cells [min, max].")
+
+    @field_validator("count")
+    @classmethod
+    def _few(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[1] > 64:
+            raise ValueError(f"max must be at most 64 corridors per image, got {list(v)}")
+        return v
+
+    @field_validator("segment")
+    @classmethod
+    def _fits_any_grid(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[1] > MAX_CELLS:
+            raise ValueError(f"max must be at most {MAX_CELLS} cells (no grid is wider), got {list(v)}")
+        return v
 
     @model_validator(mode="after")
     def _ranges(self) -> "CorridorParams":
@@ -147,7 +205,7 @@ class DatasetConfig(Strict):
         ),
     )
     seed: int = Field(20261125, ge=0, description="Master seed; image i depends only on (seed, i).")
-    out: str = Field("data/ascii_training_data", description="Output directory, relative to the working directory.")
+    out: ConfigPath = Field("data/ascii_training_data", description="Output directory, relative to the working directory.")
     resolution: int = Field(1024, ge=64, le=4096, description="Image side in pixels; a multiple of cell_size.")
     cell_size: int = Field(16, description="Cell side in pixels: 16 = one FLUX token (VAE 8x, 2x2 patches).")
     outline_chance: float = Field(0.35, ge=0, le=1, description="Share of maps drawn with line walls, not brick blocks.")
@@ -170,6 +228,17 @@ class DatasetConfig(Strict):
             )
         if self.resolution // self.cell_size < 24:
             raise ValueError("resolution / cell_size must give at least 24 cells per side")
+        n = self.cells
+        for key, value, most, why in (
+            ("corridor] width", self.corridor.width[1], (n - 1) // 2 - 2, "a corridor and its walls must fit twice across the grid"),
+            ("dungeon] min_leaf", self.dungeon.min_leaf[1], n, "a leaf cannot be larger than the grid"),
+            ("rooms_and_mazes] room_size", self.rooms_and_mazes.room_size[1], n - 2, "a room and its walls must fit the grid"),
+            ("maze] nodes", self.maze.nodes[0], (n - 3) // 2, "the smallest maze must fit inside its outer wall"),
+            ("cave] min_chamber", self.cave.min_chamber, n * n, "no chamber is larger than the grid"),
+        ):
+            if value > most:
+                raise ValueError(f"[dataset.{key} {value} does not fit a grid of {n}x{n} cells (resolution {self.resolution} / "
+                                 f"cell_size {self.cell_size}): at most {most}; {why}")
         return self
 
     @property
@@ -199,11 +268,11 @@ VerificationPrompt = "ascii_structure_style, systematic dungeon map, infinite co
 class ModelConfig(Strict):
     """``[model]``: local files of FLUX.1-dev and its encoders (sd-scripts takes no Hub ids)."""
 
-    flux: str = Field("models/flux1-dev.safetensors", description="FLUX.1-dev transformer (BFL single-file format).")
-    clip_l: str = Field("models/clip_l.safetensors", description="CLIP-L text encoder.")
-    t5xxl: str = Field("models/t5xxl_fp16.safetensors", description="T5-XXL text encoder (fp16 or fp8 file).")
-    ae: str = Field("models/ae.safetensors", description="FLUX autoencoder (VAE).")
-    tokenizer_cache_dir: str = Field(
+    flux: ConfigPath = Field("models/flux1-dev.safetensors", description="FLUX.1-dev transformer (BFL single-file format).")
+    clip_l: ConfigPath = Field("models/clip_l.safetensors", description="CLIP-L text encoder.")
+    t5xxl: ConfigPath = Field("models/t5xxl_fp16.safetensors", description="T5-XXL text encoder (fp16 or fp8 file).")
+    ae: ConfigPath = Field("models/ae.safetensors", description="FLUX autoencoder (VAE).")
+    tokenizer_cache_dir: ConfigPath = Field(
         "models/tokenizers", description="Pre-filled tokenizer cache so training never reaches the Hub."
     )
 
@@ -218,6 +287,11 @@ class NetworkConfig(Strict):
     dropout: float | None = Field(None, ge=0, lt=1, description="Neuron dropout, None for off.")
     args: list[str] = Field(default_factory=list, description="Extra --network_args, e.g. ['train_blocks=single'].")
 
+    @field_validator("args")
+    @classmethod
+    def _key_values(cls, v: list[str]) -> list[str]:
+        return _kohya_args("args", v)
+
 
 class OptimizerConfig(Strict):
     """``[optimizer]``"""
@@ -228,6 +302,11 @@ class OptimizerConfig(Strict):
     warmup_steps: int = Field(100, ge=0, description="Learning-rate warm-up steps.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping, 0 for off.")
     args: list[str] = Field(default_factory=list, description="Extra --optimizer_args, e.g. ['weight_decay=0.01'].")
+
+    @field_validator("args")
+    @classmethod
+    def _key_values(cls, v: list[str]) -> list[str]:
+        return _kohya_args("args", v)
 
     @field_validator("type")
     @classmethod
@@ -265,6 +344,9 @@ class OptimizerConfig(Strict):
         return OPTIMIZERS[self.type]
 
 
+OUTPUT_NAME_BYTES = 200
+
+
 class TrainingConfig(Strict):
     """``[training]``: the run. Augmentations that would move the 16 px grid are refused."""
 
@@ -277,7 +359,7 @@ class TrainingConfig(Strict):
     num_repeats: int = Field(1, ge=1, description="Times each image is repeated per epoch.")
     seed: int = Field(42, ge=0, description="Training seed (noise, shuffling).")
     save_every_n_steps: int = Field(500, ge=1, description="Checkpoint (and resumable state) interval.")
-    output_dir: str = Field("runs/flux_ascii", description="Run directory: plan files, log, checkpoints, samples.")
+    output_dir: ConfigPath = Field("runs/flux_ascii", description="Run directory: plan files, log, checkpoints, samples.")
     output_name: str = Field("flux_ascii_structure_v1", description="Checkpoint file stem.")
     resume: bool = Field(False, description="Continue from the newest saved state (also RESUME=1).")
     gradient_checkpointing: bool = Field(True, description="Trade compute for memory; needed below 48 GB.")
@@ -328,8 +410,13 @@ class TrainingConfig(Strict):
     @field_validator("output_name")
     @classmethod
     def _plain_stem(cls, v: str) -> str:
-        if "/" in v or "\\" in v or not v.strip():
-            raise ValueError(f"output_name {v!r} must be a plain file stem")
+        if "/" in v or "\\" in v or not v.strip() or v.strip(".") == "" or _no_control(v):
+            raise ValueError(f"output_name {v!r} must be a plain file stem (no /, no control characters, not . or ..)")
+        if v.startswith("-"):
+            raise ValueError(f"output_name {v!r} starts with '-': the trainer would read it as a flag")
+        if len(v.encode()) > OUTPUT_NAME_BYTES:
+            raise ValueError(f"output_name is {len(v.encode())} bytes long, at most {OUTPUT_NAME_BYTES}: sd-scripts appends "
+                             "'-step00000000-state' and file names stop at 255 bytes")
         return v
 
     @model_validator(mode="after")
@@ -361,6 +448,15 @@ class SampleConfig(Strict):
     guidance: float = Field(3.5, gt=0, description="Embedded guidance at sampling (--g).")
     steps: int = Field(20, ge=1, le=1000, description="Sampling steps (--s).")
     seed: int = Field(1234, ge=0, description="Sample seed (--d): the same noise at every checkpoint.")
+
+    @field_validator("prompts")
+    @classmethod
+    def _one_clean_line_each(cls, prompts: list[str]) -> list[str]:
+        for p in prompts:
+            if _no_control(p.rstrip("\n")):
+                raise ValueError(f"prompt {p!r} contains the control character {_no_control(p)}; sd-scripts reads "
+                                 "prompts line by line")
+        return prompts
 
     @model_validator(mode="after")
     def _sizes(self) -> "SampleConfig":

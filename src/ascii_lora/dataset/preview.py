@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import UserError
+from ..fsutil import read_regular
 from ..imageio import ImageReadError, load_gray
 
 
@@ -26,12 +28,20 @@ def contact_sheet(pngs: list[Path], columns: int = 4, thumb: int = 256) -> Image
             sheet.paste(im.resize((thumb, thumb), Image.Resampling.BOX), (x, y))
         except ImageReadError as e:
             draw.text((x, y), f"unreadable: {e}", fill=255, font=font)
-        cap = png.with_suffix(".txt")
-        text = cap.read_text(errors="replace").strip() if cap.exists() else "(no caption)"
+        text = _caption(png.with_suffix(".txt"))
         lines = textwrap.wrap(f"{png.stem}: {text}", chars)[:label_lines]
         for j, line in enumerate(lines):
             draw.text((x, y + thumb + 2 + j * line_h), line, fill=230, font=font)
     return sheet
+
+
+def _caption(path: Path) -> str:
+    if not path.exists():
+        return "(no caption)"
+    try:
+        return read_regular(path, 64 << 10).decode("utf-8", "replace").strip()
+    except UserError as e:
+        return f"(caption unreadable: {str(e).removeprefix(f'{path}: ')})"
 
 
 def spread(pngs: list[Path], count: int) -> list[Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,24 @@ from PIL import Image
 
 from .. import TRIGGER_WORD
 from ..grid.atlas import get_atlas
+from ..errors import UserError
+from ..fsutil import not_regular, read_regular
 from ..imageio import ImageReadError, load_gray
+from .manifest import MANIFEST, read_manifest
+
+MAX_TEXT_BYTES = 1 << 20  # a caption is one line, a .ascii at most 512 x 513 characters
+
+
+def _read_text(path: Path, what: str, problems: list[str]) -> str | None:
+    """The text of a caption or ground truth, or None with the reason added to ``problems``."""
+    if not path.exists() and not path.is_symlink():
+        problems.append(f"{what} {path.suffix} is missing")
+        return None
+    try:
+        return read_regular(path, MAX_TEXT_BYTES).decode("utf-8", errors="replace")
+    except UserError as e:
+        problems.append(f"{what} {path.name}: {str(e).removeprefix(f'{path}: ')}")
+        return None
 
 
 @dataclass
@@ -29,14 +45,15 @@ def check_pair(png: Path, resolution: int, cell: int) -> list[str]:
     problems: list[str] = []
     caption = png.with_suffix(".txt")
     truth = png.with_suffix(".ascii")
-    if not caption.exists():
-        problems.append("caption .txt is missing")
-    else:
-        text = caption.read_text(encoding="utf-8", errors="replace")
+    text = _read_text(caption, "caption", problems)
+    if text is not None:
         if not text.startswith(TRIGGER_WORD + ","):
             problems.append(f"caption does not start with the trigger word '{TRIGGER_WORD},'")
         if text.count("\n") > 1 or not text.strip():
             problems.append("caption must be exactly one non-empty line")
+    why = not_regular(png)
+    if why:
+        return problems + [why]
     try:
         with Image.open(png) as im:
             mode = im.mode
@@ -58,10 +75,9 @@ def check_pair(png: Path, resolution: int, cell: int) -> list[str]:
     if not matched.all():
         y, x = np.argwhere(~matched)[0]
         problems.append(f"{int((~matched).sum())} cells match no atlas tile (first at row {y}, col {x})")
-    if not truth.exists():
-        problems.append("ground truth .ascii is missing")
-    else:
-        lines = truth.read_text(encoding="ascii", errors="replace").split("\n")
+    truth_text = _read_text(truth, "ground truth", problems)
+    if truth_text is not None:
+        lines = truth_text.encode("ascii", "replace").decode("ascii").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         want_rows, want_cols = codes.shape
@@ -85,17 +101,26 @@ def validate_dir(
     cell: int,
     progress: Callable[[Iterable[Path], int], Iterable[Path]] | None = None,
 ) -> tuple[int, list[FileProblem]]:
-    """(images checked, problems). Geometry comes from the manifest when the directory has one."""
+    """(images checked, problems). Geometry comes from the manifest when the directory has one.
+
+    The manifest is validated like a config (a corrupt one is a ``UserError``, never skipped), and
+    an interrupted dataset is a problem: training on it would see a fraction of the data.
+    """
     directory = Path(directory)
-    manifest = directory / "manifest.json"
-    if manifest.exists():
-        try:
-            cfg = json.loads(manifest.read_text())["config"]
-            resolution, cell = int(cfg["resolution"]), int(cfg["cell_size"])
-        except (ValueError, KeyError, TypeError):
-            pass
+    manifest = read_manifest(directory)
     pngs = sorted(directory.glob("*.png"))
     problems: list[FileProblem] = []
+    if manifest is not None:
+        resolution, cell = manifest.config.resolution, manifest.config.cell_size
+        present = len({p.name for p in pngs} & manifest.names())
+        redo = (f"run `ascii-lora dataset --out {directory} --count {manifest.count} --seed {manifest.seed}` "
+                "with the --config that wrote it")
+        if manifest.status != "complete":
+            problems.append(FileProblem(MANIFEST, f"the dataset is incomplete: {present} of {manifest.count} images "
+                                                  f"(an interrupted `ascii-lora dataset`); {redo} to complete it"))
+        elif present < manifest.count:
+            problems.append(FileProblem(MANIFEST, f"holds {present} of the {manifest.count} images the manifest lists; "
+                                                  f"{redo} to restore the missing ones"))
     for stem in sorted({p.stem for p in directory.glob("*.txt")} | {p.stem for p in directory.glob("*.ascii")}):
         if not (directory / f"{stem}.png").exists():
             problems.append(FileProblem(stem, "caption or .ascii without a PNG"))

@@ -3,20 +3,26 @@
 A manifest is written before the first image (status "incomplete") and again at the end
 (status "complete"), so a directory always says which config it belongs to. Re-running the same
 config skips every file whose bytes already match and rewrites nothing identical.
+
+Only files the manifest's own config schedules are ever removed or replaced; anything else in the
+folder is the user's and makes the run stop before it writes. One run at a time holds the folder
+(a lock file naming its pid), and the worker processes die with the run that started them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import re
+import signal
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,14 +34,13 @@ from .. import __version__
 from ..grid.atlas import get_atlas
 from ..config.models import DatasetConfig
 from ..errors import UserError
-from ..fsutil import atomic_write, remove_stale_temps, sha256_bytes, sha256_file
+from ..fsutil import TMP_PREFIX, FolderLock, atomic_write, ensure_dir, remove_stale_temps, sha256_bytes, sha256_file
 from .families import REVISION as STRUCTURE_REVISION
+from .manifest import EXTENSIONS, MANIFEST, Manifest, read_manifest
 from .png import FORMAT as PNG_FORMAT
 from .sample import family_schedule, make_sample, sample_name
 
-MANIFEST = "manifest.json"
-EXTENSIONS = (".png", ".txt", ".ascii")
-DATASET_FILE = re.compile(r"^[a-z_]+_\d{5,}\.(png|txt|ascii)$")
+LOCK = ".ascii-lora.lock"
 # sd-scripts caches latents and text-encoder outputs beside the images (cache_*_to_disk)
 TRAINER_CACHE = re.compile(r"^([a-z_]+_\d{5,})_.*\.npz$")
 
@@ -80,6 +85,50 @@ def _config(cfg_json: str) -> DatasetConfig:
     return DatasetConfig.model_validate_json(cfg_json)
 
 
+_PARENT: int | None = None  # in a worker: the pid of the run that started it
+
+
+def _worker_start(parent: int) -> None:
+    """Workers die with their run: the kernel kills them when it dies (Linux), and they check before each image.
+
+    Ctrl-C is the run's to handle (a terminal sends it to the whole process group); the run then
+    terminates its workers itself.
+    """
+    global _PARENT
+    _PARENT = parent
+    _child_signals()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child_signals() -> None:
+    """Run in every child right after fork: the pool replaces workers that die, and a worker forked while
+    the run is stopping must never run the run's own SIGTERM handler (a traceback from inside
+    multiprocessing) before its initializer has had a chance to reset it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_AT_FORK: list[bool] = []
+
+
+def _start_pool(workers: int):
+    if not _AT_FORK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_child_signals)
+        _AT_FORK.append(True)
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+
+
+def _write_star(task: tuple) -> WriteResult:
+    return _write_one(*task)
+
+
 def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = False, present: bool = True) -> WriteResult:
     """Generate image ``index`` and write each of its files unless identical bytes are there.
 
@@ -87,10 +136,13 @@ def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = 
     ``cached``/``present``: whether the directory held trainer caches / any file of this image
     when the run began (one scan up front, not a directory listing or three failed reads per image).
     """
+    if _PARENT is not None and os.getppid() != _PARENT:
+        os._exit(1)  # the run that wanted this image is gone: write nothing more into its folder
     cfg = _config(cfg_json)
     s = make_sample(cfg, family, index)
     hashes, written, nbytes = {}, 0, 0
-    for ext, data in ((".png", s.png), (".txt", s.caption.encode()), (".ascii", s.ascii.encode())):
+    # the PNG last: Kohya trains every image it finds, and one without its caption would train uncaptioned
+    for ext, data in ((".txt", s.caption.encode()), (".ascii", s.ascii.encode()), (".png", s.png)):
         name = s.name + ext
         path = os.path.join(out, name)
         digest = sha256_bytes(data)
@@ -109,19 +161,6 @@ def drop_trainer_caches(out: Path, stem: str) -> None:
     for p in out.glob(f"{stem}_*.npz"):
         if TRAINER_CACHE.match(p.name):
             p.unlink(missing_ok=True)
-
-
-def read_manifest(out: Path) -> dict | None:
-    path = out / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or "fingerprint" not in data:
-            raise ValueError("no fingerprint")
-        return data
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: unreadable manifest ({e}); remove the directory or pass --force") from None
 
 
 def _versions() -> dict[str, str]:
@@ -152,33 +191,44 @@ def _manifest(cfg: DatasetConfig, status: str, families: dict[str, int], hashes:
     return json.dumps(data, indent=1) + "\n"
 
 
-def check_directory(out: Path, cfg: DatasetConfig, force: bool) -> dict | None:
-    """Refuse a directory that holds another dataset or foreign files; return the old manifest."""
+def foreign_entries(out: Path, owned: set[str]) -> list[str]:
+    """Names in ``out`` this tool did not write: never removed, never replaced."""
+    stems = {n.rsplit(".", 1)[0] for n in owned}
+    foreign = []
+    for p in sorted(out.iterdir()):
+        name = p.name
+        if name in (MANIFEST, LOCK) or name.startswith(TMP_PREFIX):
+            continue
+        regular = p.is_file() and not p.is_symlink()
+        cache = TRAINER_CACHE.match(name)
+        if regular and (name in owned or (cache and cache.group(1) in stems)):
+            continue
+        foreign.append(name)
+    return foreign
+
+
+def check_directory(out: Path, cfg: DatasetConfig, force: bool) -> Manifest | None:
+    """Refuse a directory that holds another dataset or files we did not write; return its manifest."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory; choose another --out")
     if not out.exists():
         return None
     try:
         old = read_manifest(out)
-    except UserError:
-        if not force:
-            raise
-        old = None
-    foreign = sorted(
-        p.name for p in out.iterdir()
-        if p.name != MANIFEST and not DATASET_FILE.match(p.name) and not TRAINER_CACHE.match(p.name)
-        and not p.name.startswith(".ascii-lora-tmp-")
-    )
+        foreign = foreign_entries(out, old.names() if old else set())
+    except PermissionError as e:
+        raise UserError(f"{out}: cannot be read ({e.strerror})") from None
     if foreign:
         shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        why = "no manifest.json says they belong to an ascii-lora dataset" if old is None else "the dataset's manifest does not list them"
         raise UserError(
-            f"{out}: holds {len(foreign)} file(s) that are not part of an ascii-lora dataset ({shown}); "
-            "Kohya would train on them too: choose an empty or new --out"
+            f"{out}: holds {len(foreign)} file(s) that are not part of an ascii-lora dataset ({shown}): {why}. They are never "
+            "removed or replaced (and Kohya would train on them): move them away or choose an empty or new --out"
         )
-    if old is not None and old["fingerprint"] != fingerprint(cfg) and not force:
+    if old is not None and old.fingerprint != fingerprint(cfg) and not force:
         raise UserError(
-            f"{out}: holds a dataset of another config (fingerprint {old['fingerprint']}, "
-            f"seed {old.get('seed')}, now {fingerprint(cfg)}, seed {cfg.seed}); "
+            f"{out}: holds a dataset of another config (fingerprint {old.fingerprint}, "
+            f"seed {old.seed}, now {fingerprint(cfg)}, seed {cfg.seed}); "
             "pass --force to replace it or choose another --out"
         )
     return old
@@ -194,23 +244,34 @@ def write_dataset(
     """Write (or complete) the dataset of ``cfg`` in ``out``."""
     start = time.perf_counter()
     out = Path(out)
-    old = check_directory(out, cfg, force)
-    out.mkdir(parents=True, exist_ok=True)
+    check_directory(out, cfg, force)  # before creating anything, not even the lock file
+    ensure_dir(out)
+    with FolderLock(out, LOCK, "ascii-lora dataset"):
+        old = check_directory(out, cfg, force)  # again: the folder may have changed before we held it
+        summary = _write_locked(cfg, out, old, workers, progress)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: int,
+                  progress: Callable[[Iterable[WriteResult], int], Iterable[WriteResult]] | None) -> DatasetSummary:
     remove_stale_temps(out)
     schedule = family_schedule(cfg.mix.weights(), cfg.count)
     families = dict(Counter(schedule))
     summary = DatasetSummary(out, cfg.count, families, workers=workers)
 
     # files of this dataset that are already right can be trusted without regenerating them
-    same = old is not None and old["fingerprint"] == fingerprint(cfg)
-    known = old.get("files", {}) if same else {}
+    same = old is not None and old.fingerprint == fingerprint(cfg)
+    known = old.files if same else {}
+    owned = old.names() if old is not None else set()  # the only names ever removed or replaced
+    owned_stems = {n.rsplit(".", 1)[0] for n in owned}
     expected = {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS}
     stems = {n.rsplit(".", 1)[0] for n in expected}
     cached: set[str] = set()
     present: set[str] = set()
     for p in out.iterdir():
         cache = TRAINER_CACHE.match(p.name)
-        if (DATASET_FILE.match(p.name) and p.name not in expected) or (cache and cache.group(1) not in stems):
+        if (p.name in owned and p.name not in expected) or (cache and cache.group(1) in owned_stems and cache.group(1) not in stems):
             p.unlink()
             summary.removed += 1
         elif cache:
@@ -229,19 +290,13 @@ def write_dataset(
             todo.append((fam, i))
 
     cfg_json = cfg.model_dump_json()
+    tasks = [(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present) for f, i in todo]
+    pool = None
     if workers <= 1 or len(todo) < 2:
-        results: Iterable[WriteResult] = (
-            _write_one(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present)
-            for f, i in todo
-        )
-        pool = None
+        results: Iterable[WriteResult] = map(_write_star, tasks)
     else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        chunk = max(1, len(todo) // (workers * 8))
-        results = pool.map(_write_one, [cfg_json] * len(todo), [str(out)] * len(todo),
-                           [f for f, _ in todo], [i for _, i in todo],
-                           [sample_name(f, i) in cached for f, i in todo],
-                           [sample_name(f, i) in present for f, i in todo], chunksize=chunk)
+        pool = _start_pool(workers)
+        results = pool.imap(_write_star, tasks, chunksize=max(1, len(todo) // (workers * 8)))
     try:
         for r in progress(results, len(todo)) if progress else results:
             summary.hashes.update(r.hashes)
@@ -250,13 +305,17 @@ def write_dataset(
                 summary.written += 1
             else:
                 summary.skipped += 1
-    finally:
+    except BaseException:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.terminate()  # Ctrl-C, SIGTERM or an error: no worker outlives the run
+            pool.join()
+        raise
+    if pool is not None:
+        pool.close()
+        pool.join()
 
     atomic_write(out / MANIFEST, _manifest(cfg, "complete", families, summary.hashes))
     summary.bytes_total = sum((out / n).stat().st_size for n in summary.hashes)
-    summary.seconds = time.perf_counter() - start
     return summary
 
 

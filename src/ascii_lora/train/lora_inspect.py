@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,11 @@ TRAINING_KEYS = {
 }
 
 
+def printable(text: str) -> str:
+    """Metadata is the file author's text: terminal control characters are shown escaped, never obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     header = read_header(path)
     downs = {k[: -len(".lora_down.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_down.weight")}
@@ -64,15 +70,31 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
         downs = {k[: -len(".lora_A.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_A.weight")}
     if not downs:
         raise NotSafetensors("no lora_down (sd-scripts) or lora_A (diffusers/PEFT) weights: not a LoRA file")
+    for m, t in downs.items():
+        if len(t.shape) < 2:
+            raise NotSafetensors(f"{printable(m)} down weight has shape {list(t.shape)}: a LoRA down matrix (lora_down) is [rank, inputs]")
+    notes: list[str] = []
+    up = ".lora_B.weight" if peft else ".lora_up.weight"
+    mismatched = [m for m, t in downs.items() if f"{m}{up}" in header.tensors and header.tensors[f"{m}{up}"].shape[1:2] != t.shape[:1]]
+    if mismatched:
+        notes.append(f"{len(mismatched)} module(s) whose up rank differs from the down rank (first {printable(mismatched[0])}): "
+                     "the file cannot be applied")
     ranks = Counter(t.shape[0] for t in downs.values())
     rank = ranks.most_common(1)[0][0]
     alphas = [header.scalar(f"{m}.alpha") for m in downs if f"{m}.alpha" in header.tensors]
-    alpha = Counter(alphas).most_common(1)[0][0] if alphas else None
-    meta = header.metadata
+    nan = sum(1 for a in alphas if math.isnan(a))
+    if nan:
+        notes.append(f"alpha is NaN in {nan} module(s): every update of the LoRA would be NaN")
+    finite = [a for a in alphas if not math.isnan(a)]
+    alpha = Counter(finite).most_common(1)[0][0] if finite else (math.nan if alphas else None)
+    meta = {printable(k): printable(v) for k, v in header.metadata.items()}
     if alpha is None and "ss_network_alpha" in meta:
-        alpha = float(meta["ss_network_alpha"])
+        try:
+            alpha = float(meta["ss_network_alpha"])
+        except ValueError:
+            notes.append(f"metadata ss_network_alpha {meta['ss_network_alpha']!r} is not a number")
     if alpha is None and peft:
-        alpha = _peft_alpha(meta)
+        alpha = _peft_alpha(header.metadata)
     blocks: dict[str, set[int]] = {}
     other = 0
     for m in downs:
@@ -99,7 +121,7 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
         other_modules=other,
         training={k: meta[v] for k, v in TRAINING_KEYS.items() if v in meta},
     )
-    info.warnings = compare(info, meta, cfg)
+    info.warnings = notes + compare(info, meta, cfg)
     return info
 
 
@@ -110,6 +132,8 @@ def _peft_alpha(meta: dict[str, str]) -> float | None:
     try:
         data = json.loads(meta.get("lora_adapter_metadata", "{}"))
     except ValueError:
+        return None
+    if not isinstance(data, dict):
         return None
     values = [v for k, v in data.items() if k.split(".")[-1] == "lora_alpha" and isinstance(v, (int, float))]
     return float(values[0]) if values else None

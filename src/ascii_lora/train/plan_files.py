@@ -10,7 +10,7 @@ from pathlib import Path
 
 import tomli_w
 
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, ensure_dir, writable_file_target
 from . import simpletuner_plan as st
 from .plan import ARGS_JSON, DATASET_CONFIG, RESOLVED, SAMPLE_PROMPTS, TRAIN_SH, Plan
 
@@ -30,7 +30,6 @@ def train_sh(plan: Plan, root: Path) -> str:
 def write_plan(plan: Plan, root: Path) -> list[Path]:
     if isinstance(plan, st.SimpleTunerPlan):
         return write_simpletuner_plan(plan)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
     files = {
         DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
         SAMPLE_PROMPTS: plan.sample_prompts,
@@ -38,6 +37,9 @@ def write_plan(plan: Plan, root: Path) -> list[Path]:
         TRAIN_SH: train_sh(plan, root),
         RESOLVED: plan.resolved_toml,
     }
+    ensure_dir(plan.run_dir)
+    for name in files:  # every target checked first: no plan is left half-written
+        writable_file_target(plan.run_dir / name)
     written = []
     for name, text in files.items():
         path = plan.run_dir / name
@@ -83,7 +85,6 @@ def sync_dataset_view(view: st.DatasetView) -> int:
 
 
 def write_simpletuner_plan(plan: st.SimpleTunerPlan) -> list[Path]:
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
     files = {
         st.CONFIG_JSON: json.dumps(plan.config, indent=1) + "\n",
         st.BACKEND_JSON: json.dumps(plan.backends, indent=1) + "\n",
@@ -92,6 +93,9 @@ def write_simpletuner_plan(plan: st.SimpleTunerPlan) -> list[Path]:
     }
     if plan.prompt_library:
         files[st.PROMPT_LIBRARY] = json.dumps(plan.prompt_library, indent=1, ensure_ascii=False) + "\n"
+    ensure_dir(plan.run_dir)
+    for name in files:  # every target checked first: no plan is left half-written
+        writable_file_target(plan.run_dir / name)
     written = []
     for name, text in files.items():
         path = plan.run_dir / name

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import VRAM_PROFILES, ExperimentConfig
+from ..errors import UserError
 from .plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan
 from .probes import GIB, Probes
 from .safetensors_header import NotSafetensors, model_kind, read_header
@@ -126,11 +127,14 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
         checks.append(Check("dataset", False, f"{image_dir} does not exist (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
         images = 0
     else:
-        images, problems = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
-        if images == 0:
-            checks.append(Check("dataset", False, f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
-        elif problems:
+        try:
+            images, problems = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+        except UserError as e:  # a corrupt manifest: one failed check, the report goes on
+            images, problems = 0, [str(e)]
+        if problems:
             checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {image_dir}`, then `make dataset`"))
+        elif images == 0:
+            checks.append(Check("dataset", False, f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
         else:
             checks.append(Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`"))
 
@@ -151,7 +155,7 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
     free = probes.free(plan.run_dir)
     checks.append(Check("free disk", free >= need, f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
                         "" if free >= need else "free disk space, move [training] output_dir, or raise save_every_n_steps"))
-    if cfg.training.resume:
+    if cfg.training.resume or "--resume" in plan.argv:
         found = "--resume" in plan.argv
         checks.append(Check("resume state", found,
                             f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}" if found else f"no saved state in {plan.run_dir}",

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fsutil import not_regular
+
 MAX_HEADER = 100 * 1024 * 1024
+SCALAR_DTYPES = {"BF16": "<u2", "F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4"}
 
 
 class NotSafetensors(Exception):
@@ -45,19 +48,43 @@ class Header:
         """Value of a 1-element tensor (e.g. ``<module>.alpha``)."""
         t = self.tensors[name]
         start, end = t.offsets
+        if t.dtype not in SCALAR_DTYPES:
+            raise NotSafetensors(f"cannot decode dtype {t.dtype} of {name}")
+        want = np.dtype(SCALAR_DTYPES[t.dtype]).itemsize
+        if end - start < want or t.numel < 1:
+            raise NotSafetensors(f"tensor {name} holds {end - start} byte(s), a {t.dtype} value needs {want}")
         with open(self.path, "rb") as f:
             f.seek(self.data_start + start)
-            raw = f.read(end - start)
+            raw = f.read(want)
+        if len(raw) < want:
+            raise NotSafetensors(f"tensor {name} lies past the end of the file (truncated?)")
         if t.dtype == "BF16":
             return float((np.frombuffer(raw, dtype="<u2").astype("<u4") << 16).view("<f4")[0])  # bf16 = top half of f32
-        dtypes = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4"}
-        if t.dtype not in dtypes:
-            raise NotSafetensors(f"cannot decode dtype {t.dtype} of {name}")
-        return float(np.frombuffer(raw, dtype=dtypes[t.dtype])[0])
+        return float(np.frombuffer(raw, dtype=SCALAR_DTYPES[t.dtype])[0])
+
+
+def _tensor(name: str, info: object) -> TensorInfo:
+    """One header entry, every field checked: a malformed file is one line, never a traceback."""
+    if not isinstance(info, dict):
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: not an object")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(dtype, str):
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: dtype {dtype!r} is not a name")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: shape {shape!r} is not a list of sizes >= 0")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: data_offsets {offsets!r} is not [begin, end] with 0 <= begin <= end")
+    return TensorInfo(dtype, tuple(shape), (offsets[0], offsets[1]))
 
 
 def read_header(path: Path) -> Header:
     path = Path(path)
+    why = not_regular(path)
+    if why == "not found":
+        raise FileNotFoundError(path)
+    if why:
+        raise NotSafetensors(why)
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -69,6 +96,8 @@ def read_header(path: Path) -> Header:
             raw = f.read(n)
     except IsADirectoryError:
         raise NotSafetensors("is a directory") from None
+    except PermissionError:
+        raise NotSafetensors("permission denied") from None
     if len(raw) < n:
         raise NotSafetensors("header is truncated (incomplete download?)")
     try:
@@ -77,13 +106,12 @@ def read_header(path: Path) -> Header:
         raise NotSafetensors("header is not JSON (wrong file type?)") from None
     if not isinstance(data, dict):
         raise NotSafetensors("header is not a JSON object")
-    metadata = data.pop("__metadata__", None) or {}
-    tensors = {}
-    for name, info in data.items():
-        try:
-            tensors[name] = TensorInfo(str(info["dtype"]), tuple(int(d) for d in info["shape"]), tuple(info["data_offsets"]))
-        except (KeyError, TypeError, ValueError):
-            raise NotSafetensors(f"malformed entry for tensor {name!r}") from None
+    metadata = data.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise NotSafetensors(f"__metadata__ is a JSON {type(metadata).__name__}, the format wants an object of strings")
+    tensors = {name: _tensor(name, info) for name, info in data.items()}
     size = path.stat().st_size
     end = max((t.offsets[1] for t in tensors.values()), default=0)
     if 8 + n + end > size:

@@ -154,10 +154,24 @@ def run(cmd: list[str], cwd: Path, say: Callable[[str], None]) -> None:
         raise UserError(f"`{' '.join(cmd)}` failed with exit code {r.returncode}")
 
 
+def git_toplevel(folder: Path) -> Path | None:
+    """The work tree git would act on from ``folder``: a plain folder inside a repo answers with the parent repo."""
+    try:
+        r = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(r.stdout.strip()).resolve() if r.returncode == 0 and r.stdout.strip() else None
+
+
 def ensure_submodule(root: Path, say: Callable[[str], None]) -> None:
     sd = root / SD_SCRIPTS_DIR
     if not (sd / "flux_train_network.py").exists():
         run(["git", "submodule", "update", "--init", str(SD_SCRIPTS_DIR)], root, say)
+    if git_toplevel(sd) != sd.resolve():  # never run checkout against whatever repository holds a plain copy
+        raise UserError(
+            f"{SD_SCRIPTS_DIR}: is not the sd-scripts submodule (git answers for {git_toplevel(sd) or 'no repository'}); "
+            f"move the folder aside and run `git submodule update --init {SD_SCRIPTS_DIR}`"
+        )
     head = subprocess.run(["git", "-C", str(sd), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     if head != SD_SCRIPTS_COMMIT:
         run(["git", "-C", str(sd), "checkout", "--quiet", SD_SCRIPTS_COMMIT], root, say)
