@@ -182,7 +182,7 @@ def test_cli_ranks_checkpoints_writes_report_chart_json_overlays_ascii(tmp_path,
     assert len(data["images"]) == 8
     for img in data["images"]:
         assert {"file", "passed", "criteria", "grey_fraction", "offset", "cell_size", "cell_agreement", "ascii", "error"} <= set(img)
-        assert set(img["criteria"]) == {"black_background", "crisp", "grid_aligned"}
+        assert set(img["criteria"]) == {"content", "black_background", "crisp", "grid_aligned"}
     best = [c for c in data["checkpoints"] if c["best"]]
     assert len(best) == 1 and best[0]["number"] == 500  # step 0 (the base model) is a baseline, never best
     assert best[0]["checkpoint_file"].endswith("flux_ascii_structure_v1-step00000500.safetensors")

@@ -6,9 +6,10 @@ from ascii_lora.check.ranking import checkpoint_file, label, parse_sample_name, 
 from ascii_lora.check.score import ImageReport
 
 
-def report(stem: str, passed: bool, agreement: float = 0.5, grey: float = 0.01, folder: str = "run/sample") -> ImageReport:
-    crit = {"black_background": passed, "crisp": passed, "grid_aligned": passed}
-    return ImageReport(file=f"{folder}/{stem}.png", passed=passed, criteria=crit, grey_fraction=grey, cell_agreement=agreement)
+def report(stem: str, passed: bool, grid: float | None = 0.5, grey: float = 0.01, folder: str = "run/sample") -> ImageReport:
+    """A sample that draws something; ``grid`` is its geometry score, ``grey`` its edge grey share."""
+    crit = {"content": True, "black_background": passed, "crisp": passed, "grid_aligned": passed}
+    return ImageReport(file=f"{folder}/{stem}.png", passed=passed, criteria=crit, edge_grey=grey, grid_score=grid, cell_agreement=grid)
 
 
 def test_sd_scripts_sample_names_give_name_kind_and_number():
@@ -25,7 +26,7 @@ def test_step_0_is_never_best_even_when_it_scores_highest():
     assert scores[500].best
 
 
-def test_best_is_highest_pass_rate_then_agreement_then_least_grey_then_latest():
+def test_best_is_highest_pass_rate_then_grid_score_then_least_edge_grey_then_latest():
     reports = [
         report("m_000100_00_20261125120000", True), report("m_000100_01_20261125120000", False),
         report("m_000200_00_20261125120000", True, 0.6), report("m_000200_01_20261125120000", False, 0.6),
@@ -38,7 +39,7 @@ def test_best_is_highest_pass_rate_then_agreement_then_least_grey_then_latest():
     assert [s.best for s in scores] == [False, False, False, True, False]
     s = scores[0]
     assert (s.images, s.passed, s.pass_rate, s.aligned_rate, s.black_rate) == (2, 1, 0.5, 0.5, 0.5)
-    assert s.mean_cell_agreement == 0.5 and s.mean_grey_fraction == 0.01
+    assert s.mean_grid_score == 0.5 and s.mean_edge_grey == 0.01 and s.content_rate == 1.0
 
 
 def test_checkpoint_file_is_found_beside_the_sample_folder(tmp_path):
@@ -90,10 +91,10 @@ def test_rates_are_rounded_to_four_places_and_means_to_six():
     reports = [
         report("m_000001_00_20261125120000", True, 0.1234561, 0.1111111),
         report("m_000001_01_20261125120000", False, 0.1234561, 0.1111111),
-        report("m_000001_02_20261125120000", False, None, 0.1111111),  # unread picture: agreement 0
+        report("m_000001_02_20261125120000", False, None, 0.1111111),  # no grid score: counts as 0
         report("m_000000_00_20261125120000", True, 1.0, 0.0),  # a perfect baseline is still no "best"
     ]
     base, first = rank(reports)
     assert (first.pass_rate, first.aligned_rate, first.black_rate) == (0.3333, 0.3333, 0.3333)
-    assert first.mean_cell_agreement == 0.082304 and first.mean_grey_fraction == 0.111111
+    assert first.mean_grid_score == 0.082304 and first.mean_edge_grey == 0.111111
     assert first.best and not base.best

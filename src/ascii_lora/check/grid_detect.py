@@ -1,4 +1,6 @@
-"""Find the cell grid in a picture: its period (cell size) and phase (offset), robust to blur and noise.
+"""The fast path for pictures drawn with the kit's own tiles: their exact phase, robust to blur and noise.
+
+Foreign glyphs are judged by geometry.py; this only answers "where would our tiles sit?".
 
 Phase comes from the atlas itself: every row of every tile is one of a small set of cell-wide bit
 patterns (and likewise every column). Cut a binarized picture into cell-wide segments at phase d;
@@ -92,51 +94,10 @@ def _candidates(scores: np.ndarray, slack: float = 0.02, most: int = 4) -> list[
     return near
 
 
-def measure_period(binary: np.ndarray, lo: int = 10, hi: int = 72) -> float:
-    """Cell size from the autocorrelation of edge projections, preferring the fundamental.
-
-    A grid of period p also repeats at 2p, 3p...; mazes even repeat more strongly at 2p. So take
-    the most prominent autocorrelation peak, then step down to p/2 (p/3) while a peak stands there.
-    """
-    acs = []
-    edges_x = np.count_nonzero(binary[:, 1:] != binary[:, :-1], axis=0)
-    edges_y = np.count_nonzero(binary[1:, :] != binary[:-1, :], axis=1)
-    for e in (edges_x, edges_y):
-        e = e - e.mean()
-        n = len(e)
-        if n <= 2 * hi or not e.any():
-            continue
-        spec = np.fft.rfft(e, 2 * n)
-        ac = np.fft.irfft(spec * np.conj(spec))[: hi + 3] / (n - np.arange(hi + 3))
-        acs.append(ac / ac[0])
-    if not acs:
-        return float("nan")
-    ac = np.mean(acs, axis=0)
-
-    def prominence(k: int) -> float:
-        if not (ac[k] >= ac[k - 1] and ac[k] >= ac[k + 1]):
-            return 0.0
-        return float(ac[k] - 0.5 * (ac[k - 2] + ac[k + 2]))
-
-    prom = {k: prominence(k) for k in range(lo, hi + 1)}
-    k = max(prom, key=lambda j: prom[j])
-    if prom[k] <= 0:
-        return float("nan")
-    for m in (2, 3):
-        sub = int(round(k / m))
-        near = [j for j in range(sub - 1, sub + 2) if lo <= j <= hi and prom.get(j, 0) > 0.1 * prom[k]]
-        if near:
-            k = max(near, key=lambda j: prom[j])
-            break
-    denom = ac[k - 1] - 2 * ac[k] + ac[k + 1]
-    frac = 0.5 * (ac[k - 1] - ac[k + 1]) / denom if denom < 0 else 0.0
-    return float(k + np.clip(frac, -0.5, 0.5))
-
-
-def fit_grid(binary: np.ndarray, atlas: Atlas) -> tuple[list[int], list[int], float, tuple[np.ndarray, np.ndarray]]:
-    """(x phase candidates, y phase candidates, measured period, per-phase scores)."""
+def fit_grid(binary: np.ndarray, atlas: Atlas) -> tuple[list[int], list[int], tuple[np.ndarray, np.ndarray]]:
+    """(x phase candidates, y phase candidates, per-phase scores): the fast path for the kit's own tiles."""
     valid_rows, valid_cols = _validity(atlas.cell, 0), _validity(atlas.cell, 1)
     # every 3rd line is enough: 3 is coprime with the cell, so every row of every tile is sampled
     sx = _phase_scores(binary[::3], valid_rows, atlas.cell)
     sy = _phase_scores(np.ascontiguousarray(binary[:, ::3].T), valid_cols, atlas.cell)
-    return _candidates(sx), _candidates(sy), measure_period(binary), (sx, sy)
+    return _candidates(sx), _candidates(sy), (sx, sy)

@@ -1,4 +1,8 @@
-"""Group sd-scripts samples or SimpleTuner validation images by checkpoint and rank the checkpoints (pure; report.py draws them)."""
+"""Group sd-scripts samples or SimpleTuner validation images by checkpoint and rank the checkpoints
+(pure; report.py draws them).
+
+Best = highest pass rate, ties broken by the mean geometry score; a checkpoint that draws
+nothing in most samples can never be best, however clean its empty pictures look."""
 
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ SIMPLETUNER_SAMPLES = "validation_images"
 SIMPLETUNER_LORA = "pytorch_lora_weights.safetensors"  # in checkpoint-{step}/ and, when finished, in output_dir
 
 
+MIN_CONTENT_RATE = 0.5  # a best checkpoint draws something in at least half its samples
+
+
 @dataclass
 class CheckpointScore:
     name: str
@@ -29,10 +36,13 @@ class CheckpointScore:
     images: int
     passed: int
     pass_rate: float
-    mean_grey_fraction: float
-    mean_cell_agreement: float
-    aligned_rate: float
+    content_rate: float
     black_rate: float
+    crisp_rate: float
+    aligned_rate: float
+    mean_grid_score: float
+    mean_edge_grey: float
+    mean_cell_agreement: float
     checkpoint_file: str | None
     best: bool = False
 
@@ -88,20 +98,30 @@ def rank(reports: list[ImageReport]) -> list[CheckpointScore]:
     for key in sorted(groups, key=lambda k: (k[0], k[1] != "step", k[2])):
         name, kind, number = key
         rs = groups[key]
+
+        def rate(criterion: str, rs: list[ImageReport] = rs) -> float:
+            return round(sum(r.criteria[criterion] for r in rs) / len(rs), 4)
+
         scores.append(CheckpointScore(
             name=name, kind=kind, number=number, images=len(rs),
             passed=sum(r.passed for r in rs),
             pass_rate=round(sum(r.passed for r in rs) / len(rs), 4),
-            mean_grey_fraction=round(float(np.mean([r.grey_fraction for r in rs])), 6),
+            content_rate=rate("content"),
+            black_rate=rate("black_background"),
+            crisp_rate=rate("crisp"),
+            aligned_rate=rate("grid_aligned"),
+            mean_grid_score=round(float(np.mean([r.grid_score or 0.0 for r in rs])), 6),
+            mean_edge_grey=round(float(np.mean([r.edge_grey or 0.0 for r in rs])), 6),
             mean_cell_agreement=round(float(np.mean([r.cell_agreement or 0.0 for r in rs])), 6),
-            aligned_rate=round(sum(r.criteria["grid_aligned"] for r in rs) / len(rs), 4),
-            black_rate=round(sum(r.criteria["black_background"] for r in rs) / len(rs), 4),
             checkpoint_file=checkpoint_file(dirs[key], name, kind, number, kind == "step" and number == last_step),
         ))
-    # step 0 / e000000 samples show the base model before training: a baseline, never "best"
+    # step 0 / e000000 samples show the base model before training: a baseline, never "best";
+    # a checkpoint whose samples mostly draw nothing (a collapsed LoRA) is never best either
     trained = [s for s in scores if s.number > 0] or scores
-    best = max(trained, key=lambda s: (s.pass_rate, s.mean_cell_agreement, -s.mean_grey_fraction, s.number))
-    best.best = True
+    drawing = [s for s in trained if s.content_rate >= MIN_CONTENT_RATE]
+    if drawing:
+        best = max(drawing, key=lambda s: (s.pass_rate, s.mean_grid_score, s.aligned_rate, -s.mean_edge_grey, s.number))
+        best.best = True
     return scores
 
 

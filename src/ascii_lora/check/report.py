@@ -17,36 +17,53 @@ def report_markdown(scores: list[CheckpointScore], reports: list[ImageReport]) -
     lines.append(f"{len(reports)} images: {ok} passed, {len(reports) - ok - bad} failed, {bad} unreadable.")
     lines.append("")
     if scores:
-        best = next(s for s in scores if s.best)
-        where = best.checkpoint_file or "(checkpoint file not found beside the samples)"
-        lines += [f"**Best checkpoint: {label(best)}** ({best.name}), pass rate {best.pass_rate:.0%}: `{where}`", ""]
-        lines += ["| checkpoint | images | pass rate | black bg | aligned | mean grey | mean cell agreement | file |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        best = next((s for s in scores if s.best), None)
+        if best is None:
+            lines += ["**No best checkpoint**: no trained checkpoint draws content in at least half of its samples.", ""]
+        else:
+            where = best.checkpoint_file or "(checkpoint file not found beside the samples)"
+            lines += [f"**Best checkpoint: {label(best)}** ({best.name}), pass rate {best.pass_rate:.0%}: `{where}`", ""]
+        lines += ["| checkpoint | images | pass rate | content | black bg | crisp | aligned | mean grid score | mean edge grey | read back | file |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for s in scores:
             mark = " **best**" if s.best else ""
-            lines.append(f"| {label(s)}{mark} | {s.images} | {s.pass_rate:.0%} | {s.black_rate:.0%} | {s.aligned_rate:.0%} | "
-                         f"{s.mean_grey_fraction:.4f} | {s.mean_cell_agreement:.3f} | {Path(s.checkpoint_file).name if s.checkpoint_file else '-'} |")
+            lines.append(f"| {label(s)}{mark} | {s.images} | {s.pass_rate:.0%} | {s.content_rate:.0%} | {s.black_rate:.0%} | {s.crisp_rate:.0%} | "
+                         f"{s.aligned_rate:.0%} | {s.mean_grid_score:.3f} | {s.mean_edge_grey:.3f} | {s.mean_cell_agreement:.0%} | "
+                         f"{Path(s.checkpoint_file).name if s.checkpoint_file else '-'} |")
         lines.append("")
-    lines += ["## Images", "", "| file | passed | black bg | crisp | aligned | grey | offset | cell agreement | note |", "|---|---|---|---|---|---:|---|---:|---|"]
+    lines += ["## Images", "", "| file | passed | content | black bg | crisp | aligned | grid score | edge grey | offset | period | read back | note |",
+              "|---|---|---|---|---|---|---:|---:|---|---:|---:|---|"]
+    yn = lambda b: "yes" if b else "no"  # noqa: E731
+    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
     for r in reports:
         if r.error:
-            lines.append(f"| {Path(r.file).name} | unreadable | | | | | | | {r.error} |")
+            lines.append(f"| {Path(r.file).name} | unreadable | | | | | | | | | | {r.error} |")
             continue
         c = r.criteria
-        yn = lambda b: "yes" if b else "no"  # noqa: E731
-        lines.append(f"| {Path(r.file).name} | {yn(r.passed)} | {yn(c['black_background'])} | {yn(c['crisp'])} | {yn(c['grid_aligned'])} | "
-                     f"{r.grey_fraction:.4f} | {r.offset} | {r.cell_agreement:.3f} | {'; '.join(r.notes)} |")
+        lines.append(f"| {Path(r.file).name} | {yn(r.passed)} | {yn(c['content'])} | {yn(c['black_background'])} | {yn(c['crisp'])} | "
+                     f"{yn(c['grid_aligned'])} | {num(r.grid_score, '.3f')} | {num(r.edge_grey, '.3f')} | "
+                     f"{'-' if r.offset is None else f'{r.offset[0]},{r.offset[1]}'} | {num(r.measured_period, '.2f')} | "
+                     f"{num(r.cell_agreement, '.0%')} | {'; '.join(r.notes)} |")
     return "\n".join(lines) + "\n"
 
 
+SERIES = (("pass_rate", "pass", (31, 119, 180)), ("content_rate", "content", (44, 160, 44)),
+          ("black_rate", "black bg", (120, 120, 120)), ("crisp_rate", "crisp", (148, 103, 189)),
+          ("aligned_rate", "aligned", (214, 39, 40)), ("mean_grid_score", "grid score", (255, 127, 14)))
+
+
 def chart(scores: list[CheckpointScore], width: int = 900, height: int = 420) -> Image.Image:
-    """Pass rate and mean cell agreement against step: no plotting library needed for two lines."""
+    """Every criterion's pass rate and the mean grid score against step: no plotting library needed."""
     img = Image.new("RGB", (width, height), "white")
     d = ImageDraw.Draw(img)
     font = ImageFont.load_default()
     left, right, top, bottom = 60, width - 20, 30, height - 50
     d.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-    d.text((left, 8), "pass rate (blue) and mean cell agreement (orange) by checkpoint", fill=(0, 0, 0), font=font)
+    x = left
+    for _, name, colour in SERIES:
+        d.rectangle([x, 10, x + 10, 20], fill=colour)
+        d.text((x + 14, 8), name, fill=(0, 0, 0), font=font)
+        x += 22 + int(d.textlength(name, font=font))
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = bottom - v * (bottom - top)
         d.line([left, y, right, y], fill=(225, 225, 225))
@@ -61,12 +78,12 @@ def chart(scores: list[CheckpointScore], width: int = 900, height: int = 420) ->
         x = left + 10 + (s.number - lo) / span * (right - left - 20) if len(xs) > 1 else (left + right) / 2
         return x, bottom - v * (bottom - top)
 
-    for attr, colour in (("pass_rate", (31, 119, 180)), ("mean_cell_agreement", (255, 127, 14))):
+    for attr, _, colour in SERIES:
         pts = [px(s, getattr(s, attr)) for s in scores]
         if len(pts) > 1:
-            d.line(pts, fill=colour, width=3)
+            d.line(pts, fill=colour, width=2)
         for x, y in pts:
-            d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour)
+            d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
     for s in scores:
         x, _ = px(s, 0)
         d.text((x - 14, bottom + 8), str(s.number), fill=(0, 0, 0), font=font)

@@ -23,7 +23,7 @@ from ..imageio import save_png
 from .overlay import overlay, snapped
 from .ranking import SIMPLETUNER_SAMPLES, CheckpointScore, rank
 from .report import chart, report_markdown
-from .score import ImageReport, check_file
+from .score import ImageReport, check_file, read_at
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -146,7 +146,7 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
         if gray is None:
             continue
         if outputs.overlay_dir:
-            save_png(Path(outputs.overlay_dir) / f"{stems[path]}.overlay.png", overlay(gray, reading, atlas))
+            save_png(Path(outputs.overlay_dir) / f"{stems[path]}.overlay.png", overlay(gray, reading, atlas, move=report.offset is not None))
         if outputs.ascii_dir and report.ascii is not None:
             atomic_write(Path(outputs.ascii_dir) / f"{stems[path]}.ascii", report.ascii)
 
@@ -173,12 +173,13 @@ class Snapped:
     png: Path | None = None
     offset: tuple[int, int] = (0, 0)
     repaired: int = 0
-    beyond_tolerance: int = 0
+    unknown: int = 0
     error: str | None = None
 
 
 def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Progress = _no_progress) -> list[Snapped]:
-    """Repair near-misses: threshold, move onto the grid, nearest tile per cell; PNG + .ascii each."""
+    """Repair near-misses: threshold, move onto the grid when a shifted grid was found, the read
+    character's tile per cell; unreadable cells keep their thresholded pixels and read ``?``."""
     atlas = get_atlas(cfg.dataset.cell_size)
     images, problems = collect(paths)
     out = ensure_dir(out)
@@ -195,10 +196,14 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
         if gray is None or reading is None:
             results.append(Snapped(path, error=report.error or "too small to hold a cell"))
             continue
-        image, codes = snapped(reading, atlas, gray.shape)
+        move = report.offset is not None and reading.offset != (0, 0)
+        if reading.offset != (0, 0) and not move:  # no grid found anywhere: keep the picture where it is
+            reading = read_at(gray, cfg, atlas, (0, 0))
+        image, codes = snapped(reading, atlas, gray.shape, move)
         png = out / f"{stems[path]}.png"
         save_png(png, image)
         atomic_write(out / f"{stems[path]}.ascii", grid_text(codes))
         results.append(Snapped(path, png, offset=(-reading.offset[0], -reading.offset[1]),
-                               repaired=int((reading.distance > 0).sum()), beyond_tolerance=int((~reading.agree).sum())))
+                               repaired=int((reading.drawn & ~reading.exact & reading.confident).sum()),
+                               unknown=int((reading.drawn & ~reading.confident).sum())))
     return results

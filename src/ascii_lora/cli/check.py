@@ -34,18 +34,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     table = Table(show_edge=False)
     table.add_column("image", overflow="fold", ratio=1)
     table.add_column("result", no_wrap=True, min_width=10)
-    for col in ("black bg", "crisp", "aligned", "grey", "offset", "cells ok"):
+    for col in ("content", "black bg", "crisp", "aligned", "grid", "edge grey", "offset", "read"):
         table.add_column(col, justify="right", no_wrap=True)
     yn = lambda b: "[green]yes[/green]" if b else "[red]no[/red]"  # noqa: E731
     for r in reports:
         name = escape(Path(r.file).name)
         if r.error:
-            table.add_row(name, "[red]unreadable[/red]", "", "", "", "", "", "")
+            table.add_row(name, "[red]unreadable[/red]", "", "", "", "", "", "", "", "")
             continue
         c = r.criteria
-        table.add_row(name, "[green]pass[/green]" if r.passed else "[red]FAIL[/red]", yn(c["black_background"]), yn(c["crisp"]),
-                      yn(c["grid_aligned"]), f"{r.grey_fraction:.2%}", f"{r.offset[0]},{r.offset[1]}" if r.offset else "-",
-                      f"{r.cell_agreement:.1%}" if r.cell_agreement is not None else "-")
+        table.add_row(name, "[green]pass[/green]" if r.passed else "[red]FAIL[/red]", yn(c["content"]), yn(c["black_background"]),
+                      yn(c["crisp"]), yn(c["grid_aligned"]), f"{r.grid_score:.0%}" if r.grid_score is not None else "-",
+                      f"{r.edge_grey:.1%}", f"{r.offset[0]},{r.offset[1]}" if r.offset else "-",
+                      f"{r.cell_agreement:.0%}" if r.cell_agreement is not None else "-")
     console.print(table)
     for r in reports:
         if r.error:
@@ -53,15 +54,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if run.scores:
         ct = Table(title="checkpoints", show_edge=False)
-        for col in ("checkpoint", "images", "pass rate", "aligned", "mean grey", "cell agreement", "file"):
+        for col in ("checkpoint", "images", "pass rate", "content", "black bg", "crisp", "aligned", "grid score", "file"):
             ct.add_column(col)
         for s in run.scores:
             ct.add_row(("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""), str(s.images), f"{s.pass_rate:.0%}",
-                       f"{s.aligned_rate:.0%}", f"{s.mean_grey_fraction:.2%}", f"{s.mean_cell_agreement:.1%}",
-                       escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-")
+                       f"{s.content_rate:.0%}", f"{s.black_rate:.0%}", f"{s.crisp_rate:.0%}", f"{s.aligned_rate:.0%}",
+                       f"{s.mean_grid_score:.2f}", escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-")
         console.print(ct)
         best = run.best
-        say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
+        if best is None:
+            say("no best checkpoint: no trained checkpoint draws content in at least half of its samples")
+        else:
+            say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
         say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
     n = len(reports)
     say(f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable")
@@ -79,7 +83,7 @@ def cmd_snap(args: argparse.Namespace) -> int:
             fail(f"{s.source}: {s.error}")
         else:
             say(f"{s.source} -> {s.png}: moved by {s.offset[0]},{s.offset[1]} px, "
-                f"{s.repaired} cells repaired, {s.beyond_tolerance} beyond tolerance")
+                f"{s.repaired} cells redrawn as read, {s.unknown} unreadable kept as drawn ('?')")
     errors = sum(1 for s in results if s.error)
     say(f"{len(results) - errors} snapped into {out}, {errors} unreadable")
     return 2 if errors else 0

@@ -516,15 +516,22 @@ class HardwareConfig(Strict):
 
 class CheckConfig(Strict):
     """``[check]``: how ``ascii-lora check`` judges samples. FLUX's VAE never returns exact 0/255,
-    so "black" and "white" are bands; the defaults pass a few levels of decoder noise and fail
-    anti-aliasing, blur and JPEG (quality 75) artefacts."""
+    so "black" and "white" are bands; the defaults pass a few levels of decoder noise and mild
+    JPEG ringing, and fail blur and anti-aliasing. The grid is judged from geometry (reused cell
+    patterns inside their cells), never from resemblance to the kit's own font."""
 
     black_tolerance: int = Field(8, ge=0, le=127, description="Pixels <= this level count as black.")
     white_tolerance: int = Field(8, ge=0, le=127, description="Pixels >= 255 - this level count as white.")
-    max_grey_fraction: float = Field(0.005, ge=0, le=1, description="Crisp when at most this share of pixels is grey.")
+    max_edge_grey: float = Field(0.05, ge=0, le=1, description="Crisp when at most this share of the pixels beside a black/white edge is grey (outside both bands).")
     max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the flat (empty) cells sit at or below this level.")
-    cell_tolerance: int = Field(12, ge=0, le=256, description="A cell agrees when within this many pixels (of 256) of an atlas tile.")
-    min_cell_agreement: float = Field(0.9, ge=0, le=1, description="Share of cells that must agree for the grid to count as found.")
+    min_cell_pixels: int = Field(2, ge=1, le=256, description="A cell is drawn when it holds at least this many stroke pixels (white pixels with a white neighbour; lone specks do not count).")
+    min_drawn_share: float = Field(0.01, ge=0, le=1, description="Content: at least this share of cells must be drawn.")
+    min_breadth: float = Field(3.0, ge=0, le=1024, description="Content: the drawing's spread across its main direction (px, smaller principal spread of the stroke pixels) must reach this; a lone line of any slope is about 1.")
+    max_speck_share: float = Field(0.3, ge=0, le=1, description="Content: at most this share of white pixels may be isolated specks (salt noise fails).")
+    min_grid_score: float = Field(0.9, ge=0, le=1, description="Grid found when at least this share of the drawn ink lies in cells that are reused patterns no block edge cuts.")
+    max_period_error: float = Field(0.5, ge=0, le=8, description="Not aligned when the measured structure period differs from the cell size by more than this many px.")
+    read_max_distance: float = Field(0.35, ge=0, le=1, description="Read-back: a foreign glyph reads as a character when its tolerant shape distance (0 same .. 1 disjoint) is at most this.")
+    read_min_margin: float = Field(0.03, ge=0, le=1, description="Read-back: ...and when the runner-up character is at least this much farther; otherwise the cell reads '?'.")
 
 
 class TrainerConfig(Strict):
