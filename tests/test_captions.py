@@ -186,14 +186,23 @@ def test_corridor_caption_names_the_edges_and_widths_drawn():
 
 
 def test_text_caption_quotes_text_that_is_in_the_picture():
-    for seed in SEEDS:
+    panels_seen = set()
+    for seed in range(40):
         grid, cap = pair("text", seed)
+        rows = [row.tobytes().decode("ascii") for row in grid]
         quoted = re.findall(r'"([^"]*)"', cap)
-        text = "\n".join(row.tobytes().decode("ascii") for row in grid)
         assert quoted, cap
         for q in quoted:
-            assert q in text, (seed, q)
+            assert q in "\n".join(rows), (seed, q)
+        m = re.search(r'command line "([^"]*)"', cap)
+        if m:  # the terminal's first command: the first row of the picture with a prompt
+            assert m.group(1) in next(r for r in rows if "$" in r), (seed, cap)
+        else:  # one distinct quoted title per panel claimed
+            n = int(re.search(r"(\d+) (?:framed )?text panels?", cap).group(1))
+            assert len(quoted) == len(set(quoted)) == n, (seed, cap)
+            panels_seen.add(n)
         assert ("brick frame" in cap) == bool((grid == ord("#")).any()), (seed, cap)  # text never uses '#'
+    assert max(panels_seen) >= 3  # the "a, b and c" form is exercised
 
 
 def test_phrasing_varies_across_seeds():
