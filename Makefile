@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/flux_ascii.toml
+# TRAINER=simpletuner (or kohya) overrides [trainer] kind for plan, train, setup-train and check.
+TRAINER ?=
+TRAINER_ARG := $(if $(TRAINER),--trainer $(TRAINER))
 STAMP := $(VENV)/.installed
 
 .PHONY: venv dataset test bench validate preview clean
@@ -37,18 +40,18 @@ clean:
 .PHONY: plan train setup-train check
 
 plan: $(STAMP)
-	$(BIN)/ascii-lora plan --config $(CONFIG)
+	$(BIN)/ascii-lora plan --config $(CONFIG) $(TRAINER_ARG)
 
 # RESUME=1 continues from the newest saved state.
 train: $(STAMP)
-	$(BIN)/ascii-lora train --config $(CONFIG)
+	$(BIN)/ascii-lora train --config $(CONFIG) $(TRAINER_ARG)
 
 setup-train: $(STAMP)
-	$(BIN)/ascii-lora setup-train --config $(CONFIG)
+	$(BIN)/ascii-lora setup-train --config $(CONFIG) $(TRAINER_ARG)
 
 # Scores the configured run's samples; overlays, read-back ASCII, report.json/.md land in <run>/check.
 check: $(STAMP)
-	$(BIN)/ascii-lora check --config $(CONFIG)
+	$(BIN)/ascii-lora check --config $(CONFIG) $(TRAINER_ARG)
 
 # Re-reads the pinned vendor/sd-scripts (git submodule update --init vendor/sd-scripts) into the
 # fixture the tests use in place of the trainer; review the diff before committing it.

@@ -58,7 +58,7 @@ def test_a_sample_knows_its_family_and_name():
 def test_pngs_are_exact_black_and_white_and_convert_to_rgb_losslessly(built):
     for png in sorted(built.glob("*.png"))[:5]:
         with Image.open(png) as im:
-            assert im.size == (1024, 1024) and im.mode in ("L", "1")
+            assert im.size == (1024, 1024) and im.mode == "1"
             gray = np.asarray(im.convert("L"))
             rgb = np.asarray(im.convert("RGB"))
         assert set(np.unique(gray).tolist()) <= {0, 255}
@@ -248,10 +248,10 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     d = tmp_path / "broken"
     shutil.copytree(built, d)
     pngs = sorted(d.glob("*.png"))
-    img = np.asarray(Image.open(pngs[0])).copy()
+    img = np.asarray(Image.open(pngs[0]).convert("L")).copy()  # a grey pixel needs 8 bits
     img[5, 5] = 128
     Image.fromarray(img).save(pngs[0])
-    img = np.asarray(Image.open(pngs[1])).copy()
+    img = np.asarray(Image.open(pngs[1]).convert("L")).copy()
     img[:16, :16] = 255 - img[:16, :16]
     Image.fromarray(img).save(pngs[1])
     pngs[2].with_suffix(".txt").write_text("no trigger here\n")

@@ -36,6 +36,7 @@ except KeyboardInterrupt:
 
 RUNNER = """
 import sys
+from pathlib import Path
 from ascii_lora.train.launcher import launch
 sys.exit(launch([sys.executable, "-c", sys.argv[1]], Path(sys.argv[2]), Path(sys.argv[2]) / "train.log"))
 """

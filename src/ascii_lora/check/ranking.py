@@ -1,4 +1,4 @@
-"""Group sd-scripts sample images by checkpoint and rank the checkpoints (pure; report.py draws them)."""
+"""Group sd-scripts samples or SimpleTuner validation images by checkpoint and rank the checkpoints (pure; report.py draws them)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from .score import ImageReport
 
 # {output_name}_{step:06d | e{epoch:06d}}_{enum:02d}_{YYYYmmddHHMMSS}[_{seed}].png (flux_train_utils.py)
 SAMPLE_NAME = re.compile(r"^(?P<name>.+)_(?P<num>e?\d{6})_(?P<enum>\d{2})_(?P<stamp>\d{14})(?:_(?P<seed>\d+))?$")
+# SimpleTuner 3.1.6: <output_dir>/validation_images/step_{global_step}_{shortname}_{index}_{W}x{H}.png
+# (helpers/training/validation_images.py save_images; pinned in tests/fixtures/simpletuner_facts.json)
+SIMPLETUNER_NAME = re.compile(r"^step_(?P<step>\d+)_(?P<shortname>.+)_(?P<index>\d+)_(?P<w>\d+)x(?P<h>\d+)$")
+SIMPLETUNER = "simpletuner"  # the group name of SimpleTuner's validation images (it has no output_name)
+SIMPLETUNER_SAMPLES = "validation_images"
+SIMPLETUNER_LORA = "pytorch_lora_weights.safetensors"  # in checkpoint-{step}/ and, when finished, in output_dir
 
 
 @dataclass
@@ -35,9 +41,11 @@ class CheckpointScore:
 
 
 def parse_sample_name(stem: str) -> tuple[str, str, int] | None:
+    """(group, "step" | "epoch", number) of an sd-scripts sample or a SimpleTuner validation image."""
     m = SAMPLE_NAME.match(stem)
     if not m:
-        return None
+        st = SIMPLETUNER_NAME.match(stem)
+        return (SIMPLETUNER, "step", int(st.group("step"))) if st else None
     num = m.group("num")
     if num.startswith("e"):
         return m.group("name"), "epoch", int(num[1:])
@@ -45,7 +53,14 @@ def parse_sample_name(stem: str) -> tuple[str, str, int] | None:
 
 
 def checkpoint_file(sample_dir: Path, name: str, kind: str, number: int, last: bool) -> str | None:
-    """The LoRA saved at that point (train_util.py naming), if it is on disk."""
+    """The LoRA saved at that point (sd-scripts' train_util.py or SimpleTuner's naming), if it is on disk."""
+    if name == SIMPLETUNER:
+        out = sample_dir.parent if sample_dir.name == SIMPLETUNER_SAMPLES else sample_dir
+        names = [f"checkpoint-{number}/{SIMPLETUNER_LORA}"] + ([SIMPLETUNER_LORA] if last else [])
+        for n in names:
+            if (out / n).exists():
+                return str(out / n)
+        return None
     out = sample_dir.parent if sample_dir.name == "sample" else sample_dir
     names = [f"{name}-step{number:08d}.safetensors"] if kind == "step" else [f"{name}-{number:06d}.safetensors"]
     if last:

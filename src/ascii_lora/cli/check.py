@@ -16,7 +16,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..check.ranking import label
     from ..check.run import CheckOutputs, configured_run, run_check
 
-    cfg = load_config(args.config)
+    trainer = getattr(args, "trainer", None)
+    cfg = load_config(args.config, {"trainer": {"kind": trainer}} if trainer else None)
     if args.paths:
         paths, outputs = args.paths, CheckOutputs()
     else:

@@ -206,3 +206,12 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
         argv=trainer_argv(cfg, root, run_dir, resume_from),
         resolved_toml=resolved_toml(cfg),
     )
+
+
+def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None):
+    """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files."""
+    if cfg.trainer.kind == "simpletuner":
+        from .simpletuner_plan import build_simpletuner_plan
+
+        return build_simpletuner_plan(cfg, root, run_dir, resume)
+    return build_plan(cfg, root, run_dir, resume)
