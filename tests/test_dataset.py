@@ -294,14 +294,3 @@ def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_p
     assert (out / f"{kept}_1024x1024_flux.npz").exists() and (out / f"{kept}_flux_te.npz").exists()
     assert not list(out.glob(f"{redrawn}_*.npz"))
 
-
-def test_png_encoding_takes_an_image_or_an_array_and_loses_nothing():
-    import io
-
-    from ascii_lora.dataset.sample import encode_png
-
-    pixels = np.zeros((32, 48), dtype=np.uint8)
-    pixels[3:9, 5:40] = 255
-    for given in (pixels, Image.fromarray(pixels)):
-        with Image.open(io.BytesIO(encode_png(given))) as im:
-            assert im.mode == "L" and np.array_equal(np.asarray(im), pixels)

@@ -34,6 +34,7 @@ EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
 MODULES: dict[str, tuple[str, list[str]]] = {
     "atlas": ("grid/atlas.py", ["test_atlas.py"]),
     "sample": ("dataset/sample.py", ["test_dataset.py"]),
+    "png": ("dataset/png.py", ["test_png.py", "test_dataset.py"]),
     "captions": ("dataset/captions.py", ["test_captions.py"]),
     "writer": ("dataset/writer.py", ["test_dataset.py", "test_cli.py"]),
     "validate": ("dataset/validate.py", ["test_dataset.py"]),
