@@ -275,3 +275,23 @@ def test_captions_follow_their_family_grammar_and_use_every_wording():
             assert grammar(kind).fullmatch(cap), f"{family} seed {seed}: {cap!r}"
             seen |= {w for w in fixed if f", {w}" in cap}
     assert fixed - RARE <= seen, "wordings never used: " + ", ".join(sorted(fixed - RARE - seen))
+
+
+def test_rare_branches_are_worded_by_what_is_drawn():
+    """A single-chamber cave, straight one-cell corridors, a dungeon without doors."""
+    one_cave = DatasetConfig(cave={"fill": (0.2, 0.2), "iterations": 5, "min_chamber": 12})
+    for seed in range(5):
+        grid, cap = pair("cave", seed, one_cave)
+        chambers = [c for c in oracle.components(oracle.opening(grid == oracle.FLOOR, 2)) if len(c) >= 12]
+        assert len(chambers) == 1 and "one connected cavern" in cap and "chambers" not in cap, cap
+    straight = DatasetConfig(corridor={"count": (1, 1), "width": (1, 1), "segment": (200, 200)})
+    for seed in range(5):
+        grid, cap = pair("corridor", seed, straight)
+        runs = oracle.border_runs(oracle.walkable(grid))
+        (a, b), = re.findall(r"one cell wide from the (\w+) edge to the (\w+) edge with no turns", cap)
+        assert OPPOSITE[a] == b and runs[a] == [1] and runs[b] == [1], (cap, runs)
+    from ascii_lora.grid.layout import Layout
+
+    blank = np.full((8, 8), ord(" "), dtype=np.uint8)
+    doorless = Layout("dungeon", blank, {"rooms": [[1, 1, 3, 3]], "doors": 0, "wall_style": "blocks", "density": "sparse"})
+    assert "door" not in caption(doorless, np.random.default_rng(0))
