@@ -14,6 +14,7 @@ def report(stem: str, passed: bool, agreement: float = 0.5, grey: float = 0.01, 
 def test_sd_scripts_sample_names_give_name_kind_and_number():
     assert parse_sample_name("flux_v1_000500_00_20261125120000") == ("flux_v1", "step", 500)
     assert parse_sample_name("flux_v1_e000003_01_20261125120000_1234") == ("flux_v1", "epoch", 3)
+    assert parse_sample_name("flux_v1_e123456_00_20261125120000") == ("flux_v1", "epoch", 123456)
     assert parse_sample_name("holiday") is None
     assert parse_sample_name("flux_v1_00500_00_20261125120000") is None  # 5 digits: not sd-scripts'
 
@@ -64,8 +65,9 @@ def test_the_final_save_belongs_to_the_last_step_sampled(tmp_path):
     (tmp_path / "m.safetensors").write_bytes(b"x")
     (tmp_path / "m-step00000500.safetensors").write_bytes(b"x")
     folder = str(tmp_path / "sample")
-    scores = rank([report("m_000500_00_20261125120000", True, folder=folder), report("m_001000_00_20261125120000", True, folder=folder)])
+    scores = rank([report(f"m_{step:06d}_00_20261125120000", True, folder=folder) for step in (250, 500, 1000)])
     assert [(s.number, s.checkpoint_file) for s in scores] == [
+        (250, None),  # no file for that step, and not the last one
         (500, str(tmp_path / "m-step00000500.safetensors")),
         (1000, str(tmp_path / "m.safetensors")),
     ]

@@ -46,7 +46,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py"]),
     "score": ("check/score.py", ["test_check.py"]),
     "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
-    "ranking": ("check/ranking.py", ["test_ranking.py", "test_check.py"]),
+    "ranking": ("check/ranking.py", ["test_ranking.py", "test_simpletuner.py", "test_check.py"]),
 }
 COPY = ["src", "tests", "tools", "configs", ".ci", "README.md", "Makefile", ".gitmodules"]
 KILLED = {1, 3, 24, -24, 152, 255, 36, 37, -11, -9}  # failed, crashed, timed out or type error
