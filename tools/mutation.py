@@ -37,7 +37,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "png": ("dataset/png.py", ["test_png.py", "test_dataset.py"]),
     "captions": ("dataset/captions.py", ["test_captions.py"]),
     "writer": ("dataset/writer.py", ["test_dataset.py", "test_cli.py"]),
-    "validate": ("dataset/validate.py", ["test_dataset.py"]),
+    "validate": ("dataset/validate.py", ["test_validate.py", "test_dataset.py"]),
     "models": ("config/models.py", ["test_config_warnings.py", "test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
     "loader": ("config/loader.py", ["test_cli.py", "test_plan.py"]),
     "plan": ("train/plan.py", ["test_plan.py"]),
