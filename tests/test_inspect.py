@@ -83,3 +83,47 @@ def test_base_model_is_not_a_lora(tmp_path, capsys):
     path = fake_model(tmp_path / "flux.safetensors", "flux-dev")
     assert main(["inspect", str(path)]) == 2
     assert "not a LoRA" in capsys.readouterr().err
+
+
+def _matching_meta(cfg: ExperimentConfig) -> dict[str, str]:
+    return {**META, "ss_network_dim": str(cfg.network.dim), "ss_network_alpha": str(cfg.network.alpha),
+            "ss_learning_rate": repr(cfg.optimizer.learning_rate), "ss_seed": str(cfg.training.seed)}
+
+
+def test_a_lora_trained_as_configured_draws_no_warning(layout, tmp_path):
+    cfg = ExperimentConfig()
+    some = dict(list(layout["modules"].items())[:4])
+    path = fake_lora(tmp_path / "l.safetensors", some, rank=cfg.network.dim, alpha=cfg.network.alpha + 0.0004, metadata=_matching_meta(cfg))
+    info = inspect_lora(path, cfg)
+    assert info.warnings == [] and info.file == str(path)
+
+
+def test_every_disagreement_is_named(layout, tmp_path):
+    cfg = ExperimentConfig()
+    mods = list(layout["modules"].items())
+    save_file = __import__("safetensors.numpy", fromlist=["save_file"]).save_file
+    import numpy as np
+
+    tensors = {}
+    for i, (name, shape) in enumerate(mods[:3]):
+        rank = 8 if i < 2 else 4  # mixed ranks, 8 the most common
+        tensors[f"{name}.lora_down.weight"] = np.zeros((rank, shape["in_features"]), dtype=np.float32 if i == 2 else np.float16)
+        tensors[f"{name}.lora_up.weight"] = np.zeros((shape["out_features"], rank), dtype=np.float16)
+    tensors["lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight"] = np.zeros((8, 768), dtype=np.float16)
+    meta = {**_matching_meta(cfg), "ss_network_alpha": "16", "ss_network_module": "networks.lora",
+            "ss_sd_scripts_commit_hash": "0123456789abcdef0123456789abcdef01234567", "ss_base_model_version": "sdxl"}
+    (tmp_path / "x.safetensors").write_bytes(b"")
+    save_file(tensors, str(tmp_path / "x.safetensors"), metadata=meta)
+    info = inspect_lora(tmp_path / "x.safetensors", cfg)
+    assert (info.rank, info.ranks, info.alpha, info.dtype, info.other_modules) == (8, [4, 8], 16.0, "F16", 1)  # alpha from metadata
+    assert info.warnings == [
+        "modules have different ranks [4, 8]",
+        "base model version 'sdxl', not a FLUX.1 LoRA",
+        "trained with sd-scripts 0123456789ab, the kit pins 48d368fa5577",
+        "rank 8 differs from config [network] dim 64",
+        "alpha 16 differs from config [network] alpha 32",
+        "module networks.lora differs from config [network] module networks.lora_flux",
+        "1 modules outside the FLUX transformer blocks (text encoder trained?)",
+    ]
+    text_encoders_too = ExperimentConfig.model_validate({"network": {"train_unet_only": False}})
+    assert not any("outside the FLUX" in w for w in inspect_lora(tmp_path / "x.safetensors", text_encoders_too).warnings)

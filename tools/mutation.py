@@ -43,7 +43,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "plan": ("train/plan.py", ["test_plan.py", "test_simpletuner.py"]),
     "preflight": ("train/preflight.py", ["test_preflight.py"]),
     "launcher": ("train/launcher.py", ["test_launcher.py"]),
-    "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py"]),
+    "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py", "test_simpletuner.py"]),
     "score": ("check/score.py", ["test_check.py"]),
     "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
     "ranking": ("check/ranking.py", ["test_ranking.py", "test_simpletuner.py", "test_check.py"]),
