@@ -101,3 +101,35 @@ def test_geometry_comes_from_the_manifest_and_a_broken_manifest_is_ignored(good,
     manifest["config"] = {"resolution": "big"}
     (d / "manifest.json").write_text(json.dumps(manifest))
     assert problems_of(d) == {}
+
+
+def test_truncated_png_mismatched_cells_and_missing_truth(good, tmp_path):
+    d, pngs = broken(good, tmp_path)
+    data = pngs[0].read_bytes()
+    pngs[0].write_bytes(data[: len(data) // 2])  # opens (header intact), fails to decode
+    img = np.asarray(Image.open(pngs[1]).convert("L")).copy()
+    img[16:32, 32:48] = 255 - img[16:32, 32:48]  # cell (1, 2) inverted: no tile looks like that
+    Image.fromarray(img).save(pngs[1])  # 8-bit L: a valid mode
+    pngs[2].with_suffix(".ascii").unlink()
+    (d / "orphan_00042.txt").write_text("ascii_structure_style, x\n")
+    found = problems_of(d)
+    (truncated,) = found[pngs[0].name]
+    assert truncated.startswith("truncated or corrupt image (")
+    assert found[pngs[1].name][0] == "1 cells match no atlas tile (first at row 1, col 2)"
+    assert found[pngs[1].name][1].startswith("read-back differs from .ascii in 1 cells (first row 1, col 2: ")
+    assert found[pngs[2].name] == ["ground truth .ascii is missing"]
+    assert found["orphan_00042"] == ["caption or .ascii without a PNG"]
+
+
+def test_ground_truth_lines_counted_exactly_and_decoded_as_ascii(good, tmp_path):
+    d, pngs = broken(good, tmp_path)
+    text = pngs[0].with_suffix(".ascii").read_text()
+    pngs[0].with_suffix(".ascii").write_text(text.rstrip("\n"))  # no final newline: still 24 lines
+    pngs[1].with_suffix(".ascii").write_text("".join(text.splitlines(keepends=True)[:-1]))  # 23 full lines
+    lines = pngs[2].with_suffix(".ascii").read_text().split("\n")
+    lines[0] = "\u00e9" + lines[0][1:]  # two UTF-8 bytes: two unreadable ASCII characters, a 25-wide line
+    pngs[2].with_suffix(".ascii").write_text("\n".join(lines), encoding="utf-8")
+    found = problems_of(d)
+    assert pngs[0].name not in found
+    assert found[pngs[1].name] == [".ascii is not 24 lines of 24 characters"]
+    assert found[pngs[2].name] == [".ascii is not 24 lines of 24 characters"]
