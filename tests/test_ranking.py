@@ -99,3 +99,16 @@ def test_rates_are_rounded_to_four_places_and_means_to_six():
     assert (first.pass_rate, first.aligned_rate, first.black_rate) == (0.3333, 0.3333, 0.3333)
     assert first.mean_cell_agreement == 0.082304 and first.mean_grey_fraction == 0.111111
     assert first.best and not base.best
+
+
+def test_simpletuner_checkpoints_are_found_from_its_validation_folder_or_beside_the_images(tmp_path):
+    run = tmp_path / "run"
+    (run / "validation_images").mkdir(parents=True)
+    (run / "checkpoint-500").mkdir()
+    (run / "checkpoint-500" / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    (run / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    images = run / "validation_images"
+    assert checkpoint_file(images, "simpletuner", "step", 500, last=False) == str(run / "checkpoint-500" / "pytorch_lora_weights.safetensors")
+    assert checkpoint_file(images, "simpletuner", "step", 900, last=False) is None  # the final save is not step 900's
+    assert checkpoint_file(images, "simpletuner", "step", 900, last=True) == str(run / "pytorch_lora_weights.safetensors")
+    assert checkpoint_file(run / "checkpoint-500", "simpletuner", "step", 500, last=False) is None  # another folder: looked up in place
