@@ -127,3 +127,34 @@ def test_every_disagreement_is_named(layout, tmp_path):
     ]
     text_encoders_too = ExperimentConfig.model_validate({"network": {"train_unet_only": False}})
     assert not any("outside the FLUX" in w for w in inspect_lora(tmp_path / "x.safetensors", text_encoders_too).warnings)
+
+
+def _peft(path, meta: dict[str, str]):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    tensors = {}
+    for prefix in ("transformer.transformer_blocks.0.attn.to_q", "transformer.single_transformer_blocks.3.proj_out", "text_proj", "context_embedder"):
+        tensors[f"{prefix}.lora_A.weight"] = np.zeros((16, 8), dtype=np.float16)
+        tensors[f"{prefix}.lora_B.weight"] = np.zeros((8, 16), dtype=np.float16)
+    save_file(tensors, str(path), metadata=meta)
+    return inspect_lora(path)
+
+
+def test_peft_alpha_comes_from_the_adapter_config_or_stays_unknown(tmp_path):
+    adapter = {"transformer.r": 16, "transformer.lora_alpha": 8, "other.lora_alpha": "not a number"}
+    assert _peft(tmp_path / "a.safetensors", {"lora_adapter_metadata": json.dumps(adapter)}).alpha == 8.0
+    assert _peft(tmp_path / "b.safetensors", {"lora_adapter_metadata": json.dumps({"lora_alpha": 4})}).alpha == 4.0
+    assert _peft(tmp_path / "c.safetensors", {"lora_adapter_metadata": json.dumps({"r": 16})}).alpha is None
+    assert _peft(tmp_path / "d.safetensors", {"format": "pt"}).alpha is None
+    assert _peft(tmp_path / "e.safetensors", {"lora_adapter_metadata": "{broken"}).alpha is None
+    both = {"ss_network_alpha": "2", "lora_adapter_metadata": json.dumps({"lora_alpha": 4})}
+    assert _peft(tmp_path / "f.safetensors", both).alpha == 2.0  # sd-scripts' own record wins
+    info = _peft(tmp_path / "g.safetensors", {})
+    assert info.other_modules == 2 and info.blocks == {"double_blocks": [0], "single_blocks": [3]}
+
+
+def test_alpha_one_off_the_config_is_a_disagreement(layout, tmp_path):
+    some = dict(list(layout["modules"].items())[:2])
+    info = inspect_lora(fake_lora(tmp_path / "l.safetensors", some, rank=64, alpha=33.0, metadata=META), ExperimentConfig())
+    assert "alpha 33 differs from config [network] alpha 32" in info.warnings
