@@ -356,3 +356,12 @@ def test_default_config_file_loads(monkeypatch):
     monkeypatch.chdir(ROOT)
     cfg = load_config(Path("configs/flux_ascii.toml"))
     assert cfg.network.dim == 64 and cfg.network.alpha == 32 and cfg.optimizer.learning_rate == 4e-4
+
+
+def test_the_trainer_dispatch_passes_resume_through(tmp_path):
+    from ascii_lora.train.plan import build_trainer_plan
+
+    run = tmp_path / "run"
+    (run / "flux_ascii_structure_v1-step00000500-state").mkdir(parents=True)
+    assert "--resume" in build_trainer_plan(ExperimentConfig(), tmp_path, run, True).argv
+    assert "--resume" not in build_trainer_plan(ExperimentConfig(), tmp_path, run, None).argv
