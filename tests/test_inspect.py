@@ -82,7 +82,8 @@ def test_base_model_is_not_a_lora(tmp_path, capsys):
 
     path = fake_model(tmp_path / "flux.safetensors", "flux-dev")
     assert main(["inspect", str(path)]) == 2
-    assert "not a LoRA" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "flux.safetensors" in err and ": no lora_down (sd-scripts) or lora_A (diffusers/PEFT) weights: not a LoRA file" in err
 
 
 def _matching_meta(cfg: ExperimentConfig) -> dict[str, str]:
