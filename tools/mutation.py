@@ -72,6 +72,9 @@ def pyproject_for(source: str, tests: list[str]) -> str:
         f'only_mutate = ["src/ascii_lora/{source}"]\n'
         f"pytest_add_cli_args_test_selection = [{selection}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
+        # each mutant in a fresh process: a parent that already filled lru_caches (the atlas's
+        # tiles) would hide every mutant in the code that fills them
+        'process_isolation = "forkserver"\nforkserver_warmup = "none"\n'
         f"also_copy = {json.dumps([n for n in COPY if n not in ('src', 'tests')])}\n"
     )
 
