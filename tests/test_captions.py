@@ -186,14 +186,23 @@ def test_corridor_caption_names_the_edges_and_widths_drawn():
 
 
 def test_text_caption_quotes_text_that_is_in_the_picture():
-    for seed in SEEDS:
+    panels_seen = set()
+    for seed in range(40):
         grid, cap = pair("text", seed)
+        rows = [row.tobytes().decode("ascii") for row in grid]
         quoted = re.findall(r'"([^"]*)"', cap)
-        text = "\n".join(row.tobytes().decode("ascii") for row in grid)
         assert quoted, cap
         for q in quoted:
-            assert q in text, (seed, q)
+            assert q in "\n".join(rows), (seed, q)
+        m = re.search(r'command line "([^"]*)"', cap)
+        if m:  # the terminal's first command: the first row of the picture with a prompt
+            assert m.group(1) in next(r for r in rows if "$" in r), (seed, cap)
+        else:  # one distinct quoted title per panel claimed
+            n = int(re.search(r"(\d+) (?:framed )?text panels?", cap).group(1))
+            assert len(quoted) == len(set(quoted)) == n, (seed, cap)
+            panels_seen.add(n)
         assert ("brick frame" in cap) == bool((grid == ord("#")).any()), (seed, cap)  # text never uses '#'
+    assert max(panels_seen) >= 3  # the "a, b and c" form is exercised
 
 
 def test_phrasing_varies_across_seeds():
@@ -266,3 +275,28 @@ def test_captions_follow_their_family_grammar_and_use_every_wording():
             assert grammar(kind).fullmatch(cap), f"{family} seed {seed}: {cap!r}"
             seen |= {w for w in fixed if f", {w}" in cap}
     assert fixed - RARE <= seen, "wordings never used: " + ", ".join(sorted(fixed - RARE - seen))
+
+
+def test_rare_branches_are_worded_by_what_is_drawn():
+    """A single-chamber cave, straight one-cell corridors, a dungeon without doors."""
+    one_cave = DatasetConfig(cave={"fill": (0.2, 0.2), "iterations": 5, "min_chamber": 12})
+    for seed in range(5):
+        grid, cap = pair("cave", seed, one_cave)
+        chambers = [c for c in oracle.components(oracle.opening(grid == oracle.FLOOR, 2)) if len(c) >= 12]
+        assert len(chambers) == 1 and ", one connected cavern, " in cap and grammar("cave").fullmatch(cap), cap
+    straight = DatasetConfig(corridor={"count": (1, 1), "width": (1, 1), "segment": (200, 200)})
+    for seed in range(5):
+        grid, cap = pair("corridor", seed, straight)
+        runs = oracle.border_runs(oracle.walkable(grid))
+        (a, b), = re.findall(r"one cell wide from the (\w+) edge to the (\w+) edge with no turns", cap)
+        assert OPPOSITE[a] == b and runs[a] == [1] and runs[b] == [1], (cap, runs)
+    from ascii_lora.grid.layout import Layout
+
+    blank = np.full((8, 8), ord(" "), dtype=np.uint8)
+    doorless = Layout("dungeon", blank, {"rooms": [[1, 1, 3, 3]], "doors": 0, "wall_style": "blocks", "density": "sparse"})
+    assert "door" not in caption(doorless, np.random.default_rng(0))
+    two = Layout("cave", blank, {"chambers": 2, "wall_style": "blocks", "density": "sparse"})
+    assert ", 2 chambers joined by tunnels, " in caption(two, np.random.default_rng(0))
+    promptless = {"kind": "terminal", "frame_style": "outline", "panels": [{"title": "LOG", "lines": ["no prompt here"]}]}
+    cap = caption(Layout("text", blank, promptless), np.random.default_rng(0))
+    assert ', command line "$ _", ' in cap and grammar("terminal").fullmatch(cap), cap  # an idle prompt

@@ -293,3 +293,4 @@ def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_p
     write_dataset(small(), out)  # not refused: the caches are the trainer's, not foreign files
     assert (out / f"{kept}_1024x1024_flux.npz").exists() and (out / f"{kept}_flux_te.npz").exists()
     assert not list(out.glob(f"{redrawn}_*.npz"))
+

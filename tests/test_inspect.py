@@ -82,4 +82,80 @@ def test_base_model_is_not_a_lora(tmp_path, capsys):
 
     path = fake_model(tmp_path / "flux.safetensors", "flux-dev")
     assert main(["inspect", str(path)]) == 2
-    assert "not a LoRA" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "flux.safetensors" in err and ": no lora_down (sd-scripts) or lora_A (diffusers/PEFT) weights: not a LoRA file" in err
+
+
+def _matching_meta(cfg: ExperimentConfig) -> dict[str, str]:
+    return {**META, "ss_network_dim": str(cfg.network.dim), "ss_network_alpha": str(cfg.network.alpha),
+            "ss_learning_rate": repr(cfg.optimizer.learning_rate), "ss_seed": str(cfg.training.seed)}
+
+
+def test_a_lora_trained_as_configured_draws_no_warning(layout, tmp_path):
+    cfg = ExperimentConfig()
+    some = dict(list(layout["modules"].items())[:4])
+    path = fake_lora(tmp_path / "l.safetensors", some, rank=cfg.network.dim, alpha=cfg.network.alpha + 0.0004, metadata=_matching_meta(cfg))
+    info = inspect_lora(path, cfg)
+    assert info.warnings == [] and info.file == str(path)
+
+
+def test_every_disagreement_is_named(layout, tmp_path):
+    cfg = ExperimentConfig()
+    mods = list(layout["modules"].items())
+    save_file = __import__("safetensors.numpy", fromlist=["save_file"]).save_file
+    import numpy as np
+
+    tensors = {}
+    for i, (name, shape) in enumerate(mods[:3]):
+        rank = 8 if i < 2 else 4  # mixed ranks, 8 the most common
+        tensors[f"{name}.lora_down.weight"] = np.zeros((rank, shape["in_features"]), dtype=np.float32 if i == 2 else np.float16)
+        tensors[f"{name}.lora_up.weight"] = np.zeros((shape["out_features"], rank), dtype=np.float16)
+    tensors["lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight"] = np.zeros((8, 768), dtype=np.float16)
+    meta = {**_matching_meta(cfg), "ss_network_alpha": "16", "ss_network_module": "networks.lora",
+            "ss_sd_scripts_commit_hash": "0123456789abcdef0123456789abcdef01234567", "ss_base_model_version": "sdxl"}
+    (tmp_path / "x.safetensors").write_bytes(b"")
+    save_file(tensors, str(tmp_path / "x.safetensors"), metadata=meta)
+    info = inspect_lora(tmp_path / "x.safetensors", cfg)
+    assert (info.rank, info.ranks, info.alpha, info.dtype, info.other_modules) == (8, [4, 8], 16.0, "F16", 1)  # alpha from metadata
+    assert info.warnings == [
+        "modules have different ranks [4, 8]",
+        "base model version 'sdxl', not a FLUX.1 LoRA",
+        "trained with sd-scripts 0123456789ab, the kit pins 48d368fa5577",
+        "rank 8 differs from config [network] dim 64",
+        "alpha 16 differs from config [network] alpha 32",
+        "module networks.lora differs from config [network] module networks.lora_flux",
+        "1 modules outside the FLUX transformer blocks (text encoder trained?)",
+    ]
+    text_encoders_too = ExperimentConfig.model_validate({"network": {"train_unet_only": False}})
+    assert not any("outside the FLUX" in w for w in inspect_lora(tmp_path / "x.safetensors", text_encoders_too).warnings)
+
+
+def _peft(path, meta: dict[str, str]):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    tensors = {}
+    for prefix in ("transformer.transformer_blocks.0.attn.to_q", "transformer.single_transformer_blocks.3.proj_out", "text_proj", "context_embedder"):
+        tensors[f"{prefix}.lora_A.weight"] = np.zeros((16, 8), dtype=np.float16)
+        tensors[f"{prefix}.lora_B.weight"] = np.zeros((8, 16), dtype=np.float16)
+    save_file(tensors, str(path), metadata=meta)
+    return inspect_lora(path)
+
+
+def test_peft_alpha_comes_from_the_adapter_config_or_stays_unknown(tmp_path):
+    adapter = {"transformer.r": 16, "transformer.lora_alpha": 8, "other.lora_alpha": "not a number"}
+    assert _peft(tmp_path / "a.safetensors", {"lora_adapter_metadata": json.dumps(adapter)}).alpha == 8.0
+    assert _peft(tmp_path / "b.safetensors", {"lora_adapter_metadata": json.dumps({"lora_alpha": 4})}).alpha == 4.0
+    assert _peft(tmp_path / "c.safetensors", {"lora_adapter_metadata": json.dumps({"r": 16})}).alpha is None
+    assert _peft(tmp_path / "d.safetensors", {"format": "pt"}).alpha is None
+    assert _peft(tmp_path / "e.safetensors", {"lora_adapter_metadata": "{broken"}).alpha is None
+    both = {"ss_network_alpha": "2", "lora_adapter_metadata": json.dumps({"lora_alpha": 4})}
+    assert _peft(tmp_path / "f.safetensors", both).alpha == 2.0  # sd-scripts' own record wins
+    info = _peft(tmp_path / "g.safetensors", {})
+    assert info.other_modules == 2 and info.blocks == {"double_blocks": [0], "single_blocks": [3]}
+
+
+def test_alpha_one_off_the_config_is_a_disagreement(layout, tmp_path):
+    some = dict(list(layout["modules"].items())[:2])
+    info = inspect_lora(fake_lora(tmp_path / "l.safetensors", some, rank=64, alpha=33.0, metadata=META), ExperimentConfig())
+    assert "alpha 33 differs from config [network] alpha 32" in info.warnings

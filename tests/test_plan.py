@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
 import tomllib
@@ -122,8 +121,8 @@ EVERYTHING_CHANGED = {
 
 @pytest.mark.parametrize(
     "tables",
-    [{"hardware": {"vram_profile": p}} for p in PROFILES] + [EVERYTHING_CHANGED],
-    ids=[f"defaults-{p}" for p in PROFILES] + ["everything-changed"],
+    [{"hardware": {"vram_profile": p}} for p in PROFILES] + [EVERYTHING_CHANGED, {"training": {"max_data_loader_n_workers": 1}}],
+    ids=[f"defaults-{p}" for p in PROFILES] + ["everything-changed", "one-loader-worker"],
 )
 def test_every_trainer_flag_carries_its_config_value(facts, tmp_path, tables):
     cfg = ExperimentConfig.model_validate(tables)
@@ -184,6 +183,21 @@ def test_batch_size_from_config_overrides_profile(tmp_path):
     assert plan.dataset_config["datasets"][0]["batch_size"] == 3
 
 
+def test_sample_prompt_file_is_one_line_per_prompt_with_every_option(tmp_path):
+    cfg = ExperimentConfig.model_validate({"sample": {"prompts": [" first prompt ", "second"], "seed": 9, "steps": 28, "guidance": 4.0}})
+    assert build_plan(cfg, tmp_path).sample_prompts == (
+        "first prompt --w 1024 --h 1024 --d 9 --s 28 --g 4\nsecond --w 1024 --h 1024 --d 9 --s 28 --g 4\n"
+    )
+
+
+def test_caption_dropout_reaches_both_dataset_tables(facts, tmp_path):
+    cfg = ExperimentConfig.model_validate({"training": {"caption_dropout_rate": 0.1, "cache_text_encoder_outputs": False}})
+    data = build_plan(cfg, tmp_path).dataset_config
+    facts.check_dataset_toml(data)
+    assert data["general"]["caption_dropout_rate"] == 0.1 and data["datasets"][0]["subsets"][0]["caption_dropout_rate"] == 0.1
+    assert "caption_dropout_rate" not in build_plan(ExperimentConfig(), tmp_path).dataset_config["general"]
+
+
 def test_sample_prompts_spell_out_size_seed_steps_and_guidance(tmp_path):
     lines = build_plan(ExperimentConfig(), tmp_path).sample_prompts.splitlines()
     assert lines[0].startswith(VerificationPrompt + " --w")
@@ -219,8 +233,10 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
     data = tomllib.loads(text)
     assert data["network"]["alpha"] == 32.0 and data["training"]["max_train_steps"] == 3000
     assert ExperimentConfig.model_validate(data) == cfg
-    unset = re.search(r"^# Unset \(None.*?\): (.*)$", text, re.M).group(1).split(", ")
-    assert unset == ["network.dropout", "training.batch_size", "hardware.blocks_to_swap"]
+    assert text.startswith(
+        "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
+        "# Unset (None, so the documented fallback applies): network.dropout, training.batch_size, hardware.blocks_to_swap\n"
+    )
 
 
 def test_resume_points_at_the_newest_saved_state(tmp_path):
@@ -229,8 +245,12 @@ def test_resume_points_at_the_newest_saved_state(tmp_path):
         (run / f"flux_ascii_structure_v1-step{step:08d}-state").mkdir(parents=True)
     assert latest_state(run, "flux_ascii_structure_v1").name == "flux_ascii_structure_v1-step00001500-state"
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
-    assert plan.argv[plan.argv.index("--resume") + 1].endswith("step00001500-state")
-    assert "--resume" not in build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
+    fresh = build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
+    assert plan.argv == fresh + ["--resume", str(run / "flux_ascii_structure_v1-step00001500-state")]
+    assert "--resume" not in fresh
+    by_config = ExperimentConfig.model_validate({"training": {"resume": True}})
+    assert build_plan(by_config, tmp_path, run_dir=run).argv == plan.argv  # [training] resume = true
+    assert build_plan(by_config, tmp_path, run_dir=run, resume=False).argv == fresh
 
 
 def test_resume_env_without_a_saved_state_is_refused_like_the_config_switch(tmp_path, capsys, monkeypatch):
@@ -337,3 +357,12 @@ def test_default_config_file_loads(monkeypatch):
     monkeypatch.chdir(ROOT)
     cfg = load_config(Path("configs/flux_ascii.toml"))
     assert cfg.network.dim == 64 and cfg.network.alpha == 32 and cfg.optimizer.learning_rate == 4e-4
+
+
+def test_the_trainer_dispatch_passes_resume_through(tmp_path):
+    from ascii_lora.train.plan import build_trainer_plan
+
+    run = tmp_path / "run"
+    (run / "flux_ascii_structure_v1-step00000500-state").mkdir(parents=True)
+    assert "--resume" in build_trainer_plan(ExperimentConfig(), tmp_path, run, True).argv
+    assert "--resume" not in build_trainer_plan(ExperimentConfig(), tmp_path, run, None).argv

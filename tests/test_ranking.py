@@ -15,6 +15,7 @@ def report(stem: str, passed: bool, grid: float | None = 0.5, grey: float = 0.01
 def test_sd_scripts_sample_names_give_name_kind_and_number():
     assert parse_sample_name("flux_v1_000500_00_20261125120000") == ("flux_v1", "step", 500)
     assert parse_sample_name("flux_v1_e000003_01_20261125120000_1234") == ("flux_v1", "epoch", 3)
+    assert parse_sample_name("flux_v1_e123456_00_20261125120000") == ("flux_v1", "epoch", 123456)
     assert parse_sample_name("holiday") is None
     assert parse_sample_name("flux_v1_00500_00_20261125120000") is None  # 5 digits: not sd-scripts'
 
@@ -65,8 +66,9 @@ def test_the_final_save_belongs_to_the_last_step_sampled(tmp_path):
     (tmp_path / "m.safetensors").write_bytes(b"x")
     (tmp_path / "m-step00000500.safetensors").write_bytes(b"x")
     folder = str(tmp_path / "sample")
-    scores = rank([report("m_000500_00_20261125120000", True, folder=folder), report("m_001000_00_20261125120000", True, folder=folder)])
+    scores = rank([report(f"m_{step:06d}_00_20261125120000", True, folder=folder) for step in (250, 500, 1000)])
     assert [(s.number, s.checkpoint_file) for s in scores] == [
+        (250, None),  # no file for that step, and not the last one
         (500, str(tmp_path / "m-step00000500.safetensors")),
         (1000, str(tmp_path / "m.safetensors")),
     ]
@@ -98,3 +100,16 @@ def test_rates_are_rounded_to_four_places_and_means_to_six():
     assert (first.pass_rate, first.aligned_rate, first.black_rate) == (0.3333, 0.3333, 0.3333)
     assert first.mean_grid_score == 0.082304 and first.mean_edge_grey == 0.111111
     assert first.best and not base.best
+
+
+def test_simpletuner_checkpoints_are_found_from_its_validation_folder_or_beside_the_images(tmp_path):
+    run = tmp_path / "run"
+    (run / "validation_images").mkdir(parents=True)
+    (run / "checkpoint-500").mkdir()
+    (run / "checkpoint-500" / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    (run / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    images = run / "validation_images"
+    assert checkpoint_file(images, "simpletuner", "step", 500, last=False) == str(run / "checkpoint-500" / "pytorch_lora_weights.safetensors")
+    assert checkpoint_file(images, "simpletuner", "step", 900, last=False) is None  # the final save is not step 900's
+    assert checkpoint_file(images, "simpletuner", "step", 900, last=True) == str(run / "pytorch_lora_weights.safetensors")
+    assert checkpoint_file(run / "checkpoint-500", "simpletuner", "step", 500, last=False) is None  # another folder: looked up in place

@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ class Source:
 
     def tree(self, rel: str) -> ast.Module:
         if rel not in self._trees:
-            self._trees[rel] = ast.parse(self.text(rel), filename=rel)
+            with warnings.catch_warnings():  # sd-scripts' own invalid escapes are not our concern
+                warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+                self._trees[rel] = ast.parse(self.text(rel), filename=rel)
         return self._trees[rel]
 
     def module_file(self, dotted: str) -> str | None:

@@ -34,20 +34,29 @@ EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
 MODULES: dict[str, tuple[str, list[str]]] = {
     "atlas": ("grid/atlas.py", ["test_atlas.py"]),
     "sample": ("dataset/sample.py", ["test_dataset.py"]),
+    "png": ("dataset/png.py", ["test_png.py", "test_dataset.py"]),
     "captions": ("dataset/captions.py", ["test_captions.py"]),
     "writer": ("dataset/writer.py", ["test_dataset.py", "test_cli.py"]),
-    "validate": ("dataset/validate.py", ["test_dataset.py"]),
-    "models": ("config/models.py", ["test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
+    "validate": ("dataset/validate.py", ["test_validate.py", "test_dataset.py"]),
+    "models": ("config/models.py", ["test_config_warnings.py", "test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
     "loader": ("config/loader.py", ["test_cli.py", "test_plan.py"]),
-    "plan": ("train/plan.py", ["test_plan.py"]),
+    "plan": ("train/plan.py", ["test_plan.py", "test_simpletuner.py"]),
     "preflight": ("train/preflight.py", ["test_preflight.py"]),
     "launcher": ("train/launcher.py", ["test_launcher.py"]),
-    "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py"]),
+    "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py", "test_simpletuner.py"]),
     "score": ("check/score.py", ["test_check.py"]),
     "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
-    "ranking": ("check/ranking.py", ["test_ranking.py", "test_check.py"]),
+    "ranking": ("check/ranking.py", ["test_ranking.py", "test_simpletuner.py", "test_check.py"]),
 }
-COPY = ["src", "tests", "tools", "configs", ".ci", "README.md", "Makefile", ".gitmodules"]
+def _tracked_top_level() -> list[str]:
+    """Everything the tests may read: the checkout's tracked top-level entries, less the submodule."""
+    r = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True)
+    names = {line.split("/")[0] for line in r.stdout.splitlines()} if r.returncode == 0 else set()
+    names = sorted(names - {"vendor", "pyproject.toml"})
+    return names or ["src", "tests", "tools", "configs", ".ci", "README.md", "Makefile", ".gitmodules"]
+
+
+COPY = _tracked_top_level()
 KILLED = {1, 3, 24, -24, 152, 255, 36, 37, -11, -9}  # failed, crashed, timed out or type error
 STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", None: "not checked"}
 
@@ -63,7 +72,10 @@ def pyproject_for(source: str, tests: list[str]) -> str:
         f'only_mutate = ["src/ascii_lora/{source}"]\n'
         f"pytest_add_cli_args_test_selection = [{selection}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
-        f"also_copy = {json.dumps(COPY[2:])}\n"
+        # each mutant in a fresh process: a parent that already filled lru_caches (the atlas's
+        # tiles) would hide every mutant in the code that fills them
+        'process_isolation = "forkserver"\nforkserver_warmup = "none"\n'
+        f"also_copy = {json.dumps([n for n in COPY if n not in ('src', 'tests')])}\n"
     )
 
 
@@ -110,7 +122,9 @@ def summarise(key: str) -> tuple[str, list[str]] | None:
     checked = {k: v for k, v in counted.items() if v is not None}
     killed = sum(v in KILLED for v in checked.values())
     left = sorted(k for k, v in checked.items() if v not in KILLED)
-    score = 100 * killed / len(checked) if checked else 0.0
+    if not checked:
+        return f"{key:13s} did not run: see {(WORK / key / 'mutmut.log').relative_to(ROOT)}", []
+    score = 100 * killed / len(checked)
     line = (
         f"{key:13s} {score:5.1f}% killed  ({killed} of {len(checked)} checked; "
         f"{len(codes) - len(counted)} equivalent; {len(counted) - len(checked)} not run)"
