@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from ascii_lora.errors import UserError
 from PIL import Image
 
 from ascii_lora.config.models import DatasetConfig
@@ -79,16 +81,14 @@ def test_ground_truth_of_wrong_shape_or_with_foreign_characters(good, tmp_path):
     pngs[0].with_suffix(".ascii").write_text(text.replace("\n", "", 1))
     lines = pngs[1].with_suffix(".ascii").read_text(encoding="ascii").split("\n")
     first = lines[0]
-    lines[0] = "\u00e9" + first[1:]  # not ASCII (one latin-1 byte): read as '?', which no picture holds
+    lines[0] = "\u00e9" + first[1:]  # not ASCII (one latin-1 byte): no cell of a picture can hold it
     pngs[1].with_suffix(".ascii").write_text("\n".join(lines), encoding="latin-1")
     found = problems_of(d)
     assert found[pngs[0].name] == [".ascii is not 24 lines of 24 characters"]
-    (message,) = found[pngs[1].name]
-    assert message.startswith("read-back differs from .ascii in 1 cells (first row 0, col 0: ")
-    assert message.endswith(f"image {first[0]!r}, .ascii '?')")
+    assert found[pngs[1].name] == ["ground truth .ascii holds non-ASCII text (first on line 1)"]
 
 
-def test_geometry_comes_from_the_manifest_and_a_broken_manifest_is_ignored(good, tmp_path):
+def test_geometry_comes_from_the_manifest_and_a_broken_manifest_is_refused(good, tmp_path):
     d, pngs = broken(good, tmp_path)
     assert problems_of(d, resolution=1024, cell=16) == {}  # the manifest says 384
     manifest = json.loads((d / "manifest.json").read_text())
@@ -97,10 +97,12 @@ def test_geometry_comes_from_the_manifest_and_a_broken_manifest_is_ignored(good,
     assert set(problems_of(d)) == {p.name for p in pngs}
     assert problems_of(d)[pngs[0].name] == ["size 384x384, expected 768x768"]
     (d / "manifest.json").write_text("{not json")
-    assert problems_of(d) == {}  # falls back to the given geometry
+    with pytest.raises(UserError, match="not a readable manifest"):  # a corrupt manifest is never trusted nor ignored
+        problems_of(d)
     manifest["config"] = {"resolution": "big"}
     (d / "manifest.json").write_text(json.dumps(manifest))
-    assert problems_of(d) == {}
+    with pytest.raises(UserError, match="manifest"):
+        problems_of(d)
 
 
 def test_truncated_png_mismatched_cells_and_missing_truth(good, tmp_path):
@@ -127,9 +129,9 @@ def test_ground_truth_lines_counted_exactly_and_decoded_as_ascii(good, tmp_path)
     pngs[0].with_suffix(".ascii").write_text(text.rstrip("\n"))  # no final newline: still 24 lines
     pngs[1].with_suffix(".ascii").write_text("".join(text.splitlines(keepends=True)[:-1]))  # 23 full lines
     lines = pngs[2].with_suffix(".ascii").read_text().split("\n")
-    lines[0] = "\u00e9" + lines[0][1:]  # two UTF-8 bytes: two unreadable ASCII characters, a 25-wide line
+    lines[0] = "\u00e9" + lines[0][1:]  # not ASCII: one character per cell cannot hold it
     pngs[2].with_suffix(".ascii").write_text("\n".join(lines), encoding="utf-8")
     found = problems_of(d)
     assert pngs[0].name not in found
     assert found[pngs[1].name] == [".ascii is not 24 lines of 24 characters"]
-    assert found[pngs[2].name] == [".ascii is not 24 lines of 24 characters"]
+    assert found[pngs[2].name] == ["ground truth .ascii holds non-ASCII text (first on line 1)"]

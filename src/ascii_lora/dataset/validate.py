@@ -76,15 +76,18 @@ def check_pair(png: Path, resolution: int, cell: int) -> list[str]:
         y, x = np.argwhere(~matched)[0]
         problems.append(f"{int((~matched).sum())} cells match no atlas tile (first at row {y}, col {x})")
     truth_text = _read_text(truth, "ground truth", problems)
-    if truth_text is not None:
-        lines = truth_text.encode("ascii", "replace").decode("ascii").split("\n")
+    if truth_text is not None and not truth_text.isascii():
+        line = next(i for i, s in enumerate(truth_text.split("\n")) if not s.isascii())
+        problems.append(f"ground truth .ascii holds non-ASCII text (first on line {line + 1})")
+    elif truth_text is not None:
+        lines = truth_text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         want_rows, want_cols = codes.shape
         if len(lines) != want_rows or any(len(line) != want_cols for line in lines):
             problems.append(f".ascii is not {want_rows} lines of {want_cols} characters")
         else:
-            want = np.frombuffer("".join(lines).encode("ascii", "replace"), dtype=np.uint8).reshape(codes.shape)
+            want = np.frombuffer("".join(lines).encode("ascii"), dtype=np.uint8).reshape(codes.shape)
             diff = np.argwhere(want != codes)
             if len(diff):
                 y, x = diff[0]
