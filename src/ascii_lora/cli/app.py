@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlay-dir", help="write <image>.overlay.png (grid + unmatched cells | snapped) here")
     p.add_argument("--ascii-dir", help="write the read-back <image>.ascii here")
     p.add_argument("--report-dir", help="report.md + scores.png (default: <sample folder>/../check)")
+    p.add_argument("--run-dir", help="check this run's sample folder, outputs in <run>/check (a run planned with --run-dir)")
 
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")
