@@ -54,7 +54,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         say(plan.shell())
         return 0
-    checks = run_preflight(cfg, plan, _root())
+    argv, probes = plan.argv, None
+    if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
+        from ..rehearse.run import rehearsal_argv, rehearsal_probes
+
+        argv, probes = rehearsal_argv(plan.argv), rehearsal_probes()
+    checks = run_preflight(cfg, plan, _root(), probes)
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -68,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = plan.run_dir / "train.log"
     say(f"launching; log: {log}")
     try:
-        code = launch(plan.argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)})
+        code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)})
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     _report_adoption(close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code))
