@@ -43,7 +43,10 @@ REHEARSAL = {
 }
 INTERRUPT_AFTER_STEP = 2  # the first saved state: Ctrl-C right after it
 LAUNCHER = Path(__file__).with_name("sd_launcher.py")
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+# No Hub access (a stand-in that sd-scripts would try to fetch fails loudly), no .pyc under vendor/,
+# no tokenizers thread pool to warn about when the trainer is forked after the stand-ins were built.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass
@@ -192,6 +195,7 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
              report: Callable[[Phase], None] = lambda p: None, on_line: Callable[[str], None] = lambda s: None,
              train_timeout: float = 3600.0) -> Rehearsal:
     """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # set before the stand-ins' tokenizers are trained here
     root, out = Path(root).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     result = Rehearsal(out)
