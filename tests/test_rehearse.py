@@ -82,3 +82,12 @@ def test_stand_in_paths_stay_in_their_cache(tmp_path):
     s = st.paths(tmp_path)
     assert all(Path(v).parent == tmp_path for k, v in s.model_table().items())
     assert s.tokenizer_cache_dir == tmp_path / "tokenizers"
+
+
+def test_step_times_are_read_from_sd_scripts_progress_bar():
+    from ascii_lora.rehearse.profiles import step_times
+
+    # as sd-scripts printed it in a rehearsal (tqdm, \r-separated updates)
+    text = ("steps:  12%|█▎        | 1/8 [01:09<08:05, 69.35s/it]steps:  12%|█▎        | 1/8 [01:09<08:05, 69.35s/it, avr_loss=2.47]"
+            "\rsteps:  25%|██▌       | 2/8 [02:20<07:02, 70.48s/it, avr_loss=2.51]\rsteps: 100%|██████████| 8/8 [1:02:03<00:00, 1.2s/it]")
+    assert step_times(text) == {1: 69, 2: 140, 8: 3723}

@@ -24,7 +24,24 @@ from ascii_lora.rehearse.standins import t5_layers, t5_layers_in  # noqa: E402
 REAL_T5_LAYERS = 24
 
 
+def _report_peak_cuda_memory() -> None:
+    """One line at exit with the trainer's peak CUDA memory (what `rehearse --full-size` measures per profile)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.max_memory_reserved() > 0:
+            gib = 1024**3
+            sys.stdout.write(f"[rehearsal launcher] peak CUDA memory: {torch.cuda.max_memory_allocated() / gib:.2f} GiB allocated, "
+                             f"{torch.cuda.max_memory_reserved() / gib:.2f} GiB reserved\n")
+            sys.stdout.flush()
+    except Exception:  # noqa: BLE001 - a measurement must never change the trainer's exit
+        pass
+
+
 def main() -> None:
+    import atexit
+
+    atexit.register(_report_peak_cuda_memory)
     script = Path(sys.argv[1]).resolve()
     args = sys.argv[2:]
     sys.argv = [str(script), *args]
