@@ -45,7 +45,7 @@ ORDER = ("24gb", "48gb+", "16gb", "12gb")
 
 
 def measure(root: Path, out: Path, cache: Path, profiles: list[str] | None = None, steps: int = 6,
-            budget_s: float = 300.0, hard_limit_s: float = 420.0, log: Callable[[str], None] = lambda m: None) -> list[dict]:
+            budget_s: float = 300.0, hard_limit_s: float = 400.0, log: Callable[[str], None] = lambda m: None) -> list[dict]:
     """Run each profile for ``steps`` steps; start none after ``budget_s``, kill one past ``hard_limit_s``."""
     import torch
 

@@ -152,7 +152,7 @@ def _random_state(module, dtype, gen) -> dict:
 
     out = {}
     seen: dict[int, str] = {}
-    for name, t in module.state_dict(keep_vars=False).items():
+    for name, t in module.state_dict(keep_vars=True).items():  # the Parameters themselves: tied ones are one object
         if not t.dtype.is_floating_point:
             continue  # index buffers are rebuilt by the model, never loaded
         shape = tuple(t.shape)
@@ -163,7 +163,7 @@ def _random_state(module, dtype, gen) -> dict:
         elif is_norm or len(shape) == 1 and leaf[-1] in ("weight", "scale"):
             v = torch.ones(shape, dtype=dtype)
         else:
-            v = torch.empty(shape, dtype=torch.float32).normal_(0.0, 0.02, generator=gen).to(dtype)
+            v = torch.empty(shape, dtype=torch.float32, device=gen.device).normal_(0.0, 0.02, generator=gen).to(dtype).cpu()
         key = id(t)  # tied weights (T5's shared / embed_tokens) get equal values, stored twice as in real files
         if key in seen:
             v = out[seen[key]].clone()
@@ -243,7 +243,8 @@ def build(
     cache = Path(cache)
     out = paths(cache)
     want = {"format": FORMAT, "sizes": asdict(sizes), "seed": seed, "texts": len(texts),
-            "texts_hash": _hash("\n".join(texts)), "torch": torch.__version__}
+            "texts_hash": _hash("\n".join(texts)), "torch": torch.__version__,
+            "device": "cuda" if torch.cuda.is_available() else "cpu"}
     manifest = cache / MANIFEST
     if manifest.is_file():
         try:
@@ -256,7 +257,9 @@ def build(
         manifest.unlink()
     cache.mkdir(parents=True, exist_ok=True)
     _sd_scripts_on_path(sd_scripts)
-    gen = torch.Generator().manual_seed(seed)
+    # on a CUDA box the 17 billion random numbers of the full-size stand-ins are drawn on the GPU
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    gen = torch.Generator(device=device).manual_seed(seed)
     for key, module in _meta_models(sizes).items():
         dtype = getattr(torch, DTYPES[key])
         path = getattr(out, key)
