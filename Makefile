@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/flux_ascii.toml
+# TRAINER=simpletuner (or kohya) overrides [trainer] kind for plan, train, setup-train and check.
+TRAINER ?=
+TRAINER_ARG := $(if $(TRAINER),--trainer $(TRAINER))
 STAMP := $(VENV)/.installed
 
 .PHONY: venv dataset test bench validate preview clean
@@ -34,21 +37,33 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
 
-.PHONY: plan train setup-train inspect check
+.PHONY: plan train setup-train check
 
 plan: $(STAMP)
-	$(BIN)/ascii-lora plan --config $(CONFIG)
+	$(BIN)/ascii-lora plan --config $(CONFIG) $(TRAINER_ARG)
 
 # RESUME=1 continues from the newest saved state.
 train: $(STAMP)
-	$(BIN)/ascii-lora train --config $(CONFIG)
+	$(BIN)/ascii-lora train --config $(CONFIG) $(TRAINER_ARG)
 
 setup-train: $(STAMP)
-	$(BIN)/ascii-lora setup-train --config $(CONFIG)
+	$(BIN)/ascii-lora setup-train --config $(CONFIG) $(TRAINER_ARG)
 
 # Scores the configured run's samples; overlays, read-back ASCII, report.json/.md land in <run>/check.
 check: $(STAMP)
-	$(BIN)/ascii-lora check --config $(CONFIG)
+	$(BIN)/ascii-lora check --config $(CONFIG) $(TRAINER_ARG)
+
+# Re-reads the pinned vendor/sd-scripts (git submodule update --init vendor/sd-scripts) into the
+# fixture the tests use in place of the trainer; review the diff before committing it.
+.PHONY: facts
+facts: $(STAMP)
+	$(BIN)/python tools/kohya_facts.py --sd-scripts vendor/sd-scripts --out tests/fixtures/sd_scripts_facts.json
+
+# Mutation score of the core modules (mutmut), each against its own tests; hours for all of
+# them on a small box, so name some: make mutation MODULES="captions ranking". Not part of test.
+.PHONY: mutation
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)
 
 # The real sd-scripts trains this plan on the CPU with tiny random stand-ins: interrupt, resume,
 # refusal, inspect, check (README "Rehearse before you rent a GPU"). Builds .venv-train itself

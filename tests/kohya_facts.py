@@ -1,7 +1,9 @@
 """Check emitted argv / dataset TOML against facts extracted from the pinned sd-scripts commit.
 
-CI cannot clone sd-scripts, so ../shared/kohya holds its argparse flags and the voluptuous
-schema of the dataset config; these helpers replay what the real parsers would accept.
+A clone without the submodule (and CI) cannot run sd-scripts' parsers, so tools/kohya_facts.py
+reads its source and commits their facts to tests/fixtures/sd_scripts_facts.json (with the
+commit); these helpers replay what the real parsers would accept. test_kohya_facts.py proves
+the fixture still matches the submodule whenever it is checked out.
 """
 
 from __future__ import annotations
@@ -10,12 +12,21 @@ import json
 from pathlib import Path
 
 
+FIXTURE = Path(__file__).parent / "fixtures" / "sd_scripts_facts.json"
+
+
 class KohyaFacts:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path = FIXTURE):
         data = json.loads(Path(path).read_text())
         self.commit = data["sd_scripts_commit"]
         self.flags = {opt: f for f in data["flux_train_network_flags"] for opt in f["options"]}
         self.schema = data["dataset_config"]
+        self.lora_modules: dict[str, dict[str, int]] = data["lora_flux"]["modules"]
+        self.requirements: dict[str, str] = data["requirements"]
+
+    def default(self, dest: str) -> object:
+        """What sd-scripts uses when the flag is not given."""
+        return next(f["default"] for f in self.flags.values() if f["dest"] == dest)
 
     # -- argparse ---------------------------------------------------------------------------------
     def parse(self, args: list[str]) -> dict[str, object]:
@@ -46,15 +57,18 @@ class KohyaFacts:
 
     @staticmethod
     def _check_value(opt: str, f: dict, v: str) -> None:
+        """argparse converts with ``type`` first, then tests membership in ``choices``."""
         t = f["type"]
         if t == "int":
-            int(v)
+            value: object = int(v)
         elif t == "float":
-            float(v)
+            value = float(v)
         elif t == "int_or_float":
-            float(v)
+            value = float(v)
+        else:
+            value = v
         if f["choices"] is not None:
-            assert v in f["choices"], f"{opt} {v!r} not in {f['choices']}"
+            assert value in f["choices"], f"{opt} {v!r} not in {f['choices']}"
 
     # -- dataset config -----------------------------------------------------------------------------
     def check_dataset_toml(self, data: dict) -> None:

@@ -61,15 +61,18 @@ def _build_font_tool():
     return module
 
 
-def test_packaged_font_is_exactly_the_shared_vga_font(shared):
+VGA_FONT = Path(__file__).parent / "fixtures" / "fonts" / "Uni2-VGA8.psf.gz"  # provenance: README.md beside it
+
+
+def test_packaged_font_is_exactly_the_vga_console_font():
     tool = _build_font_tool()
-    psf = gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes())
+    psf = gzip.decompress(VGA_FONT.read_bytes())
     packaged = (Path(__file__).parents[1] / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt").read_text()
     assert packaged == tool.render_table(tool.read_psf1(psf))
 
 
-def test_text_glyphs_are_the_vga_font_doubled(shared):
-    font = _build_font_tool().read_psf1(gzip.decompress((shared / "fonts" / "Uni2-VGA8.psf.gz").read_bytes()))
+def test_text_glyphs_are_the_vga_font_doubled():
+    font = _build_font_tool().read_psf1(gzip.decompress(VGA_FONT.read_bytes()))
     atlas = get_atlas(16)
     for ch in "AZaz09!?@$%&()/=_":
         bits = np.unpackbits(np.frombuffer(font[ord(ch)], dtype=np.uint8)).reshape(8, 8).astype(bool)
@@ -128,3 +131,35 @@ def test_pil_render_equals_numpy_render(cell):
     grid = np.frombuffer(PRINTABLE.encode() * 3, dtype=np.uint8)[:285].reshape(15, 19)
     atlas = get_atlas(cell)
     assert np.array_equal(np.asarray(atlas.render_image(grid)), atlas.render(grid).astype(np.uint8) * 255)
+
+
+DOOR_DESIGN = """
+..####..
+.#....#.
+.#....#.
+.#...##.
+.#...##.
+.#....#.
+.#....#.
+.######.
+"""
+
+
+def test_door_is_a_framed_panel_with_a_handle():
+    """The design, pixel for pixel: a door that loses its handle or a frame pixel reads as wall."""
+    want = np.array([[c == "#" for c in row] for row in DOOR_DESIGN.split()], dtype=bool)
+    tile = get_atlas(8).tiles[PRINTABLE.index(symbols.DOOR)]
+    assert np.array_equal(tile, want)
+    assert np.array_equal(get_atlas(16).tiles[PRINTABLE.index(symbols.DOOR)], np.kron(want, np.ones((2, 2), dtype=bool)))
+
+
+def test_map_glyph_designs_are_pinned():
+    """Changing any map glyph changes every dataset and the checker's reading: do it on purpose.
+
+    On a deliberate change: re-check min_hamming, update this digest, regenerate datasets.
+    """
+    import hashlib
+
+    atlas = get_atlas(8)
+    packed = b"".join(atlas.tiles[PRINTABLE.index(c)].tobytes() for c in sorted(symbols.MAP_SYMBOLS))
+    assert hashlib.sha256(packed).hexdigest() == "efe90cbbb25eb818d035c43f4529513cb9534c0ec10999ad12b2a1adfe371c9e"

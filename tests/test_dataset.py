@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import BaseModel
 
 from ascii_lora.config.models import DatasetConfig
 from ascii_lora.dataset.writer import fingerprint, write_dataset
@@ -43,13 +43,22 @@ def test_writes_png_caption_and_ground_truth_for_every_image(built):
         assert f"{stem}.txt" in names and f"{stem}.ascii" in names
         family, index = stem.rsplit("_", 1)
         assert len(index) == 5
+        caption = (built / f"{stem}.txt").read_text()
+        assert caption.endswith("\n") and caption.count("\n") == 1, caption  # one line, as Kohya reads it
     assert "manifest.json" in names
+
+
+def test_a_sample_knows_its_family_and_name():
+    from ascii_lora.dataset.sample import make_sample
+
+    s = make_sample(small(), "maze", 12)
+    assert (s.name, s.family) == ("maze_00012", "maze")
 
 
 def test_pngs_are_exact_black_and_white_and_convert_to_rgb_losslessly(built):
     for png in sorted(built.glob("*.png"))[:5]:
         with Image.open(png) as im:
-            assert im.size == (1024, 1024) and im.mode in ("L", "1")
+            assert im.size == (1024, 1024) and im.mode == "1"
             gray = np.asarray(im.convert("L"))
             rgb = np.asarray(im.convert("RGB"))
         assert set(np.unique(gray).tolist()) <= {0, 255}
@@ -86,6 +95,17 @@ def test_byte_identical_whatever_the_number_of_workers(built, tmp_path):
     a_manifest, b_manifest = json.loads(a.pop("manifest.json")), json.loads(b.pop("manifest.json"))
     assert a == b
     assert a_manifest["files"] == b_manifest["files"]
+
+
+def test_a_hundred_images_are_a_hundred_different_pictures(tmp_path):
+    """Reproducible must not mean repeated: every image, caption and ground truth is its own."""
+    import hashlib
+
+    out = tmp_path / "hundred"
+    write_dataset(small(count=100), out, workers=1)
+    for ext in (".png", ".txt", ".ascii"):
+        digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in out.glob(f"*{ext}")]
+        assert len(digests) == 100 and len(set(digests)) == 100, ext
 
 
 def test_image_i_depends_only_on_seed_and_i(built, tmp_path):
@@ -168,10 +188,58 @@ def test_family_schedule_keeps_the_mix_in_every_prefix():
     assert family_schedule(weights, 10) == seq[:10]
 
 
-def test_fingerprint_ignores_count_and_out_but_not_content():
-    assert fingerprint(small()) == fingerprint(small(count=99, out="elsewhere"))
-    assert fingerprint(small()) != fingerprint(small(seed=6))
-    assert fingerprint(small()) != fingerprint(small(outline_chance=0.9))
+def test_family_schedule_is_smooth_weighted_round_robin():
+    """nginx's smooth weighted round robin: the textbook 5:1:1 order, and equal weights take turns."""
+    assert "".join(family_schedule({"a": 5, "b": 1, "c": 1}, 14)) == "aabacaa" * 2
+    assert "".join(family_schedule({"a": 1.0, "b": 1.0, "c": 1.0}, 6)) == "abcabc"
+    assert "".join(family_schedule({"a": 0.5, "b": 0.25}, 6)) == "abaaba"  # fractional weights are weights too
+
+
+# Every setting that decides what an image looks like, with another valid value. A reused dataset
+# directory is trusted by its fingerprint, so a setting missing from it would silently keep the
+# images of the old value.
+CONTENT_CHANGES = {
+    "seed": 6,
+    "resolution": 512,
+    "cell_size": 8,
+    "outline_chance": 0.9,
+    "mix.dungeon": 0.5, "mix.rooms_and_mazes": 0.5, "mix.cave": 0.5, "mix.maze": 0.5,
+    "mix.corridor": 0.5, "mix.text": 0.5, "mix.mixed": 0.5,
+    "dungeon.min_leaf": (9, 12), "dungeon.room_fill": (0.5, 0.6),
+    "rooms_and_mazes.room_attempts": 30, "rooms_and_mazes.room_size": (5, 9),
+    "rooms_and_mazes.extra_door_chance": 0.2,
+    "cave.fill": (0.4, 0.5), "cave.iterations": 3, "cave.min_chamber": 20,
+    "maze.nodes": (10, 20), "maze.algorithms": ["prim"],
+    "corridor.count": (1, 2), "corridor.width": (2, 2), "corridor.segment": (8, 20),
+    "text.terminal_chance": 0.9, "text.uppercase_chance": 0.9,
+    "mixed.cave_leaf_chance": 0.7,
+}
+
+
+def _leaf_fields(model, prefix: str = "") -> set[str]:
+    out = set()
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out |= _leaf_fields(value, f"{prefix}{name}.")
+        else:
+            out.add(prefix + name)
+    return out
+
+
+def test_fingerprint_covers_every_content_setting_and_nothing_else():
+    base = small()
+    assert _leaf_fields(base) - {"count", "out"} == set(CONTENT_CHANGES), "a new setting needs a row here"
+    for path, value in CONTENT_CHANGES.items():
+        data = base.model_dump()
+        *parents, leaf = path.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        assert node[leaf] != value, path
+        node[leaf] = value
+        assert fingerprint(DatasetConfig.model_validate(data)) != fingerprint(base), f"fingerprint ignores {path}"
+    assert fingerprint(base) == fingerprint(small(count=99, out="elsewhere"))
 
 
 def test_validate_reports_each_broken_file(built, tmp_path):
@@ -180,10 +248,10 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     d = tmp_path / "broken"
     shutil.copytree(built, d)
     pngs = sorted(d.glob("*.png"))
-    img = np.asarray(Image.open(pngs[0])).copy()
+    img = np.asarray(Image.open(pngs[0]).convert("L")).copy()  # a grey pixel needs 8 bits
     img[5, 5] = 128
     Image.fromarray(img).save(pngs[0])
-    img = np.asarray(Image.open(pngs[1])).copy()
+    img = np.asarray(Image.open(pngs[1]).convert("L")).copy()
     img[:16, :16] = 255 - img[:16, :16]
     Image.fromarray(img).save(pngs[1])
     pngs[2].with_suffix(".txt").write_text("no trigger here\n")
@@ -200,6 +268,17 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     assert "differs from .ascii in 1 cells" in by_file[pngs[4].name]
     assert "expected 1024x1024" in by_file[pngs[5].name]
     assert len(by_file) == 6
+
+
+def test_validate_refuses_a_caption_of_two_lines(built, tmp_path):
+    import shutil
+
+    d = tmp_path / "two_lines"
+    shutil.copytree(built, d)
+    txt = sorted(d.glob("*.txt"))[0]
+    txt.write_text(txt.read_text() + "a second line\n")
+    n, problems = validate_dir(d, 1024, 16)
+    assert [(p.file, p.message) for p in problems] == [(txt.with_suffix(".png").name, "caption must be exactly one non-empty line")]
 
 
 def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from ascii_lora.train.lora_inspect import inspect_lora
 from ascii_lora.train.plan import SD_SCRIPTS_COMMIT
 
 from .fakes import fake_lora
+from .kohya_facts import KohyaFacts
 
 META = {
     "ss_network_dim": "4", "ss_network_alpha": "2.0", "ss_network_module": "networks.lora_flux",
@@ -23,8 +23,9 @@ META = {
 
 
 @pytest.fixture(scope="module")
-def layout(shared) -> dict:
-    return json.loads((shared / "kohya" / "lora_flux.facts.json").read_text())
+def layout() -> dict:
+    """networks.lora_flux's modules on FLUX.1-dev, read from the pinned sd-scripts (tests/fixtures)."""
+    return {"modules": KohyaFacts().lora_modules}
 
 
 def test_full_flux_layout_at_rank_1(layout, tmp_path):

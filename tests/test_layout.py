@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "cli": set(STAGES) - {"cli"},
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.
-PRINTS_ALLOWED = {"bench.py", "config/reference.py", "console.py"}
+PRINTS_ALLOWED = {"bench.py", "config/reference.py", "console.py",
+                  "train/simpletuner_accept.py"}  # runs in the SimpleTuner environment, by file path
 
 
 def module_name(path: Path) -> list[str]:

@@ -54,6 +54,18 @@ def test_gated_flux_download_explains_the_licence(tmp_path, status):
     assert "gated" in msg and "accept the licence" in msg and "HF_TOKEN" in msg and "\n" not in msg
 
 
+def test_denied_public_file_is_not_blamed_on_the_flux_licence():
+    from types import SimpleNamespace
+
+    from ascii_lora.train.setup import DOWNLOADS, explain_download_error
+
+    denied = RuntimeError("403")
+    denied.response = SimpleNamespace(status_code=403)
+    public = next(d for d in DOWNLOADS if d.key == "clip_l")
+    msg = explain_download_error(public, denied)
+    assert "access denied (403)" in msg and "HF_TOKEN" in msg and "gated" not in msg and "licence" not in msg
+
+
 def test_disk_is_checked_before_any_download(tmp_path):
     hub = FakeHub()
     with pytest.raises(UserError, match="GiB free"):

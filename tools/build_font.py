@@ -1,7 +1,7 @@
-"""Regenerate src/ascii_lora/grid/data/vga8x8_ascii.txt from the shared PSF1 console font.
+"""Regenerate src/ascii_lora/grid/data/vga8x8_ascii.txt from the PSF1 console font in tests/fixtures/fonts.
 
 Run by a developer, never at run time: the package ships the text file so that it never
-needs ../shared. The file is plain hex so a review can see exactly which bits changed.
+needs the font file. The file is plain hex so a review can see exactly which bits changed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PSF = ROOT.parent / "shared" / "fonts" / "Uni2-VGA8.psf.gz"
+DEFAULT_PSF = ROOT / "tests" / "fixtures" / "fonts" / "Uni2-VGA8.psf.gz"
 OUT = ROOT / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt"
 
 HEADER = """\

@@ -1,4 +1,4 @@
-"""Group sd-scripts sample images by checkpoint and rank the checkpoints (pure; report.py draws them)."""
+"""Group sd-scripts samples or SimpleTuner validation images by checkpoint and rank the checkpoints (pure; report.py draws them)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from .score import ImageReport
 
 # {output_name}_{step:06d | e{epoch:06d}}_{enum:02d}_{YYYYmmddHHMMSS}[_{seed}].png (flux_train_utils.py)
 SAMPLE_NAME = re.compile(r"^(?P<name>.+)_(?P<num>e?\d{6})_(?P<enum>\d{2})_(?P<stamp>\d{14})(?:_(?P<seed>\d+))?$")
+# SimpleTuner 3.1.6: <output_dir>/validation_images/step_{global_step}_{shortname}_{index}_{W}x{H}.png
+# (helpers/training/validation_images.py save_images; pinned in tests/fixtures/simpletuner_facts.json)
+SIMPLETUNER_NAME = re.compile(r"^step_(?P<step>\d+)_(?P<shortname>.+)_(?P<index>\d+)_(?P<w>\d+)x(?P<h>\d+)$")
+SIMPLETUNER = "simpletuner"  # the group name of SimpleTuner's validation images (it has no output_name)
+SIMPLETUNER_SAMPLES = "validation_images"
+SIMPLETUNER_LORA = "pytorch_lora_weights.safetensors"  # in checkpoint-{step}/ and, when finished, in output_dir
 
 
 @dataclass
@@ -36,15 +42,16 @@ class CheckpointScore:
 
 
 def parse_sample_name(stem: str) -> tuple[str, str, int] | None:
-    """(output name, "step" | "epoch", number). ``e000000`` is the step-0 baseline, not an epoch.
+    """(group, "step" | "epoch", number) of an sd-scripts sample or a SimpleTuner validation image.
 
-    sd-scripts draws ``--sample_at_first`` with epoch 0 (train_network.py calls sample_images with
-    epoch=0 at step 0), so the base model's samples are named ``{name}_e000000_NN_...``: the
-    baseline before training, ranked at step 0 beside the step samples.
+    ``e000000`` is the step-0 baseline, not an epoch: sd-scripts draws ``--sample_at_first`` with
+    epoch 0 (train_network.py calls sample_images with epoch=0 at step 0), so the base model's
+    samples are named ``{name}_e000000_NN_...``, ranked at step 0 beside the step samples.
     """
     m = SAMPLE_NAME.match(stem)
     if not m:
-        return None
+        st = SIMPLETUNER_NAME.match(stem)
+        return (SIMPLETUNER, "step", int(st.group("step"))) if st else None
     num = m.group("num")
     if num.startswith("e") and int(num[1:]) > 0:
         return m.group("name"), "epoch", int(num[1:])
@@ -58,7 +65,14 @@ def prompt_and_stamp(stem: str) -> tuple[int, str] | None:
 
 
 def checkpoint_file(sample_dir: Path, name: str, kind: str, number: int, last: bool) -> str | None:
-    """The LoRA saved at that point (train_util.py naming), if it is on disk."""
+    """The LoRA saved at that point (sd-scripts' train_util.py or SimpleTuner's naming), if it is on disk."""
+    if name == SIMPLETUNER:
+        out = sample_dir.parent if sample_dir.name == SIMPLETUNER_SAMPLES else sample_dir
+        names = [f"checkpoint-{number}/{SIMPLETUNER_LORA}"] + ([SIMPLETUNER_LORA] if last else [])
+        for n in names:
+            if (out / n).exists():
+                return str(out / n)
+        return None
     out = sample_dir.parent if sample_dir.name == "sample" else sample_dir
     names = [f"{name}-step{number:08d}.safetensors"] if kind == "step" else [f"{name}-{number:06d}.safetensors"]
     if last:
@@ -85,7 +99,7 @@ def rank(reports: list[ImageReport]) -> list[CheckpointScore]:
         parsed = parse_sample_name(stem)
         if not parsed:
             continue
-        enum, stamp = prompt_and_stamp(stem)
+        enum, stamp = prompt_and_stamp(stem) or (stem, "")  # SimpleTuner names: one image per name
         per_prompt = newest.setdefault(parsed, {})
         if enum in per_prompt:
             superseded[parsed] = superseded.get(parsed, 0) + 1

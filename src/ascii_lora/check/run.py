@@ -21,7 +21,7 @@ from ..grid.atlas import get_atlas
 from ..grid.layout import grid_text
 from ..imageio import save_png
 from .overlay import overlay, snapped
-from .ranking import CheckpointScore, rank
+from .ranking import SIMPLETUNER_SAMPLES, CheckpointScore, rank
 from .report import chart, report_markdown
 from .score import ImageReport, check_file
 
@@ -106,9 +106,11 @@ class CheckRun:
 def configured_run(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[list[str], CheckOutputs]:
     """`check` with no PATH: the run's samples (``--run-dir`` or the configured one), outputs under <run>/check."""
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.training.output_dir)
-    samples = run_dir / "sample"
+    simpletuner = cfg.trainer.kind == "simpletuner"
+    samples = run_dir / (SIMPLETUNER_SAMPLES if simpletuner else "sample")
     if not samples.is_dir():
-        raise UserError(f"{samples}: no samples yet; sd-scripts draws them there during `make train` "
+        who = "SimpleTuner draws its validation images" if simpletuner else "sd-scripts draws them"
+        raise UserError(f"{samples}: no samples yet; {who} there during `make train` "
                         f"(every [sample] every_n_steps), or pass image files/folders")
     out = run_dir / "check"
     return [str(samples)], CheckOutputs(json=out / "report.json", overlay_dir=out / "overlays",

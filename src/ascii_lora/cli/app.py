@@ -7,7 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from typing import get_args
+
 from .. import __version__
+from ..config.models import TrainerConfig
 from ..console import fail, say
 from ..errors import UserError
 from .check import cmd_check, cmd_snap
@@ -17,6 +20,7 @@ from .rehearse import cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_train
 
 Handler = Callable[[argparse.Namespace], int]
+TRAINERS = get_args(TrainerConfig.model_fields["kind"].annotation)
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -51,17 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="sheet PNG (default <dir>_preview.png beside the dataset)")
     p.add_argument("--count", type=_positive, default=16, help="images on the sheet (default 16)")
     p.add_argument("--columns", type=_positive, default=4, help="columns (default 4)")
-    p = add("plan", cmd_plan, "write the run's Kohya dataset_config.toml, sample prompts, argv and resolved config")
+    p = add("plan", cmd_plan, "write the run's trainer files (Kohya: dataset_config.toml, prompts, argv; SimpleTuner: config.json, multidatabackend.json) and resolved config")
     p.add_argument("--run-dir", help="where to write (default [training] output_dir)")
+    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
     p = add("train", cmd_train, "plan, pre-flight check this machine, then run sd-scripts (CUDA only)")
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
     p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
     p.add_argument("--rehearsal", action="store_true", help=argparse.SUPPRESS)  # `ascii-lora rehearse` only: CPU, stand-ins
+    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
     p = add("setup-train", cmd_setup_train, "CUDA box set-up: sd-scripts submodule, packages, model files, tokenizers")
     p.add_argument("--skip-install", action="store_true", help="do not pip install (packages already there)")
+    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind (simpletuner: its own .venv-simpletuner)")
 
     p = add("inspect", cmd_inspect, "describe a LoRA .safetensors from its header (no torch)")
     p.add_argument("file", help="LoRA .safetensors")
@@ -79,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ascii-dir", help="write the read-back <image>.ascii here")
     p.add_argument("--report-dir", help="report.md + scores.png (default: <sample folder>/../check)")
     p.add_argument("--run-dir", help="check this run's sample folder, outputs in <run>/check (a run planned with --run-dir)")
+    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind (where the configured run's samples are)")
 
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")

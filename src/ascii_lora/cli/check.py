@@ -17,7 +17,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..check.ranking import label
     from ..check.run import CheckOutputs, configured_run, run_check
 
-    cfg = load_config(args.config)
+    trainer = getattr(args, "trainer", None)
+    cfg = load_config(args.config, {"trainer": {"kind": trainer}} if trainer else None)
     if args.paths and args.run_dir:
         raise UserError("check: give image paths or --run-dir, not both (--run-dir checks <run>/sample)")
     if args.paths:

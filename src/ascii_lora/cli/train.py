@@ -20,22 +20,31 @@ def _root() -> Path:
     return Path.cwd()
 
 
-def _plan(args: argparse.Namespace, resume: bool | None = None):
-    from ..train.plan import build_plan
+def _load(args: argparse.Namespace):
+    """The experiment, with ``--trainer`` (when given) overriding ``[trainer] kind``."""
+    trainer = getattr(args, "trainer", None)
+    return load_config(args.config, {"trainer": {"kind": trainer}} if trainer else None)
 
-    cfg = load_config(args.config)
+
+def _plan(args: argparse.Namespace, resume: bool | None = None):
+    from ..train.plan import build_trainer_plan
+
+    cfg = _load(args)
+    if resume:  # RESUME=1 / --resume mean `[training] resume = true`, pre-flight check included
+        cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"resume": True})})
     for w in cfg.warnings():
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
-    return cfg, build_plan(cfg, _root(), Path(args.run_dir) if args.run_dir else None, resume)
+    return cfg, build_trainer_plan(cfg, _root(), Path(args.run_dir) if args.run_dir else None, resume)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ..train.plan_files import write_plan
 
-    _, plan = _plan(args)
+    cfg, plan = _plan(args)
     for path in write_plan(plan, _root()):
         say(f"wrote {path}")
-    say(f"plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
+    who = "SimpleTuner" if cfg.trainer.kind == "simpletuner" else "sd-scripts"
+    say(f"{who} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
     return 0
 
 
@@ -51,15 +60,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     _adopt_leftovers(args)
     cfg, plan = _plan(args, resume)
     write_plan(plan, _root())
+    if cfg.training.resume and "--resume" not in plan.argv:
+        err_console.print(f"[yellow]warning:[/yellow] resume asked, but {escape(str(plan.run_dir))} holds no saved state: "
+                          "the pre-flight will refuse to launch; run without RESUME=1 to start fresh", soft_wrap=True)
     if args.dry_run:
         say(plan.shell())
         return 0
     argv, probes = plan.argv, None
-    if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
-        from ..rehearse.run import rehearsal_argv, rehearsal_probes
+    if cfg.trainer.kind == "simpletuner":
+        from ..train.preflight_simpletuner import run_simpletuner_preflight
 
-        argv, probes = rehearsal_argv(plan.argv), rehearsal_probes()
-    checks = run_preflight(cfg, plan, _root(), probes)
+        checks = run_simpletuner_preflight(cfg, plan, _root())
+    else:
+        if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
+            from ..rehearse.run import rehearsal_argv, rehearsal_probes
+
+            argv, probes = rehearsal_argv(plan.argv), rehearsal_probes()
+        checks = run_preflight(cfg, plan, _root(), probes)
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -72,11 +89,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     log = plan.run_dir / "train.log"
     say(f"launching; log: {log}")
+    simpletuner = cfg.trainer.kind == "simpletuner"
     try:
-        code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)})
+        if simpletuner:
+            code = launch(plan.argv, plan.run_dir, log, echo=say, env=plan.env)
+        else:
+            code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)})
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
-    _report_adoption(close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code))
+    if not simpletuner:
+        _report_adoption(close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code))
+    if simpletuner and code == 0:
+        from ..train.simpletuner_plan import finished_lora
+
+        if finished_lora(plan.run_dir) is None:
+            # SimpleTuner's train.py prints a failure's traceback and still exits 0
+            fail(f"SimpleTuner exited 0 but wrote no final LoRA in {plan.run_dir}: it failed; see {log}")
+            return 1
     say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
     return code
 
@@ -86,7 +115,7 @@ def _adopt_leftovers(args: argparse.Namespace) -> None:
     from ..train.runs import resolve_path
     from ..train.segments import adopt_pending
 
-    cfg = load_config(args.config)
+    cfg = _load(args)
     run_dir = Path(resolve_path(_root(), args.run_dir or cfg.training.output_dir))
     for a in adopt_pending(run_dir, cfg.training.output_name, cfg.training.max_train_steps):
         _report_adoption(a)
@@ -105,7 +134,13 @@ def _report_adoption(a) -> None:
 def cmd_setup_train(args: argparse.Namespace) -> int:
     from ..train.setup import setup_train
 
-    cfg = load_config(args.config)
+    cfg = _load(args)
+    if cfg.trainer.kind == "simpletuner":
+        from ..train.setup import setup_simpletuner
+
+        setup_simpletuner(cfg, _root(), say, skip_install=args.skip_install)
+        say("setup-train (SimpleTuner) done: run `make train TRAINER=simpletuner` (or [trainer] kind = \"simpletuner\")")
+        return 0
     setup_train(cfg, _root(), say, skip_install=args.skip_install)
     say("setup-train done: run `make train`")
     return 0

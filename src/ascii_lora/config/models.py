@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .trainers import simpletuner_refusals
+
 IntRange = Annotated[
     tuple[int, int],
     Field(description="inclusive [min, max]"),
@@ -140,7 +142,7 @@ class DatasetConfig(Strict):
         ge=1,
         le=1_000_000,
         description=(
-            "Images to write. 280 gives ~40 per family; a 3000-step run at batch 2 sees each one "
+            "Images to write. 280 gives 28 to 56 per family (by the mix weights); a 3000-step run at batch 2 sees each one "
             "about 21 times: enough repetition to learn the grid, enough variety not to memorize."
         ),
     )
@@ -429,6 +431,16 @@ class CheckConfig(Strict):
     min_cell_agreement: float = Field(0.9, ge=0, le=1, description="Share of cells that must agree for the grid to count as found.")
 
 
+class TrainerConfig(Strict):
+    """``[trainer]``: who runs the recipe. The other tables hold the recipe itself, once, for both."""
+
+    kind: Literal["kohya", "simpletuner"] = Field(
+        "kohya",
+        description="kohya: sd-scripts (vendor/sd-scripts, the project environment); simpletuner: SimpleTuner 3.1.6 "
+        "in its own environment (.venv-simpletuner). Also --trainer on plan, train and setup-train.",
+    )
+
+
 class ExperimentConfig(Strict):
     """One experiment file: the tables of ``configs/flux_ascii.toml``."""
 
@@ -440,6 +452,7 @@ class ExperimentConfig(Strict):
     sample: SampleConfig = Field(default_factory=SampleConfig, description="Samples drawn during training.")
     hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
@@ -453,6 +466,10 @@ class ExperimentConfig(Strict):
         p = self.hardware.profile
         if p.needs_8bit_optimizer and not self.optimizer.type.endswith("8bit"):
             raise ValueError(f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}")
+        if self.trainer.kind == "simpletuner":
+            refused = simpletuner_refusals(self)
+            if refused:
+                raise ValueError(refused[0] + (f" (+{len(refused) - 1} more)" if len(refused) > 1 else ""))
         return self
 
     def warnings(self) -> list[str]:

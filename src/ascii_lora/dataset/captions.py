@@ -1,8 +1,9 @@
 """Captions from a layout's facts: varied phrasing, never a claim the picture does not bear out.
 
 Kohya reads ``name.txt`` as the caption and keeps the first token (``keep_tokens = 1``), so the
-trigger word always comes first. Every number and quoted string comes from ``Layout.facts``,
-which the families measure on the finished grid.
+trigger word always comes first. Every number and quoted string comes from ``Layout.facts``:
+what the family drew (rooms, chambers, corridors) or counted on the finished grid (doors, density,
+dead ends). tests/test_captions.py recounts each claim on the grid independently.
 """
 
 from __future__ import annotations

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from ..grid.atlas import get_atlas
 from .captions import caption
 from ..config.models import DatasetConfig
 from .families import FAMILIES
 from ..grid.layout import Layout
-
-PNG_SETTINGS = {"format": "PNG", "compress_level": 6}
+from .png import encode_grid
 
 
 @dataclass(frozen=True)
@@ -54,14 +51,7 @@ def build_layout(cfg: DatasetConfig, family: str, index: int) -> tuple[Layout, n
     return FAMILIES[family](rng, cfg), rng
 
 
-def encode_png(image: Image.Image | np.ndarray) -> bytes:
-    """0/255 'L' image -> 8-bit grayscale PNG (the most widely read form of a binary picture)."""
-    buf = io.BytesIO()
-    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buf, **PNG_SETTINGS)
-    return buf.getvalue()
-
-
 def make_sample(cfg: DatasetConfig, family: str, index: int) -> Sample:
     layout, rng = build_layout(cfg, family, index)
-    image = get_atlas(cfg.cell_size).render_image(layout.grid)
-    return Sample(sample_name(family, index), family, encode_png(image), caption(layout, rng) + "\n", layout.text())
+    png = encode_grid(layout.grid, get_atlas(cfg.cell_size))
+    return Sample(sample_name(family, index), family, png, caption(layout, rng) + "\n", layout.text())

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +29,8 @@ from ..grid.atlas import get_atlas
 from ..config.models import DatasetConfig
 from ..errors import UserError
 from ..fsutil import atomic_write, remove_stale_temps, sha256_bytes, sha256_file
+from .families import REVISION as STRUCTURE_REVISION
+from .png import FORMAT as PNG_FORMAT
 from .sample import family_schedule, make_sample, sample_name
 
 MANIFEST = "manifest.json"
@@ -39,7 +42,8 @@ TRAINER_CACHE = re.compile(r"^([a-z_]+_\d{5,})_.*\.npz$")
 
 def fingerprint(cfg: DatasetConfig) -> str:
     """Hash of everything that decides image content, generator version included."""
-    payload = {"generator": __version__, "dataset": cfg.content_fingerprint()}
+    payload = {"generator": __version__, "structure": STRUCTURE_REVISION, "png": PNG_FORMAT,
+               "dataset": cfg.content_fingerprint()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -76,23 +80,26 @@ def _config(cfg_json: str) -> DatasetConfig:
     return DatasetConfig.model_validate_json(cfg_json)
 
 
-def _write_one(cfg_json: str, out: str, family: str, index: int) -> WriteResult:
+def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = False, present: bool = True) -> WriteResult:
     """Generate image ``index`` and write each of its files unless identical bytes are there.
 
     Takes the config as JSON so process-pool workers receive a small picklable string.
+    ``cached``/``present``: whether the directory held trainer caches / any file of this image
+    when the run began (one scan up front, not a directory listing or three failed reads per image).
     """
     cfg = _config(cfg_json)
     s = make_sample(cfg, family, index)
     hashes, written, nbytes = {}, 0, 0
     for ext, data in ((".png", s.png), (".txt", s.caption.encode()), (".ascii", s.ascii.encode())):
-        path = Path(out) / f"{s.name}{ext}"
+        name = s.name + ext
+        path = os.path.join(out, name)
         digest = sha256_bytes(data)
-        hashes[path.name] = digest
-        if sha256_file(path) != digest:
+        hashes[name] = digest
+        if not present or sha256_file(path) != digest:
             atomic_write(path, data)
             written += 1
             nbytes += len(data)
-    if written:
+    if written and cached:
         drop_trainer_caches(Path(out), s.name)
     return WriteResult(s.name, family, hashes, nbytes, written)
 
@@ -118,7 +125,9 @@ def read_manifest(out: Path) -> dict | None:
 
 
 def _versions() -> dict[str, str]:
-    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__, "pillow": PIL.__version__}
+    # zlib: the PNG bytes come from the runtime zlib's deflate, so it is part of "byte-identical"
+    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
 
 def _atlas_facts(cell: int) -> dict:
@@ -135,7 +144,7 @@ def _manifest(cfg: DatasetConfig, status: str, families: dict[str, int], hashes:
         "count": cfg.count,
         "families": families,
         "versions": _versions(),
-        "png": {"mode": "L", "values": [0, 255], "compress_level": 6},
+        "png": PNG_FORMAT,
         "atlas": _atlas_facts(cfg.cell_size),
         "config": cfg.model_dump(mode="json"),
         "files": dict(sorted(hashes.items())),
@@ -197,11 +206,17 @@ def write_dataset(
     known = old.get("files", {}) if same else {}
     expected = {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS}
     stems = {n.rsplit(".", 1)[0] for n in expected}
+    cached: set[str] = set()
+    present: set[str] = set()
     for p in out.iterdir():
         cache = TRAINER_CACHE.match(p.name)
         if (DATASET_FILE.match(p.name) and p.name not in expected) or (cache and cache.group(1) not in stems):
             p.unlink()
             summary.removed += 1
+        elif cache:
+            cached.add(cache.group(1))
+        elif p.name in expected:
+            present.add(p.name.rsplit(".", 1)[0])
 
     atomic_write(out / MANIFEST, _manifest(cfg, "incomplete", families, {}))
     todo: list[tuple[str, int]] = []
@@ -215,13 +230,18 @@ def write_dataset(
 
     cfg_json = cfg.model_dump_json()
     if workers <= 1 or len(todo) < 2:
-        results: Iterable[WriteResult] = (_write_one(cfg_json, str(out), f, i) for f, i in todo)
+        results: Iterable[WriteResult] = (
+            _write_one(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present)
+            for f, i in todo
+        )
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
         chunk = max(1, len(todo) // (workers * 8))
         results = pool.map(_write_one, [cfg_json] * len(todo), [str(out)] * len(todo),
-                           [f for f, _ in todo], [i for _, i in todo], chunksize=chunk)
+                           [f for f, _ in todo], [i for _, i in todo],
+                           [sample_name(f, i) in cached for f, i in todo],
+                           [sample_name(f, i) in present for f, i in todo], chunksize=chunk)
     try:
         for r in progress(results, len(todo)) if progress else results:
             summary.hashes.update(r.hashes)

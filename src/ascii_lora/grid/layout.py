@@ -53,7 +53,6 @@ def finish_map(family: str, grid: np.ndarray, outline: bool, facts: dict[str, An
         **facts,
         "wall_style": "outline" if outline else "blocks",
         "doors": int(np.count_nonzero(grid == gridops.DOOR)),
-        "floor_fraction": round(fraction, 4),
         "density": density_word(fraction),
     }
     return Layout(family, grid, facts)

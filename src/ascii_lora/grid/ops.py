@@ -26,13 +26,15 @@ def shift(mask: np.ndarray, dy: int, dx: int, fill: bool = False) -> np.ndarray:
 
 
 def dilate(mask: np.ndarray, diagonal: bool = True) -> np.ndarray:
-    out = mask.copy()
-    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
-    if diagonal:
-        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    for dy, dx in steps:
-        out |= shift(mask, dy, dx)
-    return out
+    """Set cells and their 8 (or 4) neighbours. ORs of views into one zero-padded copy: every
+    generated map is dilated once or twice, so this avoids a fresh array per direction."""
+    h, w = mask.shape
+    pad = np.zeros((h + 2, w + 2), dtype=bool)
+    pad[1:-1, 1:-1] = mask
+    if diagonal:  # separable: a row of three, then a column of three
+        rows = pad[:, :-2] | pad[:, 1:-1] | pad[:, 2:]
+        return rows[:-2] | rows[1:-1] | rows[2:]
+    return mask | pad[:-2, 1:-1] | pad[2:, 1:-1] | pad[1:-1, :-2] | pad[1:-1, 2:]
 
 
 def neighbour_count(mask: np.ndarray, fill: bool = False) -> np.ndarray:
@@ -48,12 +50,14 @@ def neighbour_count(mask: np.ndarray, fill: bool = False) -> np.ndarray:
 
 def arms(mask: np.ndarray) -> np.ndarray:
     """4-bit code per cell of which orthogonal neighbours are set (N=1, E=2, S=4, W=8)."""
-    m = mask
+    h, w = mask.shape
+    pad = np.zeros((h + 2, w + 2), dtype=np.uint8)
+    pad[1:-1, 1:-1] = mask
     return (
-        shift(m, 1, 0).astype(np.uint8) * symbols.NORTH
-        | shift(m, 0, -1).astype(np.uint8) * symbols.EAST
-        | shift(m, -1, 0).astype(np.uint8) * symbols.SOUTH
-        | shift(m, 0, 1).astype(np.uint8) * symbols.WEST
+        pad[:-2, 1:-1] * np.uint8(symbols.NORTH)
+        | pad[1:-1, 2:] * np.uint8(symbols.EAST)
+        | pad[2:, 1:-1] * np.uint8(symbols.SOUTH)
+        | pad[1:-1, :-2] * np.uint8(symbols.WEST)
     )
 
 
@@ -80,35 +84,39 @@ def outline_walls(grid: np.ndarray) -> np.ndarray:
 def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected components: (labels numbered 1..count in scan order, 0 = background, count).
 
-    Whole-array union-find: every round hooks each component onto its smallest neighbouring
-    label, then pointer jumping flattens the trees, so the rounds grow with the log of the
-    component size, not with its length (a long maze passage costs a few rounds, not thousands).
+    Works on horizontal runs, not cells (a run is already connected, and there are several times
+    fewer of them), joined where runs of neighbouring rows overlap. Whole-array union-find: every
+    round hooks each component onto its smallest neighbouring run, then pointer jumping flattens
+    the trees, so the rounds grow with the log of the component size, not with its length (a long
+    maze passage costs a few rounds, not thousands).
     """
     h, w = mask.shape
-    flat = mask.ravel()
-    idx = np.arange(h * w).reshape(h, w)
-    pairs_h = mask[:, :-1] & mask[:, 1:]
-    pairs_v = mask[:-1, :] & mask[1:, :]
-    a = np.concatenate([idx[:, :-1][pairs_h], idx[:-1, :][pairs_v]])
-    b = np.concatenate([idx[:, 1:][pairs_h], idx[1:, :][pairs_v]])
-    parent = np.arange(h * w)
-    while True:
+    starts = mask.copy()
+    starts[:, 1:] &= ~mask[:, :-1]
+    run = np.cumsum(starts).reshape(h, w) - 1  # run index (in scan order) of every set cell
+    runs = int(run[-1, -1]) + 1 if mask.size else 0
+    overlap = mask[:-1] & mask[1:]
+    first = overlap.copy()  # one join per stretch of overlap is enough
+    first[:, 1:] &= ~overlap[:, :-1]
+    a, b = run[:-1][first], run[1:][first]
+    parent = np.arange(runs)
+    while a.size:
         ra, rb = parent[a], parent[b]
-        differ = ra != rb
-        if not differ.any():
+        split = ra != rb
+        if not split.any():
             break
-        lo, hi = np.minimum(ra, rb)[differ], np.maximum(ra, rb)[differ]
-        np.minimum.at(parent, hi, lo)
-        while True:  # pointer jumping: every cell points at its root
+        a, b, ra, rb = a[split], b[split], ra[split], rb[split]
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:  # pointer jumping: every run points at its root
             jumped = parent[parent]
             if np.array_equal(jumped, parent):
                 break
             parent = jumped
-    roots = parent[flat]
-    uniq, inverse = np.unique(roots, return_inverse=True)
-    labels = np.zeros(h * w, dtype=np.int32)
-    labels[flat] = inverse.astype(np.int32) + 1
-    return labels.reshape(h, w), int(len(uniq))
+    # a root is the first run of its component, so numbering roots in order numbers by scan order
+    number = np.cumsum(parent == np.arange(runs), dtype=np.int32)
+    labels = np.zeros((h, w), dtype=np.int32)
+    labels[mask] = number[parent[run[mask]]]
+    return labels, int(number[-1]) if runs else 0
 
 
 def is_connected(mask: np.ndarray) -> bool:

@@ -60,8 +60,4 @@ def codes(chars: str) -> np.ndarray:
     return np.frombuffer(chars.encode("ascii"), dtype=np.uint8)
 
 
-def code(char: str) -> int:
-    return ord(char)
-
-
 LINE_LUT = np.array([ord(LINE_BY_ARMS[m]) for m in range(16)], dtype=np.uint8)

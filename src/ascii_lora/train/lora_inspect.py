@@ -13,6 +13,9 @@ from .plan import SD_SCRIPTS_COMMIT
 from .safetensors_header import NotSafetensors, read_header
 
 BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d+)_")
+# SimpleTuner saves diffusers/PEFT names: transformer.{transformer_blocks|single_transformer_blocks}.N.<layer>.lora_A/B
+PEFT_BLOCK = re.compile(r"^transformer\.(transformer_blocks|single_transformer_blocks)\.(\d+)\.")
+PEFT_BLOCK_NAMES = {"transformer_blocks": "double_blocks", "single_transformer_blocks": "single_blocks"}
 
 
 @dataclass
@@ -56,8 +59,11 @@ TRAINING_KEYS = {
 def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     header = read_header(path)
     downs = {k[: -len(".lora_down.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_down.weight")}
+    peft = not downs
+    if peft:  # SimpleTuner's checkpoints: lora_A is the down projection
+        downs = {k[: -len(".lora_A.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_A.weight")}
     if not downs:
-        raise NotSafetensors("no lora_down weights: not a LoRA file")
+        raise NotSafetensors("no lora_down (sd-scripts) or lora_A (diffusers/PEFT) weights: not a LoRA file")
     ranks = Counter(t.shape[0] for t in downs.values())
     rank = ranks.most_common(1)[0][0]
     alphas = [header.scalar(f"{m}.alpha") for m in downs if f"{m}.alpha" in header.tensors]
@@ -65,12 +71,17 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     meta = header.metadata
     if alpha is None and "ss_network_alpha" in meta:
         alpha = float(meta["ss_network_alpha"])
+    if alpha is None and peft:
+        alpha = _peft_alpha(meta)
     blocks: dict[str, set[int]] = {}
     other = 0
     for m in downs:
         b = BLOCK.match(m)
+        p = PEFT_BLOCK.match(m)
         if b:
             blocks.setdefault(b.group(1), set()).add(int(b.group(2)))
+        elif p:
+            blocks.setdefault(PEFT_BLOCK_NAMES[p.group(1)], set()).add(int(p.group(2)))
         else:
             other += 1
     dtypes = Counter(t.dtype for k, t in header.tensors.items() if "lora_" in k)
@@ -90,6 +101,18 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     )
     info.warnings = compare(info, meta, cfg)
     return info
+
+
+def _peft_alpha(meta: dict[str, str]) -> float | None:
+    """diffusers writes the PEFT config as JSON under ``lora_adapter_metadata`` (keys like ``transformer.lora_alpha``)."""
+    import json
+
+    try:
+        data = json.loads(meta.get("lora_adapter_metadata", "{}"))
+    except ValueError:
+        return None
+    values = [v for k, v in data.items() if k.split(".")[-1] == "lora_alpha" and isinstance(v, (int, float))]
+    return float(values[0]) if values else None
 
 
 def compare(info: LoraInfo, meta: dict[str, str], cfg: ExperimentConfig | None) -> list[str]:

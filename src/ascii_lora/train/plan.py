@@ -188,8 +188,24 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     return launch + args
 
 
+def _unset(data: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out += _unset(value, f"{prefix}{key}.")
+        elif value is None:
+            out.append(prefix + key)
+    return out
+
+
 def resolved_toml(cfg: ExperimentConfig) -> str:
+    """The config as run. TOML has no null, so unset settings are named in a comment instead:
+    a reader must be able to tell "left unset" from "forgotten"."""
+    data = cfg.model_dump(mode="json")
     header = "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
+    unset = _unset(data)
+    if unset:
+        header += f"# Unset (None, so the documented fallback applies): {', '.join(unset)}\n"
     return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
 
 
@@ -213,3 +229,12 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
         resolved_toml=resolved_toml(cfg),
         segment=segment,
     )
+
+
+def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None):
+    """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files."""
+    if cfg.trainer.kind == "simpletuner":
+        from .simpletuner_plan import build_simpletuner_plan
+
+        return build_simpletuner_plan(cfg, root, run_dir, resume)
+    return build_plan(cfg, root, run_dir, resume)

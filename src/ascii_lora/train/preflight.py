@@ -76,32 +76,37 @@ def check_tokenizers(cache: Path) -> Check:
     return Check("tokenizer cache", True, f"{cache}: CLIP and T5 tokenizers present (offline start)")
 
 
+def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str,
+              setup: str = "run `make setup-train`") -> Check:
+    """Enough CUDA GPUs of the profile's size, seen by the trainer's own torch (any trainer)."""
+    prof = cfg.hardware.profile
+    if not gpus:
+        return Check("CUDA GPU", False, "no CUDA GPU is visible on this machine",
+                     "train on a CUDA workstation or pod; `ascii-lora plan` and `train --dry-run` work anywhere")
+    elif not torch_cuda:
+        return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
+                     f"{setup} to install a CUDA build of torch")
+    else:
+        small = [g for g in gpus if g.total_gib < prof.min_vram_gib]
+        if len(gpus) < cfg.hardware.num_gpus:
+            return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
+                         "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES")
+        elif small:
+            g = small[0]
+            smaller = [k for k, v in sorted(VRAM_PROFILES.items(), key=lambda kv: -kv[1].min_vram_gib) if v.min_vram_gib <= g.total_gib]
+            return Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.0f} GiB, profile {cfg.hardware.vram_profile} needs {prof.min_vram_gib:.0f}",
+                         f"set [hardware] vram_profile = \"{smaller[0]}\"" if smaller else "this card is too small for FLUX LoRA training")
+        else:
+            return Check("CUDA GPU", True, ", ".join(f"{g.name} {g.total_gib:.0f} GiB" for g in gpus[: cfg.hardware.num_gpus]))
+
+
 def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes | None = None) -> list[Check]:
     from ..dataset.validate import validate_dir
 
     probes = probes or Probes()
     checks: list[Check] = []
-    prof = cfg.hardware.profile
 
-    torch_cuda, gpus, source = probes.cuda()
-    if not gpus:
-        checks.append(Check("CUDA GPU", False, "no CUDA GPU is visible on this machine",
-                            "train on a CUDA workstation or pod; `ascii-lora plan` and `train --dry-run` work anywhere"))
-    elif not torch_cuda:
-        checks.append(Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
-                            "run `make setup-train` to install a CUDA build of torch"))
-    else:
-        small = [g for g in gpus if g.total_gib < prof.min_vram_gib]
-        if len(gpus) < cfg.hardware.num_gpus:
-            checks.append(Check("CUDA GPU", False, f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
-                                "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES"))
-        elif small:
-            g = small[0]
-            smaller = [k for k, v in sorted(VRAM_PROFILES.items(), key=lambda kv: -kv[1].min_vram_gib) if v.min_vram_gib <= g.total_gib]
-            checks.append(Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.0f} GiB, profile {cfg.hardware.vram_profile} needs {prof.min_vram_gib:.0f}",
-                                f"set [hardware] vram_profile = \"{smaller[0]}\"" if smaller else "this card is too small for FLUX LoRA training"))
-        else:
-            checks.append(Check("CUDA GPU", True, ", ".join(f"{g.name} {g.total_gib:.0f} GiB" for g in gpus[: cfg.hardware.num_gpus])))
+    checks.append(check_gpu(cfg, *probes.cuda()))
 
     for mod, why, fix in (
         ("accelerate", "launches the trainer", "run `make setup-train`"),

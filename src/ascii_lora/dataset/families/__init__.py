@@ -10,6 +10,11 @@ from ...config.models import DatasetConfig
 from ...grid.layout import Layout
 from . import cave, corridor, dungeon, maze, mixed, rooms_and_mazes, text
 
+# Part of every dataset fingerprint: bump it whenever a family draws something else for the same
+# (config, seed, index), so a directory written by the old drawing is not taken as current.
+# 2: array-based maze carving and chamber joining (issue 9).
+REVISION = 2
+
 Generator = Callable[[np.random.Generator, DatasetConfig], Layout]
 
 FAMILIES: dict[str, Generator] = {

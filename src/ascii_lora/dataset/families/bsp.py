@@ -8,7 +8,7 @@ import numpy as np
 
 from ...grid import ops as gridops
 from ...config.models import CaveParams, DungeonParams
-from .cave import grow_cave
+from .cave import join_chambers, settle
 
 
 @dataclass(frozen=True)
@@ -79,28 +79,53 @@ def bsp_layout(
     min_leaf = int(rng.integers(params.min_leaf[0], params.min_leaf[1] + 1))
     root = partition(rng, Rect(0, 0, rows, cols), min_leaf)
 
-    for leaf in leaves(root):
+    def add_room(leaf: Node) -> None:
         r = leaf.rect
         inner_h, inner_w = r.height - 2, r.width - 2  # keep the wall ring inside the leaf
-        if cave is not None and rng.random() < cave_chance and inner_h >= 6 and inner_w >= 6:
-            pocket = grow_cave(rng, inner_h, inner_w, cave)
-            if pocket.any():
-                open_mask[r.top + 1 : r.top + 1 + inner_h, r.left + 1 : r.left + 1 + inner_w] |= pocket
-                ys, xs = np.nonzero(pocket)
-                k = int(rng.integers(len(ys)))
-                anchors[id(leaf)] = (r.top + 1 + int(ys[k]), r.left + 1 + int(xs[k]))
-                caves += 1
-                continue
         lo, hi = params.room_fill
         h = max(3, min(inner_h - 1, int(round(inner_h * rng.uniform(lo, hi)))))
         w = max(3, min(inner_w - 1, int(round(inner_w * rng.uniform(lo, hi)))))
         top = r.top + 1 + int(rng.integers(0, inner_h - h + 1))
         left = r.left + 1 + int(rng.integers(0, inner_w - w + 1))
-        room = Rect(top, left, h, w)
-        rooms.append(room)
+        rooms.append(Rect(top, left, h, w))
         room_mask[top : top + h, left : left + w] = True
-        rings |= gridops.rect_ring((rows, cols), top, left, h, w)
+        rings[max(top - 1, 0) : top + h + 1, max(left - 1, 0) : left + w + 1] = True  # room and its ring
         anchors[id(leaf)] = (top + int(rng.integers(h)), left + int(rng.integers(w)))
+
+    pockets: list[Node] = []
+    for leaf in leaves(root):
+        r = leaf.rect
+        if cave is not None and rng.random() < cave_chance and r.height - 2 >= 6 and r.width - 2 >= 6:
+            pockets.append(leaf)
+        else:
+            add_room(leaf)
+    if pockets:
+        # every pocket settles in one pass over the whole grid: rock surrounds each, so each
+        # settles exactly as it would alone; chambers are then joined pocket by pocket
+        assert cave is not None
+        rock = np.ones((rows, cols), dtype=bool)
+        free = np.zeros_like(rock)
+        for leaf in pockets:
+            r = leaf.rect
+            rock[r.top + 1 : r.top + r.height - 1, r.left + 1 : r.left + r.width - 1] = (
+                rng.random((r.height - 2, r.width - 2)) < rng.uniform(*cave.fill)
+            )
+            free[r.top + 2 : r.top + r.height - 2, r.left + 2 : r.left + r.width - 2] = True
+        settled = ~settle(rock, free, cave.iterations)
+        labels = gridops.label(settled)[0]
+        for leaf in pockets:
+            r = leaf.rect
+            inner = (slice(r.top + 1, r.top + r.height - 1), slice(r.left + 1, r.left + r.width - 1))
+            pocket, _ = join_chambers(rng, settled[inner], cave.min_chamber, labels[inner])
+            if not pocket.any():  # a pocket that settled solid holds a room instead
+                add_room(leaf)
+                continue
+            open_mask[inner] |= pocket
+            ys, xs = np.nonzero(pocket)
+            k = int(rng.integers(len(ys)))
+            anchors[id(leaf)] = (r.top + 1 + int(ys[k]), r.left + 1 + int(xs[k]))
+            caves += 1
+    rings &= ~room_mask  # the wall rings just outside the rooms
     open_mask |= room_mask
 
     corridors = 0

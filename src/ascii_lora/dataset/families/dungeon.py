@@ -13,7 +13,7 @@ from .bsp import bsp_layout
 def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     n = cfg.cells
     outline = bool(rng.random() < cfg.outline_chance)
-    open_mask, doors, rooms, _, corridors = bsp_layout(rng, n, n, cfg.dungeon)
+    open_mask, doors, rooms, _, _ = bsp_layout(rng, n, n, cfg.dungeon)
     grid = gridops.build_map(open_mask, doors)
-    facts = {"rooms": [r.as_list() for r in rooms], "corridors": corridors}
+    facts = {"rooms": [r.as_list() for r in rooms]}
     return finish_map("dungeon", grid, outline, facts)

@@ -7,79 +7,32 @@ import numpy as np
 from ...grid import ops as gridops
 from ...config.models import DatasetConfig
 from ...grid.layout import Layout, finish_map
+from . import spanning
 
 _STEPS = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 
-def lattice_neighbours(allowed: np.ndarray) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
-    """Flat indices of the lattice cells and, per cell, its (node index, wall cell) neighbours two steps away."""
-    h, w = allowed.shape
-    flat = np.flatnonzero(allowed)
-    node_of = np.full(h * w, -1, dtype=np.int64)
-    node_of[flat] = np.arange(len(flat))
-    ys, xs = np.divmod(flat, w)
-    table: list[list[tuple[int, int]]] = [[] for _ in range(len(flat))]
-    for dy, dx in _STEPS:
-        ny, nx = ys + 2 * dy, xs + 2 * dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        target = np.where(inside, node_of[np.clip(ny, 0, h - 1) * w + np.clip(nx, 0, w - 1)], -1)
-        wall = (ys + dy) * w + (xs + dx)
-        for k in np.flatnonzero(target >= 0).tolist():
-            table[k].append((int(target[k]), int(wall[k])))
-    return flat, table
-
-
 def carve_backtracker(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]) -> None:
-    """Randomized depth-first search over the lattice cells of ``allowed``: long winding passages.
-
-    The walk is inherently sequential; it runs on plain lists with the neighbour table and the
-    random draws prepared as whole arrays beforehand.
-    """
-    h, w = open_mask.shape
-    flat, table = lattice_neighbours(allowed)
-    seen = open_mask.ravel()[flat].tolist()
-    first = int(np.flatnonzero(flat == start[0] * w + start[1])[0])
-    draws = rng.integers(0, 1 << 30, size=2 * len(flat) + 1).tolist()
-    walls: list[int] = []
-    seen[first] = True
-    stack, k = [first], 0
-    while stack:
-        options = [(n, wall) for n, wall in table[stack[-1]] if not seen[n]]
-        if not options:
-            stack.pop()
-            continue
-        n, wall = options[draws[k] % len(options)]
-        k += 1
-        seen[n] = True
-        walls.append(wall)
-        stack.append(n)
-    out = open_mask.ravel()
-    out[flat[np.flatnonzero(seen)]] = True
-    out[walls] = True
+    """Randomized depth-first search over the lattice cells of ``allowed``: long winding passages."""
+    lat = spanning.lattice(allowed)
+    first = np.flatnonzero(lat.flat == start[0] * lat.shape[1] + start[1])
+    forest = spanning.backtracker_forest(rng, lat, first)
+    child = np.flatnonzero(forest.parent >= 0)
+    _open(open_mask, lat, forest.preorder, child, forest.parent[child])
 
 
 def carve_prim(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]) -> None:
-    """Randomized Prim: many short branches, a bushier look than the backtracker."""
-    h, w = open_mask.shape
-    open_mask[start] = True
-    frontier: list[tuple[int, int, int, int]] = []
+    """Randomized Prim (a minimum spanning tree of random weights): many short branches, bushier
+    than the backtracker. The tree spans every lattice cell, so ``start`` changes nothing."""
+    lat = spanning.lattice(allowed)
+    a, b = spanning.random_spanning_tree(rng, lat)
+    _open(open_mask, lat, np.arange(lat.size), a, b)
 
-    def push(y: int, x: int) -> None:
-        for dy, dx in _STEPS:
-            ny, nx = y + 2 * dy, x + 2 * dx
-            if 0 <= ny < h and 0 <= nx < w and allowed[ny, nx] and not open_mask[ny, nx]:
-                frontier.append((ny, nx, y + dy, x + dx))
 
-    push(*start)
-    while frontier:
-        k = int(rng.integers(len(frontier)))
-        frontier[k], frontier[-1] = frontier[-1], frontier[k]
-        ny, nx, wy, wx = frontier.pop()
-        if open_mask[ny, nx]:
-            continue
-        open_mask[wy, wx] = True
-        open_mask[ny, nx] = True
-        push(ny, nx)
+def _open(open_mask: np.ndarray, lat: spanning.Lattice, nodes: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    out = open_mask.ravel()
+    out[lat.flat[nodes]] = True
+    out[spanning.wall_between(lat, a, b)] = True
 
 
 CARVERS = {"backtracker": carve_backtracker, "prim": carve_prim}
@@ -125,6 +78,5 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
         "algorithm": algorithm,
         "dead_ends": ends,
         "bounds": [top, left, span_y, span_x],
-        "openings": ["west", "east"],
     }
     return finish_map("maze", grid, outline, facts)

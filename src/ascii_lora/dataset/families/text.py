@@ -16,16 +16,23 @@ def _words(rng: np.random.Generator, k: int) -> list[str]:
 
 
 def _wrap(rng: np.random.Generator, width: int, lines: int) -> list[str]:
+    """Lines of whole words filling up to ``width``; some end in a full stop.
+
+    Every draw is made up front (a word is at least two letters, so a line holds fewer than
+    width // 2 + 2 of them), then the lines are filled from the drawn words.
+    """
+    per_line = width // 2 + 2
+    picks = rng.integers(0, len(WORDS), size=(lines, per_line)).tolist()
+    stops = (rng.random(lines) < 0.3).tolist()
     out = []
-    for _ in range(lines):
+    for row, stop in zip(picks, stops):
         line = ""
-        while True:
-            word = _words(rng, 1)[0]
-            nxt = f"{line} {word}" if line else word
+        for k in row:
+            nxt = f"{line} {WORDS[k]}" if line else WORDS[k]
             if len(nxt) > width:
                 break
             line = nxt
-        if rng.random() < 0.3 and len(line) < width:
+        if stop and len(line) < width:
             line += "."
         out.append(line)
     return out
@@ -34,8 +41,8 @@ def _wrap(rng: np.random.Generator, width: int, lines: int) -> list[str]:
 def _terminal_lines(rng: np.random.Generator, width: int, lines: int) -> list[str]:
     out: list[str] = []
     while len(out) < lines - 1:
-        cmd = str(rng.choice(COMMANDS))
-        arg = str(rng.choice(FILES)) if rng.random() < 0.7 else _words(rng, 1)[0]
+        cmd = COMMANDS[int(rng.integers(len(COMMANDS)))]
+        arg = FILES[int(rng.integers(len(FILES)))] if rng.random() < 0.7 else _words(rng, 1)[0]
         out.append(f"$ {cmd} {arg}"[:width])
         for _ in range(int(rng.integers(1, 4))):
             if len(out) < lines - 1:

@@ -1,0 +1,155 @@
+"""Mutation score of the core modules, one module at a time, each against the tests written for it.
+
+mutmut alone would run, for every mutant, every test that happens to call the mutated function:
+captions' helpers are reached by the dataset, checker and CLI tests too, which made one mutant
+cost ~12 s here. So each module gets its own sandbox (build/mutation/<module>/, a copy of the
+checkout) whose [tool.mutmut] mutates only that module and collects tests only from its test
+files below: a mutant must be killed by the tests that claim to specify that module.
+
+    python tools/mutation.py                   # every module (hours on a 2-core box)
+    python tools/mutation.py captions ranking  # some
+    python tools/mutation.py --report          # scores from the last runs, no new run
+
+Equivalent mutants (no test can tell them apart: same behaviour) are listed with a reason in
+tools/mutation_equivalent.txt and leave the denominator; everything else not killed counts
+against the score, "no tests" included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "mutation"
+EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
+
+# module key -> (source file under src/ascii_lora, the test files that specify it)
+MODULES: dict[str, tuple[str, list[str]]] = {
+    "atlas": ("grid/atlas.py", ["test_atlas.py"]),
+    "sample": ("dataset/sample.py", ["test_dataset.py"]),
+    "captions": ("dataset/captions.py", ["test_captions.py"]),
+    "writer": ("dataset/writer.py", ["test_dataset.py", "test_cli.py"]),
+    "validate": ("dataset/validate.py", ["test_dataset.py"]),
+    "models": ("config/models.py", ["test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
+    "loader": ("config/loader.py", ["test_cli.py", "test_plan.py"]),
+    "plan": ("train/plan.py", ["test_plan.py"]),
+    "preflight": ("train/preflight.py", ["test_preflight.py"]),
+    "launcher": ("train/launcher.py", ["test_launcher.py"]),
+    "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py"]),
+    "score": ("check/score.py", ["test_check.py"]),
+    "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
+    "ranking": ("check/ranking.py", ["test_ranking.py", "test_check.py"]),
+}
+COPY = ["src", "tests", "tools", "configs", ".ci", "README.md", "Makefile", ".gitmodules"]
+KILLED = {1, 3, 24, -24, 152, 255, 36, 37, -11, -9}  # failed, crashed, timed out or type error
+STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", None: "not checked"}
+
+
+def pyproject_for(source: str, tests: list[str]) -> str:
+    """The checkout's pyproject.toml with a [tool.mutmut] for one module."""
+    text = (ROOT / "pyproject.toml").read_text()
+    text = re.split(r"\n\[tool\.mutmut\]\n", text)[0].rstrip() + "\n"
+    selection = ", ".join(f'"tests/{t}"' for t in tests)
+    return text + (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["src/ascii_lora/"]\n'
+        f'only_mutate = ["src/ascii_lora/{source}"]\n'
+        f"pytest_add_cli_args_test_selection = [{selection}]\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
+        f"also_copy = {json.dumps(COPY[2:])}\n"
+    )
+
+
+def sandbox(key: str) -> Path:
+    source, tests = MODULES[key]
+    box = WORK / key
+    for name in COPY:
+        src, dst = ROOT / name, box / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst)
+    (box / "pyproject.toml").write_text(pyproject_for(source, tests))
+    shutil.rmtree(box / "mutants", ignore_errors=True)  # results of another source would mislead
+    return box
+
+
+def equivalent() -> dict[str, str]:
+    out = {}
+    if EQUIVALENT.exists():
+        for line in EQUIVALENT.read_text().splitlines():
+            name, _, why = line.partition("#")
+            if name.strip():
+                out[name.strip()] = why.strip()
+    return out
+
+
+def results(key: str) -> dict[str, int | None] | None:
+    source, _ = MODULES[key]
+    meta = WORK / key / "mutants" / "src" / "ascii_lora" / (source + ".meta")
+    if not meta.exists():
+        return None
+    return json.loads(meta.read_text())["exit_code_by_key"]
+
+
+def summarise(key: str) -> tuple[str, list[str]] | None:
+    codes = results(key)
+    if codes is None:
+        return None
+    same = equivalent()
+    counted = {k: v for k, v in codes.items() if k not in same}
+    checked = {k: v for k, v in counted.items() if v is not None}
+    killed = sum(v in KILLED for v in checked.values())
+    left = sorted(k for k, v in checked.items() if v not in KILLED)
+    score = 100 * killed / len(checked) if checked else 0.0
+    line = (
+        f"{key:13s} {score:5.1f}% killed  ({killed} of {len(checked)} checked; "
+        f"{len(codes) - len(counted)} equivalent; {len(counted) - len(checked)} not run)"
+    )
+    return line, [f"{k}  {STATUS.get(checked[k], checked[k])}" for k in left]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help=f"any of: {' '.join(MODULES)} (default: all)")
+    ap.add_argument("--report", action="store_true", help="only print the scores of earlier runs")
+    ap.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    a = ap.parse_args(argv)
+    unknown = [m for m in a.modules if m not in MODULES]
+    if unknown:
+        print(f"unknown module(s) {unknown}; choose from: {' '.join(MODULES)}", file=sys.stderr)
+        return 2
+    keys = a.modules or list(MODULES)
+    mutmut = Path(sys.executable).parent / "mutmut"
+    if not a.report:
+        for key in keys:
+            box = sandbox(key)
+            print(f"== {key}: {MODULES[key][0]} against {', '.join(MODULES[key][1])}", flush=True)
+            with open(box / "mutmut.log", "w") as log:
+                subprocess.run([str(mutmut), "run", "--max-children", str(a.max_children)], cwd=box, stdout=log, stderr=subprocess.STDOUT)
+    print("mutation score (mutmut; killed / checked, equivalent mutants excluded):")
+    for key in keys:
+        summary = summarise(key)
+        if summary is None:
+            print(f"{key:13s} not run")
+            continue
+        line, left = summary
+        print(line)
+        listing = WORK / key / "survivors.txt"
+        listing.write_text("".join(f"{s}\n" for s in left))
+        if left:
+            print(f"{'':13s} survivors: {listing.relative_to(ROOT)} (inspect: cd {(WORK / key).relative_to(ROOT)} && mutmut show NAME)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
