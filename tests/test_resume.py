@@ -229,3 +229,14 @@ def test_rewriting_metadata_keeps_every_tensor_byte(tmp_path):
     assert p.read_bytes()[h.data_start :] == data_before and h.data_start % 8 == 0
     after = load_file(str(p))
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_resumed_argv_is_one_sd_scripts_parser_accepts(tmp_path):
+    from .kohya_facts import KohyaFacts
+
+    facts = KohyaFacts(Path(__file__).parent / "fixtures" / "sd_scripts_facts.json")
+    run = tmp_path / "run"
+    state(run, f"{NAME}-step00000500-state", 500)
+    plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
+    parsed = facts.parse(plan.trainer_args)
+    assert parsed["initial_step"] == "0" and parsed["max_train_steps"] == "2500" and parsed["resume"].endswith("-state")
