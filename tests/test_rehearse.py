@@ -91,3 +91,8 @@ def test_step_times_are_read_from_sd_scripts_progress_bar():
     text = ("steps:  12%|█▎        | 1/8 [01:09<08:05, 69.35s/it]steps:  12%|█▎        | 1/8 [01:09<08:05, 69.35s/it, avr_loss=2.47]"
             "\rsteps:  25%|██▌       | 2/8 [02:20<07:02, 70.48s/it, avr_loss=2.51]\rsteps: 100%|██████████| 8/8 [1:02:03<00:00, 1.2s/it]")
     assert step_times(text) == {1: 69, 2: 140, 8: 3723}
+
+
+def test_the_rehearsal_drives_sd_scripts_even_for_a_simpletuner_experiment(tmp_path):
+    user = ExperimentConfig.model_validate({**USER, "trainer": {"kind": "simpletuner"}})
+    assert rehearsal_config(user, tmp_path, st.paths(tmp_path / "c")).trainer.kind == "kohya"

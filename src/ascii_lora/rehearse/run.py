@@ -40,6 +40,7 @@ REHEARSAL = {
     "training": {"max_train_steps": 8, "resolution": 384, "save_every_n_steps": 2, "resume": False},
     "sample": {"every_n_steps": 2, "steps": 2, "width": 256, "height": 256, "at_first": True},
     "hardware": {"num_gpus": 1, "blocks_to_swap": 0},
+    "trainer": {"kind": "kohya"},  # the rehearsal runs sd-scripts; SimpleTuner has its own CPU proof (section 5)
 }
 INTERRUPT_AFTER_STEP = 2  # the first saved state: Ctrl-C right after it
 LAUNCHER = Path(__file__).with_name("sd_launcher.py")
