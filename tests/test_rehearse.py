@@ -94,5 +94,5 @@ def test_step_times_are_read_from_sd_scripts_progress_bar():
 
 
 def test_the_rehearsal_drives_sd_scripts_even_for_a_simpletuner_experiment(tmp_path):
-    user = ExperimentConfig.model_validate({**USER, "trainer": {"kind": "simpletuner"}})
+    user = ExperimentConfig.model_validate({"trainer": {"kind": "simpletuner"}})
     assert rehearsal_config(user, tmp_path, st.paths(tmp_path / "c")).trainer.kind == "kohya"
