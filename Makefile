@@ -64,3 +64,13 @@ facts: $(STAMP)
 .PHONY: mutation
 mutation: $(STAMP)
 	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)
+
+# The real sd-scripts trains this plan on the CPU with tiny random stand-ins: interrupt, resume,
+# refusal, inspect, check (README "Rehearse before you rent a GPU"). Builds .venv-train itself
+# (torch, sd-scripts' requirements, no model download) and needs vendor/sd-scripts at the pin.
+# Not part of `make test`. TRAIN_VENV= picks another env.
+.PHONY: rehearse
+TRAIN_VENV ?= .venv-train
+
+rehearse: $(STAMP)
+	$(BIN)/ascii-lora rehearse --config $(CONFIG) --train-venv $(TRAIN_VENV)

@@ -66,7 +66,7 @@ def interruption_report(step: int | None, saved: list[tuple[int, str]], save_eve
 
 
 def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
-           env: dict[str, str] | None = None) -> int:
+           env: dict[str, str] | None = None, keep: dict | None = None) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
 
     Ctrl-C means stop now. The trainer runs in a process group of its own, so a terminal's Ctrl-C
@@ -76,7 +76,8 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     ensure_dir(log_path.parent)
     record = log_path.with_name("run.json")
     started = time.time()
-    info = {"argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None}
+    # ``keep``: what the caller carries across launches (segments.py: the run's segments)
+    info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None}
     atomic_write(record, json.dumps(info, indent=1))
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     received: list[int] = []
