@@ -14,6 +14,7 @@ from .check import cmd_check, cmd_snap
 from .common import nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_train
+from .verify import add_commands as add_verify_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ascii-lora",
         description="Train a FLUX.1-dev LoRA that draws on an exact 16 px cell grid. "
-        "Flow: dataset -> setup-train -> train -> check.",
+        "Flow: dataset -> setup-train -> train -> check -> verify -> generate.",
     )
     parser.add_argument("--version", action="version", version=f"ascii-lora {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")
     p.add_argument("--out", required=True, help="output folder for <image>.png + <image>.ascii")
+
+    add_verify_commands(add)
     return parser
 
 
