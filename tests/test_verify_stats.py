@@ -91,3 +91,8 @@ def test_equal_rates_go_to_the_earlier_step_whatever_the_input_order():
 def test_nothing_drawn_nothing_chosen():
     assert choose_winner([]) is None
     assert choose_winner([C(500, 0, images=0)]) is None
+
+
+def test_a_single_checkpoint_wins_by_default_and_says_so():
+    v = choose_winner([C(2, 0, images=8)])
+    assert v.winner == "step2" and v.reason == "the only trained checkpoint drawn"

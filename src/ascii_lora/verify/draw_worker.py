@@ -27,7 +27,10 @@ from typing import Any
 EVENT_PREFIX = "@@ascii-lora "
 RECORD_SUFFIX = ".job.json"
 TMP_PREFIX = ".ascii-lora-tmp-"
-T5_LAYERS_IN_SD_SCRIPTS = 24  # library/flux_utils.load_t5xxl builds a 24-layer T5 whatever the file holds
+T5_LAYERS_IN_SD_SCRIPTS = 24
+# Module globals flux_minimal_inference.generate_image() reads, which that script sets in its __main__ block
+GENERATE_IMAGE_GLOBALS = frozenset({"accelerator", "ae_dtype", "args", "clip_l_dtype", "device", "dtype", "encoding_strategy",
+                                    "flux_dtype", "is_fp8", "is_schnell", "t5xxl_dtype", "tokenize_strategy"})  # library/flux_utils.load_t5xxl builds a 24-layer T5 whatever the file holds
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -136,6 +139,10 @@ class FluxDrawer:
         self.ae = flux_utils.load_ae(m["ae"], dtypes["ae"], loading).eval()
         fmi.tokenize_strategy = strategy_flux.FluxTokenizeStrategy(256 if is_schnell else 512, spec["tokenizer_cache_dir"])
         fmi.encoding_strategy = strategy_flux.FluxTextEncodingStrategy()
+        fmi.is_schnell = is_schnell
+        unset = sorted(n for n in GENERATE_IMAGE_GLOBALS if not hasattr(fmi, n))
+        if unset:
+            raise RuntimeError(f"flux_minimal_inference globals not set: {unset}")
         self.device = device
         self.networks: dict[tuple, Any] = {}
         self.current: str | None = "unset"

@@ -2,7 +2,8 @@
 
 The worker (``draw_worker.py``) needs torch and the pinned sd-scripts; this side needs neither. It
 is started with the interpreter that runs ascii-lora (``make setup-train`` installs torch into the
-same environment the trainer runs from), from the sd-scripts checkout, offline. Everything it
+same environment the trainer runs from) unless ``ASCII_LORA_TRAIN_PYTHON`` names another, from the
+sd-scripts checkout, offline. Everything it
 prints goes to a log; lines starting with ``EVENT_PREFIX`` are progress events.
 """
 
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,13 @@ from .draw_worker import EVENT_PREFIX
 from .jobs import Job, Settings
 
 WORKER = Path(__file__).with_name("draw_worker.py")
+TRAIN_PYTHON_ENV = "ASCII_LORA_TRAIN_PYTHON"
+
+
+def train_python() -> str:
+    """The interpreter that has torch: this one after `make setup-train`, or the one ``ASCII_LORA_TRAIN_PYTHON``
+    names (a separate train environment, as the rehearsal on a CPU box uses)."""
+    return os.environ.get(TRAIN_PYTHON_ENV) or sys.executable
 
 # How FLUX is held for inference. Weight sizes: FLUX.1-dev 11.9 G params (22.2 GiB in bf16,
 # 11.1 GiB in fp8), T5-XXL encoder 4.8 G (8.9 GiB bf16), CLIP-L 0.12 G, AE 0.08 G; plus a rank-64
@@ -98,7 +106,7 @@ class WorkerProcess:
 
     spec_path: Path
     log_path: Path
-    python: str = sys.executable
+    python: str = field(default_factory=train_python)
     worker: Path = WORKER
     last_error: str | None = None
 

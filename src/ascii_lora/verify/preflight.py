@@ -6,6 +6,9 @@ the LoRA files added. ``device="cpu"`` is for the rehearsal with stand-in models
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 from ..config.models import ExperimentConfig
@@ -13,7 +16,19 @@ from ..train.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR
 from ..train.preflight import Check, check_model_file, check_tokenizers, check_writable
 from ..train.probes import GIB, Probes
 from ..train.safetensors_header import NotSafetensors, model_kind, read_header
-from .drawing import INFERENCE_MIN_GIB, Precision, model_paths
+from .drawing import INFERENCE_MIN_GIB, Precision, model_paths, train_python
+
+WORKER_MODULES = ("torch", "accelerate", "transformers")
+
+
+def modules_of(python: str, names: tuple[str, ...]) -> dict[str, bool]:
+    """Which modules another interpreter (the train environment's) can import, asked without importing them."""
+    code = "import importlib.util, json, sys; print(json.dumps({n: importlib.util.find_spec(n) is not None for n in sys.argv[1:]}))"
+    try:
+        r = subprocess.run([python, "-c", code, *names], capture_output=True, text=True, timeout=60)
+        return {k: bool(v) for k, v in json.loads(r.stdout).items()}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {n: False for n in names}
 
 INFERENCE_SCRIPT = SD_SCRIPTS_DIR / "flux_minimal_inference.py"
 PNG_BYTES = 3 * 1024 * 1024  # a 1024 px RGB sample compresses to well under this; its overlay and JSON are smaller
@@ -57,9 +72,13 @@ def run_inference_preflight(cfg: ExperimentConfig, root: Path, precision: Precis
         checks.append(check_gpu(precision, probes))
     else:
         checks.append(Check("CUDA GPU", None, f"drawing on {device} (rehearsal with stand-in models)"))
-    for mod, fix in (("torch", "run `make setup-train`"), ("accelerate", "run `make setup-train`"), ("transformers", "run `make setup-train`")):
-        ok = probes.has_module(mod)
-        checks.append(Check(f"{mod} installed", ok, f"{mod} {'found' if ok else 'missing'} (the drawing worker imports it)", "" if ok else fix))
+    python = train_python()
+    found = modules_of(python, WORKER_MODULES) if python != sys.executable and not probes.modules else {}
+    for mod in WORKER_MODULES:
+        ok = found[mod] if mod in found else probes.has_module(mod)
+        where = "" if python == sys.executable else f" in {python}"
+        checks.append(Check(f"{mod} installed", ok, f"{mod} {'found' if ok else 'missing'}{where} (the drawing worker imports it)",
+                            "" if ok else "run `make setup-train`"))
     paths = model_paths(cfg, root)
     for key in ("flux", "clip_l", "t5xxl", "ae"):
         checks.append(check_model_file(key, Path(paths[key])))

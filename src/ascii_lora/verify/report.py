@@ -140,6 +140,9 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
         vs = summary.against_baseline()
         if vs:
             lines.append(f"Against the base model: {vs}.")
+        if w.passed == 0:
+            lines.append("No trained checkpoint passed a single picture: the LoRA has not learned the grid; "
+                         "`ascii-lora check` on the training samples and more steps are the next things to try.")
         lines.append("")
     else:
         lines += ["No trained checkpoint was drawn: nothing to choose.", ""]

@@ -81,7 +81,9 @@ def choose_winner(candidates: Sequence[Candidate]) -> Verdict | None:
     best = max(pool, key=lambda c: (c.rate, -c.step))
     tied = sorted((c for c in pool if c.interval.overlaps(best.interval)), key=lambda c: c.step)
     winner = tied[0]
-    if winner is best:
+    if len(pool) == 1:
+        reason = "the only trained checkpoint drawn"
+    elif winner is best:
         others = len(tied) - 1
         reason = ("highest pass rate" + (f"; {others} later checkpoint(s) within its interval" if others else
                                          "; every other checkpoint's interval lies below it"))
