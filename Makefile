@@ -49,3 +49,9 @@ setup-train: $(STAMP)
 # Scores the configured run's samples; overlays, read-back ASCII, report.json/.md land in <run>/check.
 check: $(STAMP)
 	$(BIN)/ascii-lora check --config $(CONFIG)
+
+.PHONY: verify
+# Draws every saved LoRA of the run (and the base model) x [sample] prompts x [verify] seeds, scores
+# and ranks them; resumable. Report: <run>/verify/report.md. CUDA only (a dry run works anywhere).
+verify: $(STAMP)
+	$(BIN)/ascii-lora verify --config $(CONFIG)

@@ -41,6 +41,10 @@ def quality(job: dict) -> bool:
     return True
 
 
+def shifted(job: dict) -> bool:
+    return bool(job["lora"]) and "step00000500" in job["lora"] and job["seed"] == 1
+
+
 class FakeDrawer:
     """Stands where ``python draw_worker.py`` stands: the real job loop, pictures from numpy."""
 
@@ -57,7 +61,10 @@ class FakeDrawer:
                 raise RuntimeError("CUDA out of memory")
             self.drawn += 1
             seed = job["seed"] + 100 * int(Path(job["out"]).name[1:3])
-            save_like_sd_scripts(folder, perfect_picture(seed) if quality(job) else noise_picture(seed))
+            if shifted(job):  # crisp on black, but 5,3 px off the grid: fails alignment only
+                save_like_sd_scripts(folder, np.roll(perfect_picture(seed, margin=2), (3, 5), (0, 1)))
+            else:
+                save_like_sd_scripts(folder, perfect_picture(seed) if quality(job) else noise_picture(seed))
 
         try:
             run_jobs(spec["jobs"], draw, on_event)
@@ -110,6 +117,7 @@ def test_every_checkpoint_and_the_base_model_are_drawn_scored_and_ranked(setup):
     assert by["final"]["interval95"] == pytest.approx([0.8064, 1.0], abs=1e-4)
     assert by["baseline"]["interval95"] == pytest.approx([0.0, 0.1936], abs=1e-4)
     assert by["step00001000"]["criteria"]["grid_aligned"] == {"passed": 15, "rate": 0.9375}
+    assert {k: c["passed"] for k, c in by["step00000500"]["criteria"].items()} == {"black_background": 8, "crisp": 8, "grid_aligned": 4}
     assert by["step00001000"]["per_prompt"]["0"] == {"passed": 3, "images": 4}
     # 15/16 and 16/16 overlap: tied, and the earlier step wins; the base model never does
     assert scores["winner"] == "step00001000" and by["final"]["best"] and not by["final"]["winner"]
