@@ -55,3 +55,13 @@ check: $(STAMP)
 # and ranks them; resumable. Report: <run>/verify/report.md. CUDA only (a dry run works anywhere).
 verify: $(STAMP)
 	$(BIN)/ascii-lora verify --config $(CONFIG)
+
+# The real sd-scripts trains this plan on the CPU with tiny random stand-ins: interrupt, resume,
+# refusal, inspect, check (README "Rehearse before you rent a GPU"). Builds .venv-train itself
+# (torch, sd-scripts' requirements, no model download) and needs vendor/sd-scripts at the pin.
+# Not part of `make test`. TRAIN_VENV= picks another env.
+.PHONY: rehearse
+TRAIN_VENV ?= .venv-train
+
+rehearse: $(STAMP)
+	$(BIN)/ascii-lora rehearse --config $(CONFIG) --train-venv $(TRAIN_VENV)

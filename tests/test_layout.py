@@ -13,7 +13,7 @@ import pytest
 
 PKG = Path(__file__).parents[1] / "src" / "ascii_lora"
 
-STAGES = ("config", "grid", "dataset", "train", "check", "verify", "cli")
+STAGES = ("config", "grid", "dataset", "train", "check", "verify", "rehearse", "cli")
 # Shared modules at the top level: anyone may import them; they import no stage.
 SHARED = {"console", "errors", "fsutil", "imageio"}
 # What each stage may import (besides itself and the shared modules).
@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "train": {"config", "grid", "dataset"},
     "check": {"config", "grid"},
     "verify": {"config", "grid", "dataset", "train", "check"},
+    "rehearse": {"config", "grid", "dataset", "train", "check"},
     "cli": set(STAGES) - {"cli"},
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.

@@ -27,6 +27,11 @@ def report_markdown(scores: list[CheckpointScore], reports: list[ImageReport]) -
             lines.append(f"| {label(s)}{mark} | {s.images} | {s.pass_rate:.0%} | {s.black_rate:.0%} | {s.aligned_rate:.0%} | "
                          f"{s.mean_grey_fraction:.4f} | {s.mean_cell_agreement:.3f} | {Path(s.checkpoint_file).name if s.checkpoint_file else '-'} |")
         lines.append("")
+        dropped = [s for s in scores if s.superseded]
+        if dropped:
+            lines += ["Older samples of the same prompt at the same step were left out (another model drew them, "
+                      "e.g. a run resumed before segments renumbered its files): "
+                      + ", ".join(f"{label(s)}: {s.superseded}" for s in dropped) + ".", ""]
     lines += ["## Images", "", "| file | passed | black bg | crisp | aligned | grey | offset | cell agreement | note |", "|---|---|---|---|---|---:|---|---:|---|"]
     for r in reports:
         if r.error:
@@ -62,11 +67,14 @@ def chart(scores: list[CheckpointScore], width: int = 900, height: int = 420) ->
         return x, bottom - v * (bottom - top)
 
     for attr, colour in (("pass_rate", (31, 119, 180)), ("mean_cell_agreement", (255, 127, 14))):
-        pts = [px(s, getattr(s, attr)) for s in scores]
-        if len(pts) > 1:
-            d.line(pts, fill=colour, width=3)
-        for x, y in pts:
-            d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour)
+        # the step-0 baseline (base model) is a hollow marker, not the start of the training curve
+        trained = [px(s, getattr(s, attr)) for s in scores if s.number > 0 or s.kind != "step"]
+        if len(trained) > 1:
+            d.line(trained, fill=colour, width=3)
+        for s in scores:
+            x, y = px(s, getattr(s, attr))
+            hollow = s.kind == "step" and s.number == 0
+            d.ellipse([x - 4, y - 4, x + 4, y + 4], outline=colour, width=2, fill=None if hollow else colour)
     for s in scores:
         x, _ = px(s, 0)
         d.text((x - 14, bottom + 8), str(s.number), fill=(0, 0, 0), font=font)

@@ -103,9 +103,9 @@ class CheckRun:
         return 2 if self.errors else (1 if self.failed else 0)
 
 
-def configured_run(cfg: ExperimentConfig) -> tuple[list[str], CheckOutputs]:
-    """`check` with no PATH: the configured run's samples, every output under <run>/check."""
-    run_dir = Path(cfg.training.output_dir)
+def configured_run(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[list[str], CheckOutputs]:
+    """`check` with no PATH: the run's samples (``--run-dir`` or the configured one), outputs under <run>/check."""
+    run_dir = Path(run_dir) if run_dir is not None else Path(cfg.training.output_dir)
     samples = run_dir / "sample"
     if not samples.is_dir():
         raise UserError(f"{samples}: no samples yet; sd-scripts draws them there during `make train` "

@@ -13,6 +13,7 @@ from ..errors import UserError
 from .check import cmd_check, cmd_snap
 from .common import nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
+from .rehearse import cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_train
 from .verify import add_commands as add_verify_commands
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
     p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
+    p.add_argument("--rehearsal", action="store_true", help=argparse.SUPPRESS)  # `ascii-lora rehearse` only: CPU, stand-ins
 
     p = add("setup-train", cmd_setup_train, "CUDA box set-up: sd-scripts submodule, packages, model files, tokenizers")
     p.add_argument("--skip-install", action="store_true", help="do not pip install (packages already there)")
@@ -65,12 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("inspect", cmd_inspect, "describe a LoRA .safetensors from its header (no torch)")
     p.add_argument("file", help="LoRA .safetensors")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("rehearse", cmd_rehearse, "run the real trainer on this plan on the CPU with tiny random stand-in models")
+    p.add_argument("--out", type=Path, default=Path("runs/rehearsal"), help="rehearsal folder (default runs/rehearsal)")
+    p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
+    p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
+    p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
+
     p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
     p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")
     p.add_argument("--json", help="write every score as JSON here")
     p.add_argument("--overlay-dir", help="write <image>.overlay.png (grid + unmatched cells | snapped) here")
     p.add_argument("--ascii-dir", help="write the read-back <image>.ascii here")
     p.add_argument("--report-dir", help="report.md + scores.png (default: <sample folder>/../check)")
+    p.add_argument("--run-dir", help="check this run's sample folder, outputs in <run>/check (a run planned with --run-dir)")
 
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..config.loader import load_config
 from ..console import console, fail, say, track
+from ..errors import UserError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -17,10 +18,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..check.run import CheckOutputs, configured_run, run_check
 
     cfg = load_config(args.config)
+    if args.paths and args.run_dir:
+        raise UserError("check: give image paths or --run-dir, not both (--run-dir checks <run>/sample)")
     if args.paths:
         paths, outputs = args.paths, CheckOutputs()
     else:
-        paths, outputs = configured_run(cfg)
+        paths, outputs = configured_run(cfg, Path(args.run_dir) if args.run_dir else None)
     outputs = CheckOutputs(
         json=Path(args.json) if args.json else outputs.json,
         overlay_dir=Path(args.overlay_dir) if args.overlay_dir else outputs.overlay_dir,

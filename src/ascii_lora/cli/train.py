@@ -45,14 +45,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..train.launcher import launch
     from ..train.plan_files import write_plan
     from ..train.preflight import run_preflight
+    from ..train.segments import close_segment, segments_with
 
     resume = True if (args.resume or os.environ.get("RESUME", "") not in ("", "0")) else None
+    _adopt_leftovers(args)
     cfg, plan = _plan(args, resume)
     write_plan(plan, _root())
     if args.dry_run:
         say(plan.shell())
         return 0
-    checks = run_preflight(cfg, plan, _root())
+    argv, probes = plan.argv, None
+    if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
+        from ..rehearse.run import rehearsal_argv, rehearsal_probes
+
+        argv, probes = rehearsal_argv(plan.argv), rehearsal_probes()
+    checks = run_preflight(cfg, plan, _root(), probes)
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -66,11 +73,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = plan.run_dir / "train.log"
     say(f"launching; log: {log}")
     try:
-        code = launch(plan.argv, _root(), log, echo=say)
+        code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)})
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
+    _report_adoption(close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code))
     say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
     return code
+
+
+def _adopt_leftovers(args: argparse.Namespace) -> None:
+    """A segment folder left by a launcher that was killed outright is renumbered before anything else."""
+    from ..train.runs import resolve_path
+    from ..train.segments import adopt_pending
+
+    cfg = load_config(args.config)
+    run_dir = Path(resolve_path(_root(), args.run_dir or cfg.training.output_dir))
+    for a in adopt_pending(run_dir, cfg.training.output_name, cfg.training.max_train_steps):
+        _report_adoption(a)
+
+
+def _report_adoption(a) -> None:
+    if a is None:
+        return
+    say(f"resumed segment from step {a.offset}: {len(a.moved)} file(s) renumbered into the run directory"
+        + (f", last saved step {a.last_step}" if a.last_step is not None else ", no step saved"))
+    if a.kept:
+        err_console.print(f"[yellow]warning:[/yellow] kept in {escape(str(a.segment))} (name taken in the run directory): "
+                          f"{escape(', '.join(a.kept))}", soft_wrap=True)
 
 
 def cmd_setup_train(args: argparse.Namespace) -> int:

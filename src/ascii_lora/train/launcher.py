@@ -48,12 +48,14 @@ def _stop_gracefully(proc: subprocess.Popen, log, echo: Callable[[str], None]) -
         return proc.wait()
 
 
-def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print) -> int:
+def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
+           keep: dict | None = None) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; Ctrl-C stops the trainer cleanly."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     record = log_path.with_name("run.json")
     started = time.time()
-    info = {"argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None}
+    # ``keep``: what the caller carries across launches (segments.py: the run's segments)
+    info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None}
     atomic_write(record, json.dumps(info, indent=1))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "a", encoding="utf-8") as log:

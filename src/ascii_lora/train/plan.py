@@ -14,7 +14,8 @@ from typing import Any
 import tomli_w
 
 from ..config.models import ExperimentConfig
-from .runs import latest_state, resolve_path
+from ..errors import UserError
+from .runs import Segment, next_segment, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 SD_SCRIPTS_DIR = Path("vendor/sd-scripts")
@@ -34,6 +35,7 @@ class Plan:
     sample_prompts: str
     argv: list[str]
     resolved_toml: str
+    segment: Segment | None = None  # None: planned without looking at the run directory
 
     @property
     def trainer_args(self) -> list[str]:
@@ -96,8 +98,23 @@ def sample_prompts(cfg: ExperimentConfig) -> str:
     return "".join(f"{p.strip()} {opts}\n" for p in s.prompts)
 
 
-def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: Path | None = None) -> list[str]:
+# Schedules whose shape depends on --max_train_steps; a resumed segment must set that to the
+# remaining steps, so sd-scripts would lay the decay over the wrong length (linear would reach 0).
+DECAYING_SCHEDULERS = ("cosine", "cosine_with_restarts", "linear", "polynomial")
+
+
+def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None) -> list[str]:
+    """The accelerate argv. A resumed ``segment`` trains only the remaining steps into its own folder.
+
+    sd-scripts restarts its step counter at 0 on --resume and only skips whole epochs, so left to
+    itself it would rename nothing, overwrite the first segment's step files and, after a
+    mid-epoch save, train past max_train_steps. Instead the resumed segment gets
+    ``--max_train_steps`` = steps left, ``--initial_step 0`` (no epoch skip, no assert on the
+    state's count), no ``--sample_at_first`` (the baseline would be drawn with the resumed LoRA),
+    and a log prefix of its own; segments.py renumbers what it saves.
+    """
     m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
+    resumed = segment is not None and segment.resumed
     launch = ["accelerate", "launch"]
     if h.num_gpus > 1:
         launch += ["--multi_gpu", "--num_processes", str(h.num_gpus)]
@@ -110,7 +127,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: 
         "--ae", resolve_path(root, m.ae),
         "--tokenizer_cache_dir", resolve_path(root, m.tokenizer_cache_dir),
         "--dataset_config", str(run_dir / DATASET_CONFIG),
-        "--output_dir", str(run_dir),
+        "--output_dir", str(segment.output_dir if resumed else run_dir),
         "--output_name", t.output_name,
         "--save_model_as", "safetensors",
         "--save_precision", t.save_precision,
@@ -137,7 +154,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: 
     if o.args:
         args += ["--optimizer_args", *o.args]
     args += [
-        "--max_train_steps", str(t.max_train_steps),
+        "--max_train_steps", str(segment.steps if resumed else t.max_train_steps),
         "--gradient_accumulation_steps", str(t.gradient_accumulation_steps),
         "--mixed_precision", t.mixed_precision,
         "--seed", str(t.seed),
@@ -164,10 +181,10 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, resume_from: 
         "--sample_every_n_steps", str(s.every_n_steps),
         "--logging_dir", str(run_dir / "logs"),
     ]
-    if s.at_first:
+    if resumed:
+        args += ["--log_prefix", f"{segment.output_dir.name}-", "--initial_step", "0", "--resume", str(segment.resume_from)]
+    elif s.at_first:
         args.append("--sample_at_first")
-    if resume_from is not None:
-        args += ["--resume", str(resume_from)]
     return launch + args
 
 
@@ -180,13 +197,19 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
     """All four plan files for ``cfg``; ``root`` is the checkout that holds vendor/ and data/."""
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
-    resume_from = None
-    if resume if resume is not None else cfg.training.resume:
-        resume_from = latest_state(run_dir, cfg.training.output_name)
+    t = cfg.training
+    segment = next_segment(run_dir, t.output_name, t.max_train_steps, resume if resume is not None else t.resume)
+    if segment.resumed and cfg.optimizer.scheduler in DECAYING_SCHEDULERS:
+        raise UserError(
+            f"[optimizer] scheduler = \"{cfg.optimizer.scheduler}\" cannot be resumed exactly: sd-scripts lays its decay "
+            f"over --max_train_steps, which a resumed segment sets to the {segment.steps} steps left; set "
+            "scheduler = \"constant_with_warmup\" to continue from the saved state, or train fresh without RESUME=1"
+        )
     return Plan(
         run_dir=run_dir,
         dataset_config=dataset_config(cfg, root),
         sample_prompts=sample_prompts(cfg),
-        argv=trainer_argv(cfg, root, run_dir, resume_from),
+        argv=trainer_argv(cfg, root, run_dir, segment),
         resolved_toml=resolved_toml(cfg),
+        segment=segment,
     )

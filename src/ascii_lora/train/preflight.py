@@ -33,7 +33,9 @@ def estimate_run_bytes(cfg: ExperimentConfig, images: int) -> int:
     """Disk a run fills: latent + text-encoder caches, LoRA checkpoints and resumable states."""
     side = cfg.training.side
     latent = 16 * (side // 8) ** 2 * 4 + 4096  # fp32 latents in .npz, per image
-    te = (512 * 4096 + 768) * 2 + 4096  # T5 512 tokens x 4096 + CLIP pooled, bf16, per caption
+    # sd-scripts stores text-encoder outputs as float32 (T5 512 x 4096, CLIP pooled 768, txt_ids
+    # 512 x 3, the mask): measured 8,403,205 bytes per caption in a rehearsal at the pinned commit
+    te = (512 * 4096 + 768 + 512 * 3) * 4 + 512 * 8 + 4096
     lora = 4_786_176 * cfg.network.dim * 2  # 304 FLUX modules, bf16
     saves = max(1, cfg.training.max_train_steps // cfg.training.save_every_n_steps) + 1
     state = lora * 2 + lora * 2  # fp32 weights + 8-bit-or-better optimizer moments

@@ -1,12 +1,29 @@
-"""Where a run lives on disk: path resolution for the plan and the scan of saved states.
+"""Where a run lives on disk: path resolution, the scan of saved states, and which segment comes next.
 
 Kept apart from plan.py so that the plan stays a pure function of the config; these are the
 only places that look at the file system to decide what the trainer is told.
+
+A run is trained in segments: the first from step 0, each ``RESUME=1`` from the newest saved
+state. sd-scripts restarts its step counter at 0 on every resume (train_network.py at the pin:
+``global_step = 0`` and only whole epochs skipped), so the project owns the cumulative step: a
+resumed segment trains only the remaining steps into its own folder
+``resume-from-step{N:08d}/``, and segments.py moves what it saved into the run directory under
+the cumulative step numbers. Every state in the run directory therefore carries its cumulative
+step in its own ``train_state.json``.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import UserError
+
+TRAIN_STATE = "train_state.json"  # sd-scripts' own record inside each saved state
+SEGMENT_PREFIX = "resume-from-step"
+SEGMENT_DIR = re.compile(r"^resume-from-step(?P<offset>\d{8})$")
 
 
 def resolve_path(root: Path, p: str | Path) -> str:
@@ -15,10 +32,94 @@ def resolve_path(root: Path, p: str | Path) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
+@dataclass(frozen=True)
+class SavedState:
+    path: Path
+    step: int  # cumulative optimizer steps done when it was saved
+    final: bool  # the ``{name}-state`` sd-scripts writes when a run ends
+
+
+def state_step(state_dir: Path) -> int | None:
+    """The optimizer steps a state records in its own ``train_state.json`` (None: absent or unreadable)."""
+    try:
+        data = json.loads((state_dir / TRAIN_STATE).read_text())
+        return int(data["current_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
+    """Every resumable state in the run directory, oldest step first (the final one last among equals).
+
+    The step comes from the state itself, never from its name: before segments existed, a resumed
+    run wrote a ``-state`` and ``-step00000002-state`` of its own counter over the first run's.
+    A step state without ``train_state.json`` falls back to the number in its name.
+    """
+    out = []
+    pattern = re.compile(rf"^{re.escape(output_name)}-step(\d{{8}})-state$")
+    for d in run_dir.glob(f"{output_name}-*state") if run_dir.is_dir() else ():
+        m = pattern.match(d.name)
+        final = d.name == f"{output_name}-state"
+        if not d.is_dir() or not (m or final):
+            continue
+        step = state_step(d)
+        if step is None and m:
+            step = int(m.group(1))
+        if step is not None:
+            out.append(SavedState(d, step, final))
+    return sorted(out, key=lambda s: (s.step, s.final))
+
+
 def latest_state(run_dir: Path, output_name: str) -> Path | None:
-    """Newest resumable state sd-scripts saved: ``{name}-step{N:08d}-state`` or the final ``{name}-state``."""
-    final = run_dir / f"{output_name}-state"
-    steps = sorted(run_dir.glob(f"{output_name}-step*-state"))
-    if final.is_dir():
-        return final
-    return steps[-1] if steps else None
+    """Newest resumable state by the step it recorded (a final state wins a tie)."""
+    states = saved_states(run_dir, output_name)
+    return states[-1].path if states else None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One launch of the trainer: where it writes and which cumulative steps it owns."""
+
+    offset: int  # cumulative steps done before it starts
+    total: int  # the run's max_train_steps
+    output_dir: Path  # the run directory for the first segment, its own folder for a resumed one
+    resume_from: Path | None
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps this segment trains: what sd-scripts must be told as --max_train_steps."""
+        return self.total - self.offset
+
+    @property
+    def resumed(self) -> bool:
+        return self.resume_from is not None
+
+
+class FinishedRun(UserError):
+    """RESUME=1 on a run whose saved state already holds every step: refused before any model loads."""
+
+
+def segment_dir(run_dir: Path, offset: int) -> Path:
+    return run_dir / f"{SEGMENT_PREFIX}{offset:08d}"
+
+
+def next_segment(run_dir: Path, output_name: str, max_train_steps: int, resume: bool) -> Segment:
+    """The segment a launch would run. A resume starts at the newest state's cumulative step.
+
+    sd-scripts would only find out that a run is finished after loading every model (its
+    ``max_train_steps > initial step`` assert), or, after an earlier resume, train another epoch
+    past the end; both are refused here, with what to raise.
+    """
+    if not resume:
+        return Segment(0, max_train_steps, run_dir, None)
+    states = saved_states(run_dir, output_name)
+    if not states:
+        return Segment(0, max_train_steps, run_dir, None)  # pre-flight says that nothing is saved
+    last = states[-1]
+    if last.step >= max_train_steps:
+        raise FinishedRun(
+            f"{run_dir}: nothing to resume: {last.path.name} already holds {last.step} steps and "
+            f"[training] max_train_steps = {max_train_steps}; raise max_train_steps above {last.step} "
+            "to train on from it, or start a fresh run without RESUME=1"
+        )
+    return Segment(last.step, max_train_steps, segment_dir(run_dir, last.step), last.path)

@@ -109,3 +109,32 @@ def model_kind(header: Header) -> str:
     if has("text_model.encoder.layers.0", "text_model.embeddings"):
         return "clip_l"
     return "unknown"
+
+
+def rewrite_metadata(path: Path, updates: dict[str, str]) -> None:
+    """Replace ``__metadata__`` entries of a safetensors file, tensors byte for byte unchanged.
+
+    The header is re-serialised and padded to 8 bytes (as the format asks), the tensor bytes are
+    copied after it into a temp file that is renamed over the original: never half a file.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    h = read_header(path)
+    with open(path, "rb") as f:
+        f.seek(8)
+        data = json.loads(f.read(h.data_start - 8))
+        data["__metadata__"] = {**(data.get("__metadata__") or {}), **{str(k): str(v) for k, v in updates.items()}}
+        raw = json.dumps(data, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)
+        fd, tmp = tempfile.mkstemp(prefix=".ascii-lora-tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(struct.pack("<Q", len(raw)) + raw)
+                f.seek(h.data_start)
+                shutil.copyfileobj(f, out, 16 * 1024 * 1024)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

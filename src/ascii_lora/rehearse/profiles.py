@@ -1,0 +1,108 @@
+"""Measure each VRAM profile with stand-ins of FLUX.1-dev's real sizes: peak CUDA memory and seconds per step.
+
+Why: README's profile table quoted sd-scripts' docs; with a CUDA GPU at hand, the real trainer
+runs each profile's exact argv (fp8 base, block swap, batch, 8-bit optimizer) for a few steps on
+random weights of the real shapes (19 double + 38 single blocks, 24-layer T5, 1024 px), which
+costs what real weights cost. Peak memory is the trainer's own ``torch.cuda.max_memory_*``,
+printed at exit by sd_launcher.py; seconds per step come from sd-scripts' progress bar, taken
+between the second step and the last (model loading, caching and the first step left out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config.models import VRAM_PROFILES, ExperimentConfig
+from ..fsutil import atomic_write
+from ..train.plan import SD_SCRIPTS_DIR, build_plan
+from ..train.plan_files import write_plan
+from . import standins as st
+from .run import OFFLINE, rehearsal_argv
+
+PEAK = re.compile(r"peak CUDA memory: ([\d.]+) GiB allocated, ([\d.]+) GiB reserved")
+STEP = re.compile(r"steps:\s*\d+%\|[^|]*\|\s*(\d+)/(\d+)\s*\[(?:(\d+):)?(\d+):(\d+)")
+
+
+def step_times(text: str) -> dict[int, int]:
+    """Elapsed seconds at each step, from sd-scripts' tqdm bar ('steps: 40%|...| 4/10 [00:12<...')."""
+    out: dict[int, int] = {}
+    for m in STEP.finditer(text):
+        h, mnt, sec = int(m.group(3) or 0), int(m.group(4)), int(m.group(5))
+        out.setdefault(int(m.group(1)), h * 3600 + mnt * 60 + sec)
+    return out
+
+
+# The default profile first: when the time budget runs out, the most used numbers are already in.
+ORDER = ("24gb", "48gb+", "16gb", "12gb")
+
+
+def measure(root: Path, out: Path, cache: Path, profiles: list[str] | None = None, steps: int = 6,
+            budget_s: float = 300.0, hard_limit_s: float = 420.0, log: Callable[[str], None] = lambda m: None) -> list[dict]:
+    """Run each profile for ``steps`` steps; start none after ``budget_s``, kill one past ``hard_limit_s``."""
+    import torch
+
+    t0 = time.monotonic()
+    root, out = Path(root).resolve(), Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    profiles = profiles or [p for p in ORDER if p in VRAM_PROFILES]
+    data = out / "data"
+    from ..dataset.writer import write_dataset
+
+    base = ExperimentConfig()
+    write_dataset(base.dataset.model_copy(update={"count": 4}), data)
+    texts = [p.read_text().strip() for p in data.glob("*.txt")] + list(base.sample.prompts)
+    models = st.build(cache, root / SD_SCRIPTS_DIR, texts, st.Sizes.full(), log=log)
+    log(f"full-size stand-ins ready after {time.monotonic() - t0:.0f} s")
+    card = torch.cuda.get_device_name(0)
+    results: list[dict] = []
+    for prof in profiles:
+        if time.monotonic() - t0 > budget_s:
+            results.append({"profile": prof, "skipped": f"time budget of {budget_s:.0f} s spent"})
+            continue
+        cfg = ExperimentConfig.model_validate({
+            "dataset": {"count": 4, "out": str(data)},
+            "model": models.model_table(),
+            "training": {"max_train_steps": steps, "save_every_n_steps": 100_000, "output_dir": str(out / prof),
+                         "max_data_loader_n_workers": 0},
+            "sample": {"every_n_steps": 100_000, "at_first": False},
+            "hardware": {"vram_profile": prof},
+        })
+        plan = build_plan(cfg, root)
+        write_plan(plan, root)
+        argv = rehearsal_argv(plan.argv)
+        argv[0] = str(Path(sys.executable).parent / "accelerate") if (Path(sys.executable).parent / "accelerate").exists() else "accelerate"
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                env={**os.environ, **OFFLINE}, start_new_session=True)
+        try:
+            text, _ = proc.communicate(timeout=max(30.0, hard_limit_s - (started - t0)))
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # accelerate's child holds the GPU: end the whole group
+            text, _ = proc.communicate()
+            code = -9
+        (out / f"{prof}.log").write_text(text)
+        times = step_times(text)
+        peak = PEAK.search(text)
+        row = {"profile": prof, "card": card, "exit_code": code, "seconds_total": round(time.monotonic() - started, 1),
+               "batch": cfg.training.batch_size or cfg.hardware.profile.batch_size, "fp8_base": cfg.hardware.profile.fp8_base,
+               "blocks_to_swap": cfg.hardware.swap, "optimizer": cfg.optimizer.kohya_type}
+        if peak:
+            row.update(peak_allocated_gib=float(peak.group(1)), peak_reserved_gib=float(peak.group(2)))
+        if 2 in times and steps in times and steps > 2:
+            row["seconds_per_step"] = round((times[steps] - times[2]) / (steps - 2), 2)
+        if code:
+            row["error"] = " | ".join(text.strip().splitlines()[-3:])[:400]
+        results.append(row)
+        log(json.dumps(row))
+        atomic_write(out / "profiles.json", json.dumps(results, indent=1))
+    atomic_write(out / "profiles.json", json.dumps(results, indent=1))
+    return results

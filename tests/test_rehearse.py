@@ -1,0 +1,93 @@
+"""The rehearsal's CPU-free parts: what it overrides, how it launches, what it says is missing.
+
+The rehearsal itself (`make rehearse`) needs torch and vendor/sd-scripts and is not part of
+`make test`; these pin down the pieces that decide what it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+
+from ascii_lora.cli import main
+from ascii_lora.config.models import ExperimentConfig
+from ascii_lora.rehearse import standins as st
+from ascii_lora.rehearse import train_env
+from ascii_lora.rehearse.run import REHEARSAL, expected_outputs, rehearsal_argv, rehearsal_config
+from ascii_lora.train.plan import build_plan
+
+USER = {"network": {"dim": 16, "alpha": 8}, "optimizer": {"learning_rate": 1e-4}, "hardware": {"vram_profile": "16gb"},
+        "training": {"max_train_steps": 5000, "output_name": "mine"}, "sample": {"prompts": ["ascii_structure_style, a"]}}
+
+
+def test_only_what_a_cpu_needs_is_overridden(tmp_path):
+    user = ExperimentConfig.model_validate(USER)
+    r = rehearsal_config(user, tmp_path, st.paths(tmp_path / "cache"))
+    mine, theirs = user.model_dump(mode="json"), r.model_dump(mode="json")
+    changed = {(t, k) for t in mine for k in mine[t] if mine[t][k] != theirs[t][k]}
+    allowed = {(t, k) for t, vals in REHEARSAL.items() for k in vals} | {("dataset", "out"), ("training", "output_dir")}
+    allowed |= {("model", k) for k in ("flux", "clip_l", "t5xxl", "ae", "tokenizer_cache_dir")}
+    assert changed <= allowed
+    assert (r.network.dim, r.optimizer.learning_rate, r.hardware.vram_profile, r.training.output_name) == (16, 1e-4, "16gb", "mine")
+    assert (r.training.max_train_steps, r.training.side, r.dataset.resolution, r.sample.width) == (8, 384, 384, 256)
+    assert r.model.flux.startswith(str(tmp_path / "cache")) and "models/" not in r.model.flux
+
+
+def test_plan_keeps_the_profiles_fp8_but_swaps_no_blocks_of_a_two_block_stand_in(tmp_path):
+    r = rehearsal_config(ExperimentConfig.model_validate(USER), tmp_path, st.paths(tmp_path / "cache"))
+    argv = build_plan(r, tmp_path).argv
+    assert "--fp8_base" in argv and "--blocks_to_swap" not in argv
+    assert argv[argv.index("--max_train_steps") + 1] == "8" and "--sample_at_first" in argv
+
+
+def test_uninterrupted_outputs_are_counted_from_the_schedule():
+    r = ExperimentConfig.model_validate({"training": {"max_train_steps": 8, "save_every_n_steps": 2},
+                                         "sample": {"every_n_steps": 4, "at_first": True}})
+    assert expected_outputs(r) == {"step_files": [2, 4, 6, 8], "sample_steps": [0, 4, 8]}
+
+
+def test_the_launcher_wraps_the_real_script_and_nothing_else(tmp_path):
+    argv = build_plan(ExperimentConfig(), tmp_path).argv
+    wrapped = rehearsal_argv(argv)
+    i = wrapped.index("vendor/sd-scripts/flux_train_network.py")
+    assert wrapped[i - 1].endswith("rehearse/sd_launcher.py") and Path(wrapped[i - 1]).is_file()
+    assert wrapped[:i - 1] + wrapped[i:] == argv
+
+
+def test_t5_layers_are_counted_from_the_file(tmp_path):
+    p = tmp_path / "t5.safetensors"
+    save_file({f"encoder.block.{i}.layer.0.SelfAttention.q.weight": np.zeros((1, 1), np.float16) for i in (0, 1)}
+              | {"shared.weight": np.zeros((1, 1), np.float16)}, str(p))
+    assert st.t5_layers_in(p) == 2
+
+
+def test_sd_scripts_requirements_lose_only_their_editable_install(tmp_path):
+    req = tmp_path / "vendor" / "sd-scripts" / "requirements.txt"
+    req.parent.mkdir(parents=True)
+    req.write_text("accelerate==1.6.0\n# a comment\n-e .\nbitsandbytes\n")
+    assert train_env.requirements(tmp_path) == "accelerate==1.6.0\n# a comment\nbitsandbytes\n"
+
+
+def test_rehearse_without_the_submodule_says_what_is_missing_and_installs_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["rehearse"]) == 2
+    err = capsys.readouterr().err
+    assert "vendor/sd-scripts" in err and "git submodule update --init" in err and "Traceback" not in err
+    assert not (tmp_path / ".venv-train").exists()
+
+
+def test_stand_in_paths_stay_in_their_cache(tmp_path):
+    s = st.paths(tmp_path)
+    assert all(Path(v).parent == tmp_path for k, v in s.model_table().items())
+    assert s.tokenizer_cache_dir == tmp_path / "tokenizers"
+
+
+def test_step_times_are_read_from_sd_scripts_progress_bar():
+    from ascii_lora.rehearse.profiles import step_times
+
+    # as sd-scripts printed it in a rehearsal (tqdm, \r-separated updates)
+    text = ("steps:  12%|█▎        | 1/8 [01:09<08:05, 69.35s/it]steps:  12%|█▎        | 1/8 [01:09<08:05, 69.35s/it, avr_loss=2.47]"
+            "\rsteps:  25%|██▌       | 2/8 [02:20<07:02, 70.48s/it, avr_loss=2.51]\rsteps: 100%|██████████| 8/8 [1:02:03<00:00, 1.2s/it]")
+    assert step_times(text) == {1: 69, 2: 140, 8: 3723}
