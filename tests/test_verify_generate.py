@@ -155,3 +155,11 @@ def test_cli_verify_without_checkpoints_is_one_clear_line(box, capsys, monkeypat
     assert main(["verify", "--run-dir", str(tmp_path / "nothing")]) == 2
     _, err = capsys.readouterr()
     assert "no saved LoRA yet" in err and "Traceback" not in err
+
+
+def test_relative_lora_and_out_reach_the_worker_as_absolute_paths(box, monkeypatch):
+    cfg, root, run_dir = box
+    monkeypatch.chdir(root)
+    req = plan_generate(cfg, root, run_dir.relative_to(root), "maze", lora=f"runs/r/{NAME}-step00000500.safetensors", count=1, seed=0, out="gen")
+    assert req.lora == run_dir / f"{NAME}-step00000500.safetensors"
+    assert req.jobs[0].out == root / "gen" / "maze-s0.png"

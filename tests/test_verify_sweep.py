@@ -196,3 +196,15 @@ def test_only_lora_files_to_be_drawn_are_checked_before_drawing(setup):
     assert out.failed_checks == []
     _, out = sweep(setup, FakeDrawer(), checkpoints="500")
     assert [c.name for c in out.failed_checks] == [f"LoRA {NAME}-step00000500.safetensors"]
+
+
+def test_paths_handed_to_the_worker_are_absolute_whatever_the_working_directory(setup, monkeypatch):
+    """The worker runs from vendor/sd-scripts: a relative run directory (the default runs/flux_ascii) would land there."""
+    cfg, root, run_dir = setup
+    monkeypatch.chdir(root)
+    drawer = FakeDrawer()
+    plan = plan_sweep(cfg, root, Path("runs/r"), checkpoints="500", seeds=1, baseline=False)
+    out = run_sweep(cfg, root, Path("runs/r"), plan, drawer=drawer, probes=gpu_box())
+    jobs = drawer.specs[0]["jobs"]
+    assert jobs and all(Path(j["out"]).is_absolute() and Path(j["lora"]).is_absolute() for j in jobs)
+    assert out.outputs["report"] == run_dir / "verify" / "report.md"

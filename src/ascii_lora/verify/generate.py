@@ -86,7 +86,7 @@ def resolve_lora(cfg: ExperimentConfig, run_dir: Path, lora: str | None) -> tupl
     if lora is not None:
         if lora.lower() == "none":
             return None, "none (the base model alone)"
-        p = Path(lora)
+        p = Path(lora).resolve()  # the worker runs from vendor/sd-scripts
         if not p.is_file():
             raise UserError(f"--lora {lora}: no such file (a .safetensors LoRA saved by `make train`, or `none` for the base model)")
         return p, "--lora"
@@ -107,11 +107,13 @@ def plan_generate(cfg: ExperimentConfig, root: Path, run_dir: Path, prompt: str,
     if "\n" in prompt.strip():
         raise UserError("the prompt must be one line")
     drawn_prompt, added = with_trigger(prompt)
+    run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
     lora_path, source = resolve_lora(cfg, run_dir, lora)
     n = count or cfg.verify.count
     first = secrets.randbelow(SEED_RANGE) if seed is None else seed
     seeds = list(range(first, first + n))
     out_dir = Path(out or cfg.verify.out)
+    out_dir = out_dir if out_dir.is_absolute() else (root / out_dir).resolve()
     precision = choose_precision(cfg)
     settings = Settings.from_config(cfg, precision.name)
     ck = Checkpoint("generate", None, lora_path)

@@ -111,7 +111,7 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
             if pick is None:
                 raise UserError(f"--checkpoints: no LoRA saved at step {token}; saved steps: {steps}")
         elif token.endswith(".safetensors"):
-            path = Path(token)
+            path = Path(token).resolve()
             if not path.is_file():
                 raise UserError(f"--checkpoints: {token} does not exist")
             pick = next((c for c in available if c.path is not None and c.path.resolve() == path.resolve()), None)

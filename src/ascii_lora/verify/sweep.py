@@ -79,6 +79,8 @@ def _png(image: Image.Image) -> bytes:
 
 def plan_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, checkpoints: str | None = None, seeds: int | None = None,
                baseline: bool | None = None) -> Outcome:
+    # absolute from here on: the worker runs from vendor/sd-scripts, where a relative path means something else
+    run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
     available, notes = discover(run_dir, cfg.training.output_name)
     chosen = select(available, checkpoints, run_dir / f"{cfg.training.output_name}.safetensors")
     if not chosen:
@@ -98,6 +100,7 @@ def plan_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, checkpoints: st
 def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome, events: Events | None = None,
               drawer: Drawer | None = None, probes: Probes | None = None, device: str = "cuda", stand_in: bool = False) -> Outcome:
     events = events or Events()
+    run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
     verify_dir = run_dir / "verify"
     verify_dir.mkdir(parents=True, exist_ok=True)
     atlas = get_atlas(cfg.dataset.cell_size)
