@@ -123,7 +123,7 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
     n_img = len(summary.prompts) * len(summary.seeds)
     lines += [f"{len(summary.prompts)} prompts x {len(summary.seeds)} seeds ({summary.seeds[0]}-{summary.seeds[-1]}) = {n_img} pictures "
               f"per checkpoint; {settings_line}.", ""]
-    lines += ["Pass = all three criteria of `ascii-lora check`. Each pass rate carries a 95% Wilson score interval "
+    lines += ["Pass = every criterion of `ascii-lora check`. Each pass rate carries a 95% Wilson score interval "
               "over its pictures (the seeds are the random part; the prompts are fixed): at about 30 pictures the "
               "normal approximation collapses to zero width at 0% and 100%, Wilson does not and keeps close to 95% coverage. "
               "Winner: the highest pass rate, unless an earlier checkpoint's interval overlaps it: the data cannot tell "
