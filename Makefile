@@ -65,6 +65,12 @@ facts: $(STAMP)
 mutation: $(STAMP)
 	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)
 
+.PHONY: verify
+# Draws every saved LoRA of the run (and the base model) x [sample] prompts x [verify] seeds, scores
+# and ranks them; resumable. Report: <run>/verify/report.md. CUDA only (a dry run works anywhere).
+verify: $(STAMP)
+	$(BIN)/ascii-lora verify --config $(CONFIG)
+
 # The real sd-scripts trains this plan on the CPU with tiny random stand-ins: interrupt, resume,
 # refusal, inspect, check (README "Rehearse before you rent a GPU"). Builds .venv-train itself
 # (torch, sd-scripts' requirements, no model download) and needs vendor/sd-scripts at the pin.

@@ -13,7 +13,7 @@ import pytest
 
 PKG = Path(__file__).parents[1] / "src" / "ascii_lora"
 
-STAGES = ("config", "grid", "dataset", "train", "check", "rehearse", "cli")
+STAGES = ("config", "grid", "dataset", "train", "check", "verify", "rehearse", "cli")
 # Shared modules at the top level: anyone may import them; they import no stage.
 SHARED = {"console", "errors", "fsutil", "imageio"}
 # What each stage may import (besides itself and the shared modules).
@@ -23,12 +23,14 @@ ALLOWED: dict[str, set[str]] = {
     "dataset": {"config", "grid"},
     "train": {"config", "grid", "dataset"},
     "check": {"config", "grid"},
+    "verify": {"config", "grid", "dataset", "train", "check"},
     "rehearse": {"config", "grid", "dataset", "train", "check"},
     "cli": set(STAGES) - {"cli"},
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.
 PRINTS_ALLOWED = {"bench.py", "config/reference.py", "console.py",
-                  "train/simpletuner_accept.py"}  # runs in the SimpleTuner environment, by file path
+                  "train/simpletuner_accept.py",  # runs in the SimpleTuner environment, by file path
+                  "verify/draw_worker.py"}  # the worker is its own program: stdout is its protocol
 
 
 def module_name(path: Path) -> list[str]:

@@ -20,6 +20,7 @@ from .common import int_between, nonnegative as _nonnegative, positive as _posit
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
 from .rehearse import cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_train
+from .verify import add_commands as add_verify_commands
 
 Handler = Callable[[argparse.Namespace], int]
 TRAINERS = get_args(TrainerConfig.model_fields["kind"].annotation)
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ascii-lora",
         description="Train a FLUX.1-dev LoRA that draws on an exact 16 px cell grid. "
-        "Flow: dataset -> setup-train -> train -> check.",
+        "Flow: dataset -> setup-train -> train -> check -> verify -> generate.",
     )
     parser.add_argument("--version", action="version", version=f"ascii-lora {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")
     p.add_argument("--out", required=True, help="output folder for <image>.png + <image>.ascii")
+
+    add_verify_commands(add)
     return parser
 
 

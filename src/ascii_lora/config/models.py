@@ -544,6 +544,21 @@ class TrainerConfig(Strict):
     )
 
 
+class VerifyConfig(Strict):
+    """``[verify]``: ``ascii-lora verify`` (every saved LoRA x prompts x seeds) and ``ascii-lora generate``.
+    Prompts, size, steps and guidance come from ``[sample]``, so verification judges what training sampled."""
+
+    seeds: int = Field(8, ge=1, le=1000, description="Seeds per prompt and checkpoint: pictures per checkpoint = [sample] prompts (the verification prompt always among them) x seeds.")
+    first_seed: int = Field(0, ge=0, le=2**32 - 1000, description="Seeds drawn: first_seed, first_seed + 1, ...")
+    baseline: bool = Field(True, description="Also draw the base model without LoRA: the yardstick of every pass rate.")
+    multiplier: float = Field(1.0, gt=0, le=4, description="LoRA strength when drawing.")
+    steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps; None takes [sample] steps.")
+    guidance: float | None = Field(None, gt=0, description="Embedded guidance; None takes [sample] guidance.")
+    precision: Literal["auto", "bf16", "fp8"] = Field("auto", description="FLUX in memory: bf16 (all resident, ~36 GiB) or fp8 with CPU offload (~15 GiB); auto: bf16 for vram_profile 48gb+, else fp8.")
+    count: int = Field(4, ge=1, le=1000, description="`generate`: pictures per prompt.")
+    out: str = Field("generated", description="`generate`: output folder.")
+
+
 class ExperimentConfig(Strict):
     """One experiment file: the tables of ``configs/flux_ascii.toml``."""
 
@@ -556,6 +571,7 @@ class ExperimentConfig(Strict):
     hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
+    verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":

@@ -41,6 +41,7 @@ REHEARSAL = {
     "sample": {"every_n_steps": 2, "steps": 2, "width": 256, "height": 256, "at_first": True},
     "hardware": {"num_gpus": 1, "blocks_to_swap": 0},
     "trainer": {"kind": "kohya"},  # the rehearsal runs sd-scripts; SimpleTuner has its own CPU proof (section 5)
+    "verify": {"precision": "bf16"},  # a CPU has no fp8 matmul
 }
 INTERRUPT_AFTER_STEP = 2  # the first saved state: Ctrl-C right after it
 LAUNCHER = Path(__file__).with_name("sd_launcher.py")
@@ -343,18 +344,84 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         return (f"{len(run.reports)} samples, one group per cumulative step {want}, baseline at step 0; "
                 f"{run.passed} pass (random stand-ins draw noise); report {o / 'report.md'}")
 
+    def verify() -> str:
+        # the last LoRA and the base model, one seed: every file, name and report, not statistics
+        argv = ["verify", "--config", str(config_file), "--checkpoints", "last", "--seeds", "1", "--device", "cpu"]
+        code, text = _cli(root, argv, out / "verify.log", train_timeout)
+        _expect(code == 0, f"ascii-lora verify exited {code}: {text[-300:]}")
+        vdir = run_dir / "verify"
+        prompts = len(pre.sample.prompts)
+        folders = sorted(p.name for p in vdir.iterdir() if p.is_dir())
+        last = f"step{pre.training.max_train_steps:08d}"  # sd-scripts saves the last step and the final file: the same weights, drawn once
+        want = ["baseline", last if (run_dir / f"{name}-{last}.safetensors").exists() else "final"]
+        _expect(folders == want, f"verify drew into {folders}, expected {want}")
+        for f in folders:
+            for i in range(prompts):
+                png = vdir / f / f"p{i:02d}_s0000.png"
+                for extra in (".job.json", ".check.json", ".ascii"):
+                    _expect(png.with_name(png.stem + extra).is_file(), f"{png.name} lacks its {extra}")
+                with open(png, "rb") as fh:
+                    head = fh.read(24)
+                size = (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+                _expect(size == (pre.sample.width, pre.sample.height), f"{png} is {size}, [sample] asks {pre.sample.width}x{pre.sample.height}")
+        scores = json.loads((vdir / "scores.json").read_text())
+        _expect(len(scores["images"]) == 2 * prompts, f"scores.json holds {len(scores['images'])} verdicts, {2 * prompts} drawn")
+        lora = str(run_dir / (f"{name}-{last}.safetensors" if want[1] == last else f"{name}.safetensors"))
+        _expect(scores["winner_file"] == lora, f"winner {scores['winner_file']}, expected {lora}")
+        ctx["winner_file"] = lora
+        for f in ("report.md", "chart.png", "contact_sheet.png"):
+            _expect((vdir / f).is_file(), f"verify wrote no {f}")
+        _expect("stand-in models" in (vdir / "report.md").read_text(), "the report does not say it was drawn with stand-ins")
+        seconds = [float(m) for m in re.findall(r'"seconds": ([0-9.]+)', (vdir / "draw.log").read_text())]
+        ctx["verify_s_per_image"] = round(sum(seconds[1:]) / max(1, len(seconds) - 1), 1) if seconds else None  # [0] is loading
+        code, text = _cli(root, argv, out / "verify-again.log", 600)
+        _expect(code == 0 and "0 to draw" in text, f"a second verify would draw again: {text[-300:]}")
+        return (f"{2 * prompts} pictures (base model + final LoRA, {prompts} prompts, 1 seed), verdicts, report, chart and sheet; "
+                f"{ctx['verify_s_per_image']} s per picture; a second call drew nothing")
+
+    def generate() -> str:
+        gen = out / "generated"
+        argv = ["generate", "dungeon map, 6 rooms", "--config", str(config_file), "--count", "2", "--seed", "5",
+                "--out", str(gen), "--snap", "--device", "cpu"]
+        code, text = _cli(root, argv, out / "generate.log", train_timeout)
+        _expect(code == 0, f"ascii-lora generate exited {code}: {text[-300:]}")
+        _expect("added the trigger word" in text, "generate did not say it added the trigger word")
+        for seed in (5, 6):
+            stem = gen / f"dungeon_map_6_rooms-s{seed}"
+            for extra in (".png", ".check.json", ".ascii"):
+                _expect(stem.with_name(stem.name + extra).is_file(), f"generate wrote no {stem.name}{extra}")
+        _expect((gen / "dungeon_map_6_rooms-s5-n2.sheet.png").is_file(), "generate wrote no contact sheet")
+        verdict = json.loads((gen / "dungeon_map_6_rooms-s5.check.json").read_text())
+        _expect(verdict["prompt"].startswith("ascii_structure_style, ") and verdict["lora"] == ctx.get("winner_file"),
+                f"picture drawn with {verdict['prompt']!r} and {verdict['lora']}, expected the trigger word and verify's winner")
+        return f"2 pictures + verdicts + .ascii + sheet in {gen}, trigger word added, LoRA = verify's winner"
+
     for n, fn in (("dataset", dataset), ("stand-in models", models), ("plan", plan), ("pre-flight", preflight),
                   ("train, Ctrl-C after the first state", interrupt), ("RESUME=1 to the end", resume),
-                  ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check)):
+                  ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
+                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate)):
         if not phase(n, fn):
             break
     result.facts.update(
         python=sys.version.split()[0], cpus=os.cpu_count(), sizes=asdict(sizes), overrides=REHEARSAL,
         seconds_per_step={k: ctx.get(k) for k in ("s_per_step_1", "s_per_step_2")},
+        verify_seconds_per_picture=ctx.get("verify_s_per_image"),
         total_seconds=round(sum(p.seconds for p in result.phases), 1),
     )
     _write_summary(result)
     return result
+
+
+def _cli(root: Path, argv: list[str], log: Path, timeout: float) -> tuple[int, str]:
+    """``ascii-lora ARGV`` in this (train) environment, offline; output kept in ``log``."""
+    try:
+        r = subprocess.run([sys.executable, "-m", "ascii_lora", *argv], cwd=root, capture_output=True, text=True, errors="replace",
+                           env={**os.environ, **OFFLINE}, timeout=timeout)
+        code, text = r.returncode, r.stdout + r.stderr
+    except subprocess.TimeoutExpired as e:
+        code, text = 124, f"timed out after {timeout:.0f} s: {e.stdout or ''}"
+    atomic_write(log, f"$ ascii-lora {' '.join(argv)}\n{text}")
+    return code, text
 
 
 def _judge_resumed_run(cfg: ExperimentConfig, run_dir: Path) -> str:

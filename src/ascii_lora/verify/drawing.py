@@ -1,0 +1,152 @@
+"""The process boundary: hand a job list to the drawing worker in the train environment, follow it.
+
+The worker (``draw_worker.py``) needs torch and the pinned sd-scripts; this side needs neither. It
+is started with the interpreter that runs ascii-lora (``make setup-train`` installs torch into the
+same environment the trainer runs from) unless ``ASCII_LORA_TRAIN_PYTHON`` names another, from the
+sd-scripts checkout, offline. Everything it
+prints goes to a log; lines starting with ``EVENT_PREFIX`` are progress events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.models import ExperimentConfig
+from ..fsutil import TMP_PREFIX, atomic_write
+from ..train.plan import SD_SCRIPTS_DIR
+from .draw_worker import EVENT_PREFIX
+from .jobs import Job, Settings
+
+WORKER = Path(__file__).with_name("draw_worker.py")
+TRAIN_PYTHON_ENV = "ASCII_LORA_TRAIN_PYTHON"
+
+
+def train_python() -> str:
+    """The interpreter that has torch: this one after `make setup-train`, or the one ``ASCII_LORA_TRAIN_PYTHON``
+    names (a separate train environment, as the rehearsal on a CPU box uses)."""
+    return os.environ.get(TRAIN_PYTHON_ENV) or sys.executable
+
+# How FLUX is held for inference. Weight sizes: FLUX.1-dev 11.9 G params (22.2 GiB in bf16,
+# 11.1 GiB in fp8), T5-XXL encoder 4.8 G (8.9 GiB bf16), CLIP-L 0.12 G, AE 0.08 G; plus a rank-64
+# LoRA (~1.2 GiB in fp32) and ~3 GiB of activations at 1024 px. These minimums are that arithmetic,
+# not a measurement: bf16 keeps everything resident, fp8 moves the encoders and FLUX between CPU and
+# GPU around each picture (sd-scripts' --offload), so only one of them is on the card at a time.
+INFERENCE_MIN_GIB = {"bf16": 36.0, "fp8": 15.0}
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # bf16 | fp8
+    dtypes: dict[str, str | None]
+    offload: bool
+
+    @property
+    def min_vram_gib(self) -> float:
+        return INFERENCE_MIN_GIB[self.name]
+
+
+def choose_precision(cfg: ExperimentConfig) -> Precision:
+    """``[verify] precision``; ``auto`` follows the training profile: bf16 on 48 GB cards, else fp8."""
+    name = cfg.verify.precision
+    if name == "auto":
+        name = "bf16" if cfg.hardware.vram_profile == "48gb+" else "fp8"
+    if name == "bf16":
+        return Precision("bf16", {"base": "bf16", "flux": None, "t5xxl": None, "clip_l": None, "ae": None}, offload=False)
+    return Precision("fp8", {"base": "bf16", "flux": "fp8", "t5xxl": None, "clip_l": None, "ae": None}, offload=True)
+
+
+def model_paths(cfg: ExperimentConfig, root: Path) -> dict[str, str]:
+    def absolute(p: str) -> str:
+        path = Path(p).expanduser()
+        return str(path if path.is_absolute() else (root / path).resolve())
+
+    m = cfg.model
+    return {"flux": absolute(m.flux), "clip_l": absolute(m.clip_l), "t5xxl": absolute(m.t5xxl), "ae": absolute(m.ae),
+            "tokenizer_cache_dir": absolute(m.tokenizer_cache_dir)}
+
+
+def worker_spec(cfg: ExperimentConfig, root: Path, jobs: list[Job], settings: Settings, precision: Precision,
+                device: str | None) -> dict[str, Any]:
+    paths = model_paths(cfg, root)
+    return {
+        "version": 1,
+        "sd_scripts": str((root / SD_SCRIPTS_DIR).resolve()),
+        "device": device,
+        "models": {k: paths[k] for k in ("flux", "clip_l", "t5xxl", "ae")},
+        "tokenizer_cache_dir": paths["tokenizer_cache_dir"],
+        "dtypes": precision.dtypes,
+        "offload": precision.offload,
+        "jobs": [j.spec(settings) for j in jobs],
+    }
+
+
+def clear_stale(folders: list[Path]) -> None:
+    """Temp files and folders a killed worker left: finished pictures are always renamed out of them."""
+    for folder in folders:
+        if folder.is_dir():
+            for p in folder.glob(TMP_PREFIX + "*"):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+Drawer = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], int]
+
+
+@dataclass
+class WorkerProcess:
+    """The real drawer: ``python draw_worker.py SPEC`` in the train environment."""
+
+    spec_path: Path
+    log_path: Path
+    python: str = field(default_factory=train_python)
+    worker: Path = WORKER
+    last_error: str | None = None
+
+    def argv(self) -> list[str]:
+        return [self.python, "-u", str(self.worker), str(self.spec_path)]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+
+    def __call__(self, spec: dict[str, Any], on_event: Callable[[dict[str, Any]], None]) -> int:
+        self.spec_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.spec_path, json.dumps(spec, indent=1) + "\n")
+        cwd = spec["sd_scripts"]
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"\n# {' '.join(self.argv())}\n")
+            proc = subprocess.Popen(self.argv(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    bufsize=1, env=self.env(), errors="replace")
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    log.write(line)
+                    if line.startswith(EVENT_PREFIX):
+                        try:
+                            event = json.loads(line[len(EVENT_PREFIX):])
+                        except ValueError:
+                            continue
+                        if event.get("event") == "error":
+                            self.last_error = event.get("message")
+                        on_event(event)
+                code = proc.wait()
+            except BaseException:  # Ctrl-C or a failing callback: stop the worker, keep what it drew
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+                raise
+        if code and self.last_error is None:
+            self.last_error = f"the drawing worker exited with code {code}"
+        return code

@@ -1,0 +1,186 @@
+"""``ascii-lora verify``: every saved LoRA x prompts x seeds (and the base model), scored and ranked.
+
+The worker draws only what is missing (see ``jobs``); everything after drawing is pure CPU work
+and is redone on every call, so a finished sweep can be re-reported on a laptop.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..check.score import ImageReport, check_file
+from ..config.models import CheckConfig, ExperimentConfig
+from ..errors import UserError
+from ..fsutil import atomic_write
+from ..grid.atlas import Atlas, get_atlas
+from ..train.preflight import Check
+from ..train.probes import Probes
+from .drawing import Drawer, Precision, WorkerProcess, choose_precision, clear_stale, worker_spec
+from .jobs import (BASELINE, Checkpoint, Job, Settings, base_identity, build_jobs, check_path, discover, is_drawn, select,
+                   verify_prompts)
+from .preflight import run_inference_preflight
+from .report import Scored, Summary, chart, markdown, summarise, winner_sheet
+
+REPORT = "report.md"
+SCORES = "scores.json"
+CHART = "chart.png"
+SHEET = "contact_sheet.png"
+SPEC = "jobs.json"
+LOG = "draw.log"
+
+
+@dataclass
+class Events:
+    """What the command line shows while the library works (the library prints nothing)."""
+
+    checks: Callable[[list[Check]], None] = lambda checks: None
+    start: Callable[[int], None] = lambda total: None
+    drawn: Callable[[Job, ImageReport, float | None], None] = lambda job, report, seconds: None
+    worker: Callable[[dict[str, Any]], None] = lambda event: None
+
+
+@dataclass
+class Outcome:
+    jobs: list[Job]
+    pending: list[Job]
+    checkpoints: list[Checkpoint]
+    notes: list[str]
+    precision: Precision
+    drawn_now: int = 0
+    summary: Summary | None = None
+    failed_checks: list[Check] = field(default_factory=list)
+    error: str | None = None
+    log: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    seconds_per_image: list[float] = field(default_factory=list)
+
+
+def score_image(job: Job, check: CheckConfig, atlas: Atlas) -> ImageReport:
+    """Checker verdict beside the picture (``.check.json``) and its read-back (``.ascii``)."""
+    report, _, _ = check_file(job.out, check, atlas)
+    atomic_write(check_path(job.out), json.dumps(report.as_dict(), indent=1) + "\n")
+    if report.ascii is not None:
+        atomic_write(job.out.with_suffix(".ascii"), report.ascii)
+    return report
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def plan_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, checkpoints: str | None = None, seeds: int | None = None,
+               baseline: bool | None = None) -> Outcome:
+    # absolute from here on: the worker runs from vendor/sd-scripts, where a relative path means something else
+    run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
+    available, notes = discover(run_dir, cfg.training.output_name)
+    chosen = select(available, checkpoints, run_dir / f"{cfg.training.output_name}.safetensors")
+    if not chosen:
+        raise UserError(f"{run_dir}: no saved LoRA yet; `make train` saves {cfg.training.output_name}-stepNNNNNNNN.safetensors there "
+                        f"every [training] save_every_n_steps ({cfg.training.save_every_n_steps})")
+    use_baseline = cfg.verify.baseline if baseline is None else baseline
+    cks = ([Checkpoint(BASELINE, 0, None)] if use_baseline else []) + chosen
+    precision = choose_precision(cfg)
+    settings = Settings.from_config(cfg, precision.name)
+    k = seeds or cfg.verify.seeds
+    seed_list = list(range(cfg.verify.first_seed, cfg.verify.first_seed + k))
+    jobs = build_jobs(cks, verify_prompts(cfg), seed_list, settings, run_dir / "verify", base_identity(cfg, root))
+    pending = [j for j in jobs if not is_drawn(j.out, j.record)]
+    return Outcome(jobs=jobs, pending=pending, checkpoints=cks, notes=notes, precision=precision)
+
+
+def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome, events: Events | None = None,
+              drawer: Drawer | None = None, probes: Probes | None = None, device: str = "cuda", stand_in: bool = False) -> Outcome:
+    events = events or Events()
+    run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
+    verify_dir = run_dir / "verify"
+    verify_dir.mkdir(parents=True, exist_ok=True)
+    atlas = get_atlas(cfg.dataset.cell_size)
+    settings = Settings.from_config(cfg, outcome.precision.name)
+    scored: dict[Path, ImageReport] = {}
+    if outcome.pending:
+        loras = [j.checkpoint.path for j in outcome.pending if j.checkpoint.path is not None]
+        checks = run_inference_preflight(cfg, root, outcome.precision, loras, verify_dir, len(outcome.pending), probes, device)
+        events.checks(checks)
+        outcome.failed_checks = [c for c in checks if c.ok is False]
+        if outcome.failed_checks:
+            return outcome
+        clear_stale(sorted({j.out.parent for j in outcome.pending}))
+        process = None
+        if drawer is None:
+            process = WorkerProcess(verify_dir / SPEC, verify_dir / LOG)
+            drawer = process
+        outcome.log = verify_dir / LOG
+        spec = worker_spec(cfg, root, outcome.pending, settings, outcome.precision, None if device == "cuda" else device)
+        events.start(len(outcome.pending))
+
+        def on_event(event: dict[str, Any]) -> None:
+            events.worker(event)
+            if event.get("event") == "drawn":
+                job = outcome.pending[int(event["index"])]
+                report = score_image(job, cfg.check, atlas)
+                scored[job.out] = report
+                outcome.drawn_now += 1
+                seconds = event.get("seconds")
+                if seconds is not None:
+                    outcome.seconds_per_image.append(float(seconds))
+                events.drawn(job, report, seconds)
+            elif event.get("event") == "error":
+                outcome.error = str(event.get("message"))
+
+        code = drawer(spec, on_event)
+        if code != 0:
+            outcome.error = outcome.error or (process.last_error if process else None) or f"the drawing worker exited with code {code}"
+            return outcome
+        missing = [j for j in outcome.pending if not is_drawn(j.out, j.record)]
+        if missing:
+            outcome.error = f"the worker finished but {len(missing)} picture(s) are missing, first {missing[0].out}"
+            return outcome
+    results = [Scored(j, scored.get(j.out) or score_image(j, cfg.check, atlas)) for j in outcome.jobs]
+    prompts = verify_prompts(cfg)
+    seeds = sorted({j.seed for j in outcome.jobs})
+    summary = summarise(results, outcome.checkpoints, prompts, seeds)
+    summary.notes = list(outcome.notes)
+    outcome.summary = summary
+    s = settings
+    settings_line = (f"{s.width}x{s.height}, {s.steps} steps, guidance {s.guidance:g}, LoRA multiplier {s.multiplier:g}, "
+                     f"FLUX in {s.precision}")
+    out = {"report": verify_dir / REPORT, "scores": verify_dir / SCORES, "chart": verify_dir / CHART, "sheet": verify_dir / SHEET}
+    atomic_write(out["report"], markdown(summary, settings_line, stand_in))
+    payload = {
+        "settings": {"width": s.width, "height": s.height, "steps": s.steps, "guidance": s.guidance, "multiplier": s.multiplier,
+                     "precision": s.precision, "seeds": seeds, "prompts": prompts},
+        "winner": summary.verdict.winner if summary.verdict else None,
+        "winner_file": str(summary.winner.checkpoint.path) if summary.winner else None,
+        "reason": summary.verdict.reason if summary.verdict else None,
+        "checkpoints": [r.as_dict() for r in summary.results],
+        "images": [{"checkpoint": r.job.checkpoint.key, "prompt": r.job.prompt_index, "seed": r.job.seed,
+                    "file": str(r.job.out), **{k: v for k, v in r.report.as_dict().items() if k not in ("file", "ascii")}}
+                   for r in results],
+        "notes": summary.notes,
+        "stand_in": stand_in,
+    }
+    atomic_write(out["scores"], json.dumps(payload, indent=1) + "\n")
+    atomic_write(out["chart"], _png(chart(summary)))
+    sheet = winner_sheet(summary, results)
+    if sheet is not None:
+        atomic_write(out["sheet"], _png(sheet))
+    outcome.outputs = out
+    return outcome
+
+
+def winner_file(run_dir: Path) -> Path | None:
+    """The LoRA the last sweep of this run chose, if it is still there (``generate``'s default)."""
+    try:
+        f = json.loads((run_dir / "verify" / SCORES).read_text(encoding="utf-8")).get("winner_file")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(f) if f and Path(f).is_file() else None
