@@ -27,7 +27,7 @@ def test_the_real_step_0_baseline_name_is_the_baseline_at_step_0():
 
 def report(stem: str, passed: bool) -> ImageReport:
     return ImageReport(file=f"run/sample/{stem}.png", passed=passed, grey_fraction=0.0, cell_agreement=1.0 if passed else 0.0,
-                       criteria={"black_background": passed, "crisp": passed, "grid_aligned": passed})
+                       criteria={"content": passed, "black_background": passed, "crisp": passed, "grid_aligned": passed})
 
 
 def test_baseline_ranks_first_and_is_never_best_even_when_it_scores_highest():

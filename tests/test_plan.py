@@ -235,7 +235,8 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
     assert ExperimentConfig.model_validate(data) == cfg
     assert text.startswith(
         "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
-        "# Unset (None, so the documented fallback applies): network.dropout, training.batch_size, hardware.blocks_to_swap\n"
+        "# Unset (None, so the documented fallback applies): network.dropout, training.batch_size, hardware.blocks_to_swap, "
+        "verify.steps, verify.guidance\n"
     )
 
 
@@ -246,7 +247,15 @@ def test_resume_points_at_the_newest_saved_state(tmp_path):
     assert latest_state(run, "flux_ascii_structure_v1").name == "flux_ascii_structure_v1-step00001500-state"
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
     fresh = build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
-    assert plan.argv == fresh + ["--resume", str(run / "flux_ascii_structure_v1-step00001500-state")]
+    # a resumed segment: the steps left, in a folder of its own (renumbered into the run when it ends),
+    # sd-scripts' own step counter from 0, and the newest state
+    segment = run / "resume-from-step00001500"
+    expected = list(fresh)
+    expected[expected.index("--output_dir") + 1] = str(segment)
+    expected[expected.index("--max_train_steps") + 1] = "1500"
+    expected += ["--log_prefix", "resume-from-step00001500-", "--initial_step", "0",
+                 "--resume", str(run / "flux_ascii_structure_v1-step00001500-state")]
+    assert plan.argv == expected
     assert "--resume" not in fresh
     by_config = ExperimentConfig.model_validate({"training": {"resume": True}})
     assert build_plan(by_config, tmp_path, run_dir=run).argv == plan.argv  # [training] resume = true

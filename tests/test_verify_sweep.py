@@ -105,7 +105,7 @@ def test_every_checkpoint_and_the_base_model_are_drawn_scored_and_ranked(setup):
         assert names == sorted(f"p{i:02d}_s{s:04d}{ext}" for i in range(4) for s in range(4)
                                for ext in (".png", ".job.json", ".check.json", ".ascii"))
     verdict = json.loads((v / "final" / "p01_s0002.check.json").read_text())
-    assert verdict["passed"] is True and verdict["criteria"] == {"black_background": True, "crisp": True, "grid_aligned": True}
+    assert verdict["passed"] is True and verdict["criteria"] == {"content": True, "black_background": True, "crisp": True, "grid_aligned": True}
     assert (v / "final" / "p01_s0002.ascii").read_text() == grid_text(perfect_codes(2 + 100))
 
     scores = json.loads((v / "scores.json").read_text())
@@ -117,7 +117,7 @@ def test_every_checkpoint_and_the_base_model_are_drawn_scored_and_ranked(setup):
     assert by["final"]["interval95"] == pytest.approx([0.8064, 1.0], abs=1e-4)
     assert by["baseline"]["interval95"] == pytest.approx([0.0, 0.1936], abs=1e-4)
     assert by["step00001000"]["criteria"]["grid_aligned"] == {"passed": 15, "rate": 0.9375}
-    assert {k: c["passed"] for k, c in by["step00000500"]["criteria"].items()} == {"black_background": 8, "crisp": 8, "grid_aligned": 4}
+    assert {k: c["passed"] for k, c in by["step00000500"]["criteria"].items()} == {"content": 16, "black_background": 8, "crisp": 8, "grid_aligned": 4}
     assert by["step00001000"]["per_prompt"]["0"] == {"passed": 3, "images": 4}
     # 15/16 and 16/16 overlap: tied, and the earlier step wins; the base model never does
     assert scores["winner"] == "step00001000" and by["final"]["best"] and not by["final"]["winner"]
