@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import signal
-import threading
 import time
 import zlib
 from collections import Counter
@@ -124,23 +123,6 @@ def _start_pool(workers: int):
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     return ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
-
-
-def _stop_pool(pool) -> None:
-    """Kill the workers, then let the pool tidy up without waiting on a dead worker's lock.
-
-    A worker killed while reading the task queue (SIGTERM to the whole process group) dies holding
-    the queue's read lock, and ``Pool.terminate`` first acquires that lock
-    (``Pool._help_stuff_finish``): it would wait forever. The workers are gone once killed, so
-    the lock guards nothing; a fresh one lets ``terminate`` drain the queue and join.
-    """
-    for proc in list(pool._pool):
-        proc.kill()
-    for proc in list(pool._pool):
-        proc.join(timeout=10)
-    pool._inqueue._rlock = threading.Lock()
-    pool.terminate()
-    pool.join()
 
 
 def _write_star(task: tuple) -> WriteResult:
@@ -325,7 +307,8 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
                 summary.skipped += 1
     except BaseException:
         if pool is not None:
-            _stop_pool(pool)  # Ctrl-C, SIGTERM or an error: no worker outlives the run
+            pool.terminate()  # Ctrl-C, SIGTERM or an error: no worker outlives the run
+            pool.join()
         raise
     if pool is not None:
         pool.close()
