@@ -22,7 +22,7 @@ import signal
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -123,6 +123,28 @@ def _start_pool(workers: int):
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     return ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+
+
+def _wakeful(results, seconds: float = 0.2) -> Iterator[WriteResult]:
+    """The pool's results (chunks of them, in order), waited for in short slices.
+
+    A signal (Ctrl-C, SIGTERM) may be delivered to one of the pool's helper threads; Python runs
+    the handler only once the main thread executes bytecode again, and a main thread parked in an
+    untimed wait for the next result never does: the run hung with its workers gone (seen under
+    load). Waking every ``seconds`` lets the handler run and the run stop.
+    """
+    while True:
+        try:
+            chunk = results.next(timeout=seconds)
+        except multiprocessing.TimeoutError:
+            continue
+        except StopIteration:
+            return
+        yield from chunk
+
+
+def _write_chunk(chunk: list[tuple]) -> list[WriteResult]:
+    return [_write_one(*task) for task in chunk]
 
 
 def _write_star(task: tuple) -> WriteResult:
@@ -296,7 +318,9 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
         results: Iterable[WriteResult] = map(_write_star, tasks)
     else:
         pool = _start_pool(workers)
-        results = pool.imap(_write_star, tasks, chunksize=max(1, len(todo) // (workers * 8)))
+        size = max(1, len(todo) // (workers * 8))
+        chunks = [tasks[k : k + size] for k in range(0, len(tasks), size)]
+        results = _wakeful(pool.imap(_write_chunk, chunks))
     try:
         for r in progress(results, len(todo)) if progress else results:
             summary.hashes.update(r.hashes)
