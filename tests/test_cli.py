@@ -102,3 +102,17 @@ def test_validate_of_a_missing_directory(tmp_path, capsys):
 def test_console_script_entry_point_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ascii_lora", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("ascii-lora ")
+
+
+def test_workers_above_the_core_count_are_capped_unless_the_user_insists(tmp_path, capsys, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    cores = len(os.sched_getaffinity(0))
+    assert main(["dataset", "--out", "a", "--count", "3", "--workers", str(cores + 1)]) == 0
+    out = capsys.readouterr().out
+    assert f"capped at the {cores} core(s)" in out and f"on {cores} worker(s)" in out
+    assert main(["dataset", "--out", "b", "--count", "3", "--workers", str(cores + 1), "--oversubscribe"]) == 0
+    assert f"on {cores + 1} worker(s)" in capsys.readouterr().out
+    assert main(["dataset", "--out", "c", "--count", "3", "--workers", "65", "--oversubscribe"]) == 2
+    assert "at most 64 with --oversubscribe" in capsys.readouterr().err

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default [dataset] out)")
     p.add_argument("--count", type=_positive, help="number of images (default [dataset] count)")
     p.add_argument("--seed", type=_nonnegative, help="master seed (default [dataset] seed)")
-    p.add_argument("--workers", type=_positive, help="processes (default: number of cores)")
+    p.add_argument("--workers", type=_positive, help="processes (default: number of cores; more are capped at it)")
+    p.add_argument("--oversubscribe", action="store_true", help="allow --workers above the core count (at most 64)")
     p.add_argument("--force", action="store_true", help="replace a dataset of another config in --out")
 
     p = add("validate", cmd_validate, "check every image of a dataset pixel by pixel against its .ascii")

@@ -24,8 +24,10 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, {"dataset": overrides} if overrides else None, flags).dataset
     cores = default_workers()
     workers = args.workers or cores
-    if workers > cores:  # more processes than cores only adds memory and switching
-        say(f"--workers {workers} capped at the {cores} core(s) this process may use")
+    if args.oversubscribe and workers > 64:
+        raise UserError(f"--workers {workers}: at most 64 with --oversubscribe")
+    if workers > cores and not args.oversubscribe:  # more processes than cores only adds memory and switching
+        say(f"--workers {workers} capped at the {cores} core(s) this process may use (--oversubscribe to insist)")
         workers = cores
     out = Path(cfg.out)
     summary = write_dataset(
