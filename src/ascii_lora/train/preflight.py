@@ -140,17 +140,9 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
         else:
             checks.append(Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`"))
 
-    script = root / TRAIN_SCRIPT
-    head = probes.head(root)
-    if not script.exists():
-        checks.append(Check("sd-scripts", False, f"{script} is missing (submodule not initialised)", "run `make setup-train`"))
-    elif head != SD_SCRIPTS_COMMIT:
-        checks.append(Check("sd-scripts", False, f"vendor/sd-scripts is at {head or 'an unknown commit'}, pinned {SD_SCRIPTS_COMMIT[:12]}",
-                            "run `git submodule update --init vendor/sd-scripts`"))
-    else:
-        checks.append(Check("sd-scripts", True, f"vendor/sd-scripts at pinned {SD_SCRIPTS_COMMIT[:12]}"))
-        if probes.parse_argv:
-            checks.append(check_trainer_parses(root, plan))
+    checks.append(check_sd_scripts(root / TRAIN_SCRIPT, probes.head(root)))
+    if checks[-1].ok and probes.parse_argv:
+        checks.append(check_trainer_parses(root, plan))
 
     checks.append(check_writable(plan.run_dir))
     need = estimate_run_bytes(cfg, images)
@@ -163,6 +155,16 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
                             f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}" if found else f"no saved state in {plan.run_dir}",
                             "" if found else "run without RESUME=1 to start fresh"))
     return checks
+
+
+def check_sd_scripts(script: Path, head: str | None) -> Check:
+    """The script we will run is there, in the submodule at the pinned commit."""
+    if not script.exists():
+        return Check("sd-scripts", False, f"{script} is missing (submodule not initialised)", "run `make setup-train`")
+    if head != SD_SCRIPTS_COMMIT:
+        return Check("sd-scripts", False, f"vendor/sd-scripts is at {head or 'an unknown commit'}, pinned {SD_SCRIPTS_COMMIT[:12]}",
+                     "run `git submodule update --init vendor/sd-scripts`")
+    return Check("sd-scripts", True, f"vendor/sd-scripts at pinned {SD_SCRIPTS_COMMIT[:12]}")
 
 
 def check_writable(run_dir: Path) -> Check:

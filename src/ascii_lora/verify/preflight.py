@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from ..config.models import ExperimentConfig
-from ..train.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR
-from ..train.preflight import Check, check_model_file, check_tokenizers, check_writable
+from ..train.plan import SD_SCRIPTS_DIR
+from ..train.preflight import Check, check_model_file, check_sd_scripts, check_tokenizers, check_writable
 from ..train.probes import GIB, Probes
 from ..train.safetensors_header import NotSafetensors, model_kind, read_header
 from .drawing import INFERENCE_MIN_GIB, Precision, model_paths, train_python
@@ -83,15 +83,7 @@ def run_inference_preflight(cfg: ExperimentConfig, root: Path, precision: Precis
     for key in ("flux", "clip_l", "t5xxl", "ae"):
         checks.append(check_model_file(key, Path(paths[key])))
     checks.append(check_tokenizers(Path(paths["tokenizer_cache_dir"])))
-    script = root / INFERENCE_SCRIPT
-    head = probes.head(root)
-    if not script.exists():
-        checks.append(Check("sd-scripts", False, f"{script} is missing (submodule not initialised)", "run `make setup-train`"))
-    elif head != SD_SCRIPTS_COMMIT:
-        checks.append(Check("sd-scripts", False, f"vendor/sd-scripts is at {head or 'an unknown commit'}, pinned {SD_SCRIPTS_COMMIT[:12]}",
-                            "run `git submodule update --init vendor/sd-scripts`"))
-    else:
-        checks.append(Check("sd-scripts", True, f"vendor/sd-scripts at pinned {SD_SCRIPTS_COMMIT[:12]}"))
+    checks.append(check_sd_scripts(root / INFERENCE_SCRIPT, probes.head(root)))
     for lora in dict.fromkeys(loras):
         checks.append(check_lora(lora))
     checks.append(check_writable(out_dir))
