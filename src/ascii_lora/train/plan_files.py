@@ -15,6 +15,20 @@ from . import simpletuner_plan as st
 from .plan import ARGS_JSON, DATASET_CONFIG, RESOLVED, SAMPLE_PROMPTS, TRAIN_SH, Plan
 
 
+
+def _write_files(run_dir: Path, files: dict[str, str], script: str) -> list[Path]:
+    """Every target checked first (no plan is left half-written), then each written atomically."""
+    ensure_dir(run_dir)
+    for name in files:
+        writable_file_target(run_dir / name)
+    written = []
+    for name, text in files.items():
+        path = run_dir / name
+        atomic_write(path, text)
+        written.append(path)
+    (run_dir / script).chmod(0o755)
+    return written
+
 def train_sh(plan: Plan, root: Path) -> str:
     bindir = Path(sys.executable).parent
     return (
@@ -37,16 +51,7 @@ def write_plan(plan: Plan, root: Path) -> list[Path]:
         TRAIN_SH: train_sh(plan, root),
         RESOLVED: plan.resolved_toml,
     }
-    ensure_dir(plan.run_dir)
-    for name in files:  # every target checked first: no plan is left half-written
-        writable_file_target(plan.run_dir / name)
-    written = []
-    for name, text in files.items():
-        path = plan.run_dir / name
-        atomic_write(path, text)
-        written.append(path)
-    (plan.run_dir / TRAIN_SH).chmod(0o755)
-    return written
+    return _write_files(plan.run_dir, files, TRAIN_SH)
 
 
 # -- SimpleTuner ---------------------------------------------------------------------------------
@@ -93,15 +98,7 @@ def write_simpletuner_plan(plan: st.SimpleTunerPlan) -> list[Path]:
     }
     if plan.prompt_library:
         files[st.PROMPT_LIBRARY] = json.dumps(plan.prompt_library, indent=1, ensure_ascii=False) + "\n"
-    ensure_dir(plan.run_dir)
-    for name in files:  # every target checked first: no plan is left half-written
-        writable_file_target(plan.run_dir / name)
-    written = []
-    for name, text in files.items():
-        path = plan.run_dir / name
-        atomic_write(path, text)
-        written.append(path)
-    (plan.run_dir / st.TRAIN_SH).chmod(0o755)
+    written = _write_files(plan.run_dir, files, st.TRAIN_SH)
     sync_dataset_view(plan.view)
     written.append(plan.view.target)
     return written
