@@ -76,7 +76,7 @@ def test_a_requested_stop_waits_for_the_next_complete_state_then_stops_with_exit
 def test_a_resumed_segment_reports_the_runs_cumulative_step(tmp_path):
     code, lines, _ = run_fake(tmp_path, ask=True, offset=6)
     assert code == 0
-    assert "saved its state at step 8 " in lines[-1]
+    assert "saved its state at step 8 (fake-step00000008-state)" in lines[-1]
 
 
 def test_without_a_request_the_saves_change_nothing(tmp_path):
@@ -95,7 +95,8 @@ def test_a_request_left_from_an_earlier_launch_is_cleared_and_does_not_stop_this
 
 def test_ctrl_c_reports_lost_steps_in_the_runs_cumulative_count():
     report = interruption_report(5, [(4, "x-step00000004-state")], "2", offset=10)
-    assert report.startswith("stopped at step 15; the last state this run saved is step 14 (x-step00000004-state): 1 step(s)")
+    # the state's name as it reads once the segment's files are renumbered into the run
+    assert report.startswith("stopped at step 15; the last state this run saved is step 14 (x-step00000014-state): 1 step(s)")
     assert "since its resume at step 10" in interruption_report(1, [], "2", offset=10)
 
 

@@ -56,6 +56,11 @@ def states_saved_since(run_dir: Path, output_name: str, since: float) -> list[tu
     return sorted(found)
 
 
+def _in_run(name: str, offset: int) -> str:
+    """A resumed segment's state name as it reads once segments.py renumbers it into the run."""
+    return STATE_DIR.sub(lambda m: f"-step{offset + int(m.group(1)):08d}-state", name) if offset else name
+
+
 def interruption_report(step: int | None, saved: list[tuple[int, str]], save_every: str | None, offset: int = 0) -> str:
     """What one Ctrl-C cost: sd-scripts (at the pinned commit) has no Ctrl-C handler and saves nothing on
     the way out, so every step since the last ``save_every_n_steps`` state is lost.
@@ -68,7 +73,7 @@ def interruption_report(step: int | None, saved: list[tuple[int, str]], save_eve
     if saved:
         last, name = saved[-1]
         lost = max(0, step - last)
-        return (f"stopped at step {offset + step}; the last state this run saved is step {offset + last} ({name}): "
+        return (f"stopped at step {offset + step}; the last state this run saved is step {offset + last} ({_in_run(name, offset)}): "
                 f"{lost} step(s) since then are lost. `make train RESUME=1` continues from it")
     every = f" (one is saved every {save_every} steps)" if save_every else ""
     since = f" since its resume at step {offset}" if offset else ""
@@ -78,7 +83,7 @@ def interruption_report(step: int | None, saved: list[tuple[int, str]], save_eve
 def stop_report(saved_step: int, saved: list[tuple[int, str]], offset: int = 0) -> str:
     """What a requested stop kept: everything, since it waits for a save to complete."""
     name = next((n for s, n in reversed(saved) if s == saved_step), None)
-    where = f" ({name})" if name else ""
+    where = f" ({_in_run(name, offset)})" if name else ""
     return (f"stopped as asked, right after the trainer saved its state at step {offset + saved_step}{where}: "
             "nothing is lost; `make train RESUME=1` continues from it")
 
