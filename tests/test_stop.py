@@ -121,6 +121,16 @@ def test_request_before_the_first_step_waits_for_the_first_save(tmp_path):
     assert (req.step, req.next_save) == (None, 500)
 
 
+def test_an_earlier_launchs_steps_in_the_log_are_not_the_running_ones(tmp_path):
+    # found by `make rehearse`: the interrupted launch's "2/8" read as the resumed launch's step
+    write_record(tmp_path, segments=[{"offset": 0}, {"offset": 2}])
+    (tmp_path / "train.log").write_text(
+        "\n# ascii-lora 0.1.0: accelerate launch ...\nsteps:  25%|## | 2/8 [01:00<03:00]\n"
+        "\n# ascii-lora 0.1.0: accelerate launch ... --resume ...\nloading models\n")
+    req = request_stop(tmp_path, save_every=2)
+    assert (req.step, req.next_save) == (None, 4)
+
+
 @pytest.mark.parametrize("record, says", [
     (None, "no run.json"),
     ({"exit_code": 0, "launcher_pid": 1}, "last launch ended with exit code 0"),

@@ -35,6 +35,7 @@ STATE_DIR = re.compile(r"-step(\d{8})-state$")
 # progress_bar.set_postfix comes after the save returns (train_network.py at the pin), so the first
 # step line after it means the state is complete on disk
 SAVING_STATE = re.compile(r"saving state at (?:step|epoch) (\d+)")
+LAUNCH_HEADER = "# ascii-lora "  # opens each launch's part of train.log (the log is appended to)
 STOP_REQUEST = "stop.request"  # `ascii-lora stop` writes it into the run directory
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -118,7 +119,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     saving: int | None = None  # the step of a state being saved, until the trainer moves on
     stopped_after: int | None = None  # the state a requested stop waited for
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n# ascii-lora {__version__}: {' '.join(argv)}\n")
+        log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
         proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, env=env, errors="replace", process_group=0)
 

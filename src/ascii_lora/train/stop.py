@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..fsutil import atomic_write
-from .launcher import STEP_LINE, STOP_REQUEST
+from .launcher import LAUNCH_HEADER, STEP_LINE, STOP_REQUEST
 from .segments import read_record
 
 TAIL_BYTES = 65536  # enough of train.log for the trainer's last progress line
@@ -53,14 +53,16 @@ def running_launch(run_dir: Path) -> dict:
 
 
 def _last_step(log: Path) -> int | None:
-    """The trainer's own step count from its last progress line in the log (a resumed segment counts from 0)."""
+    """The trainer's own step count from the running launch's last progress line (a resumed segment
+    counts from 0); train.log holds every launch of the run, each after its own header line."""
     try:
         with open(log, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
             text = f.read().decode("utf-8", errors="replace")
     except OSError:
         return None
-    found = [int(m.group(1)) for m in STEP_LINE.finditer(text.replace("\r", "\n"))]
+    current = text.rsplit("\n" + LAUNCH_HEADER, 1)[-1]  # an earlier launch's steps are not this one's
+    found = [int(m.group(1)) for m in STEP_LINE.finditer(current.replace("\r", "\n"))]
     return found[-1] if found else None
 
 
