@@ -47,7 +47,7 @@ def test_ctrl_c_reaches_the_trainer_and_is_recorded(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = tmp_path / "train.log"
     deadline = time.time() + 30
-    while time.time() < deadline and not (log.exists() and "ready" in log.read_text()):
+    while time.time() < deadline and not (log.exists() and "ready" in log.read_text().splitlines()):  # the header holds the source
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole foreground group
     proc.wait(timeout=30)

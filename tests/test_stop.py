@@ -154,3 +154,22 @@ def test_cli_stop_refuses_simpletuner_and_a_run_that_is_not_running(tmp_path, ca
     assert main(["stop", "--run-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "stop right after it saves its state at step 500" in out and (tmp_path / STOP_REQUEST).exists()
+
+
+def test_run_json_names_the_launcher_only_after_its_log_header(tmp_path, monkeypatch):
+    # found by `make rehearse`: a stop sent the moment run.json named the launcher read the
+    # previous launch's steps, because the new header was not in train.log yet
+    import ascii_lora.train.launcher as launcher
+
+    seen = []
+    real = launcher.atomic_write
+
+    def spy(path, data):
+        if path.name == "run.json" and '"exit_code": null' in data:
+            seen.append((tmp_path / "train.log").read_text().rsplit("\n# ascii-lora ", 1)[-1])
+        return real(path, data)
+
+    monkeypatch.setattr(launcher, "atomic_write", spy)
+    (tmp_path / "train.log").write_text("steps:  25%|## | 2/8 [01:00<03:00]\n")
+    launch([sys.executable, "-c", "pass"], tmp_path, tmp_path / "train.log", echo=lambda s: None)
+    assert seen and "2/8" not in seen[0] and seen[0].startswith("0.")  # this launch's header: "<version>: argv"

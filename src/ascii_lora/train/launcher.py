@@ -112,7 +112,6 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
     info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None,
             "launcher_pid": os.getpid()}
-    atomic_write(record, json.dumps(info, indent=1))
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     received: list[int] = []
     step: int | None = None
@@ -120,6 +119,10 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     stopped_after: int | None = None  # the state a requested stop waited for
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
+        log.flush()
+        # run.json names this launcher only once its part of the log has begun: `ascii-lora stop`
+        # trusts that whatever follows the last header in train.log is this launch's
+        atomic_write(record, json.dumps(info, indent=1))
         proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, env=env, errors="replace", process_group=0)
 
