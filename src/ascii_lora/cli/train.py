@@ -51,6 +51,13 @@ def _plan(args: argparse.Namespace):
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
     run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
     plan = build_trainer_plan(cfg, _root(), run_dir, True if asked else None)
+    if asked and cfg.trainer.kind != "simpletuner":
+        from ..train.runs import incomplete_states
+
+        for d in incomplete_states(plan.run_dir, cfg.training.output_name):
+            err_console.print(f"[yellow]warning:[/yellow] {escape(str(d))}: its save was cut short (no random_states_*.pkl, "
+                              "which accelerate writes last): not resumed from; delete it once you no longer need it",
+                              soft_wrap=True)
     if asked and cfg.trainer.kind != "simpletuner" and "--resume" not in plan.argv:
         name = cfg.training.output_name
         raise UserError(
