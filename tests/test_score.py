@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ascii_lora.check.score import check_file, check_gray, read_at
+from ascii_lora.check.geometry import content, solid
+from ascii_lora.check.score import binarize, check_file, check_gray, read_at, whole_cells
 from ascii_lora.config.models import CheckConfig, DatasetConfig
 from ascii_lora.dataset.families import FAMILIES
 from ascii_lora.grid.atlas import get_atlas
 from ascii_lora.grid.layout import grid_text
-from tests.checker_cases import draw_rooms, pil_glyphs, render, room_grid, text_grid
+from tests.checker_cases import atlas_layout, draw_rooms, morphed_tiles, pil_glyphs, render, room_grid, text_grid
 
 CFG = CheckConfig()
 ATLAS = get_atlas(16)
@@ -39,12 +40,27 @@ def moved(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 # -- reported pixel statistics ---------------------------------------------------------------------
 
-def test_grey_fraction_and_purity_of_bands_of_known_levels():
-    """Four bands of 256 rows at 8, 9, 246 and 247: with tolerances of 8, levels 8 and 247 count
-    as black and white (not grey, not pure), 9 and 246 are grey."""
+@pytest.mark.parametrize("bands", ["rows", "columns"])
+def test_grey_fraction_and_purity_of_bands_of_known_levels(bands):
+    """Four bands of 256 rows (or columns) at 8, 9, 246 and 247: with tolerances of 8, levels 8
+    and 247 count as black and white (not grey, not pure), 9 and 246 are grey."""
     gray = np.repeat(np.array([8, 9, 246, 247], np.float32), 256)[:, None] * np.ones((1, 1024), np.float32)
-    r, _ = report(gray)
+    r, _ = report(gray if bands == "rows" else gray.T)
     assert r.grey_fraction == 0.5 and r.purity == 0.0
+
+
+def test_one_grey_pixel_in_a_quarter_sample_is_reported_to_six_decimals():
+    """Every other row and column of 1024 x 1024 is 262144 pixels: one of them grey is 3.8e-6."""
+    gray = np.zeros((1024, 1024), np.float32)
+    gray[0, 0] = 100.0
+    r, _ = report(gray)
+    assert r.grey_fraction == 0.000004 and r.purity == 0.999996
+
+
+def test_without_an_atlas_the_kit_s_16_px_one_reads():
+    gray, grid = kit("maze", 2)
+    r, _ = check_gray("x", gray.astype(np.float32), CFG)
+    assert r.passed and r.ascii == grid_text(grid)
 
 
 def test_grey_fraction_and_purity_of_a_kit_picture_with_a_grey_quarter():
@@ -140,20 +156,26 @@ def test_without_two_percent_of_empty_cells_the_darkest_quartile_stands_in(flat_
     assert report(gray)[0].background_level == expected
 
 
-def half_and_half(left_rows_grey: int) -> np.ndarray:
+def half_and_half(left_rows_grey: int, level: float = 200.0) -> np.ndarray:
     """Left half white, right half black: one vertical edge on every row. The first
-    ``left_rows_grey`` rows are a light grey (200) instead of white: beside the edge, exactly one
-    of the two pixels of such a row is grey."""
+    ``left_rows_grey`` rows are at ``level`` instead of white: a light grey, so beside the edge
+    exactly one of the two pixels of such a row is grey."""
     gray = np.zeros((1024, 1024), np.float32)
     gray[:, :512] = 255.0
-    gray[:left_rows_grey, :512] = 200.0
+    gray[:left_rows_grey, :512] = level
     return gray
 
 
-@pytest.mark.parametrize("grey_rows, share", [(0, 0.0), (1024, 0.5), (512, 0.25)])
+@pytest.mark.parametrize("grey_rows, share", [(0, 0.0), (1024, 0.5), (512, 0.25), (341, 0.166504)])
 def test_edge_grey_is_the_grey_share_of_the_pixels_beside_an_edge(grey_rows, share):
+    """341 grey rows: 341 / 2048 = 0.1665039..., reported to six decimals."""
     r, _ = report(half_and_half(grey_rows))
     assert r.edge_grey == share
+
+
+def test_beside_an_edge_the_white_tolerance_decides_what_is_grey():
+    assert report(half_and_half(1024, 247.0))[0].edge_grey == 0.0  # 255 - 8: still white
+    assert report(half_and_half(1024, 246.0))[0].edge_grey == 0.5
 
 
 def test_crisp_up_to_the_configured_edge_grey():
@@ -172,6 +194,22 @@ def test_a_blurred_kit_picture_is_not_crisp_and_fails():
     assert r.criteria["content"] and r.criteria["black_background"]
 
 
+def test_level_128_is_white_and_127_black():
+    assert binarize(np.array([0.0, 127.0, 127.9, 128.0, 255.0])).tolist() == [False, False, False, True, True]
+    gray, grid = kit("text", 4)
+    r, _ = report(np.where(gray > 0, 128.0, 0.0))  # strokes at the threshold still read (though not crisp)
+    assert r.ascii == grid_text(grid) and not r.criteria["crisp"]
+
+
+def test_whole_cells_is_the_part_of_the_picture_covered_by_whole_cells():
+    b = np.arange(40 * 50).reshape(40, 50)
+    assert np.array_equal(whole_cells(b, 16, (3, 2)), b[2:34, 3:35])
+    assert np.array_equal(whole_cells(b, 16, (0, 0)), b[:32, :48])
+    assert whole_cells(b[:20], 16, (0, 5)) is None  # 15 rows left: no whole cell
+    assert whole_cells(b[:, :20], 16, (5, 0)) is None  # 15 columns left
+    assert whole_cells(b[:20, :20], 16, (5, 5)) is None
+
+
 # -- pictures too small or of the wrong size -------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(8, 8), (15, 64), (64, 15)])
@@ -183,6 +221,14 @@ def test_a_picture_smaller_than_one_cell_is_reported_not_read(shape):
     assert r.notes == ["smaller than one 16 px cell"]
     assert r.background_level == 3.26 and r.criteria["black_background"]
     assert r.grid_score is None and r.ascii is None and not r.passed
+
+
+def test_a_tiny_picture_s_background_is_its_25th_percentile_and_8_is_still_black():
+    ramp = np.arange(64, dtype=np.float32).reshape(8, 8)  # 25th percentile of 0..63: 15.75
+    r, _ = report(ramp)
+    assert r.background_level == 15.75 and not r.criteria["black_background"]
+    r, _ = report(np.full((8, 8), 8.0, np.float32))
+    assert r.background_level == 8.0 and r.criteria["black_background"]
 
 
 def test_one_whole_cell_is_read():
@@ -237,6 +283,31 @@ def test_one_percent_of_the_cells_drawn_is_content(cells, enough):
     assert r.criteria["content"] is enough
 
 
+def test_content_thresholds_are_inclusive():
+    """A drawn share, a breadth or a speck share exactly at its configured limit is still content."""
+    r, _ = report(kit_cells(41), CheckConfig(min_drawn_share=41 / 4096))
+    assert r.criteria["content"] and not any(n.startswith("only") for n in r.notes)
+    gray, _ = kit("text", 2)
+    binary = gray >= 128
+    breadth = content(binary, solid(binary), 16, CFG.min_cell_pixels).breadth  # measured by geometry
+    r, _ = report(gray, CheckConfig(min_breadth=min(breadth, 1024)))
+    assert breadth <= 1024 and r.criteria["content"] and not any("lone line" in n for n in r.notes)
+
+
+def test_a_speck_share_exactly_at_the_limit_is_still_content():
+    """12 stroke pixels (six 2-px dashes) and 4 lone specks: 4 / 16 = 0.25 of the white is specks."""
+    gray = np.zeros((256, 256), np.float32)
+    for k in range(6):
+        gray[20 + 30 * k, 40:42] = 255.0
+    for k in range(4):
+        gray[30 + 50 * k, 200] = 255.0
+    loose = dict(min_drawn_share=0.0, min_breadth=0.0)
+    r, _ = report(gray, CheckConfig(max_speck_share=0.25, **loose))
+    assert r.criteria["content"] and not any("specks" in n for n in r.notes)
+    r, _ = report(gray, CheckConfig(max_speck_share=0.24, **loose))
+    assert not r.criteria["content"] and "25% of the white pixels are isolated specks: noise, not a drawing" in r.notes
+
+
 def test_a_lone_line_is_not_a_picture():
     gray = np.zeros((1024, 1024), np.float32)
     i = np.arange(1024)
@@ -259,11 +330,40 @@ def test_a_clean_kit_picture_passes_at_phase_0_with_nothing_to_note():
     assert r.as_dict()["criteria"] == {"content": True, "black_background": True, "crisp": True, "grid_aligned": True}
 
 
+def test_a_grid_score_of_exactly_the_minimum_is_a_grid_and_a_period_error_of_exactly_the_maximum_is_aligned():
+    gray, _ = kit("dungeon", 5)
+    r, _ = report(gray, CheckConfig(min_grid_score=1.0, max_period_error=0.0))  # score 1.0, period 16.0
+    assert r.grid_score == 1.0 and r.measured_period == 16.0
+    assert r.criteria["grid_aligned"] and r.offset == [0, 0] and r.cell_size == 16.0
+
+
+def test_thinned_kit_glyphs_are_read_by_the_tolerant_distance():
+    """Every stroke of the kit's tiles eroded by a pixel: no cell is an exact tile any more, the grid
+    is found by geometry and most cells still read back as their character."""
+    rows = atlas_layout(np.random.default_rng(1), "text")
+    r, _ = report(render(rows, morphed_tiles("erode")))
+    drawn = [(y, x) for y, row in enumerate(rows) for x, ch in enumerate(row) if ch != " "]
+    read = r.ascii.splitlines()
+    right = sum(read[y][x] == rows[y][x] for y, x in drawn)
+    assert r.passed and r.phase_from == "geometry" and right > len(drawn) / 2
+
+
+def test_kit_tiles_used_once_each_are_on_the_grid():
+    """Geometry alone would call a pattern seen once unexplained; exact tiles of the kit need no
+    repeat. Every printable character once, spread over six rows."""
+    grid = np.full((64, 64), ord(" "), np.int64)
+    for k, code in enumerate(range(0x21, 0x7F)):
+        grid[10 + 8 * (k // 16), 10 + 3 * (k % 16)] = code
+    r, _ = report(ATLAS.render_gray(grid))
+    assert r.grid_score == 1.0 and r.passed
+    assert r.ascii == "".join("".join(map(chr, row)) + "\n" for row in grid)
+
+
 @pytest.mark.parametrize("dx, dy", [(3, 5), (0, 7), (11, 0), (15, 15), (1, 0), (0, 1)])
 def test_a_shifted_kit_picture_reports_its_offset_and_how_to_repair_it(dx, dy):
     gray, grid = kit("text", 2)
     r, reading = report(moved(gray, dx, dy))
-    assert r.offset == [dx, dy] and r.phase_from == "atlas"
+    assert r.offset == [dx, dy] and r.phase_from == "atlas" and reading.offset == (dx, dy)
     assert not r.criteria["grid_aligned"] and not r.passed and r.cell_size == 16.0
     assert f"content is on a 16 px grid but shifted by {dx},{dy} px (`ascii-lora snap` repairs it)" in r.notes
     rows = grid_text(grid).splitlines()
@@ -323,7 +423,7 @@ def test_a_picture_drawn_at_another_pitch_reports_the_measured_period():
 
 
 def test_ink_off_any_grid_says_how_little_sits_in_cells():
-    rng = np.random.default_rng(9)
+    rng = np.random.default_rng(13)
     gray = np.zeros((1024, 1024), np.float32)
     for _ in range(300):  # rectangles at random pixel positions and sizes: no 16 px structure
         y, x = rng.integers(0, 1000, 2)
@@ -333,7 +433,10 @@ def test_ink_off_any_grid_says_how_little_sits_in_cells():
     assert r.criteria["content"] and not r.criteria["grid_aligned"] and r.offset is None
     note = [n for n in r.notes if n.startswith("no 16 px grid")]
     assert note and re.fullmatch(r"no 16 px grid: only \d+% of the drawn ink is reused cell patterns that sit in their cells", note[0])
-    assert r.grid_score < CFG.min_grid_score
+    assert r.grid_score < CFG.min_grid_score and r.grid_score == round(r.grid_score, 6) != round(r.grid_score, 5)
+    assert r.cell_size is None  # no grid found and no period measured: no cell size to report
+    # no grid: the fragments are not read as characters, only exact tiles are ('_' here: an edge of a rectangle)
+    assert set(r.ascii) <= {" ", "?", "_", "\n"} and r.ascii.count("?") > 100
 
 
 def test_cells_that_read_as_no_character_are_counted_in_a_note():
@@ -347,6 +450,7 @@ def test_cells_that_read_as_no_character_are_counted_in_a_note():
     rep, reading = report(gray)
     drawn = int((grid != ord(" ")).sum())
     assert f"5 of {drawn} drawn cells read as no character ('?')" in rep.notes
+    assert rep.cell_agreement == round((drawn - 5) / drawn, 6)
     assert [rep.ascii.splitlines()[r][c] for r, c in targets] == ["?"] * 5
 
 
@@ -355,6 +459,15 @@ def hollow_square() -> np.ndarray:
     cell[2:14, 2:14] = 255
     cell[5:11, 5:11] = 0  # no character of the kit draws this
     return cell
+
+
+def test_on_a_shifted_grid_a_cell_with_two_stroke_pixels_is_drawn():
+    gray, grid = kit("text", 1)
+    r0, c0 = map(int, np.argwhere(grid[:63, :63] == ord(" "))[0])
+    shifted = moved(gray, 3, 5)
+    shifted[5 + 16 * r0 + 7, 3 + 16 * c0 + 5 : 3 + 16 * c0 + 7] = 255  # a 2-px dash in an empty cell
+    r, reading = report(shifted)
+    assert r.offset == [3, 5] and reading.drawn[r0, c0] and r.ascii.splitlines()[r0][c0] == "?"
 
 
 def test_read_at_reads_the_cells_of_a_given_offset():
