@@ -139,6 +139,20 @@ def test_images_per_second():
 
 def test_default_workers_are_the_cores_this_process_may_use():
     assert default_workers() == len(os.sched_getaffinity(0))
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        assert default_workers() == 1  # one core allowed, however many the machine has
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+def test_without_affinity_the_cpu_count_decides_and_at_least_one_worker(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert default_workers() == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown
+    assert default_workers() == 1
 
 
 # -- what is not ours ------------------------------------------------------------------------------------
@@ -321,11 +335,52 @@ def test_a_worker_of_a_living_run_ignores_ctrl_c_takes_sigterm_by_default_and_di
     assert _in_fork(worker) == 0
 
 
+def test_worker_start_in_this_process_sets_what_a_worker_needs():
+    """The same start-up, run here (and undone) so that it is measured in-process too."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = ctypes.c_int(0)
+    libc.prctl(2, ctypes.byref(before))
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), writer._PARENT
+    try:
+        writer._worker_start(os.getppid())
+        after = ctypes.c_int(0)
+        libc.prctl(2, ctypes.byref(after))
+        assert writer._PARENT == os.getppid() and after.value == signal.SIGKILL
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        libc.prctl(1, before.value)
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+        writer._PARENT = saved[2]
+
+
+def test_after_a_pool_has_run_every_forked_child_ignores_ctrl_c_from_its_first_instruction(tmp_path):
+    """A pool replaces dead workers by forking again; the at-fork hook resets the signals before
+    the worker's initializer runs."""
+    import signal
+
+    write_dataset(small(count=4), tmp_path / "d", workers=2)
+
+    def child():
+        os._exit(0 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else 3)
+
+    assert _in_fork(child) == 0
+
+
 def test_several_workers_write_what_one_writes(tmp_path):
     one, three = tmp_path / "one", tmp_path / "three"
     write_dataset(small(count=9), one, workers=1)
-    summary = write_dataset(small(count=9), three, workers=3)
-    assert summary.written == 9
+    running = []
+
+    def progress(results, total):
+        running.append(len(multiprocessing.active_children()))
+        yield from results
+
+    summary = write_dataset(small(count=9), three, workers=3, progress=progress)
+    assert summary.written == 9 and running == [3]  # exactly the workers asked for
     assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(three)}
 
 
