@@ -357,6 +357,39 @@ def test_worker_start_in_this_process_sets_what_a_worker_needs():
         writer._PARENT = saved[2]
 
 
+class _Exit(Exception):
+    pass
+
+
+def test_in_this_process_a_worker_or_task_whose_run_is_gone_exits_with_status_1(tmp_path, monkeypatch):
+    """The same two checks as in the forked tests above, with os._exit caught, so that they are
+    measured in-process too."""
+    import ctypes
+    import signal
+
+    def fake_exit(code):
+        raise _Exit(code)
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = ctypes.c_int(0)
+    libc.prctl(2, ctypes.byref(before))
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), writer._PARENT
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    try:
+        with pytest.raises(_Exit) as e:
+            writer._worker_start(os.getppid() + 1_000_000)
+        assert e.value.args == (1,)
+        writer._PARENT = os.getppid() + 1_000_000
+        with pytest.raises(_Exit) as e:
+            writer._write_one(small().model_dump_json(), str(tmp_path), "dungeon", 0)
+        assert e.value.args == (1,) and list(tmp_path.iterdir()) == []
+    finally:
+        libc.prctl(1, before.value)
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+        writer._PARENT = saved[2]
+
+
 def test_after_a_pool_has_run_every_forked_child_ignores_ctrl_c_from_its_first_instruction(tmp_path):
     """A pool replaces dead workers by forking again; the at-fork hook resets the signals before
     the worker's initializer runs."""
@@ -367,7 +400,11 @@ def test_after_a_pool_has_run_every_forked_child_ignores_ctrl_c_from_its_first_i
     def child():
         os._exit(0 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else 3)
 
-    assert _in_fork(child) == 0
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever ran this test set
+    try:
+        assert _in_fork(child) == 0
+    finally:
+        signal.signal(signal.SIGINT, saved)
 
 
 def test_several_workers_write_what_one_writes(tmp_path):
