@@ -445,3 +445,18 @@ def test_a_run_that_fails_midway_stops_its_workers_and_stays_incomplete(tmp_path
     assert manifest(out)["status"] == "incomplete"
     write_dataset(small(count=12), out)  # the folder is not left locked: a rerun completes it
     assert manifest(out)["status"] == "complete" and len(data_files(out)) == 36
+
+
+def test_one_image_task_by_default_compares_before_writing_and_leaves_caches_alone(tmp_path):
+    """A task told nothing assumes the image's files may be there (compare, write only what
+    differs) and that no trainer cache was (keep any it finds: the run's scan decides)."""
+    out = tmp_path / "d"
+    write_dataset(small(count=1), out)
+    stem = sorted(out.glob("*.png"))[0].stem
+    (out / f"{stem}_1024x1024_flux.npz").write_bytes(b"latents")
+    family = stem.rsplit("_", 1)[0]
+    again = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
+    assert again.files_written == 0 and again.bytes_written == 0
+    (out / f"{stem}.txt").write_text("damaged")
+    repaired = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
+    assert repaired.files_written == 1 and (out / f"{stem}_1024x1024_flux.npz").exists()
