@@ -39,7 +39,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "writer": ("dataset/writer.py", ["test_dataset.py", "test_cli.py"]),
     "validate": ("dataset/validate.py", ["test_validate.py", "test_dataset.py"]),
     "models": ("config/models.py", ["test_config_warnings.py", "test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
-    "loader": ("config/loader.py", ["test_cli.py", "test_plan.py"]),
+    "loader": ("config/loader.py", ["test_config_loader.py", "test_cli.py", "test_plan.py"]),
     "plan": ("train/plan.py", ["test_plan.py", "test_simpletuner.py"]),
     "preflight": ("train/preflight.py", ["test_preflight.py"]),
     "launcher": ("train/launcher.py", ["test_launcher.py"]),

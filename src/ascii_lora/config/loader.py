@@ -36,8 +36,8 @@ def _location(loc: tuple[Any, ...], root: type[BaseModel] = ExperimentConfig) ->
             index = part
             continue
         fields = getattr(model, "model_fields", None)
-        if fields is None:  # below a plain value: a union tag such as 'int' or 'list[int]'
-            break
+        if fields is None:  # below a plain value: a union tag such as 'int' or 'list[int]', never a key
+            continue
         names.append(part)
         if part not in fields:  # an unknown key of this table
             model = None
