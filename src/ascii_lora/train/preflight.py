@@ -88,7 +88,8 @@ def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str,
         return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
                      f"{setup} to install a CUDA build of torch")
     else:
-        small = [g for g in gpus if g.total_gib < prof.min_vram_gib]
+        # only the cards the run uses (accelerate takes the first num_gpus): a small spare card is no reason to refuse
+        small = [g for g in gpus[: cfg.hardware.num_gpus] if g.total_gib < prof.min_vram_gib]
         if len(gpus) < cfg.hardware.num_gpus:
             return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
                          "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES")
