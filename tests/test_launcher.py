@@ -276,9 +276,9 @@ def test_without_output_dir_the_states_are_looked_for_beside_the_log(tmp_path, g
 def test_only_this_runs_own_state_folders_count(tmp_path, guarded):
     out = tmp_path / "out"
     out.mkdir()
-    old = out / "flux-step00000030-state"  # left by an earlier launch
+    old = out / "flux-step00000030-state"  # left by a launch that ended a moment ago (a second of clock slack allowed)
     old.mkdir()
-    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    os.utime(old, (time.time() - 1.5, time.time() - 1.5))
     made = ("other-step00000035-state", "flux-step00000036-state.file", "flux-step00000036-state-tmp", "flux-step0000036-state")
     _, lines = interrupted(tmp_path, out, *made)
     assert lines[-1] == ("stopped at step 37 before this run saved any state (one is saved every 20 steps): "
@@ -329,3 +329,12 @@ def test_accelerate_is_this_environments_own(tmp_path, monkeypatch):
     assert resolve_launcher(argv) == [str(venv_bin / "accelerate"), "launch", "--num_processes", "1", "train.py"]
     assert resolve_launcher(["python", "accelerate"]) == ["python", "accelerate"]
     assert resolve_launcher([]) == []
+
+
+def test_the_log_is_on_disk_while_the_trainer_runs_and_lines_print_by_default(tmp_path, capsys):
+    # `tail -f train.log` follows a run: each line reaches the file as it arrives, not at the end
+    log = tmp_path / "run" / "train.log"
+    script = (f"import time\nprint('first', flush=True)\ntime.sleep(0.5)\n"
+              f"print('log has first:', 'first' in open({str(log)!r}).read(), flush=True)")
+    assert launch([sys.executable, "-c", script], tmp_path, log) == 0
+    assert capsys.readouterr().out == "first\nlog has first: True\n"

@@ -332,6 +332,7 @@ def test_sd_scripts_lines(tmp_path):
 def test_output_dir_lines(tmp_path):
     run = tmp_path / "runs" / "a"
     assert check_writable(run) == Check("output dir", True, f"{run} writable")
+    assert check_writable(run) == Check("output dir", True, f"{run} writable")  # a second look at an existing one
     assert run.is_dir() and list(run.iterdir()) == []  # the probe file is gone
     (tmp_path / "file").write_text("")
     assert check_writable(tmp_path / "file" / "run") == Check(
@@ -346,6 +347,13 @@ def test_free_disk_line_and_its_boundary(workstation):
     assert c == Check("free disk", True, f"{need / GIB:.1f} GiB free at {run}, run needs ~{need / GIB:.1f} GiB", "")
     c = results(cfg, workstation, healthy_probes(free_bytes=need - 1))["free disk"]
     assert (c.ok, c.fix) == (False, "free disk space, move [training] output_dir, or raise save_every_n_steps")
+    # without a usable dataset there is nothing to cache: the need is checkpoints and states alone
+    corrupt = workstation / "corrupt"
+    corrupt.mkdir(exist_ok=True)
+    (corrupt / "manifest.json").write_text("{not json")
+    for out in (workstation / "nowhere", workstation / "models", corrupt):
+        cfg = ExperimentConfig.model_validate({"dataset": {"out": str(out)}})
+        assert results(cfg, workstation, healthy_probes(free_bytes=estimate_run_bytes(cfg, 0)))["free disk"].ok is True
 
 
 def test_resume_lines(workstation):

@@ -42,7 +42,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "loader": ("config/loader.py", ["test_config_loader.py", "test_cli.py", "test_plan.py"]),
     "plan": ("train/plan.py", ["test_plan.py", "test_simpletuner.py"]),
     "preflight": ("train/preflight.py", ["test_preflight.py"]),
-    "launcher": ("train/launcher.py", ["test_launcher.py"]),
+    "launcher": ("train/launcher.py", ["test_launcher.py", "test_resume.py"]),
     "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py", "test_simpletuner.py"]),
     "score": ("check/score.py", ["test_check.py"]),
     "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
