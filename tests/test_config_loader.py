@@ -54,7 +54,10 @@ def refusal(tmp_path: Path, toml: str) -> str:
         # a rule over several keys of one table names the table and echoes no table dump
         ("[dataset.corridor]\nwidth = [3, 1]\n", "D/exp.toml: [dataset.corridor]: width must be [min, max] with min <= max, got [3, 1]"),
         ("[dataset.maze]\nalgorithms = ['kruskal']\n", "D/exp.toml: [dataset.maze]: unknown maze algorithm ['kruskal']; allowed: backtracker, prim"),
-        # a rule that spans tables names its keys itself: no second location in front of it
+        # a rule that names its keys itself gets no second location in front of it, whichever table holds it
+        ("[dataset]\nresolution = 384\n[dataset.corridor]\nwidth = [1, 10]\n",
+         "D/exp.toml: [dataset.corridor] width 10 does not fit a grid of 24x24 cells (resolution 384 / cell_size 16): at most 9; "
+         "a corridor and its walls must fit twice across the grid"),
         ("[training]\nflip_aug = true\n",
          "D/exp.toml: [training] flip_aug = true mirrors the glyphs of the text family; set flip_aug = false or [dataset.mix] text = 0"),
         # a value refused by a rule of its own: "Value error, " is pydantic's wording, not ours
@@ -75,6 +78,25 @@ def test_a_value_no_alternative_of_a_union_accepts_names_the_key_not_the_alterna
     assert refusal(tmp_path, "[training]\nresolution = [1024, 'a']\n") == (
         "D/exp.toml: [training] resolution: Input should be a valid integer (got [1024, 'a']) "
         "(+1 more: D/exp.toml: [training] resolution[1]: Input should be a valid integer (got 'a'))")
+
+
+def test_a_rule_over_the_whole_file_names_the_file_alone():
+    # every whole-config rule of ExperimentConfig names its keys ("[training] ..."); a schema's rule
+    # that does not is shown after the file name with no empty location in between
+    from pydantic import BaseModel, ValidationError, model_validator
+
+    from ascii_lora.config.loader import format_validation_error
+
+    class Schema(BaseModel):
+        a: int = 0
+
+        @model_validator(mode="after")
+        def _whole(self):
+            raise ValueError("the file sets nothing")
+
+    with pytest.raises(ValidationError) as e:
+        Schema.model_validate({})
+    assert format_validation_error("f.toml", e.value, root=Schema) == "f.toml: the file sets nothing"
 
 
 def test_several_mistakes_lead_with_the_first_and_count_the_rest(tmp_path):
