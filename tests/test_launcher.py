@@ -334,7 +334,8 @@ def test_accelerate_is_this_environments_own(tmp_path, monkeypatch):
 def test_the_log_is_on_disk_while_the_trainer_runs_and_lines_print_by_default(tmp_path, capsys):
     # `tail -f train.log` follows a run: each line reaches the file as it arrives, not at the end
     log = tmp_path / "run" / "train.log"
-    script = (f"import time\nprint('first', flush=True)\ntime.sleep(0.5)\n"
+    script = (f"import time\nprint('first', flush=True)\nend = time.time() + 10\n"
+              f"while 'first' not in open({str(log)!r}).read() and time.time() < end: time.sleep(0.02)\n"
               f"print('log has first:', 'first' in open({str(log)!r}).read(), flush=True)")
     assert launch([sys.executable, "-c", script], tmp_path, log) == 0
     assert capsys.readouterr().out == "first\nlog has first: True\n"
