@@ -237,6 +237,33 @@ def test_a_stopped_trainer_that_fails_keeps_its_own_code(tmp_path, guarded):
     assert (record(tmp_path)["exit_code"], record(tmp_path)["interrupted"]) == (5, True)
 
 
+def test_a_launcher_started_ignoring_sigint_still_stops_the_trainer(tmp_path, guarded):
+    # a background job of a script starts with SIGINT ignored, and exec keeps an ignored signal
+    # ignored: the trainer must still start with SIGINT at its default, or a relayed Ctrl-C stops nothing
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    script = "import time\nprint('ready', flush=True)\ntime.sleep(10)\nprint('slept on', flush=True)"
+    started = time.time()
+    code, lines = run(tmp_path, script, on_line=send_on("ready", signal.SIGINT))
+    assert code == 130 and record(tmp_path)["exit_code"] == 130  # it died of its own KeyboardInterrupt
+    assert "slept on" not in lines and time.time() - started < 8
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # ours again afterwards
+
+
+def test_a_signal_while_the_trainer_starts_reaches_it_once_it_exists(tmp_path, guarded, monkeypatch):
+    import ascii_lora.train.launcher as launcher
+
+    def starting(argv):  # the user's kill lands between our handlers going in and the trainer existing
+        os.kill(os.getpid(), signal.SIGTERM)
+        return argv
+
+    monkeypatch.setattr(launcher, "resolve_launcher", starting)
+    code, lines = run(tmp_path, COUNTING, "1", "0")
+    assert code == 143 and record(tmp_path)["exit_code"] == 143  # SIGTERM's default: it never got to its handler
+    assert lines == ["SIGTERM passed to the trainer: stopping now (nothing is saved on the way out)",
+                     "stopped before the first training step: nothing was lost"]
+    assert guarded[1] == []
+
+
 DYING = """
 import os, signal, sys, time
 os.makedirs(sys.argv[1], exist_ok=True)
@@ -339,3 +366,10 @@ def test_the_log_is_on_disk_while_the_trainer_runs_and_lines_print_by_default(tm
               f"print('log has first:', 'first' in open({str(log)!r}).read(), flush=True)")
     assert launch([sys.executable, "-c", script], tmp_path, log) == 0
     assert capsys.readouterr().out == "first\nlog has first: True\n"
+
+
+def test_a_trainer_that_cannot_start_leaves_our_signal_handlers_in_place(tmp_path, guarded):
+    mine, _ = guarded
+    with pytest.raises(FileNotFoundError):
+        run(tmp_path, "pass", cwd=tmp_path / "no-such-folder")
+    assert all(signal.getsignal(s) is mine for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
