@@ -382,6 +382,14 @@ def test_resume_lines(workstation):
     assert c == Check("resume state", False, f"no saved state in {plan.run_dir}", "run without RESUME=1 to start fresh")
 
 
+def npz_bytes(**arrays) -> int:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return len(buf.getvalue())
+
+
 def lora_bytes(dim: int) -> int:
     """A bf16 LoRA of FLUX: rank x (in + out) weights per module, the module shapes read from sd-scripts."""
     return sum(m["in_features"] + m["out_features"] for m in FACTS["lora_flux"]["modules"].values()) * dim * 2
@@ -403,12 +411,17 @@ def test_run_disk_estimate_counts_checkpoints_states_and_caches():
     latent = (estimate_run_bytes(latents, 100) - 2 * per_save) / 100
     text = (estimate_run_bytes(texts, 100) - 2 * per_save) / 100
     assert estimate_run_bytes(both, 100) - 2 * per_save == 100 * (latent + text)
-    raw_latent = 16 * 128 * 128 * 4  # 16 float32 channels at 1/8 of 1024 px
-    assert raw_latent < latent <= raw_latent + 4096
-    measured_text = 8_403_205  # bytes per caption measured in a rehearsal at the pinned commit
-    assert measured_text <= text <= measured_text + 4096
+    # each at least the .npz sd-scripts writes (strategy_flux.py at the pin), at most 4 KiB more
+    assert npz_bytes(latents_1024x1024=np.zeros((16, 128, 128), np.float32)) <= latent <= npz_bytes(
+        latents_1024x1024=np.zeros((16, 128, 128), np.float32)) + 4096
+    te_file = npz_bytes(l_pooled=np.zeros(768, np.float32), t5_out=np.zeros((512, 4096), np.float32), txt_ids=np.zeros((512, 3), np.float32),
+                        t5_attn_mask=np.zeros(512, np.int64), apply_t5_attn_mask=np.array(False))
+    assert te_file <= text <= te_file + 4096
+    assert te_file <= 8_403_205 <= text  # bytes per caption measured in a rehearsal at the pinned commit
+    assert type(estimate_run_bytes(both, 100)) is int  # bytes
     small = ExperimentConfig.model_validate({"dataset": {"resolution": 512}, "training": {"resolution": 512, "cache_text_encoder_outputs": False,
                                              "max_train_steps": 10, "save_every_n_steps": 10}, "network": {"dim": 16}})
+    raw_latent = 16 * 128 * 128 * 4  # the latent's own bytes at 1024 px; a quarter of them at 512
     assert (estimate_run_bytes(small, 100) - 2 * per_save) / 100 == latent - raw_latent + raw_latent // 4
 
 
