@@ -373,3 +373,18 @@ def test_a_trainer_that_cannot_start_leaves_our_signal_handlers_in_place(tmp_pat
     with pytest.raises(FileNotFoundError):
         run(tmp_path, "pass", cwd=tmp_path / "no-such-folder")
     assert all(signal.getsignal(s) is mine for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+
+
+def test_the_log_is_utf8_whatever_our_locale(tmp_path):
+    # under LC_CTYPE=C a locale-encoded log would be ASCII and fail on the first non-ASCII character
+    import locale
+
+    old = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C")
+        code, lines = run(tmp_path, "print('caf\\u00e9 \\u2713 done')")
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
+    assert code == 0 and lines[0].startswith("caf") and lines[0].endswith(" done")
+    log = (tmp_path / "run" / "train.log").read_bytes().decode("utf-8")
+    assert log.endswith(lines[0] + "\n")
