@@ -98,11 +98,12 @@ def test_each_launch_appends_its_own_header_and_every_line_to_the_log(tmp_path):
 
 
 def test_stdout_and_stderr_arrive_in_order_as_lines_without_newlines(tmp_path):
-    script = ("import sys\nprint('out 1', flush=True)\nprint('err 2', file=sys.stderr, flush=True)\n"
-              "sys.stdout.write('out 3\\n\\nout 5'); sys.stdout.flush()")
+    # each line as written, only its newline taken off (trailing blanks and letters stay)
+    script = ("import sys\nprint('out 1 \\t', flush=True)\nprint('err 2', file=sys.stderr, flush=True)\n"
+              "sys.stdout.write('out 3 MAX\\n\\nout 5'); sys.stdout.flush()")
     code, lines = run(tmp_path, script)
     assert code == 0
-    assert lines == ["out 1", "err 2", "out 3", "", "out 5"]
+    assert lines == ["out 1 \t", "err 2", "out 3 MAX", "", "out 5"]
 
 
 def test_bytes_that_are_not_utf8_are_shown_replaced_not_fatal(tmp_path):
