@@ -315,6 +315,13 @@ def test_only_this_runs_own_state_folders_count(tmp_path, guarded):
     assert lines[-1] == "stopped at step 37 before this run saved any state: these 37 step(s) are lost"
 
 
+def test_without_output_name_the_states_have_sd_scripts_default_name(tmp_path, guarded):
+    # sd-scripts names its states "at-stepNNNNNNNN-state" when --output_name is not given
+    script = DYING.replace("sys.argv[2:]", "['at-step00000020-state']").replace("sys.argv[1]", repr(str(tmp_path / "run")))
+    _, lines = run(tmp_path, script, on_line=send_on("ready", signal.SIGINT))
+    assert lines[-1].startswith("stopped at step 37; the last state this run saved is step 20 (at-step00000020-state)")
+
+
 def test_a_flag_without_its_value_is_not_read_past_the_end(tmp_path, guarded):
     # "--output_dir" last: no value, so the states are looked for beside the log
     script = DYING.replace("sys.argv[2:]", "['flux-step00000020-state']").replace("sys.argv[1]", repr(str(tmp_path / "run")))

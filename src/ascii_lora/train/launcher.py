@@ -133,7 +133,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         interrupted = bool(received)
         if interrupted:
             run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
-            name = _flag(argv, "--output_name") or ""
+            name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
             summary = interruption_report(step, states_saved_since(run_dir, name, started - 1), _flag(argv, "--save_every_n_steps"))
             log.write(f"# interrupted ({signal.Signals(received[0]).name}): {summary}\n")
             echo(summary)
