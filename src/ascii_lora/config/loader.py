@@ -36,8 +36,8 @@ def _location(loc: tuple[Any, ...], root: type[BaseModel] = ExperimentConfig) ->
             index = part
             continue
         fields = getattr(model, "model_fields", None)
-        if fields is None:  # below a plain value: a union tag such as 'int' or 'list[int]'
-            break
+        if fields is None:  # below a plain value: a union tag such as 'int' or 'list[int]', never a key
+            continue
         names.append(part)
         if part not in fields:  # an unknown key of this table
             model = None
@@ -68,7 +68,8 @@ def format_validation_error(source: str, err: ValidationError, flags: dict[tuple
         got = e.get("input")
         if isinstance(got, bool):
             got = _TomlBool(got)
-        got_s = "" if e["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        # an unknown key's value is no clue; a missing key's "input" is its table (a dict), like a table-wide rule's
+        got_s = "" if e["type"] == "extra_forbidden" or isinstance(got, dict) else f" (got {got!r})"
         flag = next((f for k, f in (flags or {}).items() if tuple(e["loc"][: len(k)]) == k), None)
         if flag:
             lines.append(f"command line {flag} {got!s}: {msg} ({where})")

@@ -123,16 +123,22 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         # run.json names this launcher only once its part of the log has begun: `ascii-lora stop`
         # trusts that whatever follows the last header in train.log is this launch's
         atomic_write(record, json.dumps(info, indent=1))
-        proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1, env=env, errors="replace", process_group=0)
+        trainer: list[subprocess.Popen] = []  # empty until it has started
+        early: list[int] = []  # signals that arrived while it was starting
 
-        def relay(signum: int, frame: object) -> None:
-            received.append(signum)
+        def send(signum: int) -> None:
             try:
-                os.killpg(proc.pid, signum)
+                os.killpg(trainer[0].pid, signum)
             except ProcessLookupError:
                 pass
 
+        def relay(signum: int, frame: object) -> None:
+            received.append(signum)
+            (send if trainer else early.append)(signum)
+
+        # Our handlers go in before the trainer starts: exec resets a handled signal to its default
+        # but keeps an ignored one ignored, and a launcher started ignoring SIGINT (a background job
+        # of a script, a CI runner) would otherwise start a trainer that no relayed Ctrl-C can stop.
         previous = {}
         try:
             for sig in RELAYED:
@@ -140,6 +146,11 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         except ValueError:  # not the main thread: signals stay with whoever owns them
             pass
         try:
+            proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, bufsize=1, env=env, errors="replace", process_group=0)
+            trainer.append(proc)
+            while early:
+                send(early.pop(0))
             assert proc.stdout is not None
             told = 0
             for line in proc.stdout:
@@ -161,16 +172,18 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
                         except ProcessLookupError:
                             pass
                     saving = None
-                if len(received) > told:
+                if len(received) > told:  # said between lines, never from inside the handler
                     told = len(received)
                     echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
             code = proc.wait()
+            if len(received) > told:  # it stopped without another line
+                echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         interrupted = bool(received)
         run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
-        name = _flag(argv, "--output_name") or ""
+        name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
         if interrupted:
             summary = interruption_report(step, states_saved_since(run_dir, name, started - 1),
                                           _flag(argv, "--save_every_n_steps"), step_offset)

@@ -88,7 +88,8 @@ def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str,
         return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
                      f"{setup} to install a CUDA build of torch")
     else:
-        small = [g for g in gpus if g.total_gib < prof.min_vram_gib]
+        # only the cards the run uses (accelerate takes the first num_gpus): a small spare card is no reason to refuse
+        small = [g for g in gpus[: cfg.hardware.num_gpus] if g.total_gib < prof.min_vram_gib]
         if len(gpus) < cfg.hardware.num_gpus:
             return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
                          "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES")
@@ -102,6 +103,7 @@ def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str,
 
 
 def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes | None = None) -> list[Check]:
+    from ..dataset.manifest import read_manifest
     from ..dataset.validate import validate_dir
 
     probes = probes or Probes()
@@ -131,8 +133,13 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
     else:
         try:
             images, problems = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+            drawn = read_manifest(image_dir)
         except UserError as e:  # a corrupt manifest: one failed check, the report goes on
-            images, problems = 0, [str(e)]
+            images, problems, drawn = 0, [str(e)], None
+        # validate_dir checks a dataset against the geometry it was drawn with; the run trains at the config's
+        if drawn is not None and (drawn.config.resolution, drawn.config.cell_size) != (cfg.dataset.resolution, cfg.dataset.cell_size):
+            problems = [f"drawn at {drawn.config.resolution} px with {drawn.config.cell_size} px cells, [dataset] says "
+                        f"{cfg.dataset.resolution} px with {cfg.dataset.cell_size} px cells", *problems]
         if problems:
             checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {image_dir}`, then `make dataset`"))
         elif images == 0:
@@ -187,16 +194,24 @@ parser.parse_args(json.loads(sys.stdin.read()))
 """
 
 
+PARSE_TIMEOUT_S = 300  # importing sd-scripts imports torch: tens of seconds on a cold disk
+
+
 def check_trainer_parses(root: Path, plan: Plan) -> Check:
-    """Feed our argv to sd-scripts' own parser (imports torch, loads no model)."""
+    """Feed our argv to sd-scripts' own parser (imports torch, loads no model).
+
+    Warnings are silenced: a user's PYTHONWARNINGS=error would turn an import-time deprecation
+    warning of torch or diffusers into a refusal that says nothing about our flags.
+    """
     try:
         r = subprocess.run(
             [sys.executable, "-c", PARSE_SNIPPET, str(root / SD_SCRIPTS_DIR)],
-            input=json.dumps(plan.trainer_args), capture_output=True, text=True, timeout=300, cwd=root,
+            input=json.dumps(plan.trainer_args), capture_output=True, text=True, timeout=PARSE_TIMEOUT_S, cwd=root,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
     except subprocess.TimeoutExpired:
-        return Check("trainer parses argv", False, "sd-scripts' parser did not answer in 5 minutes", "check the sd-scripts install")
+        return Check("trainer parses argv", False, f"sd-scripts' parser did not answer in {PARSE_TIMEOUT_S:g} s",
+                     "check the sd-scripts install")
     if r.returncode:
         tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
         return Check("trainer parses argv", False, f"flux_train_network.setup_parser() refused: {tail}", "run `make setup-train`; if it persists, report it")
