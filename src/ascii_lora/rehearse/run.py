@@ -243,10 +243,11 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
     def plan() -> str:
         from ..train.plan_files import write_plan
 
-        if run_dir.exists():
-            import shutil
+        import shutil
 
-            shutil.rmtree(run_dir)  # a rehearsal starts from nothing, every time
+        for earlier in (run_dir, out / "generated"):  # a rehearsal starts from nothing, every time: its
+            if earlier.exists():  # seeded training redraws byte-identical LoRAs, which generate would reuse
+                shutil.rmtree(earlier)
         atomic_write(config_file, "# The rehearsal's experiment: the user's config with REHEARSAL's overrides.\n"
                      + tomli_w.dumps(pre.model_dump(mode="json", exclude_none=True)))
         p: Plan = build_plan(pre, root)
