@@ -72,7 +72,23 @@ def test_manifest_states_tool_status_fingerprint_format_versions_config_and_sort
 def test_atlas_facts_follow_the_cell_size(tmp_path):
     out = tmp_path / "d"
     write_dataset(small(count=2, resolution=512, cell_size=8), out)
-    assert manifest(out)["atlas"]["cell"] == 8 and manifest(out)["atlas"]["tiles"] == 95
+    atlas = manifest(out)["atlas"]
+    assert atlas["cell"] == 8 and atlas["tiles"] == 95
+    # the closest pair of tiles and how many pixels tell them apart, recounted here
+    from ascii_lora.grid.atlas import get_atlas
+
+    tiles = dict(zip(get_atlas(8).chars, get_atlas(8).tiles))
+    a, b = atlas["closest_pair"]
+    assert int((tiles[a] != tiles[b]).sum()) == atlas["min_hamming"] > 0
+
+
+def test_manifest_families_count_the_images_on_disk(tmp_path):
+    from collections import Counter
+
+    out = tmp_path / "d"
+    write_dataset(small(count=9), out)
+    on_disk = Counter(p.stem.rsplit("_", 1)[0] for p in out.glob("*.png"))
+    assert manifest(out)["families"] == dict(on_disk) and sum(on_disk.values()) == 9
 
 
 def test_while_images_are_written_the_manifest_says_incomplete_and_lists_nothing(tmp_path):
@@ -456,7 +472,9 @@ def test_one_image_task_by_default_compares_before_writing_and_leaves_caches_alo
     (out / f"{stem}_1024x1024_flux.npz").write_bytes(b"latents")
     family = stem.rsplit("_", 1)[0]
     again = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
-    assert again.files_written == 0 and again.bytes_written == 0
+    assert (again.name, again.family, again.files_written, again.bytes_written) == (stem, family, 0, 0)
+    fresh = writer._write_one(small(count=1).model_dump_json(), str(tmp_path), family, 0)
+    assert fresh.files_written == 3 and fresh.bytes_written == sum(p.stat().st_size for p in data_files(tmp_path))
     (out / f"{stem}.txt").write_text("damaged")
     repaired = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
     assert repaired.files_written == 1 and (out / f"{stem}_1024x1024_flux.npz").exists()
