@@ -66,7 +66,9 @@ def test_manifest_states_tool_status_fingerprint_format_versions_config_and_sort
                              "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
     assert m["config"] == json.loads(small().model_dump_json())
     assert list(m["files"]) == sorted(m["files"]) == [p.name for p in data_files(out)]
-    assert (out / "manifest.json").read_text().endswith("}\n")
+    # one key per line, one space per level: readable, and diffable between two datasets
+    assert (out / "manifest.json").read_text().startswith('{\n "tool": "ascii-lora",\n "status": "complete",\n')
+    assert (out / "manifest.json").read_text().endswith("\n}\n")
 
 
 def test_atlas_facts_follow_the_cell_size(tmp_path):
@@ -111,7 +113,7 @@ def test_summary_counts_are_what_lies_on_disk(tmp_path):
     assert (first.count, first.written, first.skipped, first.removed) == (COUNT, COUNT, 0, 0)
     assert first.bytes_total == first.bytes_written == sum(sizes.values())
     assert first.hashes == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_files(out)}
-    assert sum(first.families.values()) == COUNT and first.workers == 1 and first.seconds > 0
+    assert sum(first.families.values()) == COUNT and first.workers == 1 and first.seconds > 0 and first.out == out
 
     victim = data_files(out)[0]
     victim.write_bytes(b"damaged")
