@@ -98,11 +98,12 @@ def test_while_images_are_written_the_manifest_says_incomplete_and_lists_nothing
     seen = []
 
     def progress(results, total):
-        seen.append((total, manifest(out)["status"], manifest(out)["files"]))
+        m = manifest(out)
+        seen.append((total, m["status"], m["files"], sum(m["families"].values())))
         yield from results
 
     write_dataset(small(), out, progress=progress)
-    assert seen == [(COUNT, "incomplete", {})]
+    assert seen == [(COUNT, "incomplete", {}, COUNT)]  # which dataset it is, from the first image on
     assert manifest(out)["status"] == "complete"
 
 
@@ -128,10 +129,15 @@ def test_a_damaged_file_rewrites_only_that_file(tmp_path):
     write_dataset(small(), out)
     png = sorted(out.glob("*.png"))[2]
     stamps = {p.name: p.stat().st_mtime_ns for p in data_files(out)}
+    good = {p.name: p.read_bytes() for p in data_files(out)}
     png.with_suffix(".txt").write_text("not the caption")
     write_dataset(small(), out)
     changed = {p.name for p in data_files(out) if p.stat().st_mtime_ns != stamps[p.name]}
     assert changed == {png.with_suffix(".txt").name}
+    for ext in (".png", ".txt", ".ascii"):  # every file of one image damaged
+        png.with_suffix(ext).write_bytes(b"damaged")
+    assert write_dataset(small(), out).written == 1
+    assert {p.name: p.read_bytes() for p in data_files(out)} == good
 
 
 def test_a_missing_manifest_entry_is_regenerated_with_the_same_bytes(tmp_path):
@@ -437,6 +443,10 @@ def test_several_workers_write_what_one_writes(tmp_path):
     summary = write_dataset(small(count=9), three, workers=3, progress=progress)
     assert summary.written == 9 and running == [3]  # exactly the workers asked for
     assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(three)}
+    write_dataset(small(count=4), tmp_path / "fresh", workers=1, progress=progress)
+    sorted(one.glob("*.png"))[0].write_bytes(b"damaged")
+    write_dataset(small(count=9), one, workers=3, progress=progress)
+    assert running == [3, 0, 0]  # one worker, or one image to draw: drawn in this process
 
 
 def test_forcing_another_config_redraws_every_image(tmp_path):
