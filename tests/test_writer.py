@@ -432,8 +432,8 @@ def test_after_a_pool_has_run_every_forked_child_ignores_ctrl_c_from_its_first_i
 
 
 def test_several_workers_write_what_one_writes(tmp_path):
-    one, three = tmp_path / "one", tmp_path / "three"
-    write_dataset(small(count=9), one, workers=1)
+    one, two, three = tmp_path / "one", tmp_path / "two", tmp_path / "three"
+    write_dataset(small(count=32), one, workers=1)
     running = []
 
     def progress(results, total):
@@ -442,11 +442,21 @@ def test_several_workers_write_what_one_writes(tmp_path):
 
     summary = write_dataset(small(count=9), three, workers=3, progress=progress)
     assert summary.written == 9 and running == [3]  # exactly the workers asked for
-    assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(three)}
+    # 32 images over 2 workers: handed out several to a task, each image exactly once
+    summary = write_dataset(small(count=32), two, workers=2, progress=progress)
+    assert (summary.written, summary.skipped) == (32, 0) and running == [3, 2]
+    assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(two)}
+    assert {p.name: p.read_bytes() for p in data_files(three)} == {k: v for k, v in
+                                                                   {p.name: p.read_bytes() for p in data_files(one)}.items()
+                                                                   if int(k.split("_")[-1].split(".")[0]) < 9}
     write_dataset(small(count=4), tmp_path / "fresh", workers=1, progress=progress)
-    sorted(one.glob("*.png"))[0].write_bytes(b"damaged")
-    write_dataset(small(count=9), one, workers=3, progress=progress)
-    assert running == [3, 0, 0]  # one worker, or one image to draw: drawn in this process
+    sorted(three.glob("*.png"))[0].write_bytes(b"damaged")
+    write_dataset(small(count=9), three, workers=3, progress=progress)
+    sorted(three.glob("*.png"))[1].write_bytes(b"damaged")
+    sorted(three.glob("*.png"))[2].write_bytes(b"damaged")
+    write_dataset(small(count=9), three, workers=3, progress=progress)
+    # one worker, or one image to draw: drawn in this process; two images: a pool
+    assert running == [3, 2, 0, 0, 3]
 
 
 def test_forcing_another_config_redraws_every_image(tmp_path):
