@@ -66,13 +66,31 @@ def test_manifest_states_tool_status_fingerprint_format_versions_config_and_sort
                              "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
     assert m["config"] == json.loads(small().model_dump_json())
     assert list(m["files"]) == sorted(m["files"]) == [p.name for p in data_files(out)]
-    assert (out / "manifest.json").read_text().endswith("}\n")
+    # one key per line, one space per level: readable, and diffable between two datasets
+    assert (out / "manifest.json").read_text().startswith('{\n "tool": "ascii-lora",\n "status": "complete",\n')
+    assert (out / "manifest.json").read_text().endswith("\n}\n")
 
 
 def test_atlas_facts_follow_the_cell_size(tmp_path):
     out = tmp_path / "d"
     write_dataset(small(count=2, resolution=512, cell_size=8), out)
-    assert manifest(out)["atlas"]["cell"] == 8 and manifest(out)["atlas"]["tiles"] == 95
+    atlas = manifest(out)["atlas"]
+    assert atlas["cell"] == 8 and atlas["tiles"] == 95
+    # the closest pair of tiles and how many pixels tell them apart, recounted here
+    from ascii_lora.grid.atlas import get_atlas
+
+    tiles = dict(zip(get_atlas(8).chars, get_atlas(8).tiles))
+    a, b = atlas["closest_pair"]
+    assert int((tiles[a] != tiles[b]).sum()) == atlas["min_hamming"] > 0
+
+
+def test_manifest_families_count_the_images_on_disk(tmp_path):
+    from collections import Counter
+
+    out = tmp_path / "d"
+    write_dataset(small(count=9), out)
+    on_disk = Counter(p.stem.rsplit("_", 1)[0] for p in out.glob("*.png"))
+    assert manifest(out)["families"] == dict(on_disk) and sum(on_disk.values()) == 9
 
 
 def test_while_images_are_written_the_manifest_says_incomplete_and_lists_nothing(tmp_path):
@@ -80,11 +98,12 @@ def test_while_images_are_written_the_manifest_says_incomplete_and_lists_nothing
     seen = []
 
     def progress(results, total):
-        seen.append((total, manifest(out)["status"], manifest(out)["files"]))
+        m = manifest(out)
+        seen.append((total, m["status"], m["files"], sum(m["families"].values())))
         yield from results
 
     write_dataset(small(), out, progress=progress)
-    assert seen == [(COUNT, "incomplete", {})]
+    assert seen == [(COUNT, "incomplete", {}, COUNT)]  # which dataset it is, from the first image on
     assert manifest(out)["status"] == "complete"
 
 
@@ -95,7 +114,7 @@ def test_summary_counts_are_what_lies_on_disk(tmp_path):
     assert (first.count, first.written, first.skipped, first.removed) == (COUNT, COUNT, 0, 0)
     assert first.bytes_total == first.bytes_written == sum(sizes.values())
     assert first.hashes == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_files(out)}
-    assert sum(first.families.values()) == COUNT and first.workers == 1 and first.seconds > 0
+    assert sum(first.families.values()) == COUNT and first.workers == 1 and first.seconds > 0 and first.out == out
 
     victim = data_files(out)[0]
     victim.write_bytes(b"damaged")
@@ -110,10 +129,15 @@ def test_a_damaged_file_rewrites_only_that_file(tmp_path):
     write_dataset(small(), out)
     png = sorted(out.glob("*.png"))[2]
     stamps = {p.name: p.stat().st_mtime_ns for p in data_files(out)}
+    good = {p.name: p.read_bytes() for p in data_files(out)}
     png.with_suffix(".txt").write_text("not the caption")
     write_dataset(small(), out)
     changed = {p.name for p in data_files(out) if p.stat().st_mtime_ns != stamps[p.name]}
     assert changed == {png.with_suffix(".txt").name}
+    for ext in (".png", ".txt", ".ascii"):  # every file of one image damaged
+        png.with_suffix(ext).write_bytes(b"damaged")
+    assert write_dataset(small(), out).written == 1
+    assert {p.name: p.read_bytes() for p in data_files(out)} == good
 
 
 def test_a_missing_manifest_entry_is_regenerated_with_the_same_bytes(tmp_path):
@@ -408,8 +432,8 @@ def test_after_a_pool_has_run_every_forked_child_ignores_ctrl_c_from_its_first_i
 
 
 def test_several_workers_write_what_one_writes(tmp_path):
-    one, three = tmp_path / "one", tmp_path / "three"
-    write_dataset(small(count=9), one, workers=1)
+    one, two, three = tmp_path / "one", tmp_path / "two", tmp_path / "three"
+    write_dataset(small(count=32), one, workers=1)
     running = []
 
     def progress(results, total):
@@ -418,7 +442,21 @@ def test_several_workers_write_what_one_writes(tmp_path):
 
     summary = write_dataset(small(count=9), three, workers=3, progress=progress)
     assert summary.written == 9 and running == [3]  # exactly the workers asked for
-    assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(three)}
+    # 32 images over 2 workers: handed out several to a task, each image exactly once
+    summary = write_dataset(small(count=32), two, workers=2, progress=progress)
+    assert (summary.written, summary.skipped) == (32, 0) and running == [3, 2]
+    assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(two)}
+    assert {p.name: p.read_bytes() for p in data_files(three)} == {k: v for k, v in
+                                                                   {p.name: p.read_bytes() for p in data_files(one)}.items()
+                                                                   if int(k.split("_")[-1].split(".")[0]) < 9}
+    write_dataset(small(count=4), tmp_path / "fresh", workers=1, progress=progress)
+    sorted(three.glob("*.png"))[0].write_bytes(b"damaged")
+    write_dataset(small(count=9), three, workers=3, progress=progress)
+    sorted(three.glob("*.png"))[1].write_bytes(b"damaged")
+    sorted(three.glob("*.png"))[2].write_bytes(b"damaged")
+    write_dataset(small(count=9), three, workers=3, progress=progress)
+    # one worker, or one image to draw: drawn in this process; two images: a pool
+    assert running == [3, 2, 0, 0, 3]
 
 
 def test_forcing_another_config_redraws_every_image(tmp_path):
@@ -456,7 +494,9 @@ def test_one_image_task_by_default_compares_before_writing_and_leaves_caches_alo
     (out / f"{stem}_1024x1024_flux.npz").write_bytes(b"latents")
     family = stem.rsplit("_", 1)[0]
     again = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
-    assert again.files_written == 0 and again.bytes_written == 0
+    assert (again.name, again.family, again.files_written, again.bytes_written) == (stem, family, 0, 0)
+    fresh = writer._write_one(small(count=1).model_dump_json(), str(tmp_path), family, 0)
+    assert fresh.files_written == 3 and fresh.bytes_written == sum(p.stat().st_size for p in data_files(tmp_path))
     (out / f"{stem}.txt").write_text("damaged")
     repaired = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
     assert repaired.files_written == 1 and (out / f"{stem}_1024x1024_flux.npz").exists()
