@@ -37,7 +37,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
 
-.PHONY: plan train setup-train check
+.PHONY: plan train stop setup-train check
 
 plan: $(STAMP)
 	$(BIN)/ascii-lora plan --config $(CONFIG) $(TRAINER_ARG)
@@ -45,6 +45,10 @@ plan: $(STAMP)
 # RESUME=1 continues from the newest saved state.
 train: $(STAMP)
 	$(BIN)/ascii-lora train --config $(CONFIG) $(TRAINER_ARG)
+
+# Ask the running `make train` to stop right after its next saved state: nothing is lost.
+stop: $(STAMP)
+	$(BIN)/ascii-lora stop --config $(CONFIG) $(TRAINER_ARG)
 
 setup-train: $(STAMP)
 	$(BIN)/ascii-lora setup-train --config $(CONFIG) $(TRAINER_ARG)

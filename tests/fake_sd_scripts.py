@@ -55,6 +55,7 @@ def main(args):
     def state(d: Path, step: int):
         d.mkdir(parents=True, exist_ok=True)
         (d / "train_state.json").write_text(json.dumps({"current_epoch": 1, "current_step": step}))
+        (d / "random_states_0.pkl").write_bytes(b"rng")  # accelerate writes it last
 
     out.mkdir(parents=True, exist_ok=True)
     if "--sample_at_first" in args:

@@ -226,8 +226,11 @@ def _launcher(tmp_path: Path, trainer: str, *args: str) -> subprocess.Popen:
 
 
 def _ready(tmp_path: Path, word: str = "ready") -> bool:
+    """The trainer printed a line ending in ``word`` (the log's header line holds the trainer's source
+    text, where the word sits inside a print call, so a plain substring test would fire at once)."""
     log = tmp_path / "train.log"
-    return _wait_for(lambda: log.exists() and word in log.read_text(), timeout=30, step=0.05)
+    return _wait_for(lambda: log.exists() and any(line.rstrip().endswith(word) for line in log.read_text().splitlines()),
+                     timeout=30, step=0.05)
 
 
 @pytest.mark.parametrize("to_group", [True, False], ids=["terminal-ctrl-c", "kill-int-launcher"])

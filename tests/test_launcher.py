@@ -47,7 +47,7 @@ def test_ctrl_c_reaches_the_trainer_and_is_recorded(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = tmp_path / "train.log"
     deadline = time.time() + 30
-    while time.time() < deadline and not (log.exists() and "ready" in log.read_text()):
+    while time.time() < deadline and not (log.exists() and "ready" in log.read_text().splitlines()):  # the header holds the source
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole foreground group
     proc.wait(timeout=30)
@@ -135,11 +135,11 @@ def test_the_run_record_says_what_runs_then_how_it_ended(tmp_path):
     during = json.loads(lines[0])
     argv = [sys.executable, "-c", script, str(tmp_path / "run" / "run.json")]
     assert during == {"segments": [{"offset": 0}], "argv": argv, "cwd": str(tmp_path), "started": during["started"],
-                      "ascii_lora": VERSION, "exit_code": None}
+                      "ascii_lora": VERSION, "exit_code": None, "launcher_pid": os.getpid()}  # `ascii-lora stop` checks it
     assert before <= during["started"] <= after
     done = record(tmp_path)
-    assert {k: done[k] for k in ("segments", "argv", "cwd", "started", "ascii_lora")} == {k: during[k] for k in during if k != "exit_code"}
-    assert (done["exit_code"], done["interrupted"], done["last_step"]) == (4, False, None)
+    assert {k: done[k] for k in ("segments", "argv", "cwd", "started", "ascii_lora", "launcher_pid")} == {k: during[k] for k in during if k != "exit_code"}
+    assert (done["exit_code"], done["interrupted"], done["last_step"], done["stopped_on_request_after"]) == (4, False, None, None)
     assert during["started"] + 0.3 <= done["finished"] <= after
     assert 0.3 <= done["seconds"] <= after - before + 0.1 and done["seconds"] == round(done["seconds"], 1)
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name not in ("run.json", "train.log")]  # no temp files left

@@ -20,7 +20,7 @@ from safetensors.numpy import load_file, save_file
 from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.train.plan import build_plan
-from ascii_lora.train.runs import FinishedRun, latest_state, next_segment, saved_states
+from ascii_lora.train.runs import FinishedRun, incomplete_states, latest_state, next_segment, saved_states
 from ascii_lora.train.safetensors_header import read_header, rewrite_metadata
 from ascii_lora.train.segments import adopt
 
@@ -121,6 +121,7 @@ def test_resumed_argv_trains_what_is_left_into_its_own_folder(tmp_path):
     run = tmp_path / "run"
     (run / f"{NAME}-step00000500-state").mkdir(parents=True)
     (run / f"{NAME}-step00000500-state" / "train_state.json").write_text('{"current_epoch": 2, "current_step": 500}')
+    (run / f"{NAME}-step00000500-state" / "random_states_0.pkl").write_bytes(b"rng")
     cfg = ExperimentConfig.model_validate({"sample": {"at_first": True}, "training": {"max_train_steps": 3000}})
     fresh = build_plan(cfg, tmp_path, run_dir=run).argv
     resumed = build_plan(cfg, tmp_path, run_dir=run, resume=True).argv
@@ -147,6 +148,7 @@ def state(run: Path, name: str, step: int | None) -> Path:
     d.mkdir(parents=True)
     if step is not None:
         (d / "train_state.json").write_text(json.dumps({"current_epoch": 1, "current_step": step}))
+        (d / "random_states_0.pkl").write_bytes(b"rng")  # a complete save: accelerate writes it last
     return d
 
 
@@ -240,3 +242,27 @@ def test_resumed_argv_is_one_sd_scripts_parser_accepts(tmp_path):
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
     parsed = facts.parse(plan.trainer_args)
     assert parsed["initial_step"] == "0" and parsed["max_train_steps"] == "2500" and parsed["resume"].endswith("-state")
+
+
+def test_a_half_written_state_is_never_resumed_from(tmp_path):
+    # Ctrl-C during accelerator.save_state: sd-scripts' hook wrote train_state.json, accelerate never
+    # reached its random states (it writes them last); resuming would fail after the models load
+    state(tmp_path, f"{NAME}-step00000004-state", 4)
+    cut = state(tmp_path, f"{NAME}-step00000006-state", 6)
+    (cut / "random_states_0.pkl").unlink()
+    assert latest_state(tmp_path, NAME).name == f"{NAME}-step00000004-state"
+    assert incomplete_states(tmp_path, NAME) == [cut]
+    seg = next_segment(tmp_path, NAME, 8, resume=True)
+    assert seg.offset == 4 and seg.resume_from == tmp_path / f"{NAME}-step00000004-state"
+
+
+def test_resume_names_the_half_written_state_it_passes_over(trainer, tmp_path, capsys):
+    assert trainer("r", interrupt_at=5) == 130  # states at 2 and 4 saved
+    cut = state(tmp_path / "r", f"{NAME}-step00000006-state", 6)
+    (cut / "random_states_0.pkl").unlink()
+    capsys.readouterr()
+    assert main(["train", "--config", str(tmp_path / "exp.toml"), "--run-dir", "r", "--dry-run", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"{NAME}-step00000006-state: its save was cut short" in err and "not resumed from" in err
+    args = json.loads((tmp_path / "r" / "train.args.json").read_text())
+    assert args[args.index("--resume") + 1].endswith(f"{NAME}-step00000004-state")

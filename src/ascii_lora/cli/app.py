@@ -19,7 +19,7 @@ from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
 from .rehearse import cmd_rehearse
-from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_train
+from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_stop, cmd_train
 from .verify import add_commands as add_verify_commands
 
 Handler = Callable[[argparse.Namespace], int]
@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
     p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
     p.add_argument("--rehearsal", action="store_true", help=argparse.SUPPRESS)  # `ascii-lora rehearse` only: CPU, stand-ins
+    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
+
+    p = add("stop", cmd_stop, "ask a running training to stop right after its next saved state (nothing lost)")
+    p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
+    p.add_argument("--cancel", action="store_true", help="withdraw a pending stop request")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
     p = add("setup-train", cmd_setup_train, "CUDA box set-up: sd-scripts submodule, packages, model files, tokenizers")

@@ -51,6 +51,13 @@ def _plan(args: argparse.Namespace):
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
     run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
     plan = build_trainer_plan(cfg, _root(), run_dir, True if asked else None)
+    if asked and cfg.trainer.kind != "simpletuner":
+        from ..train.runs import incomplete_states
+
+        for d in incomplete_states(plan.run_dir, cfg.training.output_name):
+            err_console.print(f"[yellow]warning:[/yellow] {escape(str(d))}: its save was cut short (no random_states_*.pkl, "
+                              "which accelerate writes last): not resumed from; delete it once you no longer need it",
+                              soft_wrap=True)
     if asked and cfg.trainer.kind != "simpletuner" and "--resume" not in plan.argv:
         name = cfg.training.output_name
         raise UserError(
@@ -112,7 +119,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if simpletuner:
             code = launch(plan.argv, plan.run_dir, log, echo=say, env=plan.env)
         else:
-            code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)})
+            from ..train.launcher import STOP_REQUEST
+
+            code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)},
+                          stop_request=plan.run_dir / STOP_REQUEST, step_offset=plan.segment.offset)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     if not simpletuner:
@@ -126,6 +136,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 1
     say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
     return code
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from ..train.runs import resolve_path
+    from ..train.stop import cancel_stop, request_stop
+
+    cfg = _load(args)
+    run_dir = Path(resolve_path(_root(), args.run_dir or cfg.training.output_dir))
+    if cfg.trainer.kind == "simpletuner":
+        raise UserError("`ascii-lora stop` waits for sd-scripts' saved states; a SimpleTuner run stops with Ctrl-C "
+                        "(it resumes from its last checkpoint)")
+    if args.cancel:
+        say(f"stop request withdrawn in {run_dir}" if cancel_stop(run_dir) else f"no stop request was pending in {run_dir}")
+        return 0
+    req = request_stop(run_dir, cfg.training.save_every_n_steps)
+    now = f"at step {req.step}" if req.step is not None else "before its first step"
+    say(f"asked the training in {run_dir} ({now}) to stop right after it saves its state at step {req.next_save} "
+        f"(one every {cfg.training.save_every_n_steps} steps); nothing will be lost. `make train RESUME=1` continues "
+        "from it; `ascii-lora stop --cancel` withdraws the request")
+    return 0
 
 
 def _adopt_leftovers(args: argparse.Namespace) -> None:

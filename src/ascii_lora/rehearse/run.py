@@ -44,6 +44,7 @@ REHEARSAL = {
     "verify": {"precision": "bf16"},  # a CPU has no fp8 matmul
 }
 INTERRUPT_AFTER_STEP = 2  # the first saved state: Ctrl-C right after it
+STOP_AFTER_STEP = 4  # the resumed segment's first state: `ascii-lora stop` waits for it
 LAUNCHER = Path(__file__).with_name("sd_launcher.py")
 # No Hub access (a stand-in that sd-scripts would try to fetch fails loudly), no .pyc under vendor/,
 # no tokenizers thread pool to warn about when the trainer is forked after the stand-ins were built.
@@ -289,8 +290,43 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         return (f"first state (step {INTERRUPT_AFTER_STEP}) after {reached:.0f} s, one Ctrl-C stopped it in "
                 f"{time.monotonic() - t1:.0f} s with exit {code}; {ctx['s_per_step_1'] or '?'} s/step")
 
+    def stop() -> str:
+        # RESUME=1, then `ascii-lora stop` from another terminal as soon as the launch is running:
+        # the trainer must stop right after the segment's first state (the run's step 4), exit 0
+        tr = _Trainer(root, config_file, out / "train-2-stopped.log", ["--resume"], on_line)
+        record, t0 = run_dir / "run.json", time.monotonic()
+        try:
+            while True:  # the launcher clears an old request first, then records its pid
+                try:
+                    if json.loads(record.read_text()).get("launcher_pid") == tr.proc.pid:
+                        break
+                except (OSError, ValueError):
+                    pass
+                if tr.proc.poll() is not None:
+                    raise _Fail(f"RESUME=1 exited ({tr.proc.returncode}) before it launched the trainer: {tr.tail()}")
+                if time.monotonic() - t0 > 600:
+                    raise _Fail("RESUME=1 did not launch the trainer within 600 s")
+                time.sleep(0.5)
+            code, text = _cli(root, ["stop", "--config", str(config_file)], out / "stop.log", 120)
+            _expect(code == 0 and f"saves its state at step {STOP_AFTER_STEP}" in text, f"ascii-lora stop exited {code}: {text[-300:]}")
+            code = tr.wait(train_timeout)
+            _expect(code is not None, f"the stop request did not end the trainer in {train_timeout:.0f} s: {tr.tail()}")
+        finally:
+            if tr.proc.poll() is None:
+                tr.kill()
+        text = "\n".join(tr.lines)
+        _expect(code == 0, f"a requested stop exited {code}: {tr.tail()}")
+        _expect(f"right after the trainer saved its state at step {STOP_AFTER_STEP}" in text, f"no stop report: {tr.tail()}")
+        state = run_dir / f"{name}-step{STOP_AFTER_STEP:08d}-state"
+        _expect(_state_step(state) == STOP_AFTER_STEP, f"{state.name} records step {_state_step(state)} after the stop")
+        _expect((state / "random_states_0.pkl").exists(), f"{state.name} is incomplete")
+        later = sorted(p.name for p in run_dir.glob(f"{name}-step*") if (_step_of(p.name, name) or 0) > STOP_AFTER_STEP)
+        _expect(not later and not (run_dir / f"{name}.safetensors").exists(), f"trained past the requested stop: {later}")
+        _expect(not (run_dir / "stop.request").exists(), "the honoured stop request was left behind")
+        return f"`ascii-lora stop` during RESUME=1: stopped right after the state at step {STOP_AFTER_STEP}, exit 0, nothing lost"
+
     def resume() -> str:
-        tr = _Trainer(root, config_file, out / "train-2-resumed.log", ["--resume"], on_line)
+        tr = _Trainer(root, config_file, out / "train-3-resumed.log", ["--resume"], on_line)
         try:
             code = tr.wait(train_timeout)
             _expect(code is not None, f"RESUME=1 did not finish in {train_timeout:.0f} s: {tr.tail()}")
@@ -302,7 +338,7 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         return _judge_resumed_run(pre, run_dir) + f"; {ctx['s_per_step_2'] or '?'} s/step"
 
     def refuse() -> str:
-        tr = _Trainer(root, config_file, out / "train-3-refused.log", ["--resume"], on_line)
+        tr = _Trainer(root, config_file, out / "train-4-refused.log", ["--resume"], on_line)
         code = tr.wait(300)
         if code is None:
             tr.kill()
@@ -312,7 +348,7 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         _expect("max_train_steps" in text, f"the refusal does not say what to raise: {tr.tail()}")
         _expect("Loading state dict" not in text and "Building Flux" not in text, "a model was loaded before the refusal")
         segs = json.loads((run_dir / "run.json").read_text()).get("segments", [])
-        _expect(len(segs) == 2, f"run.json records {len(segs)} segments after the refusal, 2 expected")
+        _expect(len(segs) == 3, f"run.json records {len(segs)} segments after the refusal, 3 expected")
         return f"refused with exit {code} before any model loaded: {tr.lines[-1].strip()[:140] if tr.lines else ''}"
 
     def inspect() -> str:
@@ -397,7 +433,8 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         return f"2 pictures + verdicts + .ascii + sheet in {gen}, trigger word added, LoRA = verify's winner"
 
     for n, fn in (("dataset", dataset), ("stand-in models", models), ("plan", plan), ("pre-flight", preflight),
-                  ("train, Ctrl-C after the first state", interrupt), ("RESUME=1 to the end", resume),
+                  ("train, Ctrl-C after the first state", interrupt), ("RESUME=1, `ascii-lora stop`", stop),
+                  ("RESUME=1 to the end", resume),
                   ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
                   ("verify: base model + last LoRA", verify), ("generate from a prompt", generate)):
         if not phase(n, fn):
@@ -425,7 +462,7 @@ def _cli(root: Path, argv: list[str], log: Path, timeout: float) -> tuple[int, s
 
 
 def _judge_resumed_run(cfg: ExperimentConfig, run_dir: Path) -> str:
-    """The run directory after interrupt + resume must read exactly like an uninterrupted run's."""
+    """The run directory after interrupt, stop and resumes must read exactly like an uninterrupted run's."""
     from ..train.safetensors_header import read_header
 
     name = cfg.training.output_name
@@ -447,7 +484,7 @@ def _judge_resumed_run(cfg: ExperimentConfig, run_dir: Path) -> str:
             f"samples per step {samples}, expected {prompts} at each of {want['sample_steps']} (once each: nothing redrawn)")
     segs = json.loads((run_dir / "run.json").read_text())["segments"]
     offsets = [s["offset"] for s in segs]
-    _expect(offsets == [0, INTERRUPT_AFTER_STEP], f"run.json segment offsets {offsets}")
+    _expect(offsets == [0, INTERRUPT_AFTER_STEP, STOP_AFTER_STEP], f"run.json segment offsets {offsets}")
     trained = sum((s.get("last_saved_step") or s["offset"]) - s["offset"] for s in segs)
     _expect(trained == total, f"segments account for {trained} optimizer steps, max_train_steps is {total}")
     return (f"segments {offsets} -> step files {steps} as an uninterrupted run, final ss_steps {total}, "

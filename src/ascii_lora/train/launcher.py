@@ -31,6 +31,12 @@ def resolve_launcher(argv: list[str]) -> list[str]:
 # sd-scripts' tqdm bar: "steps:  10%|#         | 300/3000 [..]" (\r-separated updates read as lines)
 STEP_LINE = re.compile(r"steps:\s*\d+%.*?\|\s*(\d+)/(\d+)")
 STATE_DIR = re.compile(r"-step(\d{8})-state$")
+# train_util.save_and_remove_state_stepwise logs this before accelerator.save_state; the loop's
+# progress_bar.set_postfix comes after the save returns (train_network.py at the pin), so the first
+# step line after it means the state is complete on disk
+SAVING_STATE = re.compile(r"saving state at (?:step|epoch) (\d+)")
+LAUNCH_HEADER = "# ascii-lora "  # opens each launch's part of train.log (the log is appended to)
+STOP_REQUEST = "stop.request"  # `ascii-lora stop` writes it into the run directory
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -51,39 +57,72 @@ def states_saved_since(run_dir: Path, output_name: str, since: float) -> list[tu
     return sorted(found)
 
 
-def interruption_report(step: int | None, saved: list[tuple[int, str]], save_every: str | None) -> str:
+def _in_run(name: str, offset: int) -> str:
+    """A resumed segment's state name as it reads once segments.py renumbers it into the run."""
+    return STATE_DIR.sub(lambda m: f"-step{offset + int(m.group(1)):08d}-state", name) if offset else name
+
+
+def interruption_report(step: int | None, saved: list[tuple[int, str]], save_every: str | None, offset: int = 0) -> str:
     """What one Ctrl-C cost: sd-scripts (at the pinned commit) has no Ctrl-C handler and saves nothing on
-    the way out, so every step since the last ``save_every_n_steps`` state is lost."""
+    the way out, so every step since the last ``save_every_n_steps`` state is lost.
+
+    Steps are the trainer's own count plus ``offset``: a resumed segment counts from 0 again, the
+    user thinks in the run's cumulative steps.
+    """
     if step is None:
         return "stopped before the first training step: nothing was lost"
     if saved:
         last, name = saved[-1]
         lost = max(0, step - last)
-        return (f"stopped at step {step}; the last state this run saved is step {last} ({name}): "
+        return (f"stopped at step {offset + step}; the last state this run saved is step {offset + last} ({_in_run(name, offset)}): "
                 f"{lost} step(s) since then are lost. `make train RESUME=1` continues from it")
     every = f" (one is saved every {save_every} steps)" if save_every else ""
-    return f"stopped at step {step} before this run saved any state{every}: these {step} step(s) are lost"
+    since = f" since its resume at step {offset}" if offset else ""
+    return f"stopped at step {offset + step} before this run saved any state{since}{every}: these {step} step(s) are lost"
+
+
+def stop_report(saved_step: int, saved: list[tuple[int, str]], offset: int = 0) -> str:
+    """What a requested stop kept: everything, since it waits for a save to complete."""
+    name = next((n for s, n in reversed(saved) if s == saved_step), None)
+    where = f" ({_in_run(name, offset)})" if name else ""
+    return (f"stopped as asked, right after the trainer saved its state at step {offset + saved_step}{where}: "
+            "nothing is lost; `make train RESUME=1` continues from it")
 
 
 def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
-           env: dict[str, str] | None = None, keep: dict | None = None) -> int:
+           env: dict[str, str] | None = None, keep: dict | None = None, stop_request: Path | None = None,
+           step_offset: int = 0) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
 
     Ctrl-C means stop now. The trainer runs in a process group of its own, so a terminal's Ctrl-C
     reaches only us, and we relay exactly that one signal to the trainer's group: never a second
     one on a timer, never one the user did not send. SIGTERM and SIGHUP are relayed the same way.
+
+    Stop at the next save: sd-scripts saves nothing on the way out, so a Ctrl-C loses every step
+    since the last state. When ``stop_request`` appears (``ascii-lora stop``), the trainer is sent
+    one SIGINT right after its next state is complete, and the launch returns 0: nothing is lost.
+    A request left over from an earlier launch is cleared first, so it cannot stop this one early.
     """
     ensure_dir(log_path.parent)
     record = log_path.with_name("run.json")
     started = time.time()
+    if stop_request is not None and stop_request.exists():
+        stop_request.unlink(missing_ok=True)
+        echo(f"cleared an old stop request ({stop_request}); `ascii-lora stop` during this run asks again")
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
-    info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None}
-    atomic_write(record, json.dumps(info, indent=1))
+    info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None,
+            "launcher_pid": os.getpid()}
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     received: list[int] = []
     step: int | None = None
+    saving: int | None = None  # the step of a state being saved, until the trainer moves on
+    stopped_after: int | None = None  # the state a requested stop waited for
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n# ascii-lora {__version__}: {' '.join(argv)}\n")
+        log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
+        log.flush()
+        # run.json names this launcher only once its part of the log has begun: `ascii-lora stop`
+        # trusts that whatever follows the last header in train.log is this launch's
+        atomic_write(record, json.dumps(info, indent=1))
         trainer: list[subprocess.Popen] = []  # empty until it has started
         early: list[int] = []  # signals that arrived while it was starting
 
@@ -121,6 +160,18 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
                 m = STEP_LINE.search(line)
                 if m:
                     step = int(m.group(1))
+                saved = SAVING_STATE.search(line)
+                if saved:
+                    saving = int(saved.group(1))
+                elif m and saving is not None:
+                    if stopped_after is None and not received and stop_request is not None and stop_request.exists():
+                        stopped_after = saving
+                        echo(f"stop requested: the state at step {step_offset + saving} is saved; stopping the trainer")
+                        try:
+                            os.killpg(proc.pid, signal.SIGINT)
+                        except ProcessLookupError:
+                            pass
+                    saving = None
                 if len(received) > told:  # said between lines, never from inside the handler
                     told = len(received)
                     echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
@@ -131,17 +182,26 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         interrupted = bool(received)
+        run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
+        name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
         if interrupted:
-            run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
-            name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
-            summary = interruption_report(step, states_saved_since(run_dir, name, started - 1), _flag(argv, "--save_every_n_steps"))
+            summary = interruption_report(step, states_saved_since(run_dir, name, started - 1),
+                                          _flag(argv, "--save_every_n_steps"), step_offset)
             log.write(f"# interrupted ({signal.Signals(received[0]).name}): {summary}\n")
             echo(summary)
+        elif stopped_after is not None:
+            summary = stop_report(stopped_after, states_saved_since(run_dir, name, started - 1), step_offset)
+            log.write(f"# {summary}\n")
+            echo(summary)
+    if stop_request is not None and stopped_after is not None:
+        stop_request.unlink(missing_ok=True)
     if code < 0:  # killed by a signal: report it the way a shell does
         code = 128 - code
     info.update(exit_code=code, finished=time.time(), seconds=round(time.time() - started, 1), interrupted=interrupted,
-                last_step=step)
+                last_step=step, stopped_on_request_after=stopped_after)
     atomic_write(record, json.dumps(info, indent=1))
     if interrupted and code == 0:
         return 128 + received[0]
+    if stopped_after is not None and not interrupted and code in (0, 1, 128 + signal.SIGINT):
+        return 0  # the SIGINT was ours (accelerate may report it as 1), sent as asked after a complete save
     return code

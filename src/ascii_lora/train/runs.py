@@ -48,19 +48,44 @@ def state_step(state_dir: Path) -> int | None:
         return None
 
 
+def half_written(state_dir: Path) -> bool:
+    """A save that was cut short (Ctrl-C or a crash during ``accelerator.save_state``).
+
+    sd-scripts' pre-save hook writes ``train_state.json`` first and accelerate writes its random
+    states (``random_states_<process>.pkl``) last, so the first without the second is a state
+    whose weights or optimizer may be missing or truncated: resuming from it would fail only
+    after every model is loaded.
+    """
+    return (state_dir / TRAIN_STATE).exists() and not any(state_dir.glob("random_states_*.pkl"))
+
+
+def _state_dirs(run_dir: Path, output_name: str) -> list[tuple[Path, re.Match[str] | None, bool]]:
+    pattern = re.compile(rf"^{re.escape(output_name)}-step(\d{{8}})-state$")
+    out = []
+    for d in run_dir.glob(f"{output_name}-*state") if run_dir.is_dir() else ():
+        m = pattern.match(d.name)
+        final = d.name == f"{output_name}-state"
+        if d.is_dir() and (m or final):
+            out.append((d, m, final))
+    return out
+
+
+def incomplete_states(run_dir: Path, output_name: str) -> list[Path]:
+    """States in the run directory that ``saved_states`` passes over, because their save was cut short."""
+    return sorted(d for d, _, _ in _state_dirs(run_dir, output_name) if half_written(d))
+
+
 def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
     """Every resumable state in the run directory, oldest step first (the final one last among equals).
 
     The step comes from the state itself, never from its name: before segments existed, a resumed
     run wrote a ``-state`` and ``-step00000002-state`` of its own counter over the first run's.
-    A step state without ``train_state.json`` falls back to the number in its name.
+    A step state without ``train_state.json`` falls back to the number in its name. A half-written
+    state is not resumable and is left out.
     """
     out = []
-    pattern = re.compile(rf"^{re.escape(output_name)}-step(\d{{8}})-state$")
-    for d in run_dir.glob(f"{output_name}-*state") if run_dir.is_dir() else ():
-        m = pattern.match(d.name)
-        final = d.name == f"{output_name}-state"
-        if not d.is_dir() or not (m or final):
+    for d, m, final in _state_dirs(run_dir, output_name):
+        if half_written(d):
             continue
         step = state_step(d)
         if step is None and m:
