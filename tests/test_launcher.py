@@ -396,3 +396,18 @@ def test_the_log_is_utf8_whatever_our_locale(tmp_path):
     assert code == 0 and lines[0].startswith("caf") and lines[0].endswith(" done")
     log = (tmp_path / "run" / "train.log").read_bytes().decode("utf-8")
     assert log.endswith(lines[0] + "\n")
+
+
+def test_stop_report_names_the_state_it_waited_for_in_the_runs_own_steps():
+    from ascii_lora.train.launcher import stop_report
+
+    saved = [(250, "flux-step00000250-state"), (500, "flux-step00000500-state")]
+    assert stop_report(500, saved) == ("stopped as asked, right after the trainer saved its state at step 500 "
+                                       "(flux-step00000500-state): nothing is lost; `make train RESUME=1` continues from it")
+    # a resumed segment counts from 0 again: its step 2 is the run's step 6, and so is the state's name
+    assert stop_report(2, [(2, "flux-step00000002-state")], offset=4) == (
+        "stopped as asked, right after the trainer saved its state at step 6 (flux-step00000006-state): "
+        "nothing is lost; `make train RESUME=1` continues from it")
+    # a state this launch did not see on disk is not named
+    assert stop_report(750, saved) == ("stopped as asked, right after the trainer saved its state at step 750: "
+                                       "nothing is lost; `make train RESUME=1` continues from it")

@@ -354,6 +354,14 @@ def test_output_dir_lines(tmp_path):
         "output dir", False, f"{tmp_path / 'file' / 'run'} is not writable (Not a directory)", "fix permissions or set [training] output_dir")
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc: a folder that exists and no one, root included, may write into")
+def test_an_existing_folder_we_cannot_write_into_fails(tmp_path):
+    # the probe file is written into the run folder itself: that it exists proves nothing
+    c = check_writable(Path("/proc"))
+    assert (c.name, c.ok, c.fix) == ("output dir", False, "fix permissions or set [training] output_dir")
+    assert c.detail.startswith("/proc is not writable (")
+
+
 def test_free_disk_line_and_its_boundary(workstation):
     cfg = ExperimentConfig()
     need = estimate_run_bytes(cfg, 7)

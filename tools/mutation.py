@@ -44,7 +44,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "loader": ("config/loader.py", ["test_config_loader.py", "test_cli.py", "test_plan.py"]),
     "plan": ("train/plan.py", ["test_plan.py", "test_simpletuner.py"]),
     "preflight": ("train/preflight.py", ["test_preflight.py"]),
-    "launcher": ("train/launcher.py", ["test_launcher.py", "test_resume.py"]),
+    "launcher": ("train/launcher.py", ["test_launcher.py", "test_resume.py", "test_stop.py"]),
     "lora_inspect": ("train/lora_inspect.py", ["test_inspect.py", "test_simpletuner.py"]),
     # test_check.py reaches score only through whole checks, ~12 s a mutant (467 mutants): its
     # criteria are specified on hand-built pictures in test_score.py, which runs in ~3 s
