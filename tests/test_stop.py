@@ -26,6 +26,7 @@ FAKE = r"""
 import sys, time, os
 from pathlib import Path
 run, ask = Path(sys.argv[1]), sys.argv[2] == "ask"
+on_sigint = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit() else 130  # accelerate may say 1
 def bar(i, post=""):
     print(f"steps: {100*i//6:3d}%|###  | {i}/6 [00:01<00:05, 1.00s/it{post}]", file=sys.stderr, flush=True)
 try:
@@ -46,15 +47,15 @@ try:
     print("finished all 6 steps", flush=True)
 except KeyboardInterrupt:
     print("KeyboardInterrupt", flush=True)
-    sys.exit(130)
+    sys.exit(on_sigint)
 """
 
 
-def run_fake(tmp_path: Path, ask: bool, offset: int = 0) -> tuple[int, list[str], str]:
+def run_fake(tmp_path: Path, ask: bool, offset: int = 0, on_sigint: int = 130) -> tuple[int, list[str], str]:
     lines: list[str] = []
     script = tmp_path / "fake_trainer.py"
     script.write_text(FAKE)
-    argv = [sys.executable, str(script), str(tmp_path), "ask" if ask else "no",
+    argv = [sys.executable, str(script), str(tmp_path), "ask" if ask else "no", str(on_sigint),
             "--output_dir", str(tmp_path), "--output_name", "fake"]
     code = launch(argv, tmp_path, tmp_path / "train.log", echo=lines.append,
                   stop_request=tmp_path / STOP_REQUEST, step_offset=offset)
@@ -173,3 +174,12 @@ def test_run_json_names_the_launcher_only_after_its_log_header(tmp_path, monkeyp
     (tmp_path / "train.log").write_text("steps:  25%|## | 2/8 [01:00<03:00]\n")
     launch([sys.executable, "-c", "pass"], tmp_path, tmp_path / "train.log", echo=lambda s: None)
     assert seen and "2/8" not in seen[0] and seen[0].startswith("0.")  # this launch's header: "<version>: argv"
+
+
+@pytest.mark.parametrize("trainer_exit, launch_exit", [(130, 0), (1, 0), (0, 0), (7, 7), (2, 2)])
+def test_after_our_own_sigint_only_the_ways_a_sigint_ends_the_trainer_count_as_success(tmp_path, trainer_exit, launch_exit):
+    # Python dies of SIGINT as 130; accelerate's launcher reports its child's SIGINT as 1; any
+    # other code after our SIGINT is a failure of its own and must not be hidden behind a 0
+    code, lines, _ = run_fake(tmp_path, ask=True, on_sigint=trainer_exit)
+    assert code == launch_exit
+    assert json.loads((tmp_path / "run.json").read_text())["stopped_on_request_after"] == 2
