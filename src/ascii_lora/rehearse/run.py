@@ -29,7 +29,9 @@ import tomli_w
 from ..config.models import ExperimentConfig
 from ..fsutil import atomic_write
 from ..train.plan import SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan, build_plan
-from ..train.runs import TRAIN_STATE
+from ..train.launcher import STOP_REQUEST
+from ..train.runs import half_written, state_step
+from ..train.segments import read_record
 from . import standins as st
 
 # What a CPU needs, and nothing else: a handful of images at 384 px, 8 steps, save and sample every
@@ -167,13 +169,6 @@ def _step_of(name: str, output_name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _state_step(d: Path) -> int | None:
-    try:
-        return int(json.loads((d / TRAIN_STATE).read_text())["current_step"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def expected_outputs(cfg: ExperimentConfig) -> dict[str, list[int]]:
     """What an uninterrupted run leaves: step LoRAs/states every save, samples every sample step + baseline."""
     t, s = cfg.training, cfg.sample
@@ -286,7 +281,7 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
                 tr.kill()
         ctx["s_per_step_1"] = tr.seconds_per_step()
         _expect(code != 0, f"exit code {code} after Ctrl-C: an interrupted run must not look finished")
-        _expect(_state_step(first) == INTERRUPT_AFTER_STEP, f"{first.name} records step {_state_step(first)}")
+        _expect(state_step(first) == INTERRUPT_AFTER_STEP, f"{first.name} records step {state_step(first)}")
         _expect(not (run_dir / f"{name}.safetensors").exists(), "a final LoRA exists after the interrupt")
         return (f"first state (step {INTERRUPT_AFTER_STEP}) after {reached:.0f} s, one Ctrl-C stopped it in "
                 f"{time.monotonic() - t1:.0f} s with exit {code}; {ctx['s_per_step_1'] or '?'} s/step")
@@ -295,14 +290,10 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         # RESUME=1, then `ascii-lora stop` from another terminal as soon as the launch is running:
         # the trainer must stop right after the segment's first state (the run's step 4), exit 0
         tr = _Trainer(root, config_file, out / "train-2-stopped.log", ["--resume"], on_line)
-        record, t0 = run_dir / "run.json", time.monotonic()
+        t0 = time.monotonic()
         try:
-            while True:  # the launcher clears an old request first, then records its pid
-                try:
-                    if json.loads(record.read_text()).get("launcher_pid") == tr.proc.pid:
-                        break
-                except (OSError, ValueError):
-                    pass
+            # the launcher clears an old request first, then records its pid
+            while read_record(run_dir).get("launcher_pid") != tr.proc.pid:
                 if tr.proc.poll() is not None:
                     raise _Fail(f"RESUME=1 exited ({tr.proc.returncode}) before it launched the trainer: {tr.tail()}")
                 if time.monotonic() - t0 > 600:
@@ -319,11 +310,11 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         _expect(code == 0, f"a requested stop exited {code}: {tr.tail()}")
         _expect(f"right after the trainer saved its state at step {STOP_AFTER_STEP}" in text, f"no stop report: {tr.tail()}")
         state = run_dir / f"{name}-step{STOP_AFTER_STEP:08d}-state"
-        _expect(_state_step(state) == STOP_AFTER_STEP, f"{state.name} records step {_state_step(state)} after the stop")
-        _expect((state / "random_states_0.pkl").exists(), f"{state.name} is incomplete")
+        _expect(state_step(state) == STOP_AFTER_STEP, f"{state.name} records step {state_step(state)} after the stop")
+        _expect(not half_written(state), f"{state.name} is incomplete")
         later = sorted(p.name for p in run_dir.glob(f"{name}-step*") if (_step_of(p.name, name) or 0) > STOP_AFTER_STEP)
         _expect(not later and not (run_dir / f"{name}.safetensors").exists(), f"trained past the requested stop: {later}")
-        _expect(not (run_dir / "stop.request").exists(), "the honoured stop request was left behind")
+        _expect(not (run_dir / STOP_REQUEST).exists(), "the honoured stop request was left behind")
         return f"`ascii-lora stop` during RESUME=1: stopped right after the state at step {STOP_AFTER_STEP}, exit 0, nothing lost"
 
     def resume() -> str:
@@ -474,7 +465,7 @@ def _judge_resumed_run(cfg: ExperimentConfig, run_dir: Path) -> str:
     states = sorted(s for s in (_step_of(p.name, name) for p in run_dir.glob(f"{name}-step*-state")) if s)
     _expect(states == want["step_files"], f"step states {states}, expected {want['step_files']}")
     for d in [*run_dir.glob(f"{name}-step*-state"), run_dir / f"{name}-state"]:
-        _expect(_state_step(d) == (_step_of(d.name, name) or total), f"{d.name}: train_state.json says {_state_step(d)}")
+        _expect(state_step(d) == (_step_of(d.name, name) or total), f"{d.name}: train_state.json says {state_step(d)}")
     final = read_header(run_dir / f"{name}.safetensors").metadata
     _expect(final.get("ss_steps") == str(total), f"final LoRA ss_steps = {final.get('ss_steps')}, expected {total}")
     leftovers = [p.name for p in run_dir.glob("resume-from-step*")]
