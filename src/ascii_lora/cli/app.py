@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from typing import get_args
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..config.models import TrainerConfig
 from ..console import fail, say
 from ..errors import UserError
@@ -106,38 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: workers stopped, nothing half-written, the same one line."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (an embedding program): leave its handlers alone
-        pass
+    restore = interrupts.install()
     try:
         return args.handler(args)
     except UserError as e:
         fail(str(e))
         return e.exit_code
     except KeyboardInterrupt as e:
-        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        what = "terminated" if isinstance(e, interrupts.Terminated) else "interrupted"
         say(f"{what}; re-run the same command to continue where it stopped")
-        return 143 if isinstance(e, Terminated) else 130
+        return 143 if isinstance(e, interrupts.Terminated) else 130
     except OSError as e:  # last resort: a path we could not read or write, still one line
         where = f"{e.filename}: " if e.filename else ""
         fail(f"{where}{describe(e)}")
         return 2
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
 
 
 if __name__ == "__main__":

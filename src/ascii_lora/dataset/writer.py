@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..grid.atlas import get_atlas
 from ..config.models import DatasetConfig
 from ..errors import UserError
@@ -131,12 +131,14 @@ def _wakeful(results, seconds: float = 0.2) -> Iterator[WriteResult]:
     A signal (Ctrl-C, SIGTERM) may be delivered to one of the pool's helper threads; Python runs
     the handler only once the main thread executes bytecode again, and a main thread parked in an
     untimed wait for the next result never does: the run hung with its workers gone (seen under
-    load). Waking every ``seconds`` lets the handler run and the run stop.
+    load). Waking every ``seconds`` lets the handler run and the run stop, and re-raises a stop
+    whose exception Python swallowed (see `interrupts`).
     """
     while True:
         try:
             chunk = results.next(timeout=seconds)
         except multiprocessing.TimeoutError:
+            interrupts.raise_if_pending()
             continue
         except StopIteration:
             return
@@ -323,6 +325,7 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
         results = _wakeful(pool.imap(_write_chunk, chunks))
     try:
         for r in progress(results, len(todo)) if progress else results:
+            interrupts.raise_if_pending()  # a stop swallowed between two images still stops the run
             summary.hashes.update(r.hashes)
             summary.bytes_written += r.bytes_written
             if r.files_written:
