@@ -93,6 +93,34 @@ def test_step_times_are_read_from_sd_scripts_progress_bar():
     assert step_times(text) == {1: 69, 2: 140, 8: 3723}
 
 
+def test_drawing_is_measured_from_the_workers_events_after_this_call_only():
+    from ascii_lora.rehearse.profiles import drawing_row, worker_events
+
+    # a draw.log slice as the worker writes it: sd-scripts' own lines between the events
+    log = ("# python -u draw_worker.py jobs.json\n"
+           '@@ascii-lora {"event": "loaded", "seconds": 41.5, "device": "cuda"}\n'
+           "INFO prompt: ascii_structure_style ...\n"
+           '@@ascii-lora {"event": "lora", "path": "/r/x.safetensors"}\n'
+           '@@ascii-lora {"event": "drawn", "index": 0, "out": "a.png", "seconds": 9.0}\n'
+           '@@ascii-lora {"event": "skipped", "index": 1, "out": "b.png"}\n'
+           "@@ascii-lora {not json\n"
+           '@@ascii-lora {"event": "drawn", "index": 2, "out": "c.png", "seconds": 3.0}\n'
+           '@@ascii-lora {"event": "drawn", "index": 3, "out": "d.png", "seconds": 4.0}\n'
+           '@@ascii-lora {"event": "done", "peak_allocated_gib": 35.12, "peak_reserved_gib": 36.5}\n')
+    events = worker_events(log)
+    assert [e["event"] for e in events] == ["loaded", "lora", "drawn", "skipped", "drawn", "drawn", "done"]
+    # the first picture (kernels' first launch, first offload) apart; skipped pictures are not timed
+    assert drawing_row(events) == {"load_s": 41.5, "pictures": 3, "first_picture_s": 9.0, "seconds_per_picture": 3.5,
+                                   "peak_allocated_gib": 35.12, "peak_reserved_gib": 36.5}
+
+
+def test_a_worker_that_drew_one_picture_or_none_reports_no_steady_rate():
+    from ascii_lora.rehearse.profiles import drawing_row
+
+    assert drawing_row([{"event": "drawn", "seconds": 2.0}]) == {"pictures": 1, "first_picture_s": 2.0}
+    assert drawing_row([{"event": "error", "message": "x"}]) == {"pictures": 0}
+
+
 def test_the_rehearsal_drives_sd_scripts_even_for_a_simpletuner_experiment(tmp_path):
     user = ExperimentConfig.model_validate({"trainer": {"kind": "simpletuner"}})
     assert rehearsal_config(user, tmp_path, st.paths(tmp_path / "c")).trainer.kind == "kohya"

@@ -15,6 +15,8 @@ from ascii_lora.grid.layout import grid_text
 from ascii_lora.train.plan import SD_SCRIPTS_COMMIT
 from ascii_lora.train.probes import Gpu, Probes
 from ascii_lora.verify.draw_worker import run_jobs
+from ascii_lora.verify.drawing import choose_precision
+from ascii_lora.verify.preflight import check_gpu
 from ascii_lora.verify.sweep import plan_sweep, run_sweep, winner_file
 
 from .verify_helpers import make_models, make_run, noise_picture, perfect_codes, perfect_picture, save_like_sd_scripts
@@ -208,3 +210,37 @@ def test_paths_handed_to_the_worker_are_absolute_whatever_the_working_directory(
     jobs = drawer.specs[0]["jobs"]
     assert jobs and all(Path(j["out"]).is_absolute() and Path(j["lora"]).is_absolute() for j in jobs)
     assert out.outputs["report"] == run_dir / "verify" / "report.md"
+
+
+# -- the card's memory, against what drawing was measured to need (rehearse --full-size, H100) -------------
+
+def _gpu_check(precision_name: str, total_gib: float):
+    cfg = ExperimentConfig(verify=VerifyConfig(precision=precision_name))
+    return check_gpu(choose_precision(cfg), Probes(gpus=[Gpu("card", total_gib)], torch_cuda=True))
+
+
+@pytest.mark.parametrize("precision,total_gib,ok", [
+    ("bf16", 40.0, True),     # an A100 40GB: 38.6 GiB reserved at peak + the CUDA context
+    ("bf16", 38.7, False),    # the peak alone fits, the context does not
+    ("fp8", 15.99, True),     # a 16 GB card (16376 MiB)
+    ("fp8", 14.9, False),     # 14.8 GiB reserved at peak + the CUDA context
+])
+def test_the_card_must_hold_the_measured_peak_of_its_precision(precision, total_gib, ok):
+    check = _gpu_check(precision, total_gib)
+    assert check.ok is ok, check.detail
+    if not ok:
+        assert f"{total_gib} GiB" in check.detail
+
+
+def test_a_card_too_small_for_bf16_is_told_to_draw_in_fp8():
+    assert _gpu_check("bf16", 24.0).fix == 'set [verify] precision = "fp8"'
+
+
+def test_a_card_too_small_even_for_fp8_is_told_there_is_no_block_swap():
+    assert "no block swap" in _gpu_check("fp8", 12.0).fix
+
+
+def test_fp8_on_a_card_that_fits_bf16_names_the_faster_setting():
+    assert 'precision = "bf16"' in _gpu_check("fp8", 80.0).detail and "faster" in _gpu_check("fp8", 80.0).detail
+    assert "faster" not in _gpu_check("fp8", 24.0).detail
+    assert "faster" not in _gpu_check("bf16", 80.0).detail

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +196,50 @@ def test_the_worker_sets_every_global_that_generate_image_reads():
             local |= {node.name, *(a.arg for a in node.args.args)}
     read = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     assert read - local - top - set(dir(builtins)) == draw_worker.GENERATE_IMAGE_GLOBALS
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_whose_command_is_killed_outright_stops_drawing(tmp_path):
+    """`verify` killed with SIGKILL cannot stop its worker; the kernel must, or it holds the GPU on."""
+    pid_file = tmp_path / "worker.pid"
+    worker = (f"import sys, time, os; sys.path.insert(0, {str(Path(draw_worker.__file__).parent)!r}); import draw_worker; "
+              f"draw_worker.die_with_parent(); open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(120)"])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the worker outlived the command that started it"
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_worker_ties_itself_to_its_command_before_loading_any_model(tmp_path, monkeypatch):
+    order = []
+    monkeypatch.setattr(draw_worker, "die_with_parent", lambda: order.append("tied"))
+
+    class Loads:
+        def __init__(self, spec):
+            order.append("loading")
+            raise RuntimeError("no GPU here")
+
+    monkeypatch.setattr(draw_worker, "FluxDrawer", Loads)
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps({"jobs": []}))
+    assert draw_worker.main([str(spec)]) == 1
+    assert order == ["tied", "loading"]

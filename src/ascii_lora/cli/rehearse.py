@@ -78,8 +78,10 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
 
 def _full_size(root: Path, args: argparse.Namespace) -> int:
-    """Every VRAM profile for a few steps on stand-ins of the real sizes: peak memory and s/step."""
-    from ..rehearse.profiles import measure
+    """Every VRAM profile for a few steps on stand-ins of the real sizes (peak memory, s/step), then
+    drawing with the trained stand-in LoRA at each precision (load time, s/picture, peak memory)."""
+    from ..rehearse import standins as st
+    from ..rehearse.profiles import measure, measure_drawing, profile_config
 
     cache = args.cache or root / ".cache" / "rehearsal" / "full"
     say(f"full-size profiles in {args.out}: stand-ins of FLUX.1-dev's real sizes in {cache} (about 35 GB)")
@@ -92,5 +94,21 @@ def _full_size(root: Path, args: argparse.Namespace) -> int:
         else:
             say(f"{r['profile']:>6}: peak {r.get('peak_allocated_gib', '?')} GiB allocated / {r.get('peak_reserved_gib', '?')} GiB "
                 f"reserved, {r.get('seconds_per_step', '?')} s/step (batch {r['batch']}) on {r['card']}")
-    say(f"results: {Path(args.out) / 'profiles.json'}")
-    return 0 if all(not r.get("exit_code") and "skipped" not in r for r in rows) else 1
+    trained = next((r for r in rows if r["profile"] == "24gb" and r.get("exit_code") == 0), None)
+    drawing: list[dict] = []
+    if trained is None:
+        say("drawing: not measured (the 24gb profile trained no LoRA to draw with)")
+    else:
+        out = Path(args.out)
+        cfg = profile_config("24gb", out / "data", st.paths(cache), out / "24gb", steps=1)
+        drawing = measure_drawing(root, out, cfg, log=say)
+        for r in drawing:
+            if r.get("exit_code"):
+                say(f"{r['precision']:>6} drawing: FAIL exit {r['exit_code']}: {r.get('error', '')}")
+            else:
+                say(f"{r['precision']:>6} drawing: load {r.get('load_s', '?')} s, {r.get('seconds_per_picture', '?')} s/picture "
+                    f"({r['size']}, {r['steps']} steps; first {r.get('first_picture_s', '?')} s), peak "
+                    f"{r.get('peak_allocated_gib', '?')} / {r.get('peak_reserved_gib', '?')} GiB on {r['card']}")
+    say(f"results: {Path(args.out) / 'profiles.json'}, {Path(args.out) / 'drawing.json'}")
+    ok = all(not r.get("exit_code") and "skipped" not in r for r in rows)
+    return 0 if ok and trained is not None and all(not r.get("exit_code") for r in drawing) else 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -148,6 +149,14 @@ class FluxDrawer:
         self.current: str | None = "unset"
         emit({"event": "loaded", "seconds": round(time.monotonic() - start, 1), "device": str(device)})
 
+    def memory(self) -> dict[str, float]:
+        """Peak CUDA memory of this process: what `rehearse --full-size` reports per precision."""
+        if self.device.type != "cuda":
+            return {}
+        cuda = self.torch.cuda
+        return {"peak_allocated_gib": round(cuda.max_memory_allocated(self.device) / 2**30, 2),
+                "peak_reserved_gib": round(cuda.max_memory_reserved(self.device) / 2**30, 2)}
+
     def use_lora(self, path: str | None, multiplier: float) -> None:
         if path == self.current:
             if path is not None:
@@ -182,19 +191,38 @@ class FluxDrawer:
                                 int(job["width"]), int(job["height"]), int(job["steps"]), float(job["guidance"]), None, 1.0)
 
 
+def die_with_parent() -> None:
+    """End when the command that started us ends, however it ends (Linux).
+
+    Ctrl-C and SIGTERM reach the worker through `verify`, which stops it; but a `verify` killed
+    outright (kill -9, the OOM killer, a timeout in a script) left the worker drawing on, holding
+    the GPU for minutes: seen on an H100, where a killed `verify` still drew two pictures.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: draw_worker.py SPEC.json", file=sys.stderr)
         return 2
+    die_with_parent()
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     try:
         drawer = FluxDrawer(spec)
         run_jobs(spec["jobs"], drawer)
+        memory = drawer.memory()
     except Exception as e:  # noqa: BLE001 - reported as one event line; the traceback goes to the log
         traceback.print_exc()
         emit({"event": "error", "message": f"{type(e).__name__}: {e}"})
         return 1
-    emit({"event": "done"})
+    emit({"event": "done", **memory})
     return 0
 
 

@@ -16,7 +16,7 @@ from ..train.plan import SD_SCRIPTS_DIR
 from ..train.preflight import Check, check_model_file, check_sd_scripts, check_tokenizers, check_writable
 from ..train.probes import GIB, Probes
 from ..train.safetensors_header import NotSafetensors, model_kind, read_header
-from .drawing import INFERENCE_MIN_GIB, Precision, model_paths, train_python
+from .drawing import BF16_SPEEDUP, INFERENCE_MIN_GIB, Precision, model_paths, train_python
 
 WORKER_MODULES = ("torch", "accelerate", "transformers")
 
@@ -47,8 +47,11 @@ def check_gpu(precision: Precision, probes: Probes) -> Check:
         fits = [n for n, need in INFERENCE_MIN_GIB.items() if need <= g.total_gib]
         fix = (f"set [verify] precision = \"{fits[-1]}\"" if fits else
                f"sd-scripts' inference has no block swap: FLUX needs at least {min(INFERENCE_MIN_GIB.values()):.0f} GiB even in fp8")
-        return Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.0f} GiB, {precision.name} inference needs ~{precision.min_vram_gib:.0f}", fix)
-    return Check("CUDA GPU", True, f"{g.name} {g.total_gib:.0f} GiB ({precision.name} inference needs ~{precision.min_vram_gib:.0f})")
+        return Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.1f} GiB, {precision.name} inference needs ~{precision.min_vram_gib:g}", fix)
+    hint = ""
+    if precision.name == "fp8" and g.total_gib >= INFERENCE_MIN_GIB["bf16"]:  # auto follows the training profile, not the card
+        hint = f"; this card also fits bf16, ~{BF16_SPEEDUP:g}x faster per picture: [verify] precision = \"bf16\""
+    return Check("CUDA GPU", True, f"{g.name} {g.total_gib:.0f} GiB ({precision.name} inference needs ~{precision.min_vram_gib:g}){hint}")
 
 
 def check_lora(path: Path) -> Check:
