@@ -15,7 +15,7 @@ PKG = Path(__file__).parents[1] / "src" / "ascii_lora"
 
 STAGES = ("config", "grid", "dataset", "train", "check", "verify", "rehearse", "cli")
 # Shared modules at the top level: anyone may import them; they import no stage.
-SHARED = {"console", "errors", "fsutil", "imageio"}
+SHARED = {"console", "errors", "fsutil", "imageio", "interrupts"}
 # What each stage may import (besides itself and the shared modules).
 ALLOWED: dict[str, set[str]] = {
     "config": set(),
@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "train": {"config", "grid", "dataset"},
     "check": {"config", "grid"},
     "verify": {"config", "grid", "dataset", "train", "check"},
-    "rehearse": {"config", "grid", "dataset", "train", "check"},
+    "rehearse": {"config", "grid", "dataset", "train", "check", "verify"},  # it rehearses drawing too
     "cli": set(STAGES) - {"cli"},
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.
