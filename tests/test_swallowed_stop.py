@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ from ascii_lora import interrupts
 from ascii_lora.cli.app import main
 from ascii_lora.config.models import DatasetConfig
 from ascii_lora.dataset import writer
+from ascii_lora.dataset.workers import run_chunks
 from ascii_lora.dataset.writer import write_dataset
 
 
@@ -78,19 +80,16 @@ def test_an_ignored_ctrl_c_stays_ignored():
         signal.signal(signal.SIGINT, before)
 
 
-def test_a_pool_wait_whose_workers_are_gone_stops_instead_of_waiting_for_ever(handlers):
-    class LostWork:  # the pool after its workers died: the next result never comes
-        waits = 0
+def _sleeps(chunk):
+    time.sleep(60)
 
-        def next(self, timeout):
-            self.waits += 1
-            if self.waits > 50:
-                raise AssertionError("still waiting for images no worker will return")
-            raise multiprocessing.TimeoutError
 
+def test_a_wait_for_workers_that_will_not_answer_soon_stops_at_the_next_wake_up(handlers):
     _swallowed(signal.SIGTERM)
+    t0 = time.monotonic()
     with pytest.raises(interrupts.Terminated):
-        next(writer._wakeful(LostWork(), seconds=0))
+        next(run_chunks(_sleeps, [1], workers=1, wake_s=0.05))
+    assert time.monotonic() - t0 < 20 and multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -294,28 +294,6 @@ def test_drop_trainer_caches_leaves_other_images_and_non_cache_names():
 
 # -- workers and their run --------------------------------------------------------------------------------
 
-def test_wakeful_keeps_waiting_through_timeouts_and_yields_every_chunk_in_order():
-    class Results:
-        def __init__(self):
-            self.calls = []
-            self.script = [multiprocessing.TimeoutError(), [1, 2], multiprocessing.TimeoutError(),
-                           multiprocessing.TimeoutError(), [3], StopIteration()]
-
-        def next(self, timeout):
-            self.calls.append(timeout)
-            item = self.script.pop(0)
-            if isinstance(item, BaseException):
-                raise item
-            return item
-
-    r = Results()
-    assert list(writer._wakeful(r, seconds=0.05)) == [1, 2, 3]
-    assert r.calls == [0.05] * 6
-    r = Results()
-    r.script = [StopIteration()]
-    assert list(writer._wakeful(r)) == [] and r.calls == [0.2]  # waits in slices of 0.2 s unless told
-
-
 def _in_fork(target) -> int:
     p = multiprocessing.get_context("fork").Process(target=target)
     p.start()
@@ -437,8 +415,10 @@ def test_several_workers_write_what_one_writes(tmp_path):
     running = []
 
     def progress(results, total):
-        running.append(len(multiprocessing.active_children()))
-        yield from results
+        for i, r in enumerate(results):
+            if i == 0:  # the workers start with the first wait for a result
+                running.append(len(multiprocessing.active_children()))
+            yield r
 
     summary = write_dataset(small(count=9), three, workers=3, progress=progress)
     assert summary.written == 9 and running == [3]  # exactly the workers asked for
@@ -455,8 +435,8 @@ def test_several_workers_write_what_one_writes(tmp_path):
     sorted(three.glob("*.png"))[1].write_bytes(b"damaged")
     sorted(three.glob("*.png"))[2].write_bytes(b"damaged")
     write_dataset(small(count=9), three, workers=3, progress=progress)
-    # one worker, or one image to draw: drawn in this process; two images: a pool
-    assert running == [3, 2, 0, 0, 3]
+    # one worker, or one image to draw: drawn in this process; two images: two workers, never an idle third
+    assert running == [3, 2, 0, 0, 2]
 
 
 def test_forcing_another_config_redraws_every_image(tmp_path):

@@ -39,6 +39,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # test_cli.py left out: it drives the writer only through `ascii-lora dataset`, and collecting it
     # (the whole CLI) costs every one of the 533 mutants
     "writer": ("dataset/writer.py", ["test_writer.py", "test_dataset.py"]),
+    "workers": ("dataset/workers.py", ["test_workers.py", "test_swallowed_stop.py"]),
     "validate": ("dataset/validate.py", ["test_validate.py", "test_dataset.py"]),
     "models": ("config/models.py", ["test_config_warnings.py", "test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
     "loader": ("config/loader.py", ["test_config_loader.py", "test_cli.py", "test_plan.py"]),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import re
@@ -22,7 +21,7 @@ import signal
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +38,7 @@ from .families import REVISION as STRUCTURE_REVISION
 from .manifest import EXTENSIONS, MANIFEST, Manifest, read_manifest
 from .png import FORMAT as PNG_FORMAT
 from .sample import family_schedule, make_sample, sample_name
+from .workers import run_chunks
 
 LOCK = ".ascii-lora.lock"
 # sd-scripts caches latents and text-encoder outputs beside the images (cache_*_to_disk)
@@ -106,9 +106,8 @@ def _worker_start(parent: int) -> None:
 
 
 def _child_signals() -> None:
-    """Run in every child right after fork: the pool replaces workers that die, and a worker forked while
-    the run is stopping must never run the run's own SIGTERM handler (a traceback from inside
-    multiprocessing) before its initializer has had a chance to reset it."""
+    """Run in every child right after fork, before any of its Python code: a worker must never run the
+    run's own signal handlers, which it inherits (see `interrupts`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -116,33 +115,10 @@ def _child_signals() -> None:
 _AT_FORK: list[bool] = []
 
 
-def _start_pool(workers: int):
+def _register_at_fork() -> None:
     if not _AT_FORK and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_child_signals)
         _AT_FORK.append(True)
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ctx.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
-
-
-def _wakeful(results, seconds: float = 0.2) -> Iterator[WriteResult]:
-    """The pool's results (chunks of them, in order), waited for in short slices.
-
-    A signal (Ctrl-C, SIGTERM) may be delivered to one of the pool's helper threads; Python runs
-    the handler only once the main thread executes bytecode again, and a main thread parked in an
-    untimed wait for the next result never does: the run hung with its workers gone (seen under
-    load). Waking every ``seconds`` lets the handler run and the run stop, and re-raises a stop
-    whose exception Python swallowed (see `interrupts`).
-    """
-    while True:
-        try:
-            chunk = results.next(timeout=seconds)
-        except multiprocessing.TimeoutError:
-            interrupts.raise_if_pending()
-            continue
-        except StopIteration:
-            return
-        yield from chunk
 
 
 def _write_chunk(chunk: list[tuple]) -> list[WriteResult]:
@@ -315,14 +291,15 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
 
     cfg_json = cfg.model_dump_json()
     tasks = [(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present) for f, i in todo]
-    pool = None
+    chunked: Generator[list[WriteResult], None, None] | None = None
     if workers <= 1 or len(todo) < 2:
-        results: Iterable[WriteResult] = map(_write_star, tasks)
+        results: Iterator[WriteResult] = map(_write_star, tasks)
     else:
-        pool = _start_pool(workers)
+        _register_at_fork()
         size = max(1, len(todo) // (workers * 8))
-        chunks = [tasks[k : k + size] for k in range(0, len(tasks), size)]
-        results = _wakeful(pool.imap(_write_chunk, chunks))
+        chunked = run_chunks(_write_chunk, [tasks[k : k + size] for k in range(0, len(tasks), size)], workers,
+                             _worker_start, (os.getpid(),))
+        results = (r for chunk in chunked for r in chunk)
     try:
         for r in progress(results, len(todo)) if progress else results:
             interrupts.raise_if_pending()  # a stop swallowed between two images still stops the run
@@ -332,14 +309,9 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
                 summary.written += 1
             else:
                 summary.skipped += 1
-    except BaseException:
-        if pool is not None:
-            pool.terminate()  # Ctrl-C, SIGTERM or an error: no worker outlives the run
-            pool.join()
-        raise
-    if pool is not None:
-        pool.close()
-        pool.join()
+    finally:
+        if chunked is not None:
+            chunked.close()  # Ctrl-C, SIGTERM or an error: no worker outlives the run
 
     atomic_write(out / MANIFEST, _manifest(cfg, "complete", families, summary.hashes))
     summary.bytes_total = sum((out / n).stat().st_size for n in summary.hashes)
