@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from ascii_lora.dataset.workers import WorkerDied, run_chunks
+from ascii_lora.dataset.workers import WorkerDied, _serve, run_chunks
 from ascii_lora.errors import UserError
 
 
@@ -109,8 +109,19 @@ def test_a_worker_killed_on_its_own_ends_the_run_with_one_line_not_a_hang():
     t0 = time.monotonic()
     with pytest.raises(WorkerDied) as e:
         list(run_chunks(_dies, [1, 2, 3, 4, 5, 6], workers=2, wake_s=0.05))
-    assert isinstance(e.value, UserError) and "exit code -9" in str(e.value) and "re-run" in str(e.value)
+    assert isinstance(e.value, UserError) and "exit code -9 before its images were written" in str(e.value)
+    assert str(e.value).endswith("; re-run the same command to continue")
     assert time.monotonic() - t0 < 30 and _no_children()
+
+
+def _dies_at_once(chunk):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_that_dies_while_the_run_waits_for_it_is_named_with_its_exit_code():
+    with pytest.raises(WorkerDied) as e:
+        list(run_chunks(_dies_at_once, [1], workers=1, wake_s=0.05))
+    assert "ended with exit code -9 before its images were written" in str(e.value) and _no_children()
 
 
 def test_a_worker_killed_while_sending_its_result_does_not_hold_up_the_stop():
@@ -136,3 +147,32 @@ def test_stopping_early_kills_and_reaps_every_worker():
 def _slow(chunk):
     time.sleep(0 if chunk == 0 else 30)
     return chunk
+
+
+# -- a worker's loop, run here: mutmut (and coverage) see nothing of what runs in a forked child ----------
+
+def _double_or_fail(chunk):
+    if chunk == "bad":
+        raise ValueError("bad chunk")
+    return chunk * 2
+
+
+def test_a_worker_answers_each_chunk_in_turn_until_told_to_stop(tmp_path):
+    run_end, worker_end = multiprocessing.Pipe()
+    inherited, other = multiprocessing.Pipe()  # stands for the run's ends a forked worker inherits
+    for chunk in (3, "bad", 5, None, 7):  # nothing after None is read
+        run_end.send(chunk)
+    started = []
+    _serve(worker_end, (inherited,), _double_or_fail, lambda *a: started.append(a), ("x", 1))
+    assert started == [("x", 1)] and inherited.closed and not worker_end.closed
+    assert run_end.recv() == (True, 6)
+    ok, error = run_end.recv()
+    assert ok is False and isinstance(error, ValueError) and str(error) == "bad chunk"
+    assert run_end.recv() == (True, 10)
+    assert not run_end.poll(0.1)  # stopped at None: 7 was never answered
+
+
+def test_a_worker_whose_run_is_gone_ends_quietly():
+    run_end, worker_end = multiprocessing.Pipe()
+    run_end.close()
+    _serve(worker_end, (), _double_or_fail, lambda: None, ())  # EOF: returns instead of raising

@@ -69,11 +69,11 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
     of: dict[Connection, multiprocessing.process.BaseProcess] = {}
 
     def give(conn: Connection) -> None:
+        owed[conn] += 1
         try:
             conn.send(todo.pop())
         except (BrokenPipeError, ConnectionResetError):
-            raise _died(of[conn]) from None
-        owed[conn] += 1
+            pass  # it died: its pipe reads as closed at the next wait, and the loop says so in one place
 
     try:
         for _ in range(min(workers, len(chunks))):
