@@ -337,8 +337,10 @@ def test_a_worker_of_a_living_run_ignores_ctrl_c_takes_sigterm_by_default_and_di
     assert _in_fork(worker) == 0
 
 
-def test_worker_start_in_this_process_sets_what_a_worker_needs():
-    """The same start-up, run here (and undone) so that it is measured in-process too."""
+@pytest.fixture
+def worker_state_undone():
+    """What a worker's start-up changes in this process (death signal, signal handlers, _PARENT), put back
+    afterwards; yields the libc whose prctl reads the death signal."""
     import ctypes
     import signal
 
@@ -347,54 +349,49 @@ def test_worker_start_in_this_process_sets_what_a_worker_needs():
     libc.prctl(2, ctypes.byref(before))
     saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), writer._PARENT
     try:
-        writer._worker_start(os.getppid())
-        after = ctypes.c_int(0)
-        libc.prctl(2, ctypes.byref(after))
-        assert writer._PARENT == os.getppid() and after.value == signal.SIGKILL
-        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        yield libc
     finally:
         libc.prctl(1, before.value)
         signal.signal(signal.SIGINT, saved[0])
         signal.signal(signal.SIGTERM, saved[1])
         writer._PARENT = saved[2]
+
+
+def test_worker_start_in_this_process_sets_what_a_worker_needs(worker_state_undone):
+    """The same start-up, run here (and undone) so that it is measured in-process too."""
+    import ctypes
+    import signal
+
+    writer._worker_start(os.getppid())
+    after = ctypes.c_int(0)
+    worker_state_undone.prctl(2, ctypes.byref(after))
+    assert writer._PARENT == os.getppid() and after.value == signal.SIGKILL
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 class _Exit(Exception):
     pass
 
 
-def test_in_this_process_a_worker_or_task_whose_run_is_gone_exits_with_status_1(tmp_path, monkeypatch):
+def test_in_this_process_a_worker_or_task_whose_run_is_gone_exits_with_status_1(tmp_path, monkeypatch, worker_state_undone):
     """The same two checks as in the forked tests above, with os._exit caught, so that they are
     measured in-process too."""
-    import ctypes
-    import signal
-
     def fake_exit(code):
         raise _Exit(code)
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = ctypes.c_int(0)
-    libc.prctl(2, ctypes.byref(before))
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), writer._PARENT
     monkeypatch.setattr(os, "_exit", fake_exit)
-    try:
-        with pytest.raises(_Exit) as e:
-            writer._worker_start(os.getppid() + 1_000_000)
-        assert e.value.args == (1,)
-        writer._PARENT = os.getppid() + 1_000_000
-        with pytest.raises(_Exit) as e:
-            writer._write_one(small().model_dump_json(), str(tmp_path), "dungeon", 0)
-        assert e.value.args == (1,) and list(tmp_path.iterdir()) == []
-    finally:
-        libc.prctl(1, before.value)
-        signal.signal(signal.SIGINT, saved[0])
-        signal.signal(signal.SIGTERM, saved[1])
-        writer._PARENT = saved[2]
+    with pytest.raises(_Exit) as e:
+        writer._worker_start(os.getppid() + 1_000_000)
+    assert e.value.args == (1,)
+    writer._PARENT = os.getppid() + 1_000_000
+    with pytest.raises(_Exit) as e:
+        writer._write_one(small().model_dump_json(), str(tmp_path), "dungeon", 0)
+    assert e.value.args == (1,) and list(tmp_path.iterdir()) == []
 
 
 def test_after_a_pool_has_run_every_forked_child_ignores_ctrl_c_from_its_first_instruction(tmp_path):
-    """A pool replaces dead workers by forking again; the at-fork hook resets the signals before
-    the worker's initializer runs."""
+    """Once the dataset has forked workers, the at-fork hook resets the signals of every later child
+    before any of its Python code runs, the worker's own start-up included."""
     import signal
 
     write_dataset(small(count=4), tmp_path / "d", workers=2)

@@ -63,10 +63,8 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
     """
     ctx = multiprocessing.get_context("fork")
     todo = list(reversed(chunks))  # pop() hands them out in order
-    procs: list[multiprocessing.process.BaseProcess] = []
-    conns: list[Connection] = []
+    of: dict[Connection, multiprocessing.process.BaseProcess] = {}  # each worker by the run's end of its pipe
     owed: dict[Connection, int] = {}  # results each worker still owes
-    of: dict[Connection, multiprocessing.process.BaseProcess] = {}
 
     def give(conn: Connection) -> None:
         owed[conn] += 1
@@ -78,18 +76,16 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
     try:
         for _ in range(min(workers, len(chunks))):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(theirs, (*conns, mine), work, start, start_args), daemon=True)
+            proc = ctx.Process(target=_serve, args=(theirs, (*of, mine), work, start, start_args), daemon=True)
             proc.start()
             theirs.close()
-            procs.append(proc)
-            conns.append(mine)
-            owed[mine], of[mine] = 0, proc
+            of[mine], owed[mine] = proc, 0
             for _ in range(AHEAD):
                 if todo:
                     give(mine)
         while any(owed.values()):
             # a worker that dies closes its end of the pipe: it reads as ready, and recv() says so
-            ready = wait([c for c in conns if owed[c]], timeout=wake_s)
+            ready = wait([c for c in of if owed[c]], timeout=wake_s)
             interrupts.raise_if_pending()
             for conn in ready:
                 try:
@@ -102,18 +98,18 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
                 if todo:
                     give(conn)
                 yield value
-        for conn in conns:
+        for conn in of:
             try:
                 conn.send(None)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # it ended after its last reply: nothing was lost
-        for proc in procs:
+        for proc in of.values():
             proc.join()
     finally:
-        for proc in procs:
+        for proc in of.values():
             if proc.is_alive():
                 proc.kill()  # atomic writes: a worker killed mid-image leaves only a temp file the next run removes
-        for conn in conns:
+        for conn in of:
             conn.close()  # and a worker waiting for work reads the end of it
-        for proc in procs:
+        for proc in of.values():
             proc.join()

@@ -48,6 +48,21 @@ def step_times(text: str) -> dict[int, int]:
     return out
 
 
+def run_group(argv: list[str], cwd: Path, timeout_s: float) -> tuple[int | None, str]:
+    """Run ``argv`` offline in its own process group; (exit code, output), code None when it ran past
+    ``timeout_s`` and its whole group was killed: the child that holds the GPU (accelerate's trainer,
+    verify's drawing worker) goes with it."""
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                            env={**os.environ, **OFFLINE}, start_new_session=True)
+    try:
+        text, _ = proc.communicate(timeout=timeout_s)
+        return proc.returncode, text
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        text, _ = proc.communicate()
+        return None, text
+
+
 def profile_config(profile: str, data: Path, models: st.StandIns, run_dir: Path, steps: int) -> ExperimentConfig:
     """The default experiment on the stand-ins, at ``profile``: saves only the final LoRA, samples nothing."""
     return ExperimentConfig.model_validate({
@@ -116,14 +131,8 @@ def measure_drawing(root: Path, out: Path, cfg: ExperimentConfig, precisions: tu
         argv = [sys.executable, "-m", "ascii_lora", "verify", "--config", str(config_file), "--checkpoints", "final",
                 "--seeds", str(seeds), "--device", device]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                                env={**os.environ, **OFFLINE}, start_new_session=True)
-        try:
-            text, _ = proc.communicate(timeout=timeout_s)
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker holds the GPU: end it with the command
-            text, _ = proc.communicate()
+        code, text = run_group(argv, root, timeout_s)
+        if code is None:
             code, text = 124, f"timed out after {timeout_s:.0f} s\n{text}"
         (out / f"verify-{precision}.log").write_text(text)
         with open(draw_log, "rb") if draw_log.exists() else open(os.devnull, "rb") as f:
@@ -173,15 +182,8 @@ def measure(root: Path, out: Path, cache: Path, profiles: list[str] | None = Non
         argv = rehearsal_argv(plan.argv)
         argv[0] = str(Path(sys.executable).parent / "accelerate") if (Path(sys.executable).parent / "accelerate").exists() else "accelerate"
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                                env={**os.environ, **OFFLINE}, start_new_session=True)
-        try:
-            text, _ = proc.communicate(timeout=max(30.0, hard_limit_s - (started - t0)))
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # accelerate's child holds the GPU: end the whole group
-            text, _ = proc.communicate()
-            code = -9
+        code, text = run_group(argv, root, max(30.0, hard_limit_s - (started - t0)))
+        code = -9 if code is None else code
         (out / f"{prof}.log").write_text(text)
         times = step_times(text)
         peak = PEAK.search(text)
