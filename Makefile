@@ -35,7 +35,18 @@ bench: $(STAMP)
 	$(BIN)/python -m ascii_lora.bench --config $(CONFIG)
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
+
+# The docs site (mkdocs.yml, strict: a broken link or anchor fails) into build/site. CI runs it.
+.PHONY: docs lint
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --clean
+
+# Lint, format check and types; settings in pyproject.toml. Not in CI yet (see docs/development.md).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
+	$(BIN)/mypy
 
 .PHONY: plan train stop setup-train check
 
