@@ -87,7 +87,7 @@ verify: $(STAMP)
 	$(BIN)/ascii-lora verify --config $(CONFIG)
 
 # The real sd-scripts trains this plan on the CPU with tiny random stand-ins: interrupt, resume,
-# refusal, inspect, check (README "Rehearse before you rent a GPU"). Builds .venv-train itself
+# refusal, inspect, check (docs/rehearsal.md). Builds .venv-train itself
 # (torch, sd-scripts' requirements, no model download) and needs vendor/sd-scripts at the pin.
 # Not part of `make test`. TRAIN_VENV= picks another env.
 .PHONY: rehearse
