@@ -42,11 +42,14 @@ clean:
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --clean
 
-# Lint, format check and types; settings in pyproject.toml. Not in CI yet (see docs/development.md).
+# Lint, format check and types (settings in pyproject.toml); all three run, any failure fails.
+# Not in CI yet (see docs/development.md).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tools
-	$(BIN)/ruff format --check src tests tools
-	$(BIN)/mypy
+	@rc=0; \
+	$(BIN)/ruff check src tests tools || rc=1; \
+	$(BIN)/ruff format --check src tests tools || rc=1; \
+	$(BIN)/mypy || rc=1; \
+	exit $$rc
 
 .PHONY: plan train stop setup-train check
 
