@@ -38,9 +38,10 @@ clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
 # The docs site (mkdocs.yml, strict: a broken link or anchor fails) into build/site. CI runs it.
+# No --quiet: it hides the warnings that strict mode counts, and a broken link would pass.
 .PHONY: docs lint
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --clean
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean
 
 # Lint, format check and types (settings in pyproject.toml); all three run, any failure fails.
 # Not in CI yet (see docs/development.md).
