@@ -95,7 +95,7 @@ def test_fixture_pyproject_and_constraints_pin_the_same_simpletuner():
 # -- config.json --------------------------------------------------------------------------------------
 
 def expected_config(run: Path, root: Path) -> dict:
-    """The recipe (README: rank 64 / alpha 32, lr 4e-4, 8-bit AdamW, bf16, 3000 steps ...), in SimpleTuner's words."""
+    """The recipe (docs/training.md: rank 64 / alpha 32, lr 4e-4, 8-bit AdamW, bf16, 3000 steps ...), in SimpleTuner's words."""
     return {
         "model_family": "flux", "model_flavour": "dev", "model_type": "lora", "lora_type": "standard",
         "pretrained_model_name_or_path": "black-forest-labs/FLUX.1-dev",

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...grid import ops as gridops
 from ...config.models import CaveParams, DungeonParams
+from ...grid import ops as gridops
 from .cave import join_chambers, settle
 
 
@@ -25,7 +25,7 @@ class Rect:
 @dataclass
 class Node:
     rect: Rect
-    children: tuple["Node", "Node"] | None = None
+    children: tuple[Node, Node] | None = None
 
 
 def partition(rng: np.random.Generator, rect: Rect, min_leaf: int) -> Node:
