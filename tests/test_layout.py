@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.
 PRINTS_ALLOWED = {"bench.py", "config/reference.py", "console.py",
-                  "train/simpletuner_accept.py",  # runs in the SimpleTuner environment, by file path
+                  "train/simpletuner/accept.py",  # runs in the SimpleTuner environment, by file path
                   "verify/draw_worker.py"}  # the worker is its own program: stdout is its protocol
 
 
@@ -103,3 +103,67 @@ def test_the_checker_reads_with_the_same_atlas_the_generator_draws_with():
     """One source of truth: both stages reach the atlas through grid/, neither owns a copy."""
     users = {tuple(module_name(p)) for p in SOURCES if ("grid", "atlas") in imported_targets(p)}
     assert any(u[0] == "dataset" for u in users) and any(u[0] == "check" for u in users)
+
+
+def import_graph() -> dict[tuple[str, ...], set[tuple[str, ...]]]:
+    """Module -> the modules of ascii_lora it imports, anywhere in it (a function body or a TYPE_CHECKING
+    block included: a circle hidden there is still a circle between files)."""
+    modules = {tuple(module_name(p)): p for p in SOURCES}
+    return {me: {t for t in imported_targets(path) if t in modules and t != me} for me, path in modules.items()}
+
+
+def import_cycles(graph: dict[tuple[str, ...], set[tuple[str, ...]]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each as sorted dotted names."""
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    on_stack: set = set()
+    cycles: list[list[str]] = []
+
+    def visit(v) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(".".join(w) or "ascii_lora")
+                if w == v:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_the_cycle_finder_sees_a_circle_and_a_chain_for_what_they_are():
+    a, b, c = ("a",), ("b",), ("c",)
+    assert import_cycles({a: {b}, b: {c}, c: {a}}) == [["a", "b", "c"]]
+    assert import_cycles({a: {b}, b: {c}, c: set()}) == []
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    cycles = import_cycles(import_graph())
+    assert not cycles, f"import circles between files (break each by moving the shared part out): {cycles}"
+
+
+def test_cli_never_branches_on_the_trainer_kind():
+    """The registry picks the trainer; cli/ asks it, so a third trainer needs no edit in cli/."""
+    for path in sorted((PKG / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                names = [n for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "kind"]
+                texts = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                assert not names and not {"kohya", "simpletuner"} & set(texts), (
+                    f"cli/{path.name}:{node.lineno} compares the trainer kind; ask train.registry's trainer instead")

@@ -2,7 +2,7 @@
 
 Runs with the Python of the SimpleTuner environment (it imports SimpleTuner, never ascii_lora):
 
-    .venv-simpletuner/bin/python src/ascii_lora/train/simpletuner_accept.py runs/flux_ascii
+    .venv-simpletuner/bin/python src/ascii_lora/train/simpletuner/accept.py runs/flux_ascii
 
 It loads <run>/config.json through ``simpletuner.helpers.configuration.loader.load_config`` (the
 JSON -> argv conversion and the argparse parser train.py uses, with its post-parse checks), builds
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     if len(argv) != 1:
-        print("usage: simpletuner_accept.py RUN_DIR", file=sys.stderr)
+        print("usage: accept.py RUN_DIR", file=sys.stderr)
         return 2
     run = Path(argv[0]).resolve()
     config_path = run / "config.json"
