@@ -167,3 +167,61 @@ def test_cli_never_branches_on_the_trainer_kind():
                 texts = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
                 assert not names and not {"kohya", "simpletuner"} & set(texts), (
                     f"cli/{path.name}:{node.lineno} compares the trainer kind; ask train.registry's trainer instead")
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+# Not yet split; the lead empties this list as each lands (check/ is being split on its own branch).
+SIZE_EXEMPT = {
+    "check/",  # check_gray and friends: another branch splits them
+    "config/models.py",  # to be split by table group behind one import surface
+    "rehearse/run.py",  # rehearse: to become one function per phase over a typed state
+    "bench.py",  # bench_generation
+    "dataset/families/bsp.py",  # bsp_layout
+    "train/simpletuner/accept.py",  # main
+}
+
+
+def _exempt(rel: str) -> bool:
+    return any(rel == e or (e.endswith("/") and rel.startswith(e)) for e in SIZE_EXEMPT)
+
+
+def oversized(path: Path, rel: str) -> list[str]:
+    """What in one source file is over the size limits: the module, or a function (nested ones too)."""
+    text = path.read_text()
+    found = []
+    if len(text.splitlines()) > MAX_MODULE_LINES:
+        found.append(f"{rel}: {len(text.splitlines())} lines (at most {MAX_MODULE_LINES})")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                found.append(f"{rel}:{node.lineno} {node.name}: {lines} lines (at most {MAX_FUNCTION_LINES})")
+    return found
+
+
+def test_the_size_check_sees_a_long_function_and_a_long_module(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    long_function = tmp_path / "f.py"
+    long_function.write_text(f"def f():\n{body}\n")
+    assert oversized(long_function, "f.py") == [f"f.py:1 f: {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})"]
+    long_module = tmp_path / "m.py"
+    long_module.write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert len(oversized(long_module, "m.py")) == 1
+    long_module.write_text("x = 1\n" * MAX_MODULE_LINES)
+    assert oversized(long_module, "m.py") == []
+
+
+def test_no_module_over_400_lines_and_no_function_over_80():
+    found = []
+    for path in SOURCES:
+        rel = str(path.relative_to(PKG))
+        if not _exempt(rel):
+            found += oversized(path, rel)
+    assert not found, "split these (one job per function, one concern per module):\n" + "\n".join(found)
+
+
+def test_the_exemptions_are_still_needed():
+    """An exemption left behind after its split would let the next long function in unseen."""
+    for entry in SIZE_EXEMPT - {"check/"}:
+        assert oversized(PKG / entry, entry), f"{entry} now fits: remove it from SIZE_EXEMPT"
