@@ -177,8 +177,6 @@ SIZE_EXEMPT = {
     "config/models.py",  # to be split by table group behind one import surface
     "rehearse/run.py",  # rehearse: to become one function per phase over a typed state
     "bench.py",  # bench_generation
-    "dataset/families/bsp.py",  # bsp_layout
-    "train/simpletuner/accept.py",  # main
 }
 
 
