@@ -16,7 +16,7 @@ from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.rehearse import standins as st
 from ascii_lora.rehearse import train_env
 from ascii_lora.rehearse.run import REHEARSAL, expected_outputs, rehearsal_argv, rehearsal_config
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 
 USER = {"network": {"dim": 16, "alpha": 8}, "optimizer": {"learning_rate": 1e-4}, "hardware": {"vram_profile": "16gb"},
         "training": {"max_train_steps": 5000, "output_name": "mine"}, "sample": {"prompts": ["ascii_structure_style, a"]}}

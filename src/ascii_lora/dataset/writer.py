@@ -329,3 +329,18 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+MAX_OVERSUBSCRIBED = 64
+
+
+def worker_count(asked: int | None, oversubscribe: bool) -> tuple[int, str | None]:
+    """How many workers a run gets for ``--workers asked``, and the note to show when it was capped:
+    more processes than cores only adds memory and switching, unless the user insists."""
+    cores = default_workers()
+    workers = asked or cores
+    if oversubscribe and workers > MAX_OVERSUBSCRIBED:
+        raise UserError(f"--workers {workers}: at most {MAX_OVERSUBSCRIBED} with --oversubscribe")
+    if workers > cores and not oversubscribe:
+        return cores, f"--workers {workers} capped at the {cores} core(s) this process may use (--oversubscribe to insist)"
+    return workers, None

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UserError
-from ..train.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR
+from ..train.kohya.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR
 
 TRAIN_VENV = Path(".venv-train")
 # On this project's x86_64 machines these two come from a local wheel store; elsewhere pip fetches them.
