@@ -48,9 +48,13 @@ def _swallowed(signum: int) -> None:
 def handlers(monkeypatch):
     SWALLOWED.clear()
     monkeypatch.setattr(sys, "unraisablehook", lambda u: SWALLOWED.append(u.exc_type))
+    # As in a terminal: a runner started as a background job inherits Ctrl-C ignored, and install()
+    # rightly keeps an ignored Ctrl-C ignored, which would leave no handler to play here.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     restore = interrupts.install()
     yield
     restore()
+    signal.signal(signal.SIGINT, inherited)
     interrupts._PENDING.clear()  # a stop played here must not stop the next test's run
 
 
