@@ -78,6 +78,7 @@ class Content:
     drawn_share: float
     speck_share: float
     breadth: float  # px: spread of the strokes across their main direction (a lone line: ~1)
+    connected: float = 1.0  # share of the drawn cells with a drawn cell among their 8 neighbours
 
 
 def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int) -> Content:
@@ -91,8 +92,9 @@ def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int
     speck = 1.0 - float(np.count_nonzero(solid_px)) / white if white else 1.0
     drawn = cell_counts(solid_px, cell, (0, 0)) >= min_pixels
     share = float(drawn.mean()) if drawn.size else 0.0
+    joined = connected_share(drawn)
     if share >= LINE_MAX_SHARE:  # more than any lone line can cover: broad by definition
-        return Content(drawn, share, speck, float("inf"))
+        return Content(drawn, share, speck, float("inf"), joined)
     step = 4  # a sixteenth of the pixels is plenty for a 2x2 covariance, unless the strokes are few
     ys, xs = np.nonzero(solid_px[::step, ::step])
     if len(ys) < 200:
@@ -102,7 +104,22 @@ def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int
     if len(ys) >= 3:
         cov = np.cov(np.stack([ys, xs]).astype(np.float64))
         breadth = step * float(np.sqrt(max(np.linalg.eigvalsh(cov)[0], 0.0)))
-    return Content(drawn, share, speck, breadth)
+    return Content(drawn, share, speck, breadth, joined)
+
+
+def connected_share(drawn: np.ndarray) -> float:
+    """Share of the drawn cells that have a drawn cell among their eight neighbours (1.0 when none
+    is drawn): text runs and walls join up cell to cell, specks scattered over a blank screen do not."""
+    n = int(drawn.sum())
+    if not n:
+        return 1.0
+    p = np.pad(drawn, 1)
+    near = np.zeros_like(drawn)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                near |= p[1 + dy : 1 + dy + drawn.shape[0], 1 + dx : 1 + dx + drawn.shape[1]]
+    return float((drawn & near).sum() / n)
 
 
 # -- phase: where is the picture cheapest to describe, one axis at a time -------------------------
@@ -223,6 +240,49 @@ def pattern_keys(blocks: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view(f"V{packed.shape[1]}").ravel()
 
 
+STROKE_MAX_INTERIOR = 0.5  # glyph strokes are 1-4 px wide: at most half their pixels are inside a stroke
+
+
+def crossings(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Where ink runs straight across a cell border at ``offset``: (across (rows, cols-1): between
+    cell (r, k) and (r, k+1); down (rows-1, cols): between (r, k) and (r+1, k))."""
+    dx, dy = offset
+    r, k = (binary.shape[0] - dy) // cell, (binary.shape[1] - dx) // cell
+    b = binary[dy : dy + r * cell, dx : dx + k * cell]
+    across = (b[:, cell - 1 :: cell][:, : k - 1] & b[:, cell::cell][:, : k - 1]).reshape(r, cell, k - 1).any(axis=1)
+    down = (b[cell - 1 :: cell][: r - 1] & b[cell::cell][: r - 1]).reshape(r - 1, k, cell).any(axis=2)
+    return across, down
+
+
+def uncut(across: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """(rows, cols) cells whose ink crosses none of their four borders."""
+    cut = np.zeros((down.shape[0] + 1, across.shape[1] + 1), bool)
+    cut[:, :-1] |= across
+    cut[:, 1:] |= across
+    cut[:-1] |= down
+    cut[1:] |= down
+    return ~cut
+
+
+def leads_into(explained: np.ndarray, across: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """Cells whose every border crossing continues into an explained cell (a frame's corner
+    joining its explained edges)."""
+    bad = np.zeros_like(explained)
+    bad[:, :-1] |= across & ~explained[:, 1:]
+    bad[:, 1:] |= across & ~explained[:, :-1]
+    bad[:-1] |= down & ~explained[1:]
+    bad[1:] |= down & ~explained[:-1]
+    return ~bad
+
+
+def stroke_like(blocks: np.ndarray) -> np.ndarray:
+    """Cells whose ink is strokes, not a blob: at most half of it lies inside a stroke."""
+    if not len(blocks):
+        return np.zeros(0, bool)
+    inner = blocks[:, 1:-1, 1:-1] & blocks[:, :-2, 1:-1] & blocks[:, 2:, 1:-1] & blocks[:, 1:-1, :-2] & blocks[:, 1:-1, 2:]
+    return inner.sum(axis=(1, 2)) <= STROKE_MAX_INTERIOR * np.maximum(blocks.sum(axis=(1, 2)), 1)
+
+
 @dataclass
 class Geometry:
     offset: tuple[int, int]
@@ -255,10 +315,16 @@ def explain(binary: np.ndarray, drawn: np.ndarray, cell: int, offset: tuple[int,
         keys = pattern_keys(canonical(sel))
         _, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
         patterns = len(cnt)
-        repeated = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
+        across, down = crossings(binary, cell, offset)
+        strokes = np.zeros_like(drawn)
+        strokes[todo] = stroke_like(sel)
+        # a glyph used once explains itself when it sits whole in its cell (a panel's letters)
+        alone = uncut(across, down) & strokes
         ok = np.zeros_like(drawn)
-        ok[todo] = repeated
-        explained = (drawn & ~todo) | (ok & ~cut)
+        ok[todo] = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
+        explained = (drawn & ~todo) | ((ok | alone) & todo & ~cut)
+        # ...and so does a stroke cell used once whose strokes run on only into explained cells
+        explained |= todo & ~cut & strokes & leads_into(explained, across, down)
     total = int(ink[drawn].sum())
     score = float(ink[explained].sum() / total) if total else 0.0
     return Geometry(offset, score, explained, drawn, cuts, patterns)
