@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -425,9 +426,11 @@ def agreement(part: str, classes=CLASSES) -> dict:
     cfg, atlas, verdicts = CheckConfig(), get_atlas(CELL), load_verdicts()[part]
     out: dict = {"classes": {}, "read": [0, 0]}
     for klass in classes:
-        ok, misses = 0, []
+        ok, misses, spent = 0, [], 0.0
         for p in pictures(part, klass):
+            start = time.perf_counter()
             report, reading = check_gray(p.key, p.image.astype(np.float32), cfg, atlas)
+            spent += time.perf_counter() - start
             if agrees(verdicts[p.key], report):
                 ok += 1
             else:
@@ -437,6 +440,7 @@ def agreement(part: str, classes=CLASSES) -> dict:
                 out["read"][0] += right
                 out["read"][1] += total
         out["classes"][klass] = (ok, PER_CLASS, misses)
+        out.setdefault("ms", {})[klass] = 1000 * spent / PER_CLASS
     return out
 
 
@@ -449,9 +453,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["agree"]:
         for part in argv[1:] or list(PARTS):
             res = agreement(part)
-            print(f"part {part}\n| class | agree |\n|---|---:|")
+            print(f"part {part}\n| class | agree | ms/picture |\n|---|---:|---:|")
             for klass, (ok, n, misses) in res["classes"].items():
-                print(f"| {klass} | {ok}/{n} |")
+                print(f"| {klass} | {ok}/{n} | {res['ms'][klass]:.0f} |")
                 for m in misses:
                     print(f"  miss: {m}", file=sys.stderr)
             total = sum(v[0] for v in res["classes"].values())

@@ -49,10 +49,12 @@ def dark_level(gray: np.ndarray, counts: np.ndarray, cell: int) -> float:
 
 def light_level(gray: np.ndarray, strokes: np.ndarray) -> float | None:
     """Median level of the stroke pixels (white with a white neighbour), None when there are none."""
-    values = gray[strokes]
+    values = gray[::4][strokes[::4]]  # every 4th row is plenty for a median, unless the strokes are few
+    if values.size < 1000:
+        values = gray[strokes]
     if not values.size:
         return None
-    return round(float(np.median(values[:: max(1, values.size // 200_000)])), 2)
+    return round(float(np.median(values)), 2)
 
 
 def measure(gray: np.ndarray, binary: np.ndarray, strokes: np.ndarray, counts: np.ndarray, cell: int,
