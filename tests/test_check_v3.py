@@ -15,6 +15,7 @@ from ascii_lora.check.ranking import rank
 from ascii_lora.check.score import ImageReport, check_gray, ink_threshold
 from ascii_lora.config.models import CheckConfig
 from ascii_lora.grid.atlas import get_atlas
+from tests import checker_cases as cc
 from tools import foreign_set as fs
 
 CFG = CheckConfig()
@@ -113,6 +114,31 @@ def test_shifted_text_in_a_centred_font_reports_its_exact_offset_and_snap_would_
         assert r.offset == [sx, sy] and reading.offset == (sx, sy) and not r.criteria["grid_aligned"], (font, sx, sy, r.offset)
 
 
+def test_text_moved_4_px_down_is_found_where_its_boxes_are_centred_not_at_the_cheapest_phase():
+    """Moved 4 px down, Aileron 13's lines (a 13 px box) still fit their cells at y = 0: the
+    description cost is flat from 0 to 4 (within 5 %), and the boxes are centred at 4."""
+    img = fs.place(fs.text_rows(np.random.default_rng(7), 64, True), fs.font_cells("aileron-13"))
+    assert phase.exact_phase(fs.shift(img, 8, 4) >= 128, 16) == (8, 4)
+
+
+def test_the_v2_judge_s_shifted_text_reports_its_exact_offset():
+    """v2 reported these one pixel off in y (its judge allowed 2 px of slack): the glyphs' box
+    settles it within the description cost's valley."""
+    for i in (0, 1, 3, 6, 7, 8):
+        case = cc.make_case("shifted", np.random.default_rng([3, i, sum(map(ord, "shifted"))]), i % 2 == 0)
+        assert "text" in case.note
+        assert check(case.image)[0].offset == list(case.offset), case.note
+
+
+def test_sparse_line_wall_rooms_drawn_at_12_px_are_not_on_the_grid():
+    """No period to measure (too few rooms), and the walls' corners cross the cell borders
+    anywhere, not where the picture's strokes usually cross: they explain nothing."""
+    case = cc.make_case("wrong_pitch", np.random.default_rng([771205, 1, sum(map(ord, "wrong_pitch"))]), False)
+    assert case.note == "sparse rooms_line at 12 px"
+    r, _ = check(case.image)
+    assert r.measured_period is None and not r.criteria["grid_aligned"]
+
+
 def test_the_valley_is_the_run_of_phases_about_as_cheap_as_the_cheapest():
     bits = np.array([10, 10.4, 10.2, 20, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 20, 10.5])
     assert sorted(phase.valley(bits, 1)) == [0, 1, 2, 15]  # 10.5 is within 5 %, 20 is not
@@ -179,6 +205,24 @@ def test_a_corner_used_once_is_explained_by_the_explained_cells_its_strokes_run_
     assert geometry.leads_into(explained, across, down)[0, 0]
     explained[0, 1] = False
     assert not geometry.leads_into(explained, across, down)[0, 0]
+
+
+def test_a_corner_explains_itself_only_where_the_picture_s_strokes_usually_cross():
+    """Three walls cross their vertical borders at row 2 of the cell, the corner's arm at row 8:
+    6 px from the median crossing, more than the 2 px spread."""
+    b = np.zeros((64, 48), bool)
+    b[7:10, 7:48] = True  # the corner's top arm, crossing at rows 7-9 (8)
+    b[7:64, 7:10] = True
+    for r in (16, 32, 48):
+        b[r + 1:r + 4, 16:48] = True  # walls crossing at rows 1-3 (2)
+    drawn = b.reshape(4, 16, 3, 16).any(axis=(1, 3))
+    explained = drawn.copy()
+    explained[0, 0] = False
+    across, down = geometry.crossings(b, 16, (0, 0))
+    positions = geometry.crossing_positions(b, 16, (0, 0))
+    assert positions[0][0, 0] == 8.0 and np.nanmedian(positions[0]) == 2.0
+    assert geometry.leads_into(explained, across, down)[0, 0]
+    assert not geometry.leads_into(explained, across, down, positions)[0, 0]
 
 
 # -- rankings: nothing drawn never wins ----------------------------------------------------------------

@@ -254,24 +254,45 @@ def crossings(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> tuple[n
     return across, down
 
 
-def uncut(across: np.ndarray, down: np.ndarray) -> np.ndarray:
-    """(rows, cols) cells whose ink crosses none of their four borders."""
-    cut = np.zeros((down.shape[0] + 1, across.shape[1] + 1), bool)
-    cut[:, :-1] |= across
-    cut[:, 1:] |= across
-    cut[:-1] |= down
-    cut[1:] |= down
-    return ~cut
+CROSSING_SPREAD = 2.0  # px: a corner's strokes cross its borders where the picture's strokes usually do
 
 
-def leads_into(explained: np.ndarray, across: np.ndarray, down: np.ndarray) -> np.ndarray:
+def crossing_positions(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position (px along the border) where ink crosses each border, NaN where none does:
+    (across (rows, cols-1), down (rows-1, cols)), laid out like ``crossings``."""
+    dx, dy = offset
+    r, k = (binary.shape[0] - dy) // cell, (binary.shape[1] - dx) // cell
+    b = binary[dy : dy + r * cell, dx : dx + k * cell]
+    pos = np.arange(cell, dtype=np.float64)
+    a = (b[:, cell - 1 :: cell][:, : k - 1] & b[:, cell::cell][:, : k - 1]).reshape(r, cell, k - 1)
+    d = (b[cell - 1 :: cell][: r - 1] & b[cell::cell][: r - 1]).reshape(r - 1, k, cell)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        across = (a * pos[None, :, None]).sum(axis=1) / a.sum(axis=1)
+        down = (d * pos[None, None, :]).sum(axis=2) / d.sum(axis=2)
+    return across, down
+
+
+def leads_into(explained: np.ndarray, across: np.ndarray, down: np.ndarray,
+               positions: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Cells whose every border crossing continues into an explained cell (a frame's corner
-    joining its explained edges)."""
+    joining its explained edges), where the picture's strokes usually cross (within
+    ``CROSSING_SPREAD`` px of the median crossing of that orientation): at the true grid a
+    frame's strokes all cross the borders on the cell's centre line; line walls drawn at another
+    pitch cross them anywhere."""
     bad = np.zeros_like(explained)
-    bad[:, :-1] |= across & ~explained[:, 1:]
-    bad[:, 1:] |= across & ~explained[:, :-1]
-    bad[:-1] |= down & ~explained[1:]
-    bad[1:] |= down & ~explained[:-1]
+    off_a = np.zeros_like(across)
+    off_d = np.zeros_like(down)
+    if positions is not None:
+        for pos, off in ((positions[0], off_a), (positions[1], off_d)):
+            seen = pos[np.isfinite(pos)]
+            if seen.size:
+                off |= np.isfinite(pos) & (np.abs(pos - np.median(seen)) > CROSSING_SPREAD)
+    a, d = across & (off_a | ~explained[:, 1:]), across & (off_a | ~explained[:, :-1])
+    bad[:, :-1] |= a
+    bad[:, 1:] |= d
+    a, d = down & (off_d | ~explained[1:]), down & (off_d | ~explained[:-1])
+    bad[:-1] |= a
+    bad[1:] |= d
     return ~bad
 
 
@@ -318,13 +339,13 @@ def explain(binary: np.ndarray, drawn: np.ndarray, cell: int, offset: tuple[int,
         across, down = crossings(binary, cell, offset)
         strokes = np.zeros_like(drawn)
         strokes[todo] = stroke_like(sel)
-        # a glyph used once explains itself when it sits whole in its cell (a panel's letters)
-        alone = uncut(across, down) & strokes
         ok = np.zeros_like(drawn)
         ok[todo] = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
-        explained = (drawn & ~todo) | ((ok | alone) & todo & ~cut)
-        # ...and so does a stroke cell used once whose strokes run on only into explained cells
-        explained |= todo & ~cut & strokes & leads_into(explained, across, down)
+        explained = (drawn & ~todo) | (ok & todo & ~cut)
+        # a stroke drawing used once explains itself when it sits whole in its cell (a panel's
+        # letters) or its strokes run on only into explained cells (a frame's corner)
+        positions = crossing_positions(binary, cell, offset)
+        explained |= todo & ~cut & strokes & leads_into(explained, across, down, positions)
     total = int(ink[drawn].sum())
     score = float(ink[explained].sum() / total) if total else 0.0
     return Geometry(offset, score, explained, drawn, cuts, patterns)
