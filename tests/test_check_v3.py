@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ascii_lora.check import geometry, phase, readback
+from ascii_lora.check import lone, phase, readback
 from ascii_lora.check.ranking import rank
 from ascii_lora.check.score import ImageReport, check_gray, ink_threshold
 from ascii_lora.config.models import CheckConfig
@@ -185,11 +185,11 @@ def test_letters_used_once_explain_themselves_but_blobs_in_their_place_do_not():
 def test_stroke_like_is_at_most_half_the_ink_inside_a_stroke():
     block = np.zeros((1, 16, 16), bool)
     block[0, 4:8, 4:12] = True  # 4 x 8: 2 x 6 = 12 of 32 pixels inside (0.375)
-    assert geometry.stroke_like(block)[0]
+    assert lone.stroke_like(block)[0]
     block[0, 4:10, 4:12] = True  # 6 x 8: 4 x 6 = 24 of 48 inside: exactly half
-    assert geometry.stroke_like(block)[0]
+    assert lone.stroke_like(block)[0]
     block[0, 4:11, 4:12] = True  # 7 x 8: 5 x 6 = 30 of 56 inside
-    assert not geometry.stroke_like(block)[0]
+    assert not lone.stroke_like(block)[0]
 
 
 def test_a_corner_used_once_is_explained_by_the_explained_cells_its_strokes_run_into():
@@ -201,10 +201,10 @@ def test_a_corner_used_once_is_explained_by_the_explained_cells_its_strokes_run_
     explained = np.zeros((3, 3), bool)
     explained[0, 1:] = True
     explained[1:, 0] = True
-    across, down = geometry.crossings(b, 16, (0, 0))
-    assert geometry.leads_into(explained, across, down)[0, 0]
+    across, down = lone.crossings(b, 16, (0, 0))
+    assert lone.leads_into(explained, across, down)[0, 0]
     explained[0, 1] = False
-    assert not geometry.leads_into(explained, across, down)[0, 0]
+    assert not lone.leads_into(explained, across, down)[0, 0]
 
 
 def test_a_corner_explains_itself_only_where_the_picture_s_strokes_usually_cross():
@@ -218,11 +218,11 @@ def test_a_corner_explains_itself_only_where_the_picture_s_strokes_usually_cross
     drawn = b.reshape(4, 16, 3, 16).any(axis=(1, 3))
     explained = drawn.copy()
     explained[0, 0] = False
-    across, down = geometry.crossings(b, 16, (0, 0))
-    positions = geometry.crossing_positions(b, 16, (0, 0))
+    across, down = lone.crossings(b, 16, (0, 0))
+    positions = lone.crossing_positions(b, 16, (0, 0))
     assert positions[0][0, 0] == 8.0 and np.nanmedian(positions[0]) == 2.0
-    assert geometry.leads_into(explained, across, down)[0, 0]
-    assert not geometry.leads_into(explained, across, down, positions)[0, 0]
+    assert lone.leads_into(explained, across, down)[0, 0]
+    assert not lone.leads_into(explained, across, down, positions)[0, 0]
 
 
 # -- rankings: nothing drawn never wins ----------------------------------------------------------------

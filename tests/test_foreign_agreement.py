@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from tools import foreign_judge as judge
 from tools import foreign_set as fs
 
 OVERALL, PER_CLASS, READ_BACK = 0.95, 0.80, 0.95
@@ -17,11 +18,11 @@ OVERALL, PER_CLASS, READ_BACK = 0.95, 0.80, 0.95
 
 @pytest.fixture(scope="module", params=sorted(fs.PARTS))
 def agreement(request) -> tuple[str, dict]:
-    return request.param, fs.agreement(request.param)
+    return request.param, judge.agreement(request.param)
 
 
 def test_every_picture_has_a_person_s_verdict():
-    verdicts = fs.load_verdicts()
+    verdicts = judge.load_verdicts()
     for part in fs.PARTS:
         keys = {p.key for k in fs.CLASSES for p in fs.pictures(part, k)}
         assert keys == set(verdicts[part]), part

@@ -1,7 +1,7 @@
 """A judge that is not us: pictures drawn without the project's drawing code, each beside a person's verdict.
 
-    python tools/foreign_set.py sheet PART CLASS OUT.png   # what the person looked at (grid overlaid)
-    python tools/foreign_set.py agree [PART ...]           # agreement of `ascii-lora check` per class
+    python tools/foreign_judge.py sheet PART CLASS OUT.png   # what the person looked at (grid overlaid)
+    python tools/foreign_judge.py agree [PART ...]           # agreement of `ascii-lora check` per class
 
 Every picture is drawn here with Pillow's own fonts (the bundled FreeType "Aileron" at several sizes
 and the bitmap default font) and numpy/Pillow shapes, then degraded the way a diffusion model's
@@ -13,15 +13,13 @@ to draw) and distorts them here, independently of the checker, as a VAE decode d
 The set is deterministic: PART "tune" (seed 1000) is what the thresholds were tuned on; PART
 "held" (seed 2000) is the held-out part the tuning never looked at. The verdicts were written by
 a person who looked at each picture with a 16 px grid drawn over it (``sheet``), without running
-the checker: they live in tools/foreign_verdicts.json, one entry per picture.
+the checker: they live in tools/foreign_verdicts.json, one entry per picture (foreign_judge.py).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import sys
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +31,6 @@ SIDE = 1024
 CELL = 16
 PARTS = {"tune": 1000, "held": 2000}
 PER_CLASS = 6
-VERDICTS = Path(__file__).with_name("foreign_verdicts.json")
 CLASSES = ("kit_1px", "decoder_levels", "jpeg_noise", "shifted", "sparse_panel", "grey", "blurred",
            "antialiased", "wrong_pitch", "off_grid", "degenerate")
 PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -253,68 +250,99 @@ def _move_inside(t: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 # -- the classes ------------------------------------------------------------------------------------
 
-def make(klass: str, rng) -> tuple[np.ndarray, str, list[str] | None]:
-    n = SIDE // CELL
-    if klass == "kit_1px":
-        dense = bool(rng.random() < 0.6)
-        kind = str(rng.choice(["text", "map", "linemap"]))
-        rows = text_rows(rng, n, dense) if kind == "text" else room_rows(rng, n, dense, kind == "linemap")
-        rows = ["".join(ch if ch in kit_shapes() else "?" for ch in row) for row in rows]
+Made = tuple[np.ndarray, str, "list[str] | None"]
+N = SIDE // CELL
+
+
+def _kit_rows(rows: list[str]) -> list[str]:
+    return ["".join(ch if ch in kit_shapes() else "?" for ch in row) for row in rows]
+
+
+def _kit_1px(rng) -> Made:
+    dense = bool(rng.random() < 0.6)
+    kind = str(rng.choice(["text", "map", "linemap"]))
+    rows = text_rows(rng, N, dense) if kind == "text" else room_rows(rng, N, dense, kind == "linemap")
+    rows = _kit_rows(rows)
+    img, how = one_px_off(rows, rng)
+    return img, f"{'dense' if dense else 'sparse'} {kind}: {how}", rows
+
+
+def _decoder_levels(rng) -> Made:
+    img, what, rows = ongrid(rng)
+    if rng.random() < 0.4:
+        rows = _kit_rows(rows)
         img, how = one_px_off(rows, rng)
-        return img, f"{'dense' if dense else 'sparse'} {kind}: {how}", rows
-    if klass == "decoder_levels":
-        img, what, rows = ongrid(rng)
-        if rng.random() < 0.4:
-            img, how = one_px_off(rows := ["".join(ch if ch in kit_shapes() else "?" for ch in r) for r in rows], rng)
-            what = "kit glyphs " + how
-        b, w = int(rng.integers(10, 17)), int(rng.integers(235, 247))
-        return levels(img, b, w, rng, 3), f"{what}; levels {b}..{w} +-3", rows
-    if klass == "jpeg_noise":
-        img, what, rows = ongrid(rng, font=str(rng.choice(["aileron-11", "aileron-12", "bitmap"])))
-        return levels(jpeg(img, 90), 0, 255, rng, 6), f"{what}; jpeg q90 +-6", rows
-    if klass == "shifted":
-        img, what, rows = ongrid(rng)
-        sx, sy = (int(v) if v else 0 for v in rng.choice([0, 4, 5, 6, 7, 8, 9, 10, 11, 12], 2))
-        if sx == sy == 0:
-            sx = int(rng.integers(4, 13))
-        return shift(img, sx, sy), f"{what}; shifted by {sx},{sy}", rows
-    if klass == "sparse_panel":
-        font = str(rng.choice(["aileron-12", "aileron-14", "bitmap"]))
-        if rng.random() < 0.7:
-            rows = panel_rows(rng, n)
-            return draw_map(rows, font_cells(font), walls="-|{}[]"), f"one framed panel in {font}", rows
-        rows = room_rows(rng, n, False, bool(rng.random() < 0.5))
-        return draw_map(rows, font_cells(font)), f"a few rooms in {font}", rows
-    if klass == "grey":
-        img, what, rows = ongrid(rng)
-        b = int(rng.integers(35, 70))
-        return levels(img, b, 255, rng, 2), f"{what}; background {b}", rows
-    if klass == "blurred":
-        img, what, rows = ongrid(rng)
-        sigma = float(rng.uniform(0.8, 1.6))
-        return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(sigma))), f"{what}; blur {sigma:.2f}", rows
-    if klass == "antialiased":
-        dense = bool(rng.random() < 0.6)
-        font = str(rng.choice(["aileron-12", "aileron-13", "aileron-14"]))
-        rows = text_rows(rng, n, dense)
-        return place(rows, font_cells(font, threshold=False)), f"{'dense' if dense else 'sparse'} anti-aliased {font}", rows
-    if klass == "wrong_pitch":
-        pitch = int(rng.choice([12, 13, 14, 18, 19, 20]))
-        m = SIDE // pitch + 1
-        kind = str(rng.choice(["text", "map"]))
-        font = "aileron-11" if pitch < 16 else "aileron-14"
-        rows = text_rows(rng, m, bool(rng.random() < 0.6)) if kind == "text" else room_rows(rng, m, True, False)
-        img = place(rows, font_cells(font, pitch), pitch) if kind == "text" else draw_map(rows, font_cells(font, pitch), pitch)
-        return img, f"{kind} at a {pitch} px pitch", None
-    if klass == "off_grid":
-        if rng.random() < 0.5:
-            return free_text(rng), "free-placed proportional text", None
-        img, what, _ = ongrid(rng, dense=True)
-        deg = float(rng.uniform(2, 8) * rng.choice([-1, 1]))
-        return np.asarray(Image.fromarray(img).rotate(deg, resample=Image.Resampling.NEAREST)), f"{what}; rotated {deg:.1f}", None
-    if klass == "degenerate":
-        return degenerate(rng)
-    raise KeyError(klass)
+        what = "kit glyphs " + how
+    b, w = int(rng.integers(10, 17)), int(rng.integers(235, 247))
+    return levels(img, b, w, rng, 3), f"{what}; levels {b}..{w} +-3", rows
+
+
+def _jpeg_noise(rng) -> Made:
+    img, what, rows = ongrid(rng, font=str(rng.choice(["aileron-11", "aileron-12", "bitmap"])))
+    return levels(jpeg(img, 90), 0, 255, rng, 6), f"{what}; jpeg q90 +-6", rows
+
+
+def _shifted(rng) -> Made:
+    img, what, rows = ongrid(rng)
+    sx, sy = (int(v) if v else 0 for v in rng.choice([0, 4, 5, 6, 7, 8, 9, 10, 11, 12], 2))
+    if sx == sy == 0:
+        sx = int(rng.integers(4, 13))
+    return shift(img, sx, sy), f"{what}; shifted by {sx},{sy}", rows
+
+
+def _sparse_panel(rng) -> Made:
+    font = str(rng.choice(["aileron-12", "aileron-14", "bitmap"]))
+    if rng.random() < 0.7:
+        rows = panel_rows(rng, N)
+        return draw_map(rows, font_cells(font), walls="-|{}[]"), f"one framed panel in {font}", rows
+    rows = room_rows(rng, N, False, bool(rng.random() < 0.5))
+    return draw_map(rows, font_cells(font)), f"a few rooms in {font}", rows
+
+
+def _grey(rng) -> Made:
+    img, what, rows = ongrid(rng)
+    b = int(rng.integers(35, 70))
+    return levels(img, b, 255, rng, 2), f"{what}; background {b}", rows
+
+
+def _blurred(rng) -> Made:
+    img, what, rows = ongrid(rng)
+    sigma = float(rng.uniform(0.8, 1.6))
+    return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(sigma))), f"{what}; blur {sigma:.2f}", rows
+
+
+def _antialiased(rng) -> Made:
+    dense = bool(rng.random() < 0.6)
+    font = str(rng.choice(["aileron-12", "aileron-13", "aileron-14"]))
+    rows = text_rows(rng, N, dense)
+    return place(rows, font_cells(font, threshold=False)), f"{'dense' if dense else 'sparse'} anti-aliased {font}", rows
+
+
+def _wrong_pitch(rng) -> Made:
+    pitch = int(rng.choice([12, 13, 14, 18, 19, 20]))
+    m = SIDE // pitch + 1
+    kind = str(rng.choice(["text", "map"]))
+    font = font_cells("aileron-11" if pitch < 16 else "aileron-14", pitch)
+    if kind == "text":
+        return place(text_rows(rng, m, bool(rng.random() < 0.6)), font, pitch), f"text at a {pitch} px pitch", None
+    return draw_map(room_rows(rng, m, True, False), font, pitch), f"map at a {pitch} px pitch", None
+
+
+def _off_grid(rng) -> Made:
+    if rng.random() < 0.5:
+        return free_text(rng), "free-placed proportional text", None
+    img, what, _ = ongrid(rng, dense=True)
+    deg = float(rng.uniform(2, 8) * rng.choice([-1, 1]))
+    return np.asarray(Image.fromarray(img).rotate(deg, resample=Image.Resampling.NEAREST)), f"{what}; rotated {deg:.1f}", None
+
+
+def make(klass: str, rng) -> Made:
+    """One picture of ``klass``: (uint8 image, what was drawn, the characters drawn or None)."""
+    makers = {"kit_1px": _kit_1px, "decoder_levels": _decoder_levels, "jpeg_noise": _jpeg_noise,
+              "shifted": _shifted, "sparse_panel": _sparse_panel, "grey": _grey, "blurred": _blurred,
+              "antialiased": _antialiased, "wrong_pitch": _wrong_pitch, "off_grid": _off_grid,
+              "degenerate": degenerate}
+    return makers[klass](rng)
 
 
 def free_text(rng) -> np.ndarray:
@@ -362,109 +390,3 @@ def pictures(part: str, klass: str, count: int = PER_CLASS) -> list[Picture]:
         img, what, rows = make(klass, rng)
         out.append(Picture(part, klass, i, img, what, rows))
     return out
-
-
-# -- a person's view, and the agreement with the checker ----------------------------------------------
-
-def sheet(pics: list[Picture], out: Path, crop: int = 192, zoom: int = 2) -> None:
-    """Each picture whole (downscaled) and a crop at 2x with the 16 px grid (phase 0) drawn over it."""
-    tiles = []
-    for p in pics:
-        rgb = np.repeat(p.image[..., None], 3, axis=2).astype(np.uint8)
-        ink = (p.image > 128).reshape(SIDE // 64, 64, SIDE // 64, 64).sum(axis=(1, 3))
-        by, bx = np.unravel_index(np.argmax(ink), ink.shape)  # the inkiest 64 px block, centred
-        y0, x0 = (max(0, min(SIDE - crop, int(v) * 64 + 32 - crop // 2)) // CELL * CELL for v in (by, bx))
-        part = rgb[y0:y0 + crop, x0:x0 + crop].repeat(zoom, 0).repeat(zoom, 1)
-        part[:: CELL * zoom] = (40, 110, 255)
-        part[:, :: CELL * zoom] = (40, 110, 255)
-        whole = np.asarray(Image.fromarray(p.image).resize((crop * zoom, crop * zoom), Image.Resampling.BOX))
-        tile = np.concatenate([np.repeat(whole[..., None], 3, 2), np.full((crop * zoom, 6, 3), 90, np.uint8), part], 1)
-        tiles.append(np.pad(tile, ((0, 6), (0, 6), (0, 0)), constant_values=90))
-    rows = [np.concatenate(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])), 1)
-            for i in range(0, len(tiles), 2)]
-    Image.fromarray(np.concatenate(rows, 0)).save(out)
-
-
-def load_verdicts() -> dict:
-    return json.loads(VERDICTS.read_text())
-
-
-def agrees(verdict: dict, report) -> bool:
-    """All four criteria, the pass verdict, and the offset where the person saw one."""
-    c = report.criteria
-    seen = (verdict["content"], verdict["black_background"], verdict["crisp"], verdict["aligned"])
-    if (c["content"], c["black_background"], c["crisp"], c["grid_aligned"]) != seen:
-        return False
-    if report.passed != all(seen):
-        return False
-    want = verdict.get("offset")
-    return want is None or report.offset == list(want)
-
-
-def read_right(pic: Picture, reading) -> tuple[int, int]:
-    """(drawn cells read back as the character drawn, drawn cells) at phase 0."""
-    if pic.truth is None or reading is None or reading.offset != (0, 0):
-        n = sum(ch != " " for row in (pic.truth or []) for ch in row)
-        return 0, n
-    codes = reading.codes
-    right = total = 0
-    for r, row in enumerate(pic.truth[: codes.shape[0]]):
-        for c, ch in enumerate(row[: codes.shape[1]]):
-            if ch != " ":
-                total += 1
-                right += int(codes[r, c]) == ord(ch)
-    return right, total
-
-
-def agreement(part: str, classes=CLASSES) -> dict:
-    """Per class: (agreeing pictures, pictures, misses) and the kit_1px read-back (right, drawn)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from ascii_lora.check.score import check_gray
-    from ascii_lora.config.models import CheckConfig
-    from ascii_lora.grid.atlas import get_atlas
-
-    cfg, atlas, verdicts = CheckConfig(), get_atlas(CELL), load_verdicts()[part]
-    out: dict = {"classes": {}, "read": [0, 0]}
-    for klass in classes:
-        ok, misses, spent = 0, [], 0.0
-        for p in pictures(part, klass):
-            start = time.perf_counter()
-            report, reading = check_gray(p.key, p.image.astype(np.float32), cfg, atlas)
-            spent += time.perf_counter() - start
-            if agrees(verdicts[p.key], report):
-                ok += 1
-            else:
-                misses.append(f"{p.key} ({p.what}): {report.criteria} offset {report.offset} {report.notes}")
-            if klass == "kit_1px":
-                right, total = read_right(p, reading)
-                out["read"][0] += right
-                out["read"][1] += total
-        out["classes"][klass] = (ok, PER_CLASS, misses)
-        out.setdefault("ms", {})[klass] = 1000 * spent / PER_CLASS
-    return out
-
-
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["sheet"]:
-        sheet(pictures(argv[1], argv[2]), Path(argv[3]))
-        for p in pictures(argv[1], argv[2]):
-            print(p.key, p.what)
-        return 0
-    if argv[:1] == ["agree"]:
-        for part in argv[1:] or list(PARTS):
-            res = agreement(part)
-            print(f"part {part}\n| class | agree | ms/picture |\n|---|---:|---:|")
-            for klass, (ok, n, misses) in res["classes"].items():
-                print(f"| {klass} | {ok}/{n} | {res['ms'][klass]:.0f} |")
-                for m in misses:
-                    print(f"  miss: {m}", file=sys.stderr)
-            total = sum(v[0] for v in res["classes"].values())
-            right, drawn = res["read"]
-            print(f"overall {total}/{PER_CLASS * len(res['classes'])}; kit_1px read-back {right}/{drawn}")
-        return 0
-    print(__doc__)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -42,7 +42,8 @@ def dark_level(gray: np.ndarray, counts: np.ndarray, cell: int) -> float:
         flat = (counts == 0) | (counts == cell * cell)
         if flat.mean() >= FLAT_MIN_SHARE:
             q, q3 = cell // 4, (3 * cell) // 4
-            samples = [gray[a : rows * cell : cell, b : cols * cell : cell][flat] for a in (q, q3) for b in (q, q3)]
+            samples = [gray[a : rows * cell : cell, b : cols * cell : cell][flat]
+                       for a in (q, q3) for b in (q, q3)]
             return round(float(np.median(np.concatenate(samples))), 2)
     return round(float(np.percentile(gray, 25)), 2)
 

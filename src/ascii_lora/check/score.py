@@ -53,14 +53,14 @@ class ImageReport:
         return asdict(self)
 
 
-MIN_CONTRAST = 64.0  # below this between the darkest quartile and the brightest pixels, the threshold stays 128
+MIN_CONTRAST = 64.0  # less contrast than this between darkest quartile and brightest pixels: threshold 128
 
 
 def binarize(gray: np.ndarray, threshold: float = 128.0) -> np.ndarray:
     return gray >= threshold
 
 
-DIM_MIDPOINT = 120.0  # a picture whose dark-to-bright midpoint is below this is dim: threshold at the midpoint
+DIM_MIDPOINT = 120.0  # a dark-to-bright midpoint below this is a dim picture: threshold at the midpoint
 
 
 def ink_threshold(gray: np.ndarray) -> float:
@@ -71,7 +71,7 @@ def ink_threshold(gray: np.ndarray) -> float:
     keeps 128 (a blank screen's noise is not ink)."""
     sample = gray[::4, ::4]
     if np.count_nonzero(sample >= 2 * DIM_MIDPOINT) > 1e-4 * sample.size:
-        return 128.0  # bright strokes: the midpoint is at least 120 whatever the dark level (the usual case, fast)
+        return 128.0  # bright strokes: the midpoint is 120+ whatever the dark level (the usual case, fast)
     low, high = np.percentile(sample, [25, 99.99])
     mid = (low + high) / 2.0
     if high - low < MIN_CONTRAST or mid >= DIM_MIDPOINT:
@@ -141,8 +141,9 @@ def report_pixel_stats(r: ImageReport, gray: np.ndarray, cfg: CheckConfig) -> No
     r.purity = round(float(((q == 0) | (q == 255)).mean()), 6)
 
 
-def judge_levels(r: ImageReport, gray: np.ndarray, binary: np.ndarray, strokes: np.ndarray, counts: np.ndarray,
-                 edges: tuple[np.ndarray, np.ndarray], cfg: CheckConfig, cell: int) -> None:
+def judge_levels(r: ImageReport, gray: np.ndarray, binary: np.ndarray, strokes: np.ndarray,
+                 counts: np.ndarray, edges: tuple[np.ndarray, np.ndarray], cfg: CheckConfig,
+                 cell: int) -> None:
     """`black_background` and `crisp`, against the picture's own measured dark and light levels."""
     lv = levels.measure(gray, binary, strokes, counts, cell, edges, cfg.edge_band)
     r.background_level, r.light_level, r.edge_grey = lv.dark, lv.light, round(lv.edge_grey, 6)
@@ -152,29 +153,32 @@ def judge_levels(r: ImageReport, gray: np.ndarray, binary: np.ndarray, strokes: 
         r.notes.append(f"the strokes are grey (level {lv.light:g}), not white")
 
 
-def judge_content(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: CheckConfig, cell: int) -> Content:
+def judge_content(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: CheckConfig,
+                  cell: int) -> Content:
     """`content`: enough drawn cells that join up, not specks, not a lone line."""
     drawing = content(binary, strokes, cell, cfg.min_cell_pixels)
     r.drawn_share = round(drawing.drawn_share, 6)
     enough = drawing.drawn_share >= cfg.min_drawn_share or (
         drawing.drawn_share >= cfg.min_sparse_share and drawing.connected >= cfg.min_connected_share)
-    r.criteria["content"] = enough and drawing.breadth >= cfg.min_breadth and drawing.speck_share <= cfg.max_speck_share
+    r.criteria["content"] = (enough and drawing.breadth >= cfg.min_breadth
+                             and drawing.speck_share <= cfg.max_speck_share)
     if not binary.any():
         r.notes.append("blank: nothing drawn")
     elif drawing.speck_share > cfg.max_speck_share:
         r.notes.append(f"{drawing.speck_share:.0%} of the white pixels are isolated specks: noise, not a drawing")
     elif drawing.drawn_share < cfg.min_sparse_share:
-        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn (content needs {cfg.min_drawn_share:.0%}, "
-                       f"or {cfg.min_sparse_share:.1%} joined up)")
+        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn (content needs "
+                       f"{cfg.min_drawn_share:.0%}, or {cfg.min_sparse_share:.1%} joined up)")
     elif not enough:
-        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn and {drawing.connected:.0%} of them touch another: "
-                       "scattered specks, not a screen")
+        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn and {drawing.connected:.0%} of them "
+                       "touch another: scattered specks, not a screen")
     elif drawing.breadth < cfg.min_breadth:
         r.notes.append("the drawing is a lone line or a few specks, not a picture")
     return drawing
 
 
-def find_offset(binary: np.ndarray, drawing: Content, atlas: Atlas) -> tuple[tuple[int, int], tuple | None, str | None]:
+def find_offset(binary: np.ndarray, drawing: Content,
+                atlas: Atlas) -> tuple[tuple[int, int], tuple | None, str | None]:
     """(offset, exact read there or None, where it came from): the kit's tiles place a picture
     exactly (all 256 shifts); any other glyphs by description cost, then by their centred boxes."""
     if not drawing.drawn.any():
@@ -211,7 +215,8 @@ def judge_grid(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, edges: t
     r.ascii = grid_text(reading.codes)
     r.offset = list(offset) if found else None
     r.cell_size = float(c) if found and period_ok else period
-    r.criteria["grid_aligned"] = r.criteria["content"] and found and offset == (0, 0) and period_ok and not misfit
+    r.criteria["grid_aligned"] = (r.criteria["content"] and found and offset == (0, 0) and period_ok
+                                  and not misfit)
     grid_notes(r, found, offset, period, period_ok, geo.score, drawing, reading, c)
     return reading
 
