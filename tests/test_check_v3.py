@@ -58,7 +58,9 @@ def test_a_tile_thickened_thinned_or_moved_by_a_pixel_reads_as_itself(ch):
     right[:, 1:] = t[:, :-1]
     down = np.zeros_like(t)
     down[1:] = t[:-1]
-    variants = [t | right, t & down if (t & down).any() else t, np.roll(t, 1, axis=1) if not t[:, -1].any() else t]
+    thinner = t & down if (t & down).any() else t
+    moved = np.roll(t, 1, axis=1) if not t[:, -1].any() else t
+    variants = [t | right, thinner, moved]
     got, sure = readback.read_variants(ATLAS, np.stack(variants), CFG)
     assert sure.all() and [ATLAS.chars[i] for i in got] == [ch] * 3
 
@@ -111,7 +113,8 @@ def test_shifted_text_in_a_centred_font_reports_its_exact_offset_and_snap_would_
     img = fs.place(rows, fs.font_cells(font))
     for sx, sy in ((5, 5), (7, 9), (12, 5), (0, 6), (11, 0)):
         r, reading = check(fs.shift(img, sx, sy))
-        assert r.offset == [sx, sy] and reading.offset == (sx, sy) and not r.criteria["grid_aligned"], (font, sx, sy, r.offset)
+        assert r.offset == [sx, sy] and reading.offset == (sx, sy), (font, sx, sy, r.offset)
+        assert not r.criteria["grid_aligned"]
 
 
 def test_text_moved_4_px_down_is_found_where_its_boxes_are_centred_not_at_the_cheapest_phase():
@@ -133,7 +136,8 @@ def test_the_v2_judge_s_shifted_text_reports_its_exact_offset():
 def test_sparse_line_wall_rooms_drawn_at_12_px_are_not_on_the_grid():
     """No period to measure (too few rooms), and the walls' corners cross the cell borders
     anywhere, not where the picture's strokes usually cross: they explain nothing."""
-    case = cc.make_case("wrong_pitch", np.random.default_rng([771205, 1, sum(map(ord, "wrong_pitch"))]), False)
+    rng = np.random.default_rng([771205, 1, sum(map(ord, "wrong_pitch"))])  # its judge's seed 771205, case 1
+    case = cc.make_case("wrong_pitch", rng, False)
     assert case.note == "sparse rooms_line at 12 px"
     r, _ = check(case.image)
     assert r.measured_period is None and not r.criteria["grid_aligned"]
@@ -239,3 +243,23 @@ def test_a_checkpoint_of_degenerate_pictures_never_outranks_one_of_sparse_panels
     scores = rank(reports("degenerate", 100) + reports("sparse_panel", 200))
     assert [s.number for s in scores if s.best] == [200]
     assert not any(s.best for s in rank(reports("degenerate", 300)))
+
+
+def test_snap_moves_shifted_foreign_text_by_its_exact_offset_onto_the_grid(tmp_path):
+    """Text in Pillow's bitmap font (a clear cell box) moved by (7, 10): snap moves it back by
+    exactly that, so every cell it keeps as drawn ('?') is the original's cell, pixel for pixel."""
+    from PIL import Image
+
+    from ascii_lora.check.run import snap_images
+    from ascii_lora.config.models import ExperimentConfig
+
+    img = fs.place(fs.text_rows(np.random.default_rng(5), 64, True), fs.font_cells("bitmap"))
+    Image.fromarray(fs.shift(img, 7, 10)).save(tmp_path / "off.png")
+    [result] = snap_images([str(tmp_path / "off.png")], ExperimentConfig(), tmp_path / "fixed")
+    assert result.error is None and result.offset == (-7, -10)
+    fixed = np.asarray(Image.open(result.png))[:992, :1008]
+    fixed = fixed.reshape(62, 16, 63, 16).transpose(0, 2, 1, 3)
+    original = img[:992, :1008].reshape(62, 16, 63, 16).transpose(0, 2, 1, 3)
+    rows = (tmp_path / "fixed" / "off.ascii").read_text().splitlines()[:62]
+    kept = np.array([list(row[:63]) for row in rows]) == "?"
+    assert kept.sum() > 1000 and np.array_equal(fixed[kept], original[kept])

@@ -37,7 +37,8 @@ def sheet(pics: list[Picture], out: Path, crop: int = 192, zoom: int = 2) -> Non
         part[:: CELL * zoom] = (40, 110, 255)
         part[:, :: CELL * zoom] = (40, 110, 255)
         whole = np.asarray(Image.fromarray(p.image).resize((crop * zoom, crop * zoom), Image.Resampling.BOX))
-        tile = np.concatenate([np.repeat(whole[..., None], 3, 2), np.full((crop * zoom, 6, 3), 90, np.uint8), part], 1)
+        gap = np.full((crop * zoom, 6, 3), 90, np.uint8)
+        tile = np.concatenate([np.repeat(whole[..., None], 3, 2), gap, part], 1)
         tiles.append(np.pad(tile, ((0, 6), (0, 6), (0, 0)), constant_values=90))
     rows = [np.concatenate(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])), 1)
             for i in range(0, len(tiles), 2)]

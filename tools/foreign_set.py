@@ -175,7 +175,8 @@ def draw_map(rows: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL, 
                 a, b = half - stroke // 2, half - stroke // 2 + stroke - 1
                 d.rectangle([x + a, y + a, x + b, y + b], fill=255)
                 for arm, box in (("n", [x + a, y, x + b, y + b]), ("s", [x + a, y + a, x + b, y + pitch - 1]),
-                                 ("w", [x, y + a, x + b, y + b]), ("e", [x + a, y + a, x + pitch - 1, y + b])):
+                                 ("w", [x, y + a, x + b, y + b]),
+                                 ("e", [x + a, y + a, x + pitch - 1, y + b])):
                     if arm in arms:
                         d.rectangle(box, fill=255)
             out += " " if ch in walls else ch
@@ -308,14 +309,16 @@ def _grey(rng) -> Made:
 def _blurred(rng) -> Made:
     img, what, rows = ongrid(rng)
     sigma = float(rng.uniform(0.8, 1.6))
-    return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(sigma))), f"{what}; blur {sigma:.2f}", rows
+    blurred = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(sigma)))
+    return blurred, f"{what}; blur {sigma:.2f}", rows
 
 
 def _antialiased(rng) -> Made:
     dense = bool(rng.random() < 0.6)
     font = str(rng.choice(["aileron-12", "aileron-13", "aileron-14"]))
     rows = text_rows(rng, N, dense)
-    return place(rows, font_cells(font, threshold=False)), f"{'dense' if dense else 'sparse'} anti-aliased {font}", rows
+    what = f"{'dense' if dense else 'sparse'} anti-aliased {font}"
+    return place(rows, font_cells(font, threshold=False)), what, rows
 
 
 def _wrong_pitch(rng) -> Made:
@@ -324,7 +327,8 @@ def _wrong_pitch(rng) -> Made:
     kind = str(rng.choice(["text", "map"]))
     font = font_cells("aileron-11" if pitch < 16 else "aileron-14", pitch)
     if kind == "text":
-        return place(text_rows(rng, m, bool(rng.random() < 0.6)), font, pitch), f"text at a {pitch} px pitch", None
+        rows = text_rows(rng, m, bool(rng.random() < 0.6))
+        return place(rows, font, pitch), f"text at a {pitch} px pitch", None
     return draw_map(room_rows(rng, m, True, False), font, pitch), f"map at a {pitch} px pitch", None
 
 
@@ -333,7 +337,8 @@ def _off_grid(rng) -> Made:
         return free_text(rng), "free-placed proportional text", None
     img, what, _ = ongrid(rng, dense=True)
     deg = float(rng.uniform(2, 8) * rng.choice([-1, 1]))
-    return np.asarray(Image.fromarray(img).rotate(deg, resample=Image.Resampling.NEAREST)), f"{what}; rotated {deg:.1f}", None
+    rotated = np.asarray(Image.fromarray(img).rotate(deg, resample=Image.Resampling.NEAREST))
+    return rotated, f"{what}; rotated {deg:.1f}", None
 
 
 def make(klass: str, rng) -> Made:
@@ -352,8 +357,9 @@ def free_text(rng) -> np.ndarray:
     d = ImageDraw.Draw(im)
     y = int(rng.integers(2, 20))
     while y < SIDE - size:
-        d.text((int(rng.integers(2, 40)), y), " ".join(WORDS[int(i)] for i in rng.integers(len(WORDS), size=30)),
-               fill=255, font=font)
+        x = int(rng.integers(2, 40))
+        words = " ".join(WORDS[int(i)] for i in rng.integers(len(WORDS), size=30))
+        d.text((x, y), words, fill=255, font=font)
         y += size + int(rng.integers(3, 12))
     return np.where(np.asarray(im) >= 128, 255, 0).astype(np.uint8)
 
