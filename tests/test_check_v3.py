@@ -263,3 +263,20 @@ def test_snap_moves_shifted_foreign_text_by_its_exact_offset_onto_the_grid(tmp_p
     rows = (tmp_path / "fixed" / "off.ascii").read_text().splitlines()[:62]
     kept = np.array([list(row[:63]) for row in rows]) == "?"
     assert kept.sum() > 1000 and np.array_equal(fixed[kept], original[kept])
+
+
+def test_a_screen_a_third_in_the_kit_s_glyphs_1_px_off_reads_them_back():
+    """The variant read-back probes 64 cells before reading a picture in full: a third of the
+    cells in the kit's glyphs (over the fifth the probe asks for) is read, Pillow's text beside
+    them is not read as the kit's."""
+    rng = np.random.default_rng(11)
+    rows = fs.text_rows(rng, 64, True)
+    kit_rows = ["".join(ch if ch in fs.kit_shapes() else "?" for ch in row) if r % 3 == 1 else " " * 64
+                for r, row in enumerate(rows)]
+    kit_img, _ = fs.one_px_off(kit_rows, rng)
+    foreign = [row if r % 3 != 1 else " " * 64 for r, row in enumerate(rows)]
+    img = np.maximum(kit_img, fs.place(foreign, fs.font_cells("aileron-13")))
+    _, reading = check(img)
+    truth = np.array([[ord(c) for c in row] for row in kit_rows], np.uint8)
+    inked = truth != 32
+    assert (reading.codes[inked] == truth[inked]).mean() >= 0.95
