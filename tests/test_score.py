@@ -80,22 +80,32 @@ def test_grey_fraction_follows_the_configured_tolerances():
     assert report(gray, CheckConfig(black_tolerance=20, white_tolerance=24))[0].grey_fraction == 0.5
 
 
-def test_the_background_is_the_level_at_the_centre_of_the_empty_cells():
-    """Empty cells at level 20 with a centre pixel of 60.257: the report says 60.26 (centres are
-    what is sampled, two decimals), and 60 is no black background."""
+def quarter_points(gray: np.ndarray, a: int, b: int) -> np.ndarray:
+    return gray[a::16, b::16]
+
+
+def test_the_background_is_the_median_level_at_the_quarter_points_of_the_empty_cells():
+    """Empty cells at level 20 whose four quarter-point pixels (4 and 12 px in) are 60.257: the
+    report says 60.26 (two decimals), and 60 is no black background. One quarter point in four
+    at 60.257 (a faint glyph under the threshold) leaves the median at 20."""
     gray, _ = kit("text")
     gray = gray.astype(np.float32)
     gray[gray == 0] = 20.0
-    centres = gray[8::16, 8::16]
-    centres[centres == 20.0] = 60.257
+    empty = gray.reshape(64, 16, 64, 16).max(axis=(1, 3)) == 20.0
+    for a, b in ((4, 4), (4, 12), (12, 4), (12, 12)):
+        quarter_points(gray, a, b)[empty] = 60.257
     r, _ = report(gray)
-    assert r.background_level == 60.26
-    assert not r.criteria["black_background"]
+    assert r.background_level == 60.26 and not r.criteria["black_background"]
+    gray[gray == 60.257] = 20.0
+    quarter_points(gray, 4, 4)[empty] = 60.257
+    assert report(gray)[0].background_level == 20.0
 
 
 def test_a_background_at_the_configured_level_is_black_and_one_above_is_not():
+    """A decoder's black (10-16) is black; 24 is the configured limit; 25 is not black."""
     gray, _ = kit("text")
-    for level, black in ((8.0, True), (9.0, False)):
+    assert CFG.max_background_level == 24.0
+    for level, black in ((16.0, True), (24.0, True), (25.0, False)):
         g = np.where(gray > 0, 255.0, level).astype(np.float32)
         r, _ = report(g)
         assert r.background_level == level and r.criteria["black_background"] is black
@@ -156,32 +166,58 @@ def test_without_two_percent_of_empty_cells_the_darkest_quartile_stands_in(flat_
     assert report(gray)[0].background_level == expected
 
 
-def half_and_half(left_rows_grey: int, level: float = 200.0) -> np.ndarray:
-    """Left half white, right half black: one vertical edge on every row. The first
-    ``left_rows_grey`` rows are at ``level`` instead of white: a light grey, so beside the edge
-    exactly one of the two pixels of such a row is grey."""
+def half_and_half(left_rows_grey: int, level: float = 128.0) -> np.ndarray:
+    """The left quarter white, the rest black: one vertical edge on every row, and a black
+    background. The first ``left_rows_grey`` rows of the white quarter are at ``level`` (a mid
+    grey), so beside the edge exactly one of the two pixels of such a row is grey. Under half the
+    rows grey, the picture's light level (the median of its strokes) stays 255."""
     gray = np.zeros((1024, 1024), np.float32)
-    gray[:, :512] = 255.0
-    gray[:left_rows_grey, :512] = level
+    gray[:, :256] = 255.0
+    gray[:left_rows_grey, :256] = level
     return gray
 
 
-@pytest.mark.parametrize("grey_rows, share", [(0, 0.0), (1024, 0.5), (512, 0.25), (341, 0.166504)])
+@pytest.mark.parametrize("grey_rows, share", [(0, 0.0), (256, 0.125), (341, 0.166504)])
 def test_edge_grey_is_the_grey_share_of_the_pixels_beside_an_edge(grey_rows, share):
     """341 grey rows: 341 / 2048 = 0.1665039..., reported to six decimals."""
     r, _ = report(half_and_half(grey_rows))
-    assert r.edge_grey == share
+    assert r.edge_grey == share and r.light_level == 255.0 and r.background_level == 0.0
 
 
-def test_beside_an_edge_the_white_tolerance_decides_what_is_grey():
-    assert report(half_and_half(1024, 247.0))[0].edge_grey == 0.0  # 255 - 8: still white
-    assert report(half_and_half(1024, 246.0))[0].edge_grey == 0.5
+def test_beside_an_edge_the_edge_band_of_the_contrast_decides_what_is_grey():
+    """Dark 0, light 255, band 0.15: a pixel is white from 216.75 up and black up to 38.25."""
+    assert CFG.edge_band == 0.15
+    assert report(half_and_half(256, 217.0))[0].edge_grey == 0.0
+    assert report(half_and_half(256, 216.0))[0].edge_grey == 0.125
+    # rows at 38 or 39 are dark: the edge runs along them, 256 px above 1791 px of white edge
+    assert report(half_and_half(256, 38.0))[0].edge_grey == 0.0
+    assert report(half_and_half(256, 39.0))[0].edge_grey == round(256 / 2047, 6)
+    assert report(half_and_half(256, 216.0), CheckConfig(edge_band=0.16))[0].edge_grey == 0.0
+
+
+def test_levels_are_judged_against_the_picture_s_own_dark_and_light_levels():
+    """A decoder's picture: black at 12, white at 240. Against its own levels nothing beside an
+    edge is grey, the background is black, and both levels are reported."""
+    gray, _ = kit("dungeon", 2)
+    r, _ = report(np.where(gray > 0, 240.0, 12.0))
+    assert (r.background_level, r.light_level, r.edge_grey) == (12.0, 240.0, 0.0)
+    assert r.passed
+
+
+@pytest.mark.parametrize("white, crisp", [(192.0, True), (191.0, False)])
+def test_strokes_must_reach_the_minimum_white_level_to_be_crisp(white, crisp):
+    """Sharp strokes at 191 are grey strokes, not white: not crisp, and a note says so."""
+    gray, _ = kit("dungeon", 2)
+    r, _ = report(np.where(gray > 0, white, 0.0))
+    assert CFG.min_white_level == 192.0 and r.light_level == white and r.edge_grey == 0.0
+    assert r.criteria["crisp"] is crisp
+    assert any("strokes are grey" in n for n in r.notes) is not crisp
 
 
 def test_crisp_up_to_the_configured_edge_grey():
-    gray = half_and_half(512)  # edge grey 0.25
-    assert report(gray, CheckConfig(max_edge_grey=0.25))[0].criteria["crisp"]
-    assert not report(gray, CheckConfig(max_edge_grey=0.24))[0].criteria["crisp"]
+    gray = half_and_half(256)  # edge grey 0.125
+    assert report(gray, CheckConfig(max_edge_grey=0.125))[0].criteria["crisp"]
+    assert not report(gray, CheckConfig(max_edge_grey=0.124))[0].criteria["crisp"]
     assert not report(gray)[0].criteria["crisp"] and report(half_and_half(0))[0].criteria["crisp"]
 
 
@@ -223,12 +259,12 @@ def test_a_picture_smaller_than_one_cell_is_reported_not_read(shape):
     assert r.grid_score is None and r.ascii is None and not r.passed
 
 
-def test_a_tiny_picture_s_background_is_its_25th_percentile_and_8_is_still_black():
-    ramp = np.arange(64, dtype=np.float32).reshape(8, 8)  # 25th percentile of 0..63: 15.75
+def test_a_tiny_picture_s_background_is_its_25th_percentile_and_24_is_still_black():
+    ramp = np.arange(64, dtype=np.float32).reshape(8, 8) + 10.0  # 25th percentile of 10..73: 25.75
     r, _ = report(ramp)
-    assert r.background_level == 15.75 and not r.criteria["black_background"]
-    r, _ = report(np.full((8, 8), 8.0, np.float32))
-    assert r.background_level == 8.0 and r.criteria["black_background"]
+    assert r.background_level == 25.75 and not r.criteria["black_background"]
+    r, _ = report(np.full((8, 8), 24.0, np.float32))
+    assert r.background_level == 24.0 and r.criteria["black_background"]
 
 
 def test_one_whole_cell_is_read():
@@ -273,13 +309,36 @@ def kit_cells(n: int) -> np.ndarray:
 def test_too_few_drawn_cells_are_not_content_and_the_note_says_how_few():
     r, _ = report(kit_cells(10))
     assert r.drawn_share == round(10 / 4096, 6)
-    assert "only 0.2% of cells drawn (content needs 1%)" in r.notes and not r.criteria["content"]
+    assert "only 0.2% of cells drawn (content needs 1%, or 0.5% joined up)" in r.notes and not r.criteria["content"]
 
 
-@pytest.mark.parametrize("cells, enough", [(41, True), (40, False)])
-def test_one_percent_of_the_cells_drawn_is_content(cells, enough):
-    """41 of 4096 cells is 1.001 %, 40 is 0.977 %."""
-    r, _ = report(kit_cells(cells))
+def scattered_cells(n: int) -> np.ndarray:
+    """n '#' cells none of which touches another (every 3rd cell of every 3rd row)."""
+    grid = np.full((64, 64), ord(" "), np.int64)
+    for k in range(n):
+        grid[(k // 21) * 3, (k % 21) * 3] = ord("#")
+    return ATLAS.render_gray(grid)
+
+
+@pytest.mark.parametrize("cells, joined, enough", [(41, False, True), (40, False, False), (40, True, True),
+                                                   (21, True, True), (20, True, False)])
+def test_one_percent_of_the_cells_drawn_or_half_a_percent_joined_up_is_content(cells, joined, enough):
+    """41 of 4096 cells is 1.001 %, 40 is 0.977 %: scattered, only 41 is content; in runs (a
+    panel) down to 21 cells (0.513 %) is, 20 (0.488 %) is not."""
+    r, _ = report(kit_cells(cells) if joined else scattered_cells(cells))
+    assert r.criteria["content"] is enough
+
+
+@pytest.mark.parametrize("joined, enough", [(15, True), (14, False)])
+def test_half_of_a_sparse_picture_s_drawn_cells_must_touch_another(joined, enough):
+    """30 cells (0.73 %): ``joined`` of them in one run on row 0, the rest scattered far from it
+    and from each other. 15 of 30 touching is exactly the 0.5 limit: content; 14 is not."""
+    grid = np.full((64, 64), ord(" "), np.int64)
+    grid[0, :joined] = ord("#")
+    for k in range(30 - joined):
+        grid[6 + (k // 16) * 4, (k % 16) * 4] = ord("#")
+    r, _ = report(ATLAS.render_gray(grid))
+    assert CFG.min_connected_share == 0.5 and r.drawn_share == round(30 / 4096, 6)
     assert r.criteria["content"] is enough
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid_detect import _segments
+from .lone import crossing_positions, crossings, leads_into, stroke_like
 
 
 def solid(binary: np.ndarray) -> np.ndarray:
@@ -78,6 +79,7 @@ class Content:
     drawn_share: float
     speck_share: float
     breadth: float  # px: spread of the strokes across their main direction (a lone line: ~1)
+    connected: float = 1.0  # share of the drawn cells with a drawn cell among their 8 neighbours
 
 
 def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int) -> Content:
@@ -91,8 +93,9 @@ def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int
     speck = 1.0 - float(np.count_nonzero(solid_px)) / white if white else 1.0
     drawn = cell_counts(solid_px, cell, (0, 0)) >= min_pixels
     share = float(drawn.mean()) if drawn.size else 0.0
+    joined = connected_share(drawn)
     if share >= LINE_MAX_SHARE:  # more than any lone line can cover: broad by definition
-        return Content(drawn, share, speck, float("inf"))
+        return Content(drawn, share, speck, float("inf"), joined)
     step = 4  # a sixteenth of the pixels is plenty for a 2x2 covariance, unless the strokes are few
     ys, xs = np.nonzero(solid_px[::step, ::step])
     if len(ys) < 200:
@@ -102,7 +105,22 @@ def content(binary: np.ndarray, solid_px: np.ndarray, cell: int, min_pixels: int
     if len(ys) >= 3:
         cov = np.cov(np.stack([ys, xs]).astype(np.float64))
         breadth = step * float(np.sqrt(max(np.linalg.eigvalsh(cov)[0], 0.0)))
-    return Content(drawn, share, speck, breadth)
+    return Content(drawn, share, speck, breadth, joined)
+
+
+def connected_share(drawn: np.ndarray) -> float:
+    """Share of the drawn cells that have a drawn cell among their eight neighbours (1.0 when none
+    is drawn): text runs and walls join up cell to cell, specks scattered over a blank screen do not."""
+    n = int(drawn.sum())
+    if not n:
+        return 1.0
+    p = np.pad(drawn, 1)
+    near = np.zeros_like(drawn)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                near |= p[1 + dy : 1 + dy + drawn.shape[0], 1 + dx : 1 + dx + drawn.shape[1]]
+    return float((drawn & near).sum() / n)
 
 
 # -- phase: where is the picture cheapest to describe, one axis at a time -------------------------
@@ -255,10 +273,16 @@ def explain(binary: np.ndarray, drawn: np.ndarray, cell: int, offset: tuple[int,
         keys = pattern_keys(canonical(sel))
         _, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
         patterns = len(cnt)
-        repeated = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
+        across, down = crossings(binary, cell, offset)
+        strokes = np.zeros_like(drawn)
+        strokes[todo] = stroke_like(sel)
         ok = np.zeros_like(drawn)
-        ok[todo] = repeated
-        explained = (drawn & ~todo) | (ok & ~cut)
+        ok[todo] = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
+        explained = (drawn & ~todo) | (ok & todo & ~cut)
+        # a stroke drawing used once explains itself when it sits whole in its cell (a panel's
+        # letters) or its strokes run on only into explained cells (a frame's corner)
+        positions = crossing_positions(binary, cell, offset)
+        explained |= todo & ~cut & strokes & leads_into(explained, across, down, positions)
     total = int(ink[drawn].sum())
     score = float(ink[explained].sum() / total) if total else 0.0
     return Geometry(offset, score, explained, drawn, cuts, patterns)

@@ -93,20 +93,20 @@ def checkpoint_file(sample_dir: Path, name: str, kind: str, number: int, last: b
     return None
 
 
-def rank(reports: list[ImageReport]) -> list[CheckpointScore]:
-    """One score per checkpoint (cumulative step); each prompt counted once, its newest sample.
+Key = tuple[str, str, int]  # (group, "step" | "epoch", number)
+
+
+def newest_per_prompt(reports: list[ImageReport]) -> tuple[dict[Key, list[ImageReport]], dict[Key, int]]:
+    """Each checkpoint's reports, one per prompt (the newest), and how many older ones were left out.
 
     Two samples of the same prompt at the same step come from two models (a run resumed before
-    segments renumbered its files drew "step 2" again with another LoRA): only the newest is
-    scored, the older ones are counted in ``superseded``.
+    segments renumbered its files drew "step 2" again with another LoRA): only the newest counts.
     """
-    newest: dict[tuple[str, str, int], dict[int, tuple[str, ImageReport]]] = {}
-    superseded: dict[tuple[str, str, int], int] = {}
+    newest: dict[Key, dict[int, tuple[str, ImageReport]]] = {}
+    superseded: dict[Key, int] = {}
     for r in reports:
-        if r.error:
-            continue
         stem = Path(r.file).stem
-        parsed = parse_sample_name(stem)
+        parsed = None if r.error else parse_sample_name(stem)
         if not parsed:
             continue
         enum, stamp = prompt_and_stamp(stem) or (stem, "")  # SimpleTuner names: one image per name
@@ -116,40 +116,59 @@ def rank(reports: list[ImageReport]) -> list[CheckpointScore]:
             if per_prompt[enum][0] >= stamp:
                 continue
         per_prompt[enum] = (stamp, r)
-    groups = {k: [r for _, (_, r) in sorted(v.items())] for k, v in newest.items()}
-    dirs = {k: Path(rs[0].file).parent for k, rs in groups.items()}
-    if not groups:
-        return []
-    last_step = max(k[2] for k in groups if k[1] == "step") if any(k[1] == "step" for k in groups) else None
-    scores = []
-    for key in sorted(groups, key=lambda k: (k[0], k[1] != "step", k[2])):
-        name, kind, number = key
-        rs = groups[key]
+    return {k: [r for _, (_, r) in sorted(v.items())] for k, v in newest.items()}, superseded
 
-        def rate(criterion: str, rs: list[ImageReport] = rs) -> float:
-            return round(sum(r.criteria[criterion] for r in rs) / len(rs), 4)
 
-        scores.append(CheckpointScore(
-            name=name, kind=kind, number=number, images=len(rs),
-            passed=sum(r.passed for r in rs),
-            pass_rate=round(sum(r.passed for r in rs) / len(rs), 4),
-            content_rate=rate("content"),
-            black_rate=rate("black_background"),
-            crisp_rate=rate("crisp"),
-            aligned_rate=rate("grid_aligned"),
-            mean_grid_score=round(float(np.mean([r.grid_score or 0.0 for r in rs])), 6),
-            mean_edge_grey=round(float(np.mean([r.edge_grey or 0.0 for r in rs])), 6),
-            mean_cell_agreement=round(float(np.mean([r.cell_agreement or 0.0 for r in rs])), 6),
-            checkpoint_file=checkpoint_file(dirs[key], name, kind, number, kind == "step" and number == last_step),
-            superseded=superseded.get(key, 0),
-        ))
-    # step 0 / e000000 samples show the base model before training: a baseline, never "best";
-    # a checkpoint whose samples mostly draw nothing (a collapsed LoRA) is never best either
+def score_checkpoint(key: Key, rs: list[ImageReport], checkpoint: str | None, superseded: int) -> CheckpointScore:
+    """Rates and means of one checkpoint's reports."""
+    name, kind, number = key
+
+    def rate(criterion: str) -> float:
+        return round(sum(r.criteria[criterion] for r in rs) / len(rs), 4)
+
+    def mean(values: list[float | None]) -> float:
+        return round(float(np.mean([v or 0.0 for v in values])), 6)
+
+    return CheckpointScore(
+        name=name, kind=kind, number=number, images=len(rs),
+        passed=sum(r.passed for r in rs),
+        pass_rate=round(sum(r.passed for r in rs) / len(rs), 4),
+        content_rate=rate("content"), black_rate=rate("black_background"),
+        crisp_rate=rate("crisp"), aligned_rate=rate("grid_aligned"),
+        mean_grid_score=mean([r.grid_score for r in rs]),
+        mean_edge_grey=mean([r.edge_grey for r in rs]),
+        mean_cell_agreement=mean([r.cell_agreement for r in rs]),
+        checkpoint_file=checkpoint, superseded=superseded,
+    )
+
+
+def mark_best(scores: list[CheckpointScore]) -> None:
+    """Best = highest pass rate, ties by mean grid score, aligned rate, crispness, later step.
+
+    Step 0 / e000000 samples show the base model before training: a baseline, never "best"; a
+    checkpoint whose samples mostly draw nothing (a collapsed LoRA) is never best either.
+    """
     trained = [s for s in scores if s.number > 0] or scores
     drawing = [s for s in trained if s.content_rate >= MIN_CONTENT_RATE]
     if drawing:
         best = max(drawing, key=lambda s: (s.pass_rate, s.mean_grid_score, s.aligned_rate, -s.mean_edge_grey, s.number))
         best.best = True
+
+
+def rank(reports: list[ImageReport]) -> list[CheckpointScore]:
+    """One score per checkpoint (cumulative step); each prompt counted once, its newest sample."""
+    groups, superseded = newest_per_prompt(reports)
+    if not groups:
+        return []
+    steps = [k[2] for k in groups if k[1] == "step"]
+    last_step = max(steps) if steps else None
+    scores = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1] != "step", k[2])):
+        name, kind, number = key
+        rs = groups[key]
+        found = checkpoint_file(Path(rs[0].file).parent, name, kind, number, kind == "step" and number == last_step)
+        scores.append(score_checkpoint(key, rs, found, superseded.get(key, 0)))
+    mark_best(scores)
     return scores
 
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..config.models import CheckConfig
 from ..grid.atlas import Atlas
 from .geometry import pattern_keys
 
@@ -155,6 +156,74 @@ def tolerant_nearest(atlas: Atlas, blocks: np.ndarray) -> tuple[np.ndarray, np.n
     return best[inv], d1[inv].astype(np.float64), d2[inv].astype(np.float64), agrees[inv]
 
 
+# -- the kit's own glyphs as a decoder returns them: each tile 1 px thicker, thinner or moved ----------
+
+# Growing (or thinning) towards d and towards -d differ only by a one-pixel move, which the nine
+# shifts already cover: four directions describe every one-sided change of stroke width.
+MORPH_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (-1, 1))
+VARIANT_CHUNK = 512  # cells per matrix product: bounds the memory of the (cells x variants) table
+
+
+def _morphs(tiles: np.ndarray) -> np.ndarray:
+    """(n, c, c) -> (n, M, c, c): the tile, every stroke 1 px thicker or thinner on one side (four
+    directions), and 1 px thicker or thinner all round (a 4-neighbour dilation or erosion)."""
+    out = [tiles]
+    for dy, dx in MORPH_DIRECTIONS:
+        moved = _shift(tiles, dy, dx)
+        out += [tiles | moved, tiles & moved]
+    around = [_shift(tiles, dy, dx) for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0))]
+    out += [np.logical_or.reduce([tiles] + around), np.logical_and.reduce([tiles] + around)]
+    return np.stack(out, axis=1)
+
+
+@lru_cache(maxsize=4)
+def _variant_bank(atlas: Atlas) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Every non-blank tile under every morph at the nine one-pixel shifts, cut to the cell's inner
+    (c-2) x (c-2) px: (flat float32 (tiles*variants, inner), ink per variant, tile index, variants per tile).
+
+    The outer ring is left out on both sides of the comparison: a neighbour's stroke grown by a
+    pixel lands there, and so does the edge a one-pixel move uncovers.
+    """
+    keep = [i for i in range(len(atlas.chars)) if atlas.tiles[i].any()]
+    m = _morphs(np.asarray(atlas.tiles[keep]))  # (n, M, c, c)
+    n, k, c = m.shape[0], m.shape[1], m.shape[2]
+    flat = m.reshape(n * k, c, c)
+    shifted = np.stack([_shift(flat, dy, dx) for dy, dx in SHIFTS], axis=1)  # (n*M, S, c, c)
+    inner = shifted[:, :, 1:-1, 1:-1].reshape(n, k * len(SHIFTS), -1).astype(np.float32)
+    bank = inner.reshape(n * k * len(SHIFTS), -1)
+    return bank, bank.sum(axis=1), np.array(keep), k * len(SHIFTS)
+
+
+def variant_distances(atlas: Atlas, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, c, c) bool cells -> (n, tiles) pixels that differ from each tile's closest variant
+    (inner part of the cell), and the tile index of each column."""
+    bank, ink, index, per_tile = _variant_bank(atlas)
+    c = blocks.shape[1]
+    x = blocks[:, 1:-1, 1:-1].reshape(len(blocks), (c - 2) ** 2).astype(np.float32)
+    out = np.empty((len(blocks), len(index)), dtype=np.float32)
+    for a in range(0, len(blocks), VARIANT_CHUNK):
+        part = x[a : a + VARIANT_CHUNK]
+        ham = part.sum(axis=1)[:, None] + ink[None, :] - 2.0 * (part @ bank.T)
+        out[a : a + VARIANT_CHUNK] = ham.reshape(len(part), len(index), per_tile).min(axis=2)
+    return out, index
+
+
+def variant_nearest(atlas: Atlas, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tile index, differing pixels of the best tile, of the runner-up tile) per cell, each
+    distinct pattern computed once."""
+    if not len(blocks):
+        z = np.zeros(0)
+        return z.astype(np.intp), z, z
+    keys = pattern_keys(blocks)
+    _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    dist, index = variant_distances(atlas, blocks[first])
+    order = np.argsort(dist, axis=1)[:, :2]
+    rows = np.arange(len(first))
+    inv = inv.ravel()
+    h1, h2 = dist[rows, order[:, 0]], dist[rows, order[:, 1]]
+    return index[order[:, 0]][inv], h1[inv].astype(np.float64), h2[inv].astype(np.float64)
+
+
 @dataclass
 class Reading:
     """Cells read at one phase: the character per cell and how sure the reading is."""
@@ -174,9 +243,10 @@ class Reading:
         return float((self.confident & self.drawn).sum() / n) if n else None
 
 
-def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, int], max_distance: float, min_margin: float,
+def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, int], cfg: CheckConfig,
          tolerant: bool = True, exact: tuple[np.ndarray, np.ndarray] | None = None) -> Reading:
-    """Exact tiles first (cheap, decisive), then the tolerant distance for the drawn rest.
+    """Exact tiles first (cheap, decisive), then the kit's tiles 1 px off, then the tolerant
+    distance for the drawn rest.
 
     ``crop`` is the binary picture cut to the whole cells of the grid at ``offset``. Without
     ``tolerant`` (no grid found: every cell is a fragment) the rest reads '?' at no cost.
@@ -194,9 +264,45 @@ def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, i
         codes[todo] = UNKNOWN
         confident[todo] = False
     elif todo.any():
-        best, d1, d2, agrees = tolerant_nearest(atlas, np.ascontiguousarray(cb[todo]))
-        sure = (d1 <= max_distance) & (d2 - d1 >= min_margin) & agrees
-        codes[todo] = np.where(sure, atlas.codes[best], UNKNOWN)
-        confident[todo] = sure
-        distance[todo] = d1
+        blocks = np.ascontiguousarray(cb[todo])
+        tile, sure = read_kit_variants(atlas, blocks, cfg)
+        best, d1, d2, agrees = tolerant_nearest(atlas, blocks)
+        loose = (d1 <= cfg.read_max_distance) & (d2 - d1 >= cfg.read_min_margin) & agrees
+        codes[todo] = np.where(sure, atlas.codes[tile], np.where(loose, atlas.codes[best], UNKNOWN))
+        confident[todo] = sure | loose
+        distance[todo] = np.where(sure, 0.0, d1)
     return Reading(offset, codes, exact, confident, drawn, distance, cb)
+
+
+VARIANT_PROBE = 64  # drawn cells tried first: enough to tell the kit's glyphs from another font
+VARIANT_MIN_PROBE_SHARE = 0.2  # ...and the share of them that must read as the kit's tiles 1 px off
+
+
+def read_kit_variants(atlas: Atlas, blocks: np.ndarray, cfg: CheckConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``read_variants`` for the cells of a picture drawn in the kit's glyphs. Comparing every cell
+    with every variant of every tile is the costly part of a read; a probe of 64 cells spread over
+    the picture tells whether it is worth it: another font reads as almost no variant (at most
+    1 % of the cells), a picture a fifth of whose cells are the kit's glyphs is read in full."""
+    n = len(blocks)
+    if n <= VARIANT_PROBE:
+        return read_variants(atlas, blocks, cfg)
+    probe = np.linspace(0, n - 1, VARIANT_PROBE).astype(np.intp)
+    if read_variants(atlas, blocks[probe], cfg)[1].mean() < VARIANT_MIN_PROBE_SHARE:
+        return np.zeros(n, np.intp), np.zeros(n, bool)
+    return read_variants(atlas, blocks, cfg)
+
+
+def read_variants(atlas: Atlas, blocks: np.ndarray, cfg: CheckConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(tile index, sure) per cell: the kit's tile 1 px off when the cell is one clearly.
+
+    Sure when the cell differs from the tile's nearest variant in at most ``variant_max_share``
+    of its (inner) ink, and the runner-up tile's nearest variant differs in at least twice as
+    many pixels plus ``variant_min_gap``: a glyph of another font is rarely within a few pixels
+    of any variant (the floor dot grown by a pixel is the usual near miss, and it is as far
+    from the small letter as the letter is from ink of its own size).
+    """
+    tile, h1, h2 = variant_nearest(atlas, blocks)
+    c = blocks.shape[1]
+    ink = blocks[:, 1:-1, 1:-1].reshape(len(blocks), (c - 2) ** 2).sum(axis=1)
+    sure = (h1 <= cfg.variant_max_share * ink) & (h2 >= 2 * h1 + cfg.variant_min_gap) & (ink > 0)
+    return tile, sure

@@ -11,32 +11,45 @@ from .score import ImageReport
 
 
 def report_markdown(scores: list[CheckpointScore], reports: list[ImageReport]) -> str:
+    """report.md: the counts, the checkpoints (when samples are named by step), every image."""
     lines = ["# ascii-lora check report", ""]
     ok = sum(r.passed for r in reports if not r.error)
     bad = sum(1 for r in reports if r.error)
     lines.append(f"{len(reports)} images: {ok} passed, {len(reports) - ok - bad} failed, {bad} unreadable.")
     lines.append("")
     if scores:
-        best = next((s for s in scores if s.best), None)
-        if best is None:
-            lines += ["**No best checkpoint**: no trained checkpoint draws content in at least half of its samples.", ""]
-        else:
-            where = best.checkpoint_file or "(checkpoint file not found beside the samples)"
-            lines += [f"**Best checkpoint: {label(best)}** ({best.name}), pass rate {best.pass_rate:.0%}: `{where}`", ""]
-        lines += ["| checkpoint | images | pass rate | content | black bg | crisp | aligned | mean grid score | mean edge grey | read back | file |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-        for s in scores:
-            mark = " **best**" if s.best else ""
-            lines.append(f"| {label(s)}{mark} | {s.images} | {s.pass_rate:.0%} | {s.content_rate:.0%} | {s.black_rate:.0%} | {s.crisp_rate:.0%} | "
-                         f"{s.aligned_rate:.0%} | {s.mean_grid_score:.3f} | {s.mean_edge_grey:.3f} | {s.mean_cell_agreement:.0%} | "
-                         f"{Path(s.checkpoint_file).name if s.checkpoint_file else '-'} |")
-        lines.append("")
-        dropped = [s for s in scores if s.superseded]
-        if dropped:
-            lines += ["Older samples of the same prompt at the same step were left out (another model drew them, "
-                      "e.g. a run resumed before segments renumbered its files): "
-                      + ", ".join(f"{label(s)}: {s.superseded}" for s in dropped) + ".", ""]
-    lines += ["## Images", "", "| file | passed | content | black bg | crisp | aligned | grid score | edge grey | offset | period | read back | note |",
+        lines += checkpoint_lines(scores)
+    return "\n".join(lines + image_lines(reports)) + "\n"
+
+
+def checkpoint_lines(scores: list[CheckpointScore]) -> list[str]:
+    """The best checkpoint (or why there is none) and one row per checkpoint."""
+    lines: list[str] = []
+    best = next((s for s in scores if s.best), None)
+    if best is None:
+        lines += ["**No best checkpoint**: no trained checkpoint draws content in at least half of its samples.", ""]
+    else:
+        where = best.checkpoint_file or "(checkpoint file not found beside the samples)"
+        lines += [f"**Best checkpoint: {label(best)}** ({best.name}), pass rate {best.pass_rate:.0%}: `{where}`", ""]
+    lines += ["| checkpoint | images | pass rate | content | black bg | crisp | aligned | mean grid score | mean edge grey | read back | file |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for s in scores:
+        mark = " **best**" if s.best else ""
+        lines.append(f"| {label(s)}{mark} | {s.images} | {s.pass_rate:.0%} | {s.content_rate:.0%} | {s.black_rate:.0%} | {s.crisp_rate:.0%} | "
+                     f"{s.aligned_rate:.0%} | {s.mean_grid_score:.3f} | {s.mean_edge_grey:.3f} | {s.mean_cell_agreement:.0%} | "
+                     f"{Path(s.checkpoint_file).name if s.checkpoint_file else '-'} |")
+    lines.append("")
+    dropped = [s for s in scores if s.superseded]
+    if dropped:
+        lines += ["Older samples of the same prompt at the same step were left out (another model drew them, "
+                  "e.g. a run resumed before segments renumbered its files): "
+                  + ", ".join(f"{label(s)}: {s.superseded}" for s in dropped) + ".", ""]
+    return lines
+
+
+def image_lines(reports: list[ImageReport]) -> list[str]:
+    """One row per image: every criterion, the measures behind them, the notes."""
+    lines = ["## Images", "", "| file | passed | content | black bg | crisp | aligned | grid score | edge grey | offset | period | read back | note |",
               "|---|---|---|---|---|---|---:|---:|---|---:|---:|---|"]
     yn = lambda b: "yes" if b else "no"  # noqa: E731
     num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
@@ -49,7 +62,7 @@ def report_markdown(scores: list[CheckpointScore], reports: list[ImageReport]) -
                      f"{yn(c['grid_aligned'])} | {num(r.grid_score, '.3f')} | {num(r.edge_grey, '.3f')} | "
                      f"{'-' if r.offset is None else f'{r.offset[0]},{r.offset[1]}'} | {num(r.measured_period, '.2f')} | "
                      f"{num(r.cell_agreement, '.0%')} | {'; '.join(r.notes)} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 SERIES = (("pass_rate", "pass", (31, 119, 180)), ("content_rate", "content", (44, 160, 44)),

@@ -18,8 +18,10 @@ from ..config.models import CheckConfig
 from ..grid.atlas import Atlas, get_atlas
 from ..grid.layout import grid_text
 from ..imageio import ImageReadError, load_gray
-from .geometry import cell_counts, content, edge_grey_share, explain, find_phase, measure_period, solid, transitions
+from . import levels
+from .geometry import Content, cell_counts, content, explain, measure_period, solid, transitions
 from .grid_detect import fit_grid
+from .phase import exact_phase
 from .readback import Reading, read
 
 CRITERIA = ("content", "black_background", "crisp", "grid_aligned")
@@ -33,7 +35,8 @@ class ImageReport:
     grey_fraction: float | None = None  # grey share over all pixels (reported, not judged; every 2nd row/column)
     edge_grey: float | None = None  # grey share beside edges: what `crisp` judges
     purity: float | None = None  # share of exact 0/255 (reported; every 2nd row/column)
-    background_level: float | None = None
+    background_level: float | None = None  # the picture's dark level (its empty cells)
+    light_level: float | None = None  # the picture's light level (its strokes)
     drawn_share: float | None = None
     grid_score: float | None = None
     offset: list[int] | None = None
@@ -50,24 +53,30 @@ class ImageReport:
         return asdict(self)
 
 
-def background_level(gray: np.ndarray, counts: np.ndarray, cell: int) -> float:
-    """Level of the empty cells: what the picture is drawn on, whatever its density.
-
-    Cells whose binarized pixels are all alike are empty (black void, or white if inverted);
-    their centre pixels are sampled. A pixel percentile instead would call a dense brick map
-    "white". Without any empty cell, the darkest quartile stands in.
-    """
-    rows, cols = counts.shape
-    if rows and cols:
-        flat = (counts == 0) | (counts == cell * cell)
-        if flat.mean() >= 0.02:
-            centre = gray[cell // 2 : rows * cell : cell, cell // 2 : cols * cell : cell]
-            return round(float(np.median(centre[flat])), 2)
-    return round(float(np.percentile(gray, 25)), 2)
+MIN_CONTRAST = 64.0  # less contrast than this between darkest quartile and brightest pixels: threshold 128
 
 
-def binarize(gray: np.ndarray) -> np.ndarray:
-    return gray >= 128.0
+def binarize(gray: np.ndarray, threshold: float = 128.0) -> np.ndarray:
+    return gray >= threshold
+
+
+DIM_MIDPOINT = 120.0  # a dark-to-bright midpoint below this is a dim picture: threshold at the midpoint
+
+
+def ink_threshold(gray: np.ndarray) -> float:
+    """Where white starts: 128, or halfway between the picture's darkest quartile and its
+    brightest pixels (99.99th percentile) when that midpoint is below 120. A blur spreads a thin
+    stroke until its peak is ~140: a person still sees the strokes (and calls them blurred), a
+    fixed threshold at 128 would see a blank screen. A picture without 64 levels of contrast
+    keeps 128 (a blank screen's noise is not ink)."""
+    sample = gray[::4, ::4]
+    if np.count_nonzero(sample >= 2 * DIM_MIDPOINT) > 1e-4 * sample.size:
+        return 128.0  # bright strokes: the midpoint is 120+ whatever the dark level (the usual case, fast)
+    low, high = np.percentile(sample, [25, 99.99])
+    mid = (low + high) / 2.0
+    if high - low < MIN_CONTRAST or mid >= DIM_MIDPOINT:
+        return 128.0
+    return float(mid)
 
 
 def whole_cells(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> np.ndarray | None:
@@ -105,83 +114,125 @@ def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tup
 
 
 def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None]:
+    """One picture's report, criterion by criterion, and its read-back (None when no cell fits)."""
     atlas = atlas or get_atlas(16)
     c = atlas.cell
     h, w = gray.shape
     r = ImageReport(file=name, size=[w, h])
-    # reported, not judged: a quarter of the pixels (every other row and column) estimates them
+    report_pixel_stats(r, gray, cfg)
+    binary = binarize(gray, ink_threshold(gray))
+    edges = transitions(binary)
+    strokes = solid(binary)
+    if h < c or w < c:
+        judge_levels(r, gray, binary, strokes, np.zeros((0, 0), np.int32), edges, cfg, c)
+        r.notes.append(f"smaller than one {c} px cell")
+        return r, None
+    judge_levels(r, gray, binary, strokes, cell_counts(binary, c, (0, 0)), edges, cfg, c)
+    drawing = judge_content(r, binary, strokes, cfg, c)
+    reading = judge_grid(r, binary, strokes, edges, drawing, cfg, atlas)
+    r.passed = all(r.criteria.values())
+    return r, reading
+
+
+def report_pixel_stats(r: ImageReport, gray: np.ndarray, cfg: CheckConfig) -> None:
+    """Grey share and purity over all pixels: reported, not judged (every other row and column)."""
     q = gray[::2, ::2]
     r.grey_fraction = round(float(1.0 - ((q <= cfg.black_tolerance) | (q >= 255 - cfg.white_tolerance)).mean()), 6)
     r.purity = round(float(((q == 0) | (q == 255)).mean()), 6)
-    binary = binarize(gray)
-    edges = transitions(binary)
-    edge_grey, _ = edge_grey_share(gray, binary, cfg.black_tolerance, 255 - cfg.white_tolerance, edges)
-    r.edge_grey = round(edge_grey, 6)
-    r.criteria["crisp"] = edge_grey <= cfg.max_edge_grey
-    if h < c or w < c:
-        r.background_level = round(float(np.percentile(gray, 25)), 2)
-        r.criteria["black_background"] = r.background_level <= cfg.max_background_level
-        r.notes.append(f"smaller than one {c} px cell")
-        return r, None
-    r.background_level = background_level(gray, cell_counts(binary, c, (0, 0)), c)
-    r.criteria["black_background"] = r.background_level <= cfg.max_background_level
-    misfit = bool(w % c or h % c)
-    if misfit:
-        r.notes.append(f"size {w}x{h} is not a multiple of the {c} px cell")
 
-    strokes = solid(binary)
-    drawing = content(binary, strokes, c, cfg.min_cell_pixels)
+
+def judge_levels(r: ImageReport, gray: np.ndarray, binary: np.ndarray, strokes: np.ndarray,
+                 counts: np.ndarray, edges: tuple[np.ndarray, np.ndarray], cfg: CheckConfig,
+                 cell: int) -> None:
+    """`black_background` and `crisp`, against the picture's own measured dark and light levels."""
+    lv = levels.measure(gray, binary, strokes, counts, cell, edges, cfg.edge_band)
+    r.background_level, r.light_level, r.edge_grey = lv.dark, lv.light, round(lv.edge_grey, 6)
+    r.criteria["black_background"] = levels.black_background(lv, cfg)
+    r.criteria["crisp"] = levels.crisp(lv, cfg)
+    if lv.light is not None and lv.light < cfg.min_white_level:
+        r.notes.append(f"the strokes are grey (level {lv.light:g}), not white")
+
+
+def judge_content(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: CheckConfig,
+                  cell: int) -> Content:
+    """`content`: enough drawn cells that join up, not specks, not a lone line."""
+    drawing = content(binary, strokes, cell, cfg.min_cell_pixels)
     r.drawn_share = round(drawing.drawn_share, 6)
-    has_content = (drawing.drawn_share >= cfg.min_drawn_share and drawing.breadth >= cfg.min_breadth
-                   and drawing.speck_share <= cfg.max_speck_share)
-    r.criteria["content"] = has_content
+    enough = drawing.drawn_share >= cfg.min_drawn_share or (
+        drawing.drawn_share >= cfg.min_sparse_share and drawing.connected >= cfg.min_connected_share)
+    r.criteria["content"] = (enough and drawing.breadth >= cfg.min_breadth
+                             and drawing.speck_share <= cfg.max_speck_share)
     if not binary.any():
         r.notes.append("blank: nothing drawn")
     elif drawing.speck_share > cfg.max_speck_share:
         r.notes.append(f"{drawing.speck_share:.0%} of the white pixels are isolated specks: noise, not a drawing")
-    elif drawing.drawn_share < cfg.min_drawn_share:
-        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn (content needs {cfg.min_drawn_share:.0%})")
+    elif drawing.drawn_share < cfg.min_sparse_share:
+        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn (content needs "
+                       f"{cfg.min_drawn_share:.0%}, or {cfg.min_sparse_share:.1%} joined up)")
+    elif not enough:
+        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn and {drawing.connected:.0%} of them "
+                       "touch another: scattered specks, not a screen")
     elif drawing.breadth < cfg.min_breadth:
         r.notes.append("the drawing is a lone line or a few specks, not a picture")
+    return drawing
 
+
+def find_offset(binary: np.ndarray, drawing: Content,
+                atlas: Atlas) -> tuple[tuple[int, int], tuple | None, str | None]:
+    """(offset, exact read there or None, where it came from): the kit's tiles place a picture
+    exactly (all 256 shifts); any other glyphs by description cost, then by their centred boxes."""
+    if not drawing.drawn.any():
+        return (0, 0), None, None
+    fast = _atlas_phase(binary, atlas)
+    if fast is not None:
+        return fast[0], fast[1], "atlas"
+    return exact_phase(binary, atlas.cell), None, "geometry"
+
+
+def judge_grid(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, edges: tuple[np.ndarray, np.ndarray],
+               drawing: Content, cfg: CheckConfig, atlas: Atlas) -> Reading | None:
+    """`grid_aligned`, the offset and period, and the read-back at the offset found."""
+    c = atlas.cell
+    h, w = binary.shape
+    misfit = bool(w % c or h % c)
+    if misfit:
+        r.notes.append(f"size {w}x{h} is not a multiple of the {c} px cell")
     period, _ = measure_period(binary, c, edges=edges)
     r.measured_period = period
-    offset, exact_read = (0, 0), None
-    if drawing.drawn.any():
-        fast = _atlas_phase(binary, atlas)
-        if fast is not None:
-            (offset, exact_read), r.phase_from = fast, "atlas"
-        else:
-            offset, r.phase_from = find_phase(binary, c), "geometry"
+    offset, exact_read, r.phase_from = find_offset(binary, drawing, atlas)
     crop = whole_cells(binary, c, offset)
     if crop is None:
         r.notes.append("no whole cell at the detected offset")
-        return r, None
+        return None
     drawn = drawing.drawn if offset == (0, 0) else cell_counts(strokes, c, offset) >= cfg.min_cell_pixels
     exact_read = exact_read or atlas.read_exact(crop)
     geo = explain(binary, drawn, c, offset, known=exact_read[1])
     r.grid_score = round(geo.score, 6)
     found = bool(drawn.any()) and geo.score >= cfg.min_grid_score
-    reading = read(crop, drawn, atlas, offset, cfg.read_max_distance, cfg.read_min_margin, tolerant=found, exact=exact_read)
+    reading = read(crop, drawn, atlas, offset, cfg, tolerant=found, exact=exact_read)
     period_ok = period is None or abs(period - c) <= cfg.max_period_error
-    conf = reading.confidence
-    r.cell_agreement = None if conf is None else round(conf, 6)
+    r.cell_agreement = None if reading.confidence is None else round(reading.confidence, 6)
     r.ascii = grid_text(reading.codes)
-    if found:
-        r.offset = list(offset)
+    r.offset = list(offset) if found else None
     r.cell_size = float(c) if found and period_ok else period
-    r.criteria["grid_aligned"] = has_content and found and offset == (0, 0) and period_ok and not misfit
+    r.criteria["grid_aligned"] = (r.criteria["content"] and found and offset == (0, 0) and period_ok
+                                  and not misfit)
+    grid_notes(r, found, offset, period, period_ok, geo.score, drawing, reading, c)
+    return reading
+
+
+def grid_notes(r: ImageReport, found: bool, offset: tuple[int, int], period: float | None, period_ok: bool,
+               score: float, drawing: Content, reading: Reading, c: int) -> None:
+    """What a person should know about the grid verdict, in words."""
     if found and offset != (0, 0) and period_ok:
         r.notes.append(f"content is on a {c} px grid but shifted by {offset[0]},{offset[1]} px (`ascii-lora snap` repairs it)")
     if period is not None and not period_ok:
         r.notes.append(f"structures repeat every {period:.2f} px, not {c}: rescaled or drawn at another pitch?")
     elif drawing.drawn.any() and not found:
-        r.notes.append(f"no {c} px grid: only {geo.score:.0%} of the drawn ink is reused cell patterns that sit in their cells")
+        r.notes.append(f"no {c} px grid: only {score:.0%} of the drawn ink is reused cell patterns that sit in their cells")
     unknown = int((reading.drawn & ~reading.confident).sum())
     if unknown:
         r.notes.append(f"{unknown} of {int(reading.drawn.sum())} drawn cells read as no character ('?')")
-    r.passed = all(r.criteria.values())
-    return r, reading
 
 
 def check_file(path: Path, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None, np.ndarray | None]:
@@ -196,7 +247,7 @@ def check_file(path: Path, cfg: CheckConfig, atlas: Atlas | None = None) -> tupl
 def read_at(gray: np.ndarray, cfg: CheckConfig, atlas: Atlas, offset: tuple[int, int]) -> Reading:
     """Read the cells of the grid at ``offset`` (snap's reading when no shifted grid was found)."""
     c = atlas.cell
-    binary = binarize(gray)
+    binary = binarize(gray, ink_threshold(gray))
     crop = whole_cells(binary, c, offset)
     drawn = cell_counts(solid(binary), c, offset) >= cfg.min_cell_pixels
-    return read(crop, drawn, atlas, offset, cfg.read_max_distance, cfg.read_min_margin)
+    return read(crop, drawn, atlas, offset, cfg)

@@ -522,16 +522,22 @@ class CheckConfig(Strict):
 
     black_tolerance: int = Field(8, ge=0, le=127, description="Pixels <= this level count as black.")
     white_tolerance: int = Field(8, ge=0, le=127, description="Pixels >= 255 - this level count as white.")
-    max_edge_grey: float = Field(0.05, ge=0, le=1, description="Crisp when at most this share of the pixels beside a black/white edge is grey (outside both bands).")
-    max_background_level: float = Field(8.0, ge=0, le=255, description="Black background when the flat (empty) cells sit at or below this level.")
+    max_edge_grey: float = Field(0.05, ge=0, le=1, description="Crisp when at most this share of the pixels beside a black/white edge is grey (more than edge_band of the contrast away from both the picture's dark and light levels).")
+    edge_band: float = Field(0.15, ge=0, le=0.5, description="Crisp: a pixel beside an edge within this share of the dark-to-light contrast of either level is black or white, not grey (decoder noise and JPEG ringing stay within it, blur and anti-aliasing do not).")
+    min_white_level: float = Field(192.0, ge=0, le=255, description="Crisp: the strokes' median level must reach this (grey strokes are not white).")
+    max_background_level: float = Field(24.0, ge=0, le=255, description="Black background when the flat (empty) cells sit at or below this level (a decoder's black is 10-16, a grey background 35+).")
     min_cell_pixels: int = Field(2, ge=1, le=256, description="A cell is drawn when it holds at least this many stroke pixels (white pixels with a white neighbour; lone specks do not count).")
-    min_drawn_share: float = Field(0.01, ge=0, le=1, description="Content: at least this share of cells must be drawn.")
+    min_drawn_share: float = Field(0.01, ge=0, le=1, description="Content: at least this share of cells must be drawn...")
+    min_sparse_share: float = Field(0.005, ge=0, le=1, description="...or at least this share (a single framed panel is ~1 %), when its drawn cells join up (min_connected_share).")
+    min_connected_share: float = Field(0.5, ge=0, le=1, description="Content of a sparse picture: at least this share of its drawn cells touch another drawn cell (a panel's cells join up; scattered specks do not).")
     min_breadth: float = Field(3.0, ge=0, le=1024, description="Content: the drawing's spread across its main direction (px, smaller principal spread of the stroke pixels) must reach this; a lone line of any slope is about 1.")
     max_speck_share: float = Field(0.3, ge=0, le=1, description="Content: at most this share of white pixels may be isolated specks (salt noise fails).")
     min_grid_score: float = Field(0.9, ge=0, le=1, description="Grid found when at least this share of the drawn ink lies in cells that are reused patterns no block edge cuts.")
     max_period_error: float = Field(0.5, ge=0, le=8, description="Not aligned when the measured structure period differs from the cell size by more than this many px.")
     read_max_distance: float = Field(0.35, ge=0, le=1, description="Read-back: a foreign glyph reads as a character when its tolerant shape distance (0 same .. 1 disjoint) is at most this.")
     read_min_margin: float = Field(0.03, ge=0, le=1, description="Read-back: ...and when the runner-up character is at least this much farther; otherwise the cell reads '?'.")
+    variant_max_share: float = Field(0.15, ge=0, le=1, description="Read-back of the kit's glyphs as a decoder draws them: a cell reads as a tile when it differs from the tile made 1 px thicker, thinner or moved in at most this share of its ink...")
+    variant_min_gap: int = Field(2, ge=0, le=256, description="...and every other tile's nearest such variant differs in at least twice as many pixels plus this many.")
 
 
 class TrainerConfig(Strict):
