@@ -53,6 +53,45 @@ from .training_tables import (  # noqa: F401 - one import surface for every tabl
     TrainingConfig,
 )
 
+# Every name the table modules define, re-exported: other modules (and other branches) import them from here.
+__all__ = [
+    "CaveParams",
+    "CheckConfig",
+    "ConfigPath",
+    "CorridorParams",
+    "DatasetConfig",
+    "DungeonParams",
+    "ExperimentConfig",
+    "FamilyMix",
+    "FloatRange",
+    "HardwareConfig",
+    "IntRange",
+    "MAX_CELLS",
+    "MAX_WEIGHT",
+    "MazeParams",
+    "MixedParams",
+    "ModelConfig",
+    "NetworkConfig",
+    "OPTIMIZERS",
+    "OUTPUT_NAME_BYTES",
+    "OptimizerConfig",
+    "RoomsAndMazesParams",
+    "SCHEDULERS",
+    "SampleConfig",
+    "Strict",
+    "TextParams",
+    "TrainerConfig",
+    "TrainingConfig",
+    "VRAM_PROFILES",
+    "VerificationPrompt",
+    "VerifyConfig",
+    "VramProfile",
+    "_check_range",
+    "_config_path",
+    "_kohya_args",
+    "_no_control",
+]
+
 
 class ExperimentConfig(Strict):
     """One experiment file: the tables of ``configs/flux_ascii.toml``."""

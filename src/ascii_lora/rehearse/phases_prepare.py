@@ -60,6 +60,8 @@ def preflight(s: RehearsalState) -> str:
     pre, root = s.pre, s.root
     from ..train.preflight import run_preflight
 
+    _expect(s.plan is not None, "no plan to check: the plan phase must run first")
+    assert s.plan is not None
     checks = run_preflight(pre, s.plan, root, rehearsal_probes())
     bad = [c for c in checks if c.ok is False]
     _expect(not bad, "; ".join(f"{c.name}: {c.detail}" for c in bad))
