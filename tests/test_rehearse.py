@@ -145,3 +145,60 @@ def test_train_env_is_rebuilt_for_what_it_installs_and_only_for_that(tmp_path):
     (tmp_path / "pyproject.toml").write_text(base)
     req.write_text("accelerate==1.7.0\n")
     assert train_env.fingerprint(tmp_path) != before
+
+
+def test_the_phases_run_in_table_order_over_one_state_and_a_failure_ends_the_rehearsal(tmp_path):
+    """A phase is one function of the state plus one table entry; the first failure stops the rest."""
+    import json
+
+    from ascii_lora.rehearse.judging import _expect
+    from ascii_lora.rehearse.run import rehearse
+
+    seen, reported = [], []
+
+    def first(s):
+        seen.append(("first", s.run_dir, s.pre.training.max_train_steps, s.name))
+        s.winner_file, s.s_per_step_1 = "w.safetensors", 61.5
+        return "made the first"
+
+    def second(s):
+        seen.append(("second", s.winner_file))
+        _expect(False, "the second found nothing")
+
+    def third(s):
+        seen.append(("third",))
+        return "never"
+
+    out = tmp_path / "out"
+    result = rehearse(ExperimentConfig.model_validate(USER), tmp_path, out, tmp_path / "cache", report=reported.append,
+                      phases=[("one", first), ("two", second), ("three", third)])
+    assert seen == [("first", out / "run", 8, "mine"), ("second", "w.safetensors")]
+    assert [(p.name, p.ok, p.detail) for p in reported] == [("one", True, "made the first"),
+                                                            ("two", False, "the second found nothing")]
+    assert result.ok is False
+    summary = json.loads((out / "rehearsal.json").read_text())
+    assert [p["name"] for p in summary["phases"]] == ["one", "two"] and summary["ok"] is False
+    assert summary["facts"]["seconds_per_step"] == {"s_per_step_1": 61.5, "s_per_step_2": None}
+    assert summary["facts"]["overrides"] == REHEARSAL
+
+
+def test_a_phase_that_crashes_is_reported_with_its_exception_not_raised(tmp_path):
+    from ascii_lora.rehearse.run import rehearse
+
+    def broken(s):
+        raise KeyError("plan")
+
+    result = rehearse(ExperimentConfig.model_validate(USER), tmp_path, tmp_path / "out", tmp_path / "cache",
+                      phases=[("broken", broken)])
+    assert [(p.name, p.ok, p.detail) for p in result.phases] == [("broken", False, "KeyError: 'plan'")]
+
+
+def test_the_rehearsal_keeps_its_phases_and_their_labels():
+    """The OK/FAIL lines and rehearsal.json name these phases; other tools read them."""
+    from ascii_lora.rehearse.phases import PHASES
+
+    assert [n for n, _ in PHASES] == [
+        "dataset", "stand-in models", "plan", "pre-flight", "train, Ctrl-C after the first state",
+        "RESUME=1, `ascii-lora stop`", "RESUME=1 to the end", "RESUME=1 on the finished run", "inspect every LoRA",
+        "check the samples", "verify: base model + last LoRA", "generate from a prompt"]
+    assert len({fn for _, fn in PHASES}) == len(PHASES)

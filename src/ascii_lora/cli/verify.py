@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..config.loader import load_config
 from ..console import console, err_console, fail, say
+from ..train.runs import run_dir_of
 
 
 def _root() -> Path:
@@ -54,7 +55,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ..verify.sweep import Events, plan_sweep, run_sweep
 
     cfg = load_config(args.config)
-    run_dir = Path(args.run_dir or cfg.training.output_dir)
+    run_dir = run_dir_of(_root(), cfg.training.output_dir, args.run_dir)
     plan = plan_sweep(cfg, _root(), run_dir, args.checkpoints, args.seeds, False if args.no_baseline else None)
     for n in plan.notes:
         say(f"note: {n}")
@@ -123,7 +124,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..verify.generate import plan_generate, run_generate
 
     cfg = load_config(args.config)
-    run_dir = Path(args.run_dir or cfg.training.output_dir)
+    run_dir = run_dir_of(_root(), cfg.training.output_dir, args.run_dir)
     req = plan_generate(cfg, _root(), run_dir, args.prompt, args.lora, args.count, args.seed, args.out)
     if req.added_trigger:
         say(f"added the trigger word: \"{req.prompt}\"")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config.models import ExperimentConfig
 from .kohya.plan import SD_SCRIPTS_COMMIT
-from .safetensors_header import NotSafetensors, read_header
+from .safetensors_header import Header, NotSafetensors, TensorInfo, read_header
 
 BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d+)_")
 # SimpleTuner saves diffusers/PEFT names: transformer.{transformer_blocks|single_transformer_blocks}.N.<layer>.lora_A/B
@@ -63,7 +63,34 @@ def printable(text: str) -> str:
 
 
 def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
+    """Every field from the header alone; what would make the file unusable or not the config's becomes a warning."""
     header = read_header(path)
+    downs, peft = _down_weights(header)
+    notes = _up_rank_notes(header, downs, peft)
+    ranks = Counter(t.shape[0] for t in downs.values())
+    meta = {printable(k): printable(v) for k, v in header.metadata.items()}
+    alpha = _alpha(header, downs, meta, peft, notes)
+    blocks, other = _blocks(downs)
+    info = LoraInfo(
+        file=str(path),
+        modules=len(downs),
+        rank=ranks.most_common(1)[0][0],
+        ranks=sorted(ranks),
+        alpha=alpha,
+        module=meta.get("ss_network_module"),
+        base_model=meta.get("ss_base_model_version"),
+        dtype=_dtype(header),
+        parameters=sum(t.numel for t in header.tensors.values()),
+        blocks=blocks,
+        other_modules=other,
+        training={k: meta[v] for k, v in TRAINING_KEYS.items() if v in meta},
+    )
+    info.warnings = notes + compare(info, meta, cfg)
+    return info
+
+
+def _down_weights(header: Header) -> tuple[dict[str, TensorInfo], bool]:
+    """The down matrix of every module by module name, and whether the names are diffusers/PEFT's (SimpleTuner)."""
     downs = {k[: -len(".lora_down.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_down.weight")}
     peft = not downs
     if peft:  # SimpleTuner's checkpoints: lora_A is the down projection
@@ -73,21 +100,28 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
     for m, t in downs.items():
         if len(t.shape) < 2:
             raise NotSafetensors(f"{printable(m)} down weight has shape {list(t.shape)}: a LoRA down matrix (lora_down) is [rank, inputs]")
+    return downs, peft
+
+
+def _up_rank_notes(header: Header, downs: dict[str, TensorInfo], peft: bool) -> list[str]:
+    """An up matrix whose rank is not its down matrix's makes the file impossible to apply."""
     notes: list[str] = []
     up = ".lora_B.weight" if peft else ".lora_up.weight"
     mismatched = [m for m, t in downs.items() if f"{m}{up}" in header.tensors and header.tensors[f"{m}{up}"].shape[1:2] != t.shape[:1]]
     if mismatched:
         notes.append(f"{len(mismatched)} module(s) whose up rank differs from the down rank (first {printable(mismatched[0])}): "
                      "the file cannot be applied")
-    ranks = Counter(t.shape[0] for t in downs.values())
-    rank = ranks.most_common(1)[0][0]
+    return notes
+
+
+def _alpha(header: Header, downs: dict[str, TensorInfo], meta: dict[str, str], peft: bool, notes: list[str]) -> float | None:
+    """The most common per-module alpha tensor, else the metadata's (sd-scripts', then PEFT's); problems go to notes."""
     alphas = [header.scalar(f"{m}.alpha") for m in downs if f"{m}.alpha" in header.tensors]
     nan = sum(1 for a in alphas if math.isnan(a))
     if nan:
         notes.append(f"alpha is NaN in {nan} module(s): every update of the LoRA would be NaN")
     finite = [a for a in alphas if not math.isnan(a)]
     alpha = Counter(finite).most_common(1)[0][0] if finite else (math.nan if alphas else None)
-    meta = {printable(k): printable(v) for k, v in header.metadata.items()}
     if alpha is None and "ss_network_alpha" in meta:
         try:
             alpha = float(meta["ss_network_alpha"])
@@ -95,6 +129,11 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
             notes.append(f"metadata ss_network_alpha {meta['ss_network_alpha']!r} is not a number")
     if alpha is None and peft:
         alpha = _peft_alpha(header.metadata)
+    return alpha
+
+
+def _blocks(downs: dict[str, TensorInfo]) -> tuple[dict[str, list[int]], int]:
+    """Which FLUX double/single blocks carry a module (either naming), and how many modules are outside them."""
     blocks: dict[str, set[int]] = {}
     other = 0
     for m in downs:
@@ -106,23 +145,13 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
             blocks.setdefault(PEFT_BLOCK_NAMES[p.group(1)], set()).add(int(p.group(2)))
         else:
             other += 1
+    return {k: sorted(v) for k, v in sorted(blocks.items())}, other
+
+
+def _dtype(header: Header) -> str:
+    """The most common dtype among the LoRA's own tensors."""
     dtypes = Counter(t.dtype for k, t in header.tensors.items() if "lora_" in k)
-    info = LoraInfo(
-        file=str(path),
-        modules=len(downs),
-        rank=rank,
-        ranks=sorted(ranks),
-        alpha=alpha,
-        module=meta.get("ss_network_module"),
-        base_model=meta.get("ss_base_model_version"),
-        dtype=dtypes.most_common(1)[0][0] if dtypes else "?",
-        parameters=sum(t.numel for t in header.tensors.values()),
-        blocks={k: sorted(v) for k, v in sorted(blocks.items())},
-        other_modules=other,
-        training={k: meta[v] for k, v in TRAINING_KEYS.items() if v in meta},
-    )
-    info.warnings = notes + compare(info, meta, cfg)
-    return info
+    return dtypes.most_common(1)[0][0] if dtypes else "?"
 
 
 def _peft_alpha(meta: dict[str, str]) -> float | None:

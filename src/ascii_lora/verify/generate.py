@@ -26,9 +26,9 @@ from ..grid.atlas import get_atlas
 from ..grid.layout import grid_text
 from ..train.preflight import Check
 from ..train.probes import Probes
-from .drawing import Drawer, Precision, WorkerProcess, choose_precision, clear_stale, worker_spec
+from .drawing import Drawer, Precision, choose_precision
+from .drive import WorkerFiles, drive_worker
 from .jobs import Checkpoint, Job, Settings, base_identity, check_path, is_drawn, make_record, with_trigger
-from .preflight import run_inference_preflight
 from .sheet import Tile, contact_sheet
 from .sweep import winner_file
 
@@ -160,35 +160,23 @@ def run_generate(cfg: ExperimentConfig, root: Path, req: Request, snap: bool = F
     req.out_dir.mkdir(parents=True, exist_ok=True)
     finished: dict[Path, Picture] = {}
     if req.pending:
-        checks = run_inference_preflight(cfg, root, req.precision, [req.lora] if req.lora else [], req.out_dir, len(req.pending), probes, device)
-        on_checks(checks)
-        res.failed_checks = [c for c in checks if c.ok is False]
+        state = req.out_dir / ".ascii-lora"
+        files = WorkerFiles(state / "jobs.json", state / "draw.log", req.out_dir, [req.out_dir])
+
+        def on_drawn(job: Job, event: dict) -> None:
+            pic = finish_picture(job, cfg, snap)
+            finished[job.out] = pic
+            res.drawn_now += 1
+            on_picture(pic)
+
+        d = drive_worker(cfg, root, req.pending, req.precision, [req.lora] if req.lora else [], files, on_drawn,
+                         on_checks=on_checks, on_start=on_start, drawer=drawer, probes=probes, device=device)
+        res.failed_checks = d.failed_checks
         if res.failed_checks:
             return res
-        clear_stale([req.out_dir])
-        state = req.out_dir / ".ascii-lora"
-        process = None
-        if drawer is None:
-            process = WorkerProcess(state / "jobs.json", state / "draw.log")
-            drawer = process
-        res.log = state / "draw.log"
-        settings = Settings.from_config(cfg, req.precision.name)
-        spec = worker_spec(cfg, root, req.pending, settings, req.precision, None if device == "cuda" else device)
-        on_start(len(req.pending))
-
-        def on_event(event: dict) -> None:
-            if event.get("event") == "drawn":
-                job = req.pending[int(event["index"])]
-                pic = finish_picture(job, cfg, snap)
-                finished[job.out] = pic
-                res.drawn_now += 1
-                on_picture(pic)
-            elif event.get("event") == "error":
-                res.error = str(event.get("message"))
-
-        code = drawer(spec, on_event)
-        if code != 0:
-            res.error = res.error or (process.last_error if process else None) or f"the drawing worker exited with code {code}"
+        res.log = d.log
+        res.error = d.error or res.error
+        if d.code != 0:
             return res
     for job in req.jobs:
         pic = finished.get(job.out)

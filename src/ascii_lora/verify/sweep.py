@@ -22,10 +22,10 @@ from ..fsutil import atomic_write
 from ..grid.atlas import Atlas, get_atlas
 from ..train.preflight import Check
 from ..train.probes import Probes
-from .drawing import Drawer, Precision, WorkerProcess, choose_precision, clear_stale, worker_spec
+from .drawing import Drawer, Precision, choose_precision
+from .drive import WorkerFiles, drive_worker
 from .jobs import (BASELINE, Checkpoint, Job, Settings, base_identity, build_jobs, check_path, discover, is_drawn, select,
                    verify_prompts)
-from .preflight import run_inference_preflight
 from .report import Scored, Summary, chart, markdown, summarise, winner_sheet
 
 REPORT = "report.md"
@@ -108,37 +108,25 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
     scored: dict[Path, ImageReport] = {}
     if outcome.pending:
         loras = [j.checkpoint.path for j in outcome.pending if j.checkpoint.path is not None]
-        checks = run_inference_preflight(cfg, root, outcome.precision, loras, verify_dir, len(outcome.pending), probes, device)
-        events.checks(checks)
-        outcome.failed_checks = [c for c in checks if c.ok is False]
+        files = WorkerFiles(verify_dir / SPEC, verify_dir / LOG, verify_dir, sorted({j.out.parent for j in outcome.pending}))
+
+        def on_drawn(job: Job, event: dict[str, Any]) -> None:
+            report = score_image(job, cfg.check, atlas)
+            scored[job.out] = report
+            outcome.drawn_now += 1
+            seconds = event.get("seconds")
+            if seconds is not None:
+                outcome.seconds_per_image.append(float(seconds))
+            events.drawn(job, report, seconds)
+
+        d = drive_worker(cfg, root, outcome.pending, outcome.precision, loras, files, on_drawn, on_checks=events.checks,
+                         on_start=events.start, on_event=events.worker, drawer=drawer, probes=probes, device=device)
+        outcome.failed_checks = d.failed_checks
         if outcome.failed_checks:
             return outcome
-        clear_stale(sorted({j.out.parent for j in outcome.pending}))
-        process = None
-        if drawer is None:
-            process = WorkerProcess(verify_dir / SPEC, verify_dir / LOG)
-            drawer = process
-        outcome.log = verify_dir / LOG
-        spec = worker_spec(cfg, root, outcome.pending, settings, outcome.precision, None if device == "cuda" else device)
-        events.start(len(outcome.pending))
-
-        def on_event(event: dict[str, Any]) -> None:
-            events.worker(event)
-            if event.get("event") == "drawn":
-                job = outcome.pending[int(event["index"])]
-                report = score_image(job, cfg.check, atlas)
-                scored[job.out] = report
-                outcome.drawn_now += 1
-                seconds = event.get("seconds")
-                if seconds is not None:
-                    outcome.seconds_per_image.append(float(seconds))
-                events.drawn(job, report, seconds)
-            elif event.get("event") == "error":
-                outcome.error = str(event.get("message"))
-
-        code = drawer(spec, on_event)
-        if code != 0:
-            outcome.error = outcome.error or (process.last_error if process else None) or f"the drawing worker exited with code {code}"
+        outcome.log = d.log
+        outcome.error = d.error or outcome.error
+        if d.code != 0:
             return outcome
         missing = [j for j in outcome.pending if not is_drawn(j.out, j.record)]
         if missing:
