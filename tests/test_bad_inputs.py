@@ -209,6 +209,19 @@ def _near_miss(d: Path) -> None:
     shutil.copy(d / "data" / "dungeon_00000.ascii", d / "near" / "dungeon_00000.ascii")
 
 
+def _swap_two_captions(d: Path) -> None:
+    """Both still start with the trigger word and read fine: only the manifest's sha256 tells."""
+    a, b = sorted((d / "data").glob("*.txt"))[:2]
+    ta, tb = a.read_bytes(), b.read_bytes()
+    a.write_bytes(tb)
+    b.write_bytes(ta)
+
+
+def _save_as(name: str, fmt: str) -> Callable[[Path], None]:
+    """One of the dataset's own pictures saved again under a name the trainer's image list also takes."""
+    return lambda d: Image.open(d / "data" / "dungeon_00000.png").save(d / "data" / name, fmt)
+
+
 def _two_outputs(folder: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2, names
@@ -317,6 +330,13 @@ CASES: list[Case] = [
          chain(config(SMALL), dataset_copy(), files(**{"data__holiday_00001.png": png()})), keep=True),
     Case("foreign-our-pattern-past-schedule", ["dataset", "--out", "data", "--count", "2", *WITH], 2, ["data", "maze_09999.png"],
          chain(config(SMALL), dataset_copy(), files(**{"data__maze_09999.png": png()})), keep=True),
+    Case("lock-is-a-symlink", ["dataset", "--out", "out", "--count", "2", *WITH], 2, ["out/.ascii-lora.lock", "symbolic link"],
+         chain(config(SMALL), files(**{"precious.txt": "my thesis"}), mkdirs("out"),
+               lambda d: (d / "out/.ascii-lora.lock").symlink_to(d / "precious.txt")), keep=True),
+    Case("lock-name-users-file", ["dataset", "--out", "data", "--count", "3", *WITH], 2, ["data/.ascii-lora.lock", "not an ascii-lora lock"],
+         chain(config(SMALL), dataset_copy(), files(**{"data__.ascii-lora.lock": "my notes"})), keep=True),
+    Case("temp-prefix-users-file", ["dataset", "--out", "data", "--count", "3", *WITH], 2, ["data", ".ascii-lora-tmp-notes.txt"],
+         chain(config(SMALL), dataset_copy(), files(**{"data__.ascii-lora-tmp-notes.txt": "my notes"})), keep=True),
     Case("foreign-with-force", ["dataset", "--out", "out", "--count", "2", "--force", *WITH], 2, ["out", "cave_00001.png"],
          chain(config(SMALL), files(**{"out__cave_00001.png": png()})), keep=True),
     Case("folder-named-like-a-png", ["dataset", "--out", "data", "--count", "3", *WITH], 2, ["data", "dungeon_00000.png"],
@@ -363,6 +383,20 @@ CASES: list[Case] = [
     Case("validate-no-caption", ["validate", "data"], 1, ["dungeon_00000.png", "caption"],
          chain(dataset_copy(), remove("data/dungeon_00000.txt"))),
     Case("validate-empty-dir", ["validate", "empty"], 1, ["empty", "no PNG"], mkdirs("empty")),
+    Case("validate-captions-swapped", ["validate", "data"], 1, [".txt is not the file", "sha256"],
+         chain(dataset_copy(), _swap_two_captions)),
+    Case("validate-caption-cut-to-trigger", ["validate", "data"], 1, ["dungeon_00000.png", "only the trigger word"],
+         chain(dataset_copy(), files(**{"data__dungeon_00000.txt": "ascii_structure_style,\n"}))),
+    Case("validate-caption-not-utf8", ["validate", "data"], 1, ["dungeon_00000.txt", "not UTF-8"],
+         chain(dataset_copy(), files(**{"data__dungeon_00000.txt": b"ascii_structure_style, caf\xe9 map\n"}))),
+    Case("validate-jpg-beside", ["validate", "data"], 1, ["extra.jpg", "train on"], chain(dataset_copy(), _save_as("extra.jpg", "JPEG"))),
+    Case("validate-webp-beside", ["validate", "data"], 1, ["extra.webp", "train on"], chain(dataset_copy(), _save_as("extra.webp", "WEBP"))),
+    Case("validate-upper-png-beside", ["validate", "data"], 1, ["dungeon_00000.PNG", "train on"],
+         chain(dataset_copy(), _save_as("dungeon_00000.PNG", "PNG"))),
+    Case("validate-foreign-png-beside", ["validate", "data"], 1, ["zz_00000.png", "manifest does not list"],
+         chain(dataset_copy(), lambda d: shutil.copy(d / "data/dungeon_00000.png", d / "data/zz_00000.png"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.txt", d / "data/zz_00000.txt"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.ascii", d / "data/zz_00000.ascii"))),
     Case("validate-a-file", ["validate", "f.txt"], 2, ["f.txt", "not a directory"], files(**{"f.txt": "x"})),
 
     # -- preview ----------------------------------------------------------------------------------------------
