@@ -222,6 +222,22 @@ def _save_as(name: str, fmt: str) -> Callable[[Path], None]:
     return lambda d: Image.open(d / "data" / "dungeon_00000.png").save(d / "data" / name, fmt)
 
 
+def deep(n: int = 100_000) -> str:
+    """JSON/TOML arrays nested past the parser's recursion limit."""
+    return "[" * n + "]" * n
+
+
+def lora_with_block(number: str) -> bytes:
+    name = f"lora_unet_double_blocks_{number}_img_attn_qkv"
+    return safetensors({f"{name}.lora_down.weight": {"dtype": "F16", "shape": [4, 8], "data_offsets": [0, 64]},
+                        f"{name}.lora_up.weight": {"dtype": "F16", "shape": [8, 4], "data_offsets": [64, 128]}}, bytes(128))
+
+
+def _valid_json_without_infinity(r: subprocess.CompletedProcess) -> None:
+    data = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["alpha"] is None
+
+
 def _two_outputs(folder: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2, names
@@ -316,6 +332,12 @@ CASES: list[Case] = [
     Case("config-folder", ["dataset", "--config", "conf", "--out", "out"], 2, ["conf", "directory"], mkdirs("conf")),
     Case("config-huge", ["dataset", "--config", "big.toml", "--out", "out"], 2, ["big.toml", "MiB"],
          files(**{"big.toml": "# " + "x" * (3 << 20) + "\n"})),
+    Case("config-bom", ["plan", "--run-dir", "run", "--config", "bom.toml"], 2, ["bom.toml", "byte-order mark"],
+         files(**{"bom.toml": b"\xef\xbb\xbf[dataset]\ncount = 3\n"})),
+    Case("config-deeply-nested", ["plan", "--run-dir", "run", "--config", "deep.toml"], 2, ["deep.toml", "nesting too deep"],
+         files(**{"deep.toml": f"a = {deep(3000)}\n"})),
+    Case("config-5000-digit-int", ["plan", "--run-dir", "run", "--config", "big.toml"], 2, ["big.toml", "thousands of digits"],
+         files(**{"big.toml": "[dataset]\nseed = " + "9" * 5000 + "\n"})),
     Case("config-not-utf8", ["dataset", "--config", "bad.toml", "--out", "out"], 2, ["bad.toml", "UTF-8"],
          files(**{"bad.toml": b"[dataset]\ncount = 3 # \xff\xfe\n"})),
     Case("count-flag-too-big", ["dataset", "--count", "99999999999", "--out", "out"], 2, ["--count", "99999999999"],
@@ -377,6 +399,10 @@ CASES: list[Case] = [
          chain(dataset_copy(), files(**{"data__manifest.json": "\x00\x01garbage"}))),
     Case("validate-manifest-folder", ["validate", "data"], 2, ["data/manifest.json", "directory"],
          chain(dataset_copy(), replace_with_dir("data/manifest.json"))),
+    Case("validate-manifest-deep", ["validate", "data"], 2, ["data/manifest.json", "nesting too deep"],
+         chain(dataset_copy(), files(**{"data__manifest.json": deep()}))),
+    Case("validate-manifest-huge-int", ["validate", "data"], 2, ["data/manifest.json", "thousands of digits"],
+         chain(dataset_copy(), files(**{"data__manifest.json": '{"count": ' + "7" * 5000 + "}"}))),
     Case("validate-caption-folder", ["validate", "data"], 1, ["dungeon_00000", ".txt"],
          chain(dataset_copy(), replace_with_dir("data/dungeon_00000.txt"))),
     Case("validate-ascii-folder", ["validate", "data"], 1, ["dungeon_00000", ".ascii"],
@@ -428,6 +454,13 @@ CASES: list[Case] = [
     Case("resume-env-garbage", ["train", "--dry-run", "--run-dir", "run"], 2, ["RESUME=maybe"], env={"RESUME": "maybe"}),
     Case("resume-env-with-state", ["train", "--dry-run", "--run-dir", "run"], 0, ["--resume", "flux_ascii_structure_v1-step00000500-state"],
          mkdirs("run/flux_ascii_structure_v1-step00000500-state"), env={"RESUME": "1"}),
+    Case("stop-unrelated-live-pid", ["stop", "--run-dir", "run"], 2, ["pid 1", "another program"],
+         files(**{"run__run.json": json.dumps({"exit_code": None, "launcher_pid": 1, "launcher_start": 5, "started": 1.0})}), keep=True),
+    Case("stop-run-json-deep", ["stop", "--run-dir", "run"], 2, ["run/run.json", "unreadable"], files(**{"run__run.json": deep()}), keep=True),
+    Case("resume-train-state-deep", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2, ["--resume"],
+         files(**{"run__flux_ascii_structure_v1-step00000500-state__train_state.json": f'{{"current_step": {deep()}}}'})),
+    Case("resume-train-state-huge-int", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2, ["--resume"],
+         files(**{"run__flux_ascii_structure_v1-step00000500-state__train_state.json": '{"current_step": ' + "9" * 5000 + "}"})),
     Case("train-preflight-incomplete-dataset", ["train", "--run-dir", "run", *WITH], 1, ["dataset", "incomplete", "1 of 3"],
          chain(config(SMALL.replace("[dataset]\n", '[dataset]\nout = "data"\n')), dataset_copy(),
                edit_manifest("data", lambda m: m.update(status="incomplete")), _drop_two_samples)),
@@ -480,6 +513,15 @@ CASES: list[Case] = [
          files(**{"l.safetensors": safetensors({}, raw_header=b"\xff" * 16)})),
     Case("inspect-nan-alpha", ["inspect", "l.safetensors"], 0, ["warning", "alpha", "NaN"], files(**{"l.safetensors": lora(alpha=nan_bf16())})),
     Case("inspect-rank-mismatch", ["inspect", "l.safetensors"], 0, ["warning", "rank"], files(**{"l.safetensors": lora(up=[8, 2])})),
+    Case("inspect-header-deep", ["inspect", "l.safetensors"], 2, ["l.safetensors", "nested too deeply"],
+         files(**{"l.safetensors": safetensors({}, raw_header=f'{{"a": {deep()}}}'.encode())})),
+    Case("inspect-block-5000-digits", ["inspect", "l.safetensors"], 0, ["1 other"], files(**{"l.safetensors": lora_with_block("9" * 5000)})),
+    Case("inspect-inf-alpha", ["inspect", "l.safetensors"], 0, ["warning", "alpha is infinite"],
+         files(**{"l.safetensors": lora(alpha=struct.pack("<H", 0x7F80))})),
+    Case("inspect-inf-alpha-json", ["inspect", "--json", "l.safetensors"], 0, ["alpha is infinite"],
+         files(**{"l.safetensors": lora(alpha=struct.pack("<H", 0x7F80))}), after=lambda d, r: _valid_json_without_infinity(r)),
+    Case("inspect-nan-alpha-json", ["inspect", "--json", "l.safetensors"], 0, ["alpha is NaN"],
+         files(**{"l.safetensors": lora(alpha=nan_bf16())}), after=lambda d, r: _valid_json_without_infinity(r)),
     Case("inspect-control-chars", ["inspect", "l.safetensors"], 0, ["evil"],
          files(**{"l.safetensors": lora(meta={"ss_training_comment": "evil\x1b[2J\x1b]0;title\x07\rX"})}),
          after=lambda d, r: _no_control_chars(r)),

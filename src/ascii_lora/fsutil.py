@@ -123,6 +123,16 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+def parse_error_words(error: Exception) -> str:
+    """What a parser's failure means to a user: nesting past Python's stack and integers past its
+    4300-digit conversion limit are said plainly (their own texts advise settings the user cannot reach)."""
+    if isinstance(error, RecursionError):
+        return "nesting too deep to read"
+    if "integer string conversion" in str(error):
+        return "an integer with thousands of digits"
+    return str(error)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -12,7 +12,7 @@ from typing import get_args
 from .. import __version__, interrupts
 from ..config.models import TrainerConfig
 from ..console import fail, say
-from ..errors import UserError
+from ..errors import UserError, write_trace
 from ..fsutil import describe
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_line(error: BaseException) -> str:
+    """``Type: message`` on one printable line of at most 200 characters."""
+    text = f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -122,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         fail(f"{where}{describe(e)}")
         return 2
+    except Exception as e:  # noqa: BLE001 - our bug: one line here, the whole trace in a file
+        fail(f"internal error, not a mistake in your input ({_first_line(e)}); the full trace is in "
+             f"{write_trace(e)}: please report it with that file")
+        return 70  # EX_SOFTWARE
     finally:
         restore()
 

@@ -44,7 +44,7 @@ def state_step(state_dir: Path) -> int | None:
     try:
         data = json.loads((state_dir / TRAIN_STATE).read_text())
         return int(data["current_step"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
 
 

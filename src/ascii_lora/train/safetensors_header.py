@@ -102,7 +102,9 @@ def read_header(path: Path) -> Header:
         raise NotSafetensors("header is truncated (incomplete download?)")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except RecursionError:
+        raise NotSafetensors("header is JSON nested too deeply to read (not a safetensors file)") from None
+    except ValueError:
         raise NotSafetensors("header is not JSON (wrong file type?)") from None
     if not isinstance(data, dict):
         raise NotSafetensors("header is not a JSON object")

@@ -59,7 +59,7 @@ def _mark_state(state_dir: Path, offset: int, total: int) -> int | None:
     f = state_dir / TRAIN_STATE
     try:
         data = json.loads(f.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if MARK not in data:
         data["current_step"] = int(data.get("current_step", 0)) + offset
@@ -146,7 +146,7 @@ def read_record(run_dir: Path) -> dict:
     try:
         data = json.loads((run_dir / RUN_JSON).read_text())
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return {}
 
 

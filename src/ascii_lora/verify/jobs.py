@@ -235,7 +235,7 @@ def build_jobs(checkpoints: list[Checkpoint], prompts: list[str], seeds: list[in
 def read_record(png: Path) -> dict[str, Any] | None:
     try:
         return json.loads(record_path(png).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
