@@ -238,6 +238,10 @@ def _valid_json_without_infinity(r: subprocess.CompletedProcess) -> None:
     assert data["alpha"] is None
 
 
+def _report_rewritten(report: Path) -> None:
+    assert "an earlier run" not in report.read_text(), "a report check wrote is check's to replace"
+
+
 def _two_outputs(folder: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2, names
@@ -480,6 +484,19 @@ CASES: list[Case] = [
     Case("check-empty-folder", ["check", "empty", *WITH], 2, ["empty"], chain(config(SMALL), mkdirs("empty"))),
     Case("check-shared-stem", ["check", "s/x.png", "s/x.bmp", "--ascii-dir", "asc", *WITH], 0, ["x.png", "x.bmp"],
          chain(config(SMALL), dataset_copy(), _same_stem_two_formats), after=lambda d, r: _two_outputs(d / "asc")),
+    Case("check-json-onto-its-input", ["check", "data/dungeon_00000.png", "--json", "data/dungeon_00000.png", *WITH], 2,
+         ["data/dungeon_00000.png", "overwrite this input", "--json"], chain(config(SMALL), dataset_copy()), keep=True),
+    Case("check-ascii-dir-onto-ground-truth", ["check", "data/dungeon_00000.png", "--ascii-dir", "data", *WITH], 2,
+         ["data/dungeon_00000.ascii", "beside the images", "--ascii-dir"], chain(config(SMALL), dataset_copy()), keep=True),
+    Case("check-default-report-onto-users-file", ["check", "runs/sample", *WITH], 2, ["runs/check/report.md", "--report-dir"],
+         chain(config(SMALL), dataset_copy(), mkdirs("runs/sample"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.png", d / "runs/sample/flux_000500_00_20260101120000_1234.png"),
+               files(**{"runs__check__report.md": "my own notes"})), keep=True),
+    Case("check-default-report-ours-is-replaced", ["check", "runs/sample", *WITH], 0, ["runs/check/report.md"],
+         chain(config(SMALL), dataset_copy(), mkdirs("runs/sample"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.png", d / "runs/sample/flux_000500_00_20260101120000_1234.png"),
+               files(**{"runs__check__report.md": "# ascii-lora check report\n\nan earlier run\n"})),
+         after=lambda d, r: _report_rewritten(d / "runs/check/report.md")),
     Case("snap-into-input-folder", ["snap", "near", "--out", "near", *WITH], 0, ["snapped"], chain(config(SMALL), dataset_copy(), _near_miss),
          keep=True),
     Case("snap-out-is-file", ["snap", "data/dungeon_00000.png", "--out", "f", *WITH], 2, ["f"],
