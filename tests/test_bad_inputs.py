@@ -242,6 +242,26 @@ def _report_rewritten(report: Path) -> None:
     assert "an earlier run" not in report.read_text(), "a report check wrote is check's to replace"
 
 
+def _our_old_sheet(name: str) -> Callable[[Path], None]:
+    """A sheet an earlier `preview` wrote (marked as the product marks them), 8 px wide."""
+    from PIL.PngImagePlugin import PngInfo
+
+    def make(d: Path) -> None:
+        info = PngInfo()
+        info.add_text("Software", "ascii-lora preview")
+        Image.new("L", (8, 8)).save(d / name, "PNG", pnginfo=info)
+    return make
+
+
+def _is_png(path: Path) -> None:
+    assert Image.open(path).size[0] > 100
+
+
+def _replaced_in_place(d: Path, name: str) -> None:
+    assert Image.open(d / name).size[0] > 100, "our earlier sheet is replaced"
+    assert not list(d.glob("*_preview-*.png"))
+
+
 def _two_outputs(folder: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2, names
@@ -347,6 +367,9 @@ CASES: list[Case] = [
     Case("count-flag-too-big", ["dataset", "--count", "99999999999", "--out", "out"], 2, ["--count", "99999999999"],
          after=lambda d, r: _not_blamed_on_a_file(r)),
     Case("out-flag-nul", ["dataset", "--count", "1", "--out", "a\x01b\n"], 2, ["--out"]),
+    Case("verify-checkpoints-commas", ["verify", "--checkpoints", ",,,"], 2, ["--checkpoints", "names no checkpoint"]),
+    Case("verify-checkpoints-5000-digits", ["verify", "--checkpoints", "7" * 5000], 2, ["--checkpoints", "5000 digits"]),
+    Case("verify-checkpoints-superscript", ["verify", "--checkpoints", "\u00b2"], 2, ["--checkpoints", "not a step number"]),
     Case("generate-count-huge", ["generate", "x", "--count", "30000000", "--lora", "none"], 2, ["--count", "at most 1000"]),
     Case("verify-seeds-huge", ["verify", "--seeds", "50000000"], 2, ["--seeds", "at most 1000"]),
     Case("generate-seed-past-first-seed-cap", ["generate", "x", "--seed", "4294967295", "--lora", "none"], 2, ["--seed", "at most"]),
@@ -447,6 +470,12 @@ CASES: list[Case] = [
     Case("preview-out-missing-parent-file", ["preview", "data", "--out", "f/s.png"], 2, ["f"],
          chain(dataset_copy(), files(f="a file where a folder must go"))),
     Case("preview-empty", ["preview", "empty"], 2, ["empty", "no PNG"], mkdirs("empty")),
+    Case("preview-default-name-taken", ["preview", "data"], 0, ["data_preview.png", "kept", "data_preview-2.png"],
+         chain(dataset_copy(), files(**{"data_preview.png": png()})), keep=True,
+         after=lambda d, r: _is_png(d / "data_preview-2.png")),
+    Case("preview-default-ours-replaced", ["preview", "data"], 0, ["data_preview.png"],
+         chain(dataset_copy(), _our_old_sheet("data_preview.png")),
+         after=lambda d, r: _replaced_in_place(d, "data_preview.png")),
     Case("preview-fifo", ["preview", "data", "--out", "s.png"], 0, ["s.png"], chain(dataset_copy(), fifo("data/aa_00000.png"))),
 
     # -- plan / train --dry-run: run directory, resume ----------------------------------------------------------

@@ -34,3 +34,39 @@ def test_a_trace_that_cannot_be_written_still_leaves_one_line(tmp_path, monkeypa
     assert app.main(["validate", str(tmp_path)]) == 70
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not writable" in err
+
+
+def test_a_deleted_working_folder_is_named_as_such(tmp_path):
+    from .test_bad_inputs import cli
+
+    (tmp_path / "gone").mkdir()
+    r = cli("plan", "--run-dir", "run", cwd=tmp_path, prefix=["sh", "-c", 'cd gone && rmdir ../gone && exec "$@"', "sh"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "current folder no longer exists" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_stdout_on_a_full_device_is_blamed_on_stdout(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .test_bad_inputs import ROOT, lora
+
+    (tmp_path / "l.safetensors").write_bytes(lora())
+    env = {**os.environ, "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONPATH": str(ROOT / "src")}
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "ascii_lora", "inspect", "l.safetensors"], cwd=tmp_path, env=env,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["error: standard output could not be written (no space left on the device); "
+                                             "nothing else failed"], r.stderr
+
+
+def test_failed_preflight_counts_only_what_failed(capsys):
+    from ascii_lora.cli.verify import _refuse
+    from ascii_lora.train.preflight import Check
+
+    assert _refuse([Check("a", False, "x"), Check("b", False, "y")]) == 1
+    err = capsys.readouterr().err
+    assert "2 pre-flight checks failed" in err and " of " not in err
