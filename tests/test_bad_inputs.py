@@ -262,6 +262,13 @@ def _replaced_in_place(d: Path, name: str) -> None:
     assert not list(d.glob("*_preview-*.png"))
 
 
+IN_RUN = '[dataset]\nout = "run/dataset"\n[training]\noutput_dir = "run"\n'
+
+
+def _nothing_at(path: Path) -> None:
+    assert not path.exists(), f"{path} was created by a refused plan"
+
+
 def _two_outputs(folder: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2, names
@@ -499,6 +506,21 @@ CASES: list[Case] = [
     Case("train-preflight-incomplete-dataset", ["train", "--run-dir", "run", *WITH], 1, ["dataset", "incomplete", "1 of 3"],
          chain(config(SMALL.replace("[dataset]\n", '[dataset]\nout = "data"\n')), dataset_copy(),
                edit_manifest("data", lambda m: m.update(status="incomplete")), _drop_two_samples)),
+    # -- a plan never writes into (or links over) the dataset ------------------------------------------------
+    Case("plan-simpletuner-view-is-the-dataset", ["plan", "--trainer", "simpletuner", *WITH], 2, ["[training] output_dir", "run/dataset"],
+         chain(config(IN_RUN), dataset_copy("run/dataset")), keep=True),
+    Case("train-simpletuner-view-is-the-dataset", ["train", "--trainer", "simpletuner", *WITH], 2, ["output_dir", "run/dataset"],
+         chain(config(IN_RUN), dataset_copy("run/dataset")), keep=True),
+    Case("plan-simpletuner-run-dir-flag", ["plan", "--trainer", "simpletuner", "--run-dir", "run", *WITH], 2, ["--run-dir", "run/dataset"],
+         chain(config(IN_RUN), dataset_copy("run/dataset")), keep=True),
+    Case("plan-simpletuner-users-file-in-view", ["plan", "--trainer", "simpletuner", *WITH], 2, ["run/dataset", "dungeon_00000.png", "move them"],
+         chain(config('[dataset]\nout = "data"\n[training]\noutput_dir = "run"\n'), dataset_copy(),
+               files(**{"run__dataset__dungeon_00000.png": png()})), keep=True),
+    Case("plan-output-dir-is-the-dataset", ["plan", *WITH], 2, ["[training] output_dir", "is the dataset folder"],
+         chain(config('[dataset]\nout = "data"\n[training]\noutput_dir = "data"\n'), dataset_copy()), keep=True),
+    Case("plan-output-dir-inside-the-dataset", ["plan", "--run-dir", "data/run", *WITH], 2, ["--run-dir", "inside the dataset folder"],
+         chain(config('[dataset]\nout = "data"\n'), dataset_copy()), keep=True,
+         after=lambda d, r: _nothing_at(d / "data/run")),
     Case("plan-tilde", ["plan", "--run-dir", "run", *WITH], 0, ["run"], config('[dataset]\nout = "~/tilde"\n'),
          after=lambda d, r: _plan_points_at(d, d / "tilde")),
 

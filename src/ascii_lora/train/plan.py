@@ -15,7 +15,7 @@ import tomli_w
 
 from ..config.models import ExperimentConfig
 from ..errors import UserError
-from .runs import Segment, next_segment, resolve_path
+from .runs import Segment, next_segment, refuse_run_in_dataset, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 SD_SCRIPTS_DIR = Path("vendor/sd-scripts")
@@ -232,9 +232,17 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
 
 
 def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None):
-    """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files."""
+    """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files.
+
+    Refused before anything is written when the run folder would be (or sit in) the dataset folder.
+    """
+    named = "--run-dir" if run_dir is not None else "[training] output_dir"
     if cfg.trainer.kind == "simpletuner":
         from .simpletuner_plan import build_simpletuner_plan
 
-        return build_simpletuner_plan(cfg, root, run_dir, resume)
-    return build_plan(cfg, root, run_dir, resume)
+        plan = build_simpletuner_plan(cfg, root, run_dir, resume)
+        refuse_run_in_dataset(plan.run_dir, plan.view.source, named, plan.view.target)
+        return plan
+    plan = build_plan(cfg, root, run_dir, resume)
+    refuse_run_in_dataset(plan.run_dir, Path(resolve_path(Path(root).resolve(), cfg.dataset.out)), named)
+    return plan
