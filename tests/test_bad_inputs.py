@@ -262,6 +262,7 @@ def _replaced_in_place(d: Path, name: str) -> None:
     assert not list(d.glob("*_preview-*.png"))
 
 
+STATE500 = "flux_ascii_structure_v1-step00000500-state"
 IN_RUN = '[dataset]\nout = "run/dataset"\n[training]\noutput_dir = "run"\n'
 
 
@@ -499,7 +500,15 @@ CASES: list[Case] = [
          config("[training]\nresume = true\n")),
     Case("resume-env-garbage", ["train", "--dry-run", "--run-dir", "run"], 2, ["RESUME=maybe"], env={"RESUME": "maybe"}),
     Case("resume-env-with-state", ["train", "--dry-run", "--run-dir", "run"], 0, ["--resume", "flux_ascii_structure_v1-step00000500-state"],
-         mkdirs("run/flux_ascii_structure_v1-step00000500-state"), env={"RESUME": "1"}),
+         files(**{f"run__{STATE500}__train_state.json": '{"current_step": 500}', f"run__{STATE500}__random_states_0.pkl": "x"}),
+         env={"RESUME": "1"}),
+    Case("resume-folder-named-like-a-state", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2,
+         [STATE500, "no train_state.json", "--resume", "no saved state"], mkdirs(f"run/{STATE500}")),
+    Case("resume-train-state-deep", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2, ["no readable current_step", "--resume"],
+         files(**{f"run__{STATE500}__train_state.json": f'{{"current_step": {deep()}}}', f"run__{STATE500}__random_states_0.pkl": "x"})),
+    Case("resume-train-state-huge-int", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2, ["no readable current_step", "--resume"],
+         files(**{f"run__{STATE500}__train_state.json": '{"current_step": ' + "9" * 5000 + "}",
+                  f"run__{STATE500}__random_states_0.pkl": "x"})),
     Case("stop-unrelated-live-pid", ["stop", "--run-dir", "run"], 2, ["pid 1", "another program"],
          files(**{"run__run.json": json.dumps({"exit_code": None, "launcher_pid": 1, "launcher_start": 5, "started": 1.0})}), keep=True),
     Case("stop-run-json-deep", ["stop", "--run-dir", "run"], 2, ["run/run.json", "unreadable"], files(**{"run__run.json": deep()}), keep=True),

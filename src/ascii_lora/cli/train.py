@@ -54,10 +54,9 @@ def _plan(args: argparse.Namespace):
     if asked and cfg.trainer.kind != "simpletuner":
         from ..train.runs import incomplete_states
 
-        for d in incomplete_states(plan.run_dir, cfg.training.output_name):
-            err_console.print(f"[yellow]warning:[/yellow] {escape(str(d))}: its save was cut short (no random_states_*.pkl, "
-                              "which accelerate writes last): not resumed from; delete it once you no longer need it",
-                              soft_wrap=True)
+        for d, why in incomplete_states(plan.run_dir, cfg.training.output_name):
+            err_console.print(f"[yellow]warning:[/yellow] {escape(str(d))}: {why}: not resumed from; delete it once "
+                              "you no longer need it", soft_wrap=True)
     if asked and cfg.trainer.kind != "simpletuner" and "--resume" not in plan.argv:
         name = cfg.training.output_name
         raise UserError(

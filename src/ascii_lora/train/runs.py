@@ -86,9 +86,25 @@ def _state_dirs(run_dir: Path, output_name: str) -> list[tuple[Path, re.Match[st
     return out
 
 
-def incomplete_states(run_dir: Path, output_name: str) -> list[Path]:
-    """States in the run directory that ``saved_states`` passes over, because their save was cut short."""
-    return sorted(d for d, _, _ in _state_dirs(run_dir, output_name) if half_written(d))
+def why_not_resumable(state_dir: Path) -> str | None:
+    """Why a folder named like a state is no state to resume from (None: it is one).
+
+    sd-scripts at the pin writes ``train_state.json`` into every state it saves: a folder without a
+    readable one (copied by hand, cut short, or just named so) says nothing true about its step.
+    """
+    if not (state_dir / TRAIN_STATE).is_file():
+        return f"it has no {TRAIN_STATE}, which sd-scripts writes into every state it saves"
+    if half_written(state_dir):
+        return "its save was cut short (no random_states_*.pkl, which accelerate writes last)"
+    if state_step(state_dir) is None:
+        return f"its {TRAIN_STATE} holds no readable current_step"
+    return None
+
+
+def incomplete_states(run_dir: Path, output_name: str) -> list[tuple[Path, str]]:
+    """(state, why) for the folders named like states that ``saved_states`` passes over."""
+    found = [(d, why_not_resumable(d)) for d, _, _ in _state_dirs(run_dir, output_name)]
+    return sorted((d, why) for d, why in found if why is not None)
 
 
 def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
@@ -96,18 +112,10 @@ def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
 
     The step comes from the state itself, never from its name: before segments existed, a resumed
     run wrote a ``-state`` and ``-step00000002-state`` of its own counter over the first run's.
-    A step state without ``train_state.json`` falls back to the number in its name. A half-written
-    state is not resumable and is left out.
+    A folder without a readable ``train_state.json``, or half-written, is no state and is left out.
     """
-    out = []
-    for d, m, final in _state_dirs(run_dir, output_name):
-        if half_written(d):
-            continue
-        step = state_step(d)
-        if step is None and m:
-            step = int(m.group(1))
-        if step is not None:
-            out.append(SavedState(d, step, final))
+    out = [SavedState(d, step, final) for d, _, final in _state_dirs(run_dir, output_name)
+           if why_not_resumable(d) is None and (step := state_step(d)) is not None]
     return sorted(out, key=lambda s: (s.step, s.final))
 
 
