@@ -106,3 +106,27 @@ def test_verify_clears_its_temp_folders_but_not_a_users_folder(tmp_path):
     clear_stale([tmp_path])
     assert not (tmp_path / ".ascii-lora-tmp-ab12cd34").exists()
     assert (tmp_path / ".ascii-lora-tmp-my-drafts" / "idea.png").exists()
+
+
+# -- a run folder and the dataset folder never overlap ---------------------------------------------------------
+
+@pytest.mark.parametrize("run, view, says", [
+    ("data", None, "is the dataset folder"),
+    ("data/run", None, "is inside the dataset folder"),
+    ("run", "run/dataset", "link folder"),  # [dataset] out = run/dataset: SimpleTuner's links would replace it
+    ("elsewhere", "data/x", "link folder"),
+    ("elsewhere", ".", "link folder"),  # a link folder above the dataset
+])
+def test_a_run_folder_overlapping_the_dataset_is_refused(tmp_path, run, view, says):
+    from ascii_lora.train.runs import refuse_run_in_dataset
+
+    data = tmp_path / ("run/dataset" if view == "run/dataset" else "data")
+    with pytest.raises(UserError, match=says):
+        refuse_run_in_dataset(tmp_path / run, data, "--run-dir", tmp_path / view if view else None)
+
+
+def test_a_run_folder_beside_the_dataset_is_fine(tmp_path):
+    from ascii_lora.train.runs import refuse_run_in_dataset
+
+    refuse_run_in_dataset(tmp_path / "run", tmp_path / "data", "--run-dir", tmp_path / "run" / "dataset")
+    refuse_run_in_dataset(tmp_path / "data-run", tmp_path / "data", "--run-dir")  # a shared prefix is no parent
