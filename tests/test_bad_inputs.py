@@ -145,6 +145,12 @@ def lora(meta: object = None, down: list[int] | None = None, up: list[int] | Non
     return safetensors(h, data)
 
 
+def one_tensor(shape: list[int], offsets: list[int]) -> bytes:
+    """A file of one F16 lora_down tensor whose shape or offsets may be absurd; 64 bytes of data."""
+    return safetensors({"lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight":
+                        {"dtype": "F16", "shape": shape, "data_offsets": offsets}}, bytes(64))
+
+
 def nan_bf16() -> bytes:
     return struct.pack("<H", 0x7FC0)
 
@@ -595,6 +601,10 @@ CASES: list[Case] = [
     Case("inspect-header-deep", ["inspect", "l.safetensors"], 2, ["l.safetensors", "nested too deeply"],
          files(**{"l.safetensors": safetensors({}, raw_header=f'{{"a": {deep()}}}'.encode())})),
     Case("inspect-block-5000-digits", ["inspect", "l.safetensors"], 0, ["1 other"], files(**{"l.safetensors": lora_with_block("9" * 5000)})),
+    Case("inspect-shape-4000-digits", ["inspect", "l.safetensors"], 2, ["l.safetensors", "4002-digit number", "span 64"],
+         files(**{"l.safetensors": one_tensor([10**4000, 8], [0, 64])})),
+    Case("inspect-offset-4000-digits", ["inspect", "l.safetensors"], 2, ["l.safetensors", "4001-digit number"],
+         files(**{"l.safetensors": one_tensor([4, 8], [0, 10**4000])})),
     Case("inspect-inf-alpha", ["inspect", "l.safetensors"], 0, ["warning", "alpha is infinite"],
          files(**{"l.safetensors": lora(alpha=struct.pack("<H", 0x7F80))})),
     Case("inspect-inf-alpha-json", ["inspect", "--json", "l.safetensors"], 0, ["alpha is infinite"],

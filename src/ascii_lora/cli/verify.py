@@ -32,7 +32,7 @@ def _refuse(checks) -> int:
     gpu = next((c for c in failed if c.name == "CUDA GPU"), None)
     reason = f" ({gpu.detail})" if gpu else ""
     # ``checks`` holds only the failed ones (the ok ones were printed above): never "10 of 10" when 2 passed
-    fail(f"{len(failed)} pre-flight check{'s' if len(failed) != 1 else ''} failed (FAIL above){reason}; nothing was drawn")
+    fail(f"{len(failed)} pre-flight check{'s' if len(failed) != 1 else ''} failed{reason}; nothing was drawn")
     return 1
 
 
