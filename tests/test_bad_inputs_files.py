@@ -122,11 +122,11 @@ def test_a_run_folder_overlapping_the_dataset_is_refused(tmp_path, run, view, sa
 
     data = tmp_path / ("run/dataset" if view == "run/dataset" else "data")
     with pytest.raises(UserError, match=says):
-        refuse_run_in_dataset(tmp_path / run, data, "--run-dir", tmp_path / view if view else None)
+        refuse_run_in_dataset(tmp_path / run, data, tmp_path / view if view else None)
 
 
 def test_a_run_folder_beside_the_dataset_is_fine(tmp_path):
     from ascii_lora.train.runs import refuse_run_in_dataset
 
-    refuse_run_in_dataset(tmp_path / "run", tmp_path / "data", "--run-dir", tmp_path / "run" / "dataset")
-    refuse_run_in_dataset(tmp_path / "data-run", tmp_path / "data", "--run-dir")  # a shared prefix is no parent
+    refuse_run_in_dataset(tmp_path / "run", tmp_path / "data", tmp_path / "run" / "dataset")
+    refuse_run_in_dataset(tmp_path / "data-run", tmp_path / "data")  # a shared prefix is no parent

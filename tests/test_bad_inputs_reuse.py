@@ -121,7 +121,7 @@ def test_an_epoch_save_sorts_by_its_step_and_a_final_twin_of_it_is_drawn_once(tm
 # -- SimpleTuner's plan arithmetic ------------------------------------------------------------------------------
 
 def _st_plan(tmp_path: Path, **tables):
-    from ascii_lora.train.plan import build_trainer_plan
+    from ascii_lora.train.registry import build_trainer_plan
 
     return build_trainer_plan(ExperimentConfig.model_validate({"trainer": {"kind": "simpletuner"}, **tables}),
                               tmp_path, tmp_path / "run")

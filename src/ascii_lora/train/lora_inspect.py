@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.models import ExperimentConfig
-from .plan import SD_SCRIPTS_COMMIT
+from .kohya.plan import SD_SCRIPTS_COMMIT
 from .safetensors_header import NotSafetensors, read_header
 
 # FLUX has 19 double and 38 single blocks: a longer number is no block of it (and int() refuses 4300+ digits)

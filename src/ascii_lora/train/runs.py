@@ -32,9 +32,15 @@ def resolve_path(root: Path, p: str | Path) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
-def refuse_run_in_dataset(run_dir: Path, dataset: Path, named: str, view: Path | None = None) -> None:
+def run_dir_of(root: Path, output_dir: str | Path, override: str | Path | None = None) -> Path:
+    """The run directory every command means: ``--run-dir`` when given, else ``[training] output_dir``."""
+    return Path(resolve_path(Path(root).resolve(), override or output_dir))
+
+
+def refuse_run_in_dataset(run_dir: Path, dataset: Path, view: Path | None = None) -> None:
     """A run folder is never the dataset folder nor inside it, and SimpleTuner's link folder (``view``) never
     overlaps it: checkpoints, states, samples and links would land among (or replace) the training images."""
+    named = "the run folder ([training] output_dir or --run-dir)"
     run, data = Path(run_dir).resolve(), Path(dataset).resolve()
     if run == data or data in run.parents:
         where = "is the" if run == data else "is inside the"
