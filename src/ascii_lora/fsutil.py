@@ -226,7 +226,8 @@ class FolderLock:
         self._ours = False
 
     def _open(self) -> tuple[int, bool]:
-        """(descriptor, created by us): created exclusively, or an existing regular file opened without following links."""
+        """(descriptor, created by us): created exclusively, or an existing regular file opened without
+        following links."""
         flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
             return os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE), True
@@ -240,17 +241,18 @@ class FolderLock:
             return -1, False  # the previous holder removed it between our two opens: try again
         except OSError as e:
             if e.errno == errno.ELOOP:
-                raise UserError(f"{self.path}: is a symbolic link where the lock file goes; lock files are never "
-                                "followed: remove the link, then re-run") from None
+                raise UserError(f"{self.path}: is a symbolic link where the lock file goes; lock files are "
+                                "never followed: remove the link, then re-run") from None
             raise WriteError(self.path, e) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise UserError(f"{self.path}: {not_regular(self.path) or 'not a regular file'}; it sits where the lock "
-                            "file goes: move it away, then re-run")
+            why = not_regular(self.path) or "not a regular file"
+            raise UserError(f"{self.path}: {why}; it sits where the lock file goes: move it away, then re-run")
         return fd, False
 
     def _is_ours(self, fd: int) -> bool:
-        """Whether a pre-existing file is a lock file a killed run of ours left (refused when it holds anything else).
+        """Whether a pre-existing file is a lock file a killed run of ours left (refused when it holds
+        anything else).
 
         An empty one is used but, since we cannot tell who made it, not deleted afterwards.
         """

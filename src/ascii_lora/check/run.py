@@ -132,7 +132,7 @@ REPORT_HEADER = "# ascii-lora check report"
 
 
 def _planned(images: list[Path], outputs: CheckOutputs, stems: dict[Path, str]) -> list[tuple[Path, str]]:
-    """Every file the run may write, with the flag that chose its place (the default report folder included)."""
+    """Every file the run may write, with the flag that chose its place (the default report folder too)."""
     planned = [(Path(outputs.json), "--json")] if outputs.json else []
     for p in images:
         if outputs.overlay_dir:
@@ -165,17 +165,20 @@ def refuse_clashes(images: list[Path], outputs: CheckOutputs, stems: dict[Path, 
     inputs = {p.resolve() for p in images}
     beside = {p.parent.resolve() for p in images}
     planned = _planned(images, outputs, stems)
-    ours = {d: _is_our_report(d / "report.md") for d in {path.parent for path, flag in planned if flag == "--report-dir"}}
+    report_dirs = {path.parent for path, flag in planned if flag == "--report-dir"}
+    ours = {d: _is_our_report(d / "report.md") for d in report_dirs}
     for path, flag in planned:
         if path.resolve() in inputs:
             raise UserError(f"{path}: check would overwrite this input; choose another {flag}")
         if not (path.exists() or path.is_symlink()):
             continue
         if path.parent.resolve() in beside:
-            raise UserError(f"{path}: check would replace this file beside the images it checks; choose another {flag}")
+            raise UserError(f"{path}: check would replace this file beside the images it checks; "
+                            f"choose another {flag}")
         if path.parent in ours and not ours[path.parent]:
             hint = "" if outputs.report_dir else " (the default, <images>/../check)"
-            raise UserError(f"{path}: not a report check wrote{hint}; it is never replaced: choose another {flag}")
+            raise UserError(f"{path}: not a report check wrote{hint}; it is never replaced: "
+                            f"choose another {flag}")
 
 
 def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress) -> CheckRun:

@@ -114,7 +114,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def _os_error_words(e: OSError) -> str:
-    """An OS error no stage turned into a UserError, blamed on what failed: a path, stdout or nothing named."""
+    """An OS error no stage turned into a UserError, blamed on what failed: a path, stdout or nothing."""
     if e.filename:
         return f"{e.filename}: {describe(e)}"
     if stdout_failed(e):

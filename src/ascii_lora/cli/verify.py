@@ -171,7 +171,8 @@ def add_commands(add) -> None:
     p = add("verify", cmd_verify, "draw every saved LoRA (and the base model) x prompts x seeds, score, pick the checkpoint to keep")
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--checkpoints", help="which LoRAs: all (default), last, final, steps like 500,1500, or .safetensors files")
-    p.add_argument("--seeds", type=config_int(VerifyConfig, "seeds"), help="seeds per prompt (default [verify] seeds, at most 1000)")
+    p.add_argument("--seeds", type=config_int(VerifyConfig, "seeds"),
+                   help="seeds per prompt (default [verify] seeds, at most 1000)")
     p.add_argument("--no-baseline", action="store_true", help="skip the base model without LoRA")
     p.add_argument("--dry-run", action="store_true", help="list what would be drawn and what is already there; draw nothing")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: only for the rehearsal's stand-in models")
@@ -179,8 +180,10 @@ def add_commands(add) -> None:
     p = add("generate", cmd_generate, "draw pictures from a prompt with the trained LoRA; each gets its verdict and its ASCII")
     p.add_argument("prompt", help="what to draw; the trigger word is added when missing")
     p.add_argument("--lora", help="LoRA file (default: the last verify winner, else the run's final LoRA; `none`: base model)")
-    p.add_argument("--count", type=config_int(VerifyConfig, "count"), help="pictures (default [verify] count, at most 1000)")
-    p.add_argument("--seed", type=config_int(VerifyConfig, "first_seed"), help="first seed (default: a random one, printed)")
+    p.add_argument("--count", type=config_int(VerifyConfig, "count"),
+                   help="pictures (default [verify] count, at most 1000)")
+    p.add_argument("--seed", type=config_int(VerifyConfig, "first_seed"),
+                   help="first seed (default: a random one, printed)")
     p.add_argument("--out", help="output folder (default [verify] out)")
     p.add_argument("--snap", action="store_true", help="repair near-misses onto the grid and say which were repaired")
     p.add_argument("--run-dir", help="run whose LoRA to use by default (default [training] output_dir)")

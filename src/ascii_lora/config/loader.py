@@ -98,7 +98,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
-    except (ValueError, RecursionError) as e:  # an integer past int()'s digit limit, arrays nested past the stack
+    except (ValueError, RecursionError) as e:  # an int past int()'s digit limit, nesting past the stack
         raise UserError(f"{path}: not a usable config ({parse_error_words(e)})") from None
 
 

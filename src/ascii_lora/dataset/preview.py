@@ -39,13 +39,14 @@ def _is_our_sheet(path: Path) -> bool:
 
 
 def default_sheet_path(directory: Path) -> tuple[Path, str | None]:
-    """Where a sheet goes without --out: ``<dir>_preview.png`` beside the dataset, unless a file of that name is
-    not a sheet preview wrote; then the first free ``<dir>_preview-N.png``, with a note saying so."""
+    """Where a sheet goes without --out: ``<dir>_preview.png`` beside the dataset, unless a file of that
+    name is not a sheet preview wrote; then the first free ``<dir>_preview-N.png``, with a note saying so."""
     base = directory.parent / f"{directory.name}_preview.png"
     for n in range(1, 1000):
         path = base if n == 1 else base.with_name(f"{directory.name}_preview-{n}.png")
         if not (path.exists() or path.is_symlink()) or _is_our_sheet(path):
-            note = None if n == 1 else f"{base} is not a sheet preview wrote and is kept; the sheet goes to {path.name}"
+            kept = f"{base} is not a sheet preview wrote and is kept; the sheet goes to {path.name}"
+            note = None if n == 1 else kept
             return path, note
     raise UserError(f"{base}: this name and 998 numbered ones are taken by other files; pass --out")
 

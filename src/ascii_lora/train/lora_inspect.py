@@ -37,7 +37,7 @@ class LoraInfo:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON: a non-finite alpha is null (the warnings say which), never the non-JSON ``Infinity``/``NaN``."""
+        """Plain JSON: a non-finite alpha is null (the warnings say which), never ``Infinity``/``NaN``."""
         out = asdict(self)
         if out["alpha"] is not None and not math.isfinite(out["alpha"]):
             out["alpha"] = None
@@ -92,7 +92,8 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
         notes.append(f"alpha is NaN in {nan} module(s): every update of the LoRA would be NaN")
     infinite = sum(1 for a in alphas if math.isinf(a))
     if infinite:
-        notes.append(f"alpha is infinite in {infinite} module(s): every update of the LoRA would be infinite or NaN")
+        notes.append(f"alpha is infinite in {infinite} module(s): every update of the LoRA would be "
+                     "infinite or NaN")
     finite = [a for a in alphas if not math.isnan(a)]
     alpha = Counter(finite).most_common(1)[0][0] if finite else (math.nan if alphas else None)
     meta = {printable(k): printable(v) for k, v in header.metadata.items()}

@@ -44,14 +44,15 @@ def refuse_run_in_dataset(run_dir: Path, dataset: Path, view: Path | None = None
     run, data = Path(run_dir).resolve(), Path(dataset).resolve()
     if run == data or data in run.parents:
         where = "is the" if run == data else "is inside the"
-        raise UserError(f"{named} {run_dir} {where} dataset folder {dataset} ([dataset] out): the trainer would write "
-                        "its checkpoints, states and samples among the training images; choose a run folder outside it")
+        raise UserError(f"{named} {run_dir} {where} dataset folder {dataset} ([dataset] out): the trainer "
+                        "would write its checkpoints, states and samples among the training images; choose a "
+                        "run folder outside it")
     if view is not None:
         v = Path(view).resolve()
         if v == data or data in v.parents or v in data.parents:
-            raise UserError(f"{named} {run_dir}: its link folder {view}, which SimpleTuner trains on, would overlap the "
-                            f"dataset folder {dataset} ([dataset] out) and replace its files with links; choose a run "
-                            "folder whose dataset/ is not the dataset, or move the dataset")
+            raise UserError(f"{named} {run_dir}: its link folder {view}, which SimpleTuner trains on, would "
+                            f"overlap the dataset folder {dataset} ([dataset] out) and replace its files with "
+                            "links; choose a run folder whose dataset/ is not the dataset, or move the dataset")
 
 
 @dataclass(frozen=True)

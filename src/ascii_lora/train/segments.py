@@ -158,7 +158,8 @@ def segments_with(run_dir: Path, segment: Segment) -> list[dict]:
     """
     recorded = read_record(run_dir).get("segments") if segment.resumed else None
     earlier = [s for s in recorded if isinstance(s, dict) and isinstance(s.get("offset"), int)
-               and not isinstance(s.get("offset"), bool) and s["offset"] < segment.offset] if isinstance(recorded, list) else []
+               and not isinstance(s.get("offset"), bool) and s["offset"] < segment.offset
+               ] if isinstance(recorded, list) else []
     return [*earlier, {
         "offset": segment.offset,
         "max_train_steps": segment.total,

@@ -122,8 +122,8 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
         if pick not in chosen:
             chosen.append(pick)
     if not chosen:  # ",,," or " , ": not "no LoRA saved yet"
-        raise UserError(f"--checkpoints {spec!r} names no checkpoint: give steps like 500,1500, 'final', 'last', "
-                        "'all' or .safetensors files")
+        raise UserError(f"--checkpoints {spec!r} names no checkpoint: give steps like 500,1500, 'final', "
+                        "'last', 'all' or .safetensors files")
     return chosen
 
 

@@ -227,7 +227,7 @@ def build_simpletuner_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | No
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
     dataset = Path(resolve_path(root, cfg.dataset.out))
-    refuse_run_in_dataset(run_dir, dataset, run_dir / DATASET_VIEW)  # its links would replace the dataset's files
+    refuse_run_in_dataset(run_dir, dataset, run_dir / DATASET_VIEW)  # links would replace the dataset
     return SimpleTunerPlan(
         run_dir=run_dir,
         config=simpletuner_config(cfg, root, run_dir),
