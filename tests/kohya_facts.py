@@ -23,6 +23,7 @@ class KohyaFacts:
         self.schema = data["dataset_config"]
         self.lora_modules: dict[str, dict[str, int]] = data["lora_flux"]["modules"]
         self.requirements: dict[str, str] = data["requirements"]
+        self.image_extensions: list[str] = data["image_extensions"]  # library/train_util.py's image list
 
     def default(self, dest: str) -> object:
         """What sd-scripts uses when the flag is not given."""

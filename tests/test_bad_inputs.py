@@ -145,6 +145,12 @@ def lora(meta: object = None, down: list[int] | None = None, up: list[int] | Non
     return safetensors(h, data)
 
 
+def one_tensor(shape: list[int], offsets: list[int]) -> bytes:
+    """A file of one F16 lora_down tensor whose shape or offsets may be absurd; 64 bytes of data."""
+    return safetensors({"lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight":
+                        {"dtype": "F16", "shape": shape, "data_offsets": offsets}}, bytes(64))
+
+
 def nan_bf16() -> bytes:
     return struct.pack("<H", 0x7FC0)
 
@@ -207,6 +213,67 @@ def _near_miss(d: Path) -> None:
     pixels = np.roll(np.asarray(Image.open(d / "data" / "dungeon_00000.png")), 3, axis=1)
     Image.fromarray(pixels).save(d / "near" / "dungeon_00000.png")
     shutil.copy(d / "data" / "dungeon_00000.ascii", d / "near" / "dungeon_00000.ascii")
+
+
+def _swap_two_captions(d: Path) -> None:
+    """Both still start with the trigger word and read fine: only the manifest's sha256 tells."""
+    a, b = sorted((d / "data").glob("*.txt"))[:2]
+    ta, tb = a.read_bytes(), b.read_bytes()
+    a.write_bytes(tb)
+    b.write_bytes(ta)
+
+
+def _save_as(name: str, fmt: str) -> Callable[[Path], None]:
+    """One of the dataset's own pictures saved again under a name the trainer's image list also takes."""
+    return lambda d: Image.open(d / "data" / "dungeon_00000.png").save(d / "data" / name, fmt)
+
+
+def deep(n: int = 100_000) -> str:
+    """JSON/TOML arrays nested past the parser's recursion limit."""
+    return "[" * n + "]" * n
+
+
+def lora_with_block(number: str) -> bytes:
+    name = f"lora_unet_double_blocks_{number}_img_attn_qkv"
+    return safetensors({f"{name}.lora_down.weight": {"dtype": "F16", "shape": [4, 8], "data_offsets": [0, 64]},
+                        f"{name}.lora_up.weight": {"dtype": "F16", "shape": [8, 4], "data_offsets": [64, 128]}}, bytes(128))
+
+
+def _valid_json_without_infinity(r: subprocess.CompletedProcess) -> None:
+    data = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["alpha"] is None
+
+
+def _report_rewritten(report: Path) -> None:
+    assert "an earlier run" not in report.read_text(), "a report check wrote is check's to replace"
+
+
+def _our_old_sheet(name: str) -> Callable[[Path], None]:
+    """A sheet an earlier `preview` wrote (marked as the product marks them), 8 px wide."""
+    from PIL.PngImagePlugin import PngInfo
+
+    def make(d: Path) -> None:
+        info = PngInfo()
+        info.add_text("Software", "ascii-lora preview")
+        Image.new("L", (8, 8)).save(d / name, "PNG", pnginfo=info)
+    return make
+
+
+def _is_png(path: Path) -> None:
+    assert Image.open(path).size[0] > 100
+
+
+def _replaced_in_place(d: Path, name: str) -> None:
+    assert Image.open(d / name).size[0] > 100, "our earlier sheet is replaced"
+    assert not list(d.glob("*_preview-*.png"))
+
+
+STATE500 = "flux_ascii_structure_v1-step00000500-state"
+IN_RUN = '[dataset]\nout = "run/dataset"\n[training]\noutput_dir = "run"\n'
+
+
+def _nothing_at(path: Path) -> None:
+    assert not path.exists(), f"{path} was created by a refused plan"
 
 
 def _two_outputs(folder: Path) -> None:
@@ -293,17 +360,36 @@ CASES: list[Case] = [
     cfg_case("optimizer-args-smuggle", '[optimizer]\nargs = ["--max_train_steps", "1"]\n', ["[optimizer] args", "--"], PLAN),
     cfg_case("network-args-no-equals", '[network]\nargs = ["train_blocks"]\n', ["[network] args", "="], PLAN),
     cfg_case("prompt-carriage-return", '[sample]\nprompts = ["ascii_structure_style, a\\rb"]\n', ["[sample] prompts"], PLAN),
+    cfg_case("training-seed-2**32", "[training]\nseed = 4294967296\n", ["[training] seed", "4294967295"], DRY),
+    cfg_case("sample-seed-2**64", "[sample]\nseed = 18446744073709551616\n", ["[sample] seed", "18446744073709551615"], DRY),
+    cfg_case("max-train-steps-9-digits", "[training]\nmax_train_steps = 100000000\n", ["[training] max_train_steps"], DRY),
+    cfg_case("num-repeats-huge", "[training]\nnum_repeats = 1000000000\n", ["[training] num_repeats"], DRY),
     cfg_case("resolution-list-of-bool", "[training]\nresolution = [1024, true]\n", ["[training] resolution"], PLAN),
     Case("config-dev-zero", ["dataset", "--config", "/dev/zero", "--out", "out"], 2, ["/dev/zero", "regular file"]),
     Case("config-fifo", ["dataset", "--config", "pipe.toml", "--out", "out"], 2, ["pipe.toml", "regular file"], fifo("pipe.toml")),
     Case("config-folder", ["dataset", "--config", "conf", "--out", "out"], 2, ["conf", "directory"], mkdirs("conf")),
     Case("config-huge", ["dataset", "--config", "big.toml", "--out", "out"], 2, ["big.toml", "MiB"],
          files(**{"big.toml": "# " + "x" * (3 << 20) + "\n"})),
+    Case("config-bom", ["plan", "--run-dir", "run", "--config", "bom.toml"], 2, ["bom.toml", "byte-order mark"],
+         files(**{"bom.toml": b"\xef\xbb\xbf[dataset]\ncount = 3\n"})),
+    Case("config-deeply-nested", ["plan", "--run-dir", "run", "--config", "deep.toml"], 2, ["deep.toml", "nesting too deep"],
+         files(**{"deep.toml": f"a = {deep(3000)}\n"})),
+    Case("config-5000-digit-int", ["plan", "--run-dir", "run", "--config", "big.toml"], 2, ["big.toml", "thousands of digits"],
+         files(**{"big.toml": "[dataset]\nseed = " + "9" * 5000 + "\n"})),
     Case("config-not-utf8", ["dataset", "--config", "bad.toml", "--out", "out"], 2, ["bad.toml", "UTF-8"],
          files(**{"bad.toml": b"[dataset]\ncount = 3 # \xff\xfe\n"})),
     Case("count-flag-too-big", ["dataset", "--count", "99999999999", "--out", "out"], 2, ["--count", "99999999999"],
          after=lambda d, r: _not_blamed_on_a_file(r)),
     Case("out-flag-nul", ["dataset", "--count", "1", "--out", "a\x01b\n"], 2, ["--out"]),
+    Case("verify-checkpoints-commas", ["verify", "--checkpoints", ",,,"], 2, ["--checkpoints", "names no checkpoint"]),
+    Case("verify-checkpoints-5000-digits", ["verify", "--checkpoints", "7" * 5000], 2, ["--checkpoints", "5000 digits"]),
+    Case("verify-checkpoints-superscript", ["verify", "--checkpoints", "\u00b2"], 2, ["--checkpoints", "not a step number"]),
+    Case("generate-count-huge", ["generate", "x", "--count", "30000000", "--lora", "none"], 2, ["--count", "at most 1000"]),
+    Case("verify-seeds-huge", ["verify", "--seeds", "50000000"], 2, ["--seeds", "at most 1000"]),
+    Case("generate-seed-past-first-seed-cap", ["generate", "x", "--seed", "4294967295", "--lora", "none"], 2, ["--seed", "at most"]),
+    Case("generate-seed-5000-digits", ["generate", "x", "--seed", "7" * 5000, "--lora", "none"], 2, ["--seed", "5000 characters"]),
+    Case("generate-prompt-escape", ["generate", "map \x1b[2J\x1b]0;pwned\x07 here", "--lora", "none"], 2, ["prompt", "control character"],
+         after=lambda d, r: _no_control_chars(r)),
     Case("workers-zero", ["dataset", "--workers", "0", "--out", "out"], 2, ["--workers"]),
     Case("workers-capped", ["dataset", "--workers", "1000", "--count", "2", "--out", "out", *WITH], 0, ["--workers 1000", "core"],
          config(SMALL)),
@@ -317,6 +403,13 @@ CASES: list[Case] = [
          chain(config(SMALL), dataset_copy(), files(**{"data__holiday_00001.png": png()})), keep=True),
     Case("foreign-our-pattern-past-schedule", ["dataset", "--out", "data", "--count", "2", *WITH], 2, ["data", "maze_09999.png"],
          chain(config(SMALL), dataset_copy(), files(**{"data__maze_09999.png": png()})), keep=True),
+    Case("lock-is-a-symlink", ["dataset", "--out", "out", "--count", "2", *WITH], 2, ["out/.ascii-lora.lock", "symbolic link"],
+         chain(config(SMALL), files(**{"precious.txt": "my thesis"}), mkdirs("out"),
+               lambda d: (d / "out/.ascii-lora.lock").symlink_to(d / "precious.txt")), keep=True),
+    Case("lock-name-users-file", ["dataset", "--out", "data", "--count", "3", *WITH], 2, ["data/.ascii-lora.lock", "not an ascii-lora lock"],
+         chain(config(SMALL), dataset_copy(), files(**{"data__.ascii-lora.lock": "my notes"})), keep=True),
+    Case("temp-prefix-users-file", ["dataset", "--out", "data", "--count", "3", *WITH], 2, ["data", ".ascii-lora-tmp-notes.txt"],
+         chain(config(SMALL), dataset_copy(), files(**{"data__.ascii-lora-tmp-notes.txt": "my notes"})), keep=True),
     Case("foreign-with-force", ["dataset", "--out", "out", "--count", "2", "--force", *WITH], 2, ["out", "cave_00001.png"],
          chain(config(SMALL), files(**{"out__cave_00001.png": png()})), keep=True),
     Case("folder-named-like-a-png", ["dataset", "--out", "data", "--count", "3", *WITH], 2, ["data", "dungeon_00000.png"],
@@ -353,6 +446,10 @@ CASES: list[Case] = [
          chain(dataset_copy(), files(**{"data__manifest.json": "\x00\x01garbage"}))),
     Case("validate-manifest-folder", ["validate", "data"], 2, ["data/manifest.json", "directory"],
          chain(dataset_copy(), replace_with_dir("data/manifest.json"))),
+    Case("validate-manifest-deep", ["validate", "data"], 2, ["data/manifest.json", "nesting too deep"],
+         chain(dataset_copy(), files(**{"data__manifest.json": deep()}))),
+    Case("validate-manifest-huge-int", ["validate", "data"], 2, ["data/manifest.json", "thousands of digits"],
+         chain(dataset_copy(), files(**{"data__manifest.json": '{"count": ' + "7" * 5000 + "}"}))),
     Case("validate-caption-folder", ["validate", "data"], 1, ["dungeon_00000", ".txt"],
          chain(dataset_copy(), replace_with_dir("data/dungeon_00000.txt"))),
     Case("validate-ascii-folder", ["validate", "data"], 1, ["dungeon_00000", ".ascii"],
@@ -363,6 +460,20 @@ CASES: list[Case] = [
     Case("validate-no-caption", ["validate", "data"], 1, ["dungeon_00000.png", "caption"],
          chain(dataset_copy(), remove("data/dungeon_00000.txt"))),
     Case("validate-empty-dir", ["validate", "empty"], 1, ["empty", "no PNG"], mkdirs("empty")),
+    Case("validate-captions-swapped", ["validate", "data"], 1, [".txt is not the file", "sha256"],
+         chain(dataset_copy(), _swap_two_captions)),
+    Case("validate-caption-cut-to-trigger", ["validate", "data"], 1, ["dungeon_00000.png", "only the trigger word"],
+         chain(dataset_copy(), files(**{"data__dungeon_00000.txt": "ascii_structure_style,\n"}))),
+    Case("validate-caption-not-utf8", ["validate", "data"], 1, ["dungeon_00000.txt", "not UTF-8"],
+         chain(dataset_copy(), files(**{"data__dungeon_00000.txt": b"ascii_structure_style, caf\xe9 map\n"}))),
+    Case("validate-jpg-beside", ["validate", "data"], 1, ["extra.jpg", "train on"], chain(dataset_copy(), _save_as("extra.jpg", "JPEG"))),
+    Case("validate-webp-beside", ["validate", "data"], 1, ["extra.webp", "train on"], chain(dataset_copy(), _save_as("extra.webp", "WEBP"))),
+    Case("validate-upper-png-beside", ["validate", "data"], 1, ["dungeon_00000.PNG", "train on"],
+         chain(dataset_copy(), _save_as("dungeon_00000.PNG", "PNG"))),
+    Case("validate-foreign-png-beside", ["validate", "data"], 1, ["zz_00000.png", "manifest does not list"],
+         chain(dataset_copy(), lambda d: shutil.copy(d / "data/dungeon_00000.png", d / "data/zz_00000.png"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.txt", d / "data/zz_00000.txt"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.ascii", d / "data/zz_00000.ascii"))),
     Case("validate-a-file", ["validate", "f.txt"], 2, ["f.txt", "not a directory"], files(**{"f.txt": "x"})),
 
     # -- preview ----------------------------------------------------------------------------------------------
@@ -373,6 +484,12 @@ CASES: list[Case] = [
     Case("preview-out-missing-parent-file", ["preview", "data", "--out", "f/s.png"], 2, ["f"],
          chain(dataset_copy(), files(f="a file where a folder must go"))),
     Case("preview-empty", ["preview", "empty"], 2, ["empty", "no PNG"], mkdirs("empty")),
+    Case("preview-default-name-taken", ["preview", "data"], 0, ["data_preview.png", "kept", "data_preview-2.png"],
+         chain(dataset_copy(), files(**{"data_preview.png": png()})), keep=True,
+         after=lambda d, r: _is_png(d / "data_preview-2.png")),
+    Case("preview-default-ours-replaced", ["preview", "data"], 0, ["data_preview.png"],
+         chain(dataset_copy(), _our_old_sheet("data_preview.png")),
+         after=lambda d, r: _replaced_in_place(d, "data_preview.png")),
     Case("preview-fifo", ["preview", "data", "--out", "s.png"], 0, ["s.png"], chain(dataset_copy(), fifo("data/aa_00000.png"))),
 
     # -- plan / train --dry-run: run directory, resume ----------------------------------------------------------
@@ -389,10 +506,36 @@ CASES: list[Case] = [
          config("[training]\nresume = true\n")),
     Case("resume-env-garbage", ["train", "--dry-run", "--run-dir", "run"], 2, ["RESUME=maybe"], env={"RESUME": "maybe"}),
     Case("resume-env-with-state", ["train", "--dry-run", "--run-dir", "run"], 0, ["--resume", "flux_ascii_structure_v1-step00000500-state"],
-         mkdirs("run/flux_ascii_structure_v1-step00000500-state"), env={"RESUME": "1"}),
+         files(**{f"run__{STATE500}__train_state.json": '{"current_step": 500}', f"run__{STATE500}__random_states_0.pkl": "x"}),
+         env={"RESUME": "1"}),
+    Case("resume-folder-named-like-a-state", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2,
+         [STATE500, "no train_state.json", "--resume", "no saved state"], mkdirs(f"run/{STATE500}")),
+    Case("resume-train-state-deep", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2, ["no readable current_step", "--resume"],
+         files(**{f"run__{STATE500}__train_state.json": f'{{"current_step": {deep()}}}', f"run__{STATE500}__random_states_0.pkl": "x"})),
+    Case("resume-train-state-huge-int", ["train", "--dry-run", "--resume", "--run-dir", "run"], 2, ["no readable current_step", "--resume"],
+         files(**{f"run__{STATE500}__train_state.json": '{"current_step": ' + "9" * 5000 + "}",
+                  f"run__{STATE500}__random_states_0.pkl": "x"})),
+    Case("stop-unrelated-live-pid", ["stop", "--run-dir", "run"], 2, ["pid 1", "another program"],
+         files(**{"run__run.json": json.dumps({"exit_code": None, "launcher_pid": 1, "launcher_start": 5, "started": 1.0})}), keep=True),
+    Case("stop-run-json-deep", ["stop", "--run-dir", "run"], 2, ["run/run.json", "unreadable"], files(**{"run__run.json": deep()}), keep=True),
     Case("train-preflight-incomplete-dataset", ["train", "--run-dir", "run", *WITH], 1, ["dataset", "incomplete", "1 of 3"],
          chain(config(SMALL.replace("[dataset]\n", '[dataset]\nout = "data"\n')), dataset_copy(),
                edit_manifest("data", lambda m: m.update(status="incomplete")), _drop_two_samples)),
+    # -- a plan never writes into (or links over) the dataset ------------------------------------------------
+    Case("plan-simpletuner-view-is-the-dataset", ["plan", "--trainer", "simpletuner", *WITH], 2, ["[training] output_dir", "run/dataset"],
+         chain(config(IN_RUN), dataset_copy("run/dataset")), keep=True),
+    Case("train-simpletuner-view-is-the-dataset", ["train", "--trainer", "simpletuner", *WITH], 2, ["output_dir", "run/dataset"],
+         chain(config(IN_RUN), dataset_copy("run/dataset")), keep=True),
+    Case("plan-simpletuner-run-dir-flag", ["plan", "--trainer", "simpletuner", "--run-dir", "run", *WITH], 2, ["--run-dir", "run/dataset"],
+         chain(config(IN_RUN), dataset_copy("run/dataset")), keep=True),
+    Case("plan-simpletuner-users-file-in-view", ["plan", "--trainer", "simpletuner", *WITH], 2, ["run/dataset", "dungeon_00000.png", "move them"],
+         chain(config('[dataset]\nout = "data"\n[training]\noutput_dir = "run"\n'), dataset_copy(),
+               files(**{"run__dataset__dungeon_00000.png": png()})), keep=True),
+    Case("plan-output-dir-is-the-dataset", ["plan", *WITH], 2, ["[training] output_dir", "is the dataset folder"],
+         chain(config('[dataset]\nout = "data"\n[training]\noutput_dir = "data"\n'), dataset_copy()), keep=True),
+    Case("plan-output-dir-inside-the-dataset", ["plan", "--run-dir", "data/run", *WITH], 2, ["--run-dir", "inside the dataset folder"],
+         chain(config('[dataset]\nout = "data"\n'), dataset_copy()), keep=True,
+         after=lambda d, r: _nothing_at(d / "data/run")),
     Case("plan-tilde", ["plan", "--run-dir", "run", *WITH], 0, ["run"], config('[dataset]\nout = "~/tilde"\n'),
          after=lambda d, r: _plan_points_at(d, d / "tilde")),
 
@@ -413,6 +556,19 @@ CASES: list[Case] = [
     Case("check-empty-folder", ["check", "empty", *WITH], 2, ["empty"], chain(config(SMALL), mkdirs("empty"))),
     Case("check-shared-stem", ["check", "s/x.png", "s/x.bmp", "--ascii-dir", "asc", *WITH], 0, ["x.png", "x.bmp"],
          chain(config(SMALL), dataset_copy(), _same_stem_two_formats), after=lambda d, r: _two_outputs(d / "asc")),
+    Case("check-json-onto-its-input", ["check", "data/dungeon_00000.png", "--json", "data/dungeon_00000.png", *WITH], 2,
+         ["data/dungeon_00000.png", "overwrite this input", "--json"], chain(config(SMALL), dataset_copy()), keep=True),
+    Case("check-ascii-dir-onto-ground-truth", ["check", "data/dungeon_00000.png", "--ascii-dir", "data", *WITH], 2,
+         ["data/dungeon_00000.ascii", "beside the images", "--ascii-dir"], chain(config(SMALL), dataset_copy()), keep=True),
+    Case("check-default-report-onto-users-file", ["check", "runs/sample", *WITH], 2, ["runs/check/report.md", "--report-dir"],
+         chain(config(SMALL), dataset_copy(), mkdirs("runs/sample"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.png", d / "runs/sample/flux_000500_00_20260101120000_1234.png"),
+               files(**{"runs__check__report.md": "my own notes"})), keep=True),
+    Case("check-default-report-ours-is-replaced", ["check", "runs/sample", *WITH], 0, ["runs/check/report.md"],
+         chain(config(SMALL), dataset_copy(), mkdirs("runs/sample"),
+               lambda d: shutil.copy(d / "data/dungeon_00000.png", d / "runs/sample/flux_000500_00_20260101120000_1234.png"),
+               files(**{"runs__check__report.md": "# ascii-lora check report\n\nan earlier run\n"})),
+         after=lambda d, r: _report_rewritten(d / "runs/check/report.md")),
     Case("snap-into-input-folder", ["snap", "near", "--out", "near", *WITH], 0, ["snapped"], chain(config(SMALL), dataset_copy(), _near_miss),
          keep=True),
     Case("snap-out-is-file", ["snap", "data/dungeon_00000.png", "--out", "f", *WITH], 2, ["f"],
@@ -442,6 +598,19 @@ CASES: list[Case] = [
          files(**{"l.safetensors": safetensors({}, raw_header=b"\xff" * 16)})),
     Case("inspect-nan-alpha", ["inspect", "l.safetensors"], 0, ["warning", "alpha", "NaN"], files(**{"l.safetensors": lora(alpha=nan_bf16())})),
     Case("inspect-rank-mismatch", ["inspect", "l.safetensors"], 0, ["warning", "rank"], files(**{"l.safetensors": lora(up=[8, 2])})),
+    Case("inspect-header-deep", ["inspect", "l.safetensors"], 2, ["l.safetensors", "nested too deeply"],
+         files(**{"l.safetensors": safetensors({}, raw_header=f'{{"a": {deep()}}}'.encode())})),
+    Case("inspect-block-5000-digits", ["inspect", "l.safetensors"], 0, ["1 other"], files(**{"l.safetensors": lora_with_block("9" * 5000)})),
+    Case("inspect-shape-4000-digits", ["inspect", "l.safetensors"], 2, ["l.safetensors", "4002-digit number", "span 64"],
+         files(**{"l.safetensors": one_tensor([10**4000, 8], [0, 64])})),
+    Case("inspect-offset-4000-digits", ["inspect", "l.safetensors"], 2, ["l.safetensors", "4001-digit number"],
+         files(**{"l.safetensors": one_tensor([4, 8], [0, 10**4000])})),
+    Case("inspect-inf-alpha", ["inspect", "l.safetensors"], 0, ["warning", "alpha is infinite"],
+         files(**{"l.safetensors": lora(alpha=struct.pack("<H", 0x7F80))})),
+    Case("inspect-inf-alpha-json", ["inspect", "--json", "l.safetensors"], 0, ["alpha is infinite"],
+         files(**{"l.safetensors": lora(alpha=struct.pack("<H", 0x7F80))}), after=lambda d, r: _valid_json_without_infinity(r)),
+    Case("inspect-nan-alpha-json", ["inspect", "--json", "l.safetensors"], 0, ["alpha is NaN"],
+         files(**{"l.safetensors": lora(alpha=nan_bf16())}), after=lambda d, r: _valid_json_without_infinity(r)),
     Case("inspect-control-chars", ["inspect", "l.safetensors"], 0, ["evil"],
          files(**{"l.safetensors": lora(meta={"ss_training_comment": "evil\x1b[2J\x1b]0;title\x07\rX"})}),
          after=lambda d, r: _no_control_chars(r)),

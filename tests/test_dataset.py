@@ -137,7 +137,7 @@ def test_interrupted_run_is_completed_and_damage_repaired(tmp_path):
     first, second = sorted(out.glob("*.png"))[:2]
     first.unlink()
     second.with_suffix(".txt").write_text("garbage")
-    (out / ".ascii-lora-tmp-abc").write_bytes(b"half a file")
+    (out / ".ascii-lora-tmp-abc12345").write_bytes(b"half a file")  # named as mkstemp names it
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["status"], manifest["files"] = "incomplete", {}
     (out / "manifest.json").write_text(json.dumps(manifest))  # as if killed mid-run
@@ -260,7 +260,10 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     pngs[4].with_suffix(".ascii").write_text(("Q" if text[0] != "Q" else "R") + text[1:])
     Image.new("L", (512, 512)).save(pngs[5])
     n, problems = validate_dir(d, 1024, 16)
-    by_file = {p.file: p.message for p in problems}
+    by_file: dict[str, str] = {}
+    for p in problems:  # every file edited here also differs from the sha256 its manifest recorded
+        by_file[p.file] = by_file.get(p.file, "") + p.message + " | "
+    assert "sha256 differs" in by_file[pngs[0].name] and "sha256 differs" not in by_file[pngs[3].name]  # a missing file: said once
     assert "neither 0 nor 255" in by_file[pngs[0].name]
     assert "match no atlas tile" in by_file[pngs[1].name] or "differs" in by_file[pngs[1].name]
     assert "trigger word" in by_file[pngs[2].name]
@@ -278,7 +281,8 @@ def test_validate_refuses_a_caption_of_two_lines(built, tmp_path):
     txt = sorted(d.glob("*.txt"))[0]
     txt.write_text(txt.read_text() + "a second line\n")
     n, problems = validate_dir(d, 1024, 16)
-    assert [(p.file, p.message) for p in problems] == [(txt.with_suffix(".png").name, "caption must be exactly one non-empty line")]
+    assert [(p.file, p.message) for p in problems][0] == (txt.with_suffix(".png").name, "caption must be exactly one non-empty line")
+    assert len(problems) == 2 and "sha256 differs" in problems[1].message
 
 
 def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_path):

@@ -65,7 +65,7 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.train.launcher import interruption_report, resolve_launcher
+from ascii_lora.train.launcher import interruption_report, process_start_ticks, resolve_launcher
 
 from .fakes import ctrl_c_as_in_a_terminal
 
@@ -137,10 +137,12 @@ def test_the_run_record_says_what_runs_then_how_it_ended(tmp_path):
     during = json.loads(lines[0])
     argv = [sys.executable, "-c", script, str(tmp_path / "run" / "run.json")]
     assert during == {"segments": [{"offset": 0}], "argv": argv, "cwd": str(tmp_path), "started": during["started"],
-                      "ascii_lora": VERSION, "exit_code": None, "launcher_pid": os.getpid()}  # `ascii-lora stop` checks it
+                      "ascii_lora": VERSION, "exit_code": None, "launcher_pid": os.getpid(),  # `ascii-lora stop` checks both
+                      "launcher_start": process_start_ticks(os.getpid())}
+    assert isinstance(during["launcher_start"], int)  # Linux: /proc is there
     assert before <= during["started"] <= after
     done = record(tmp_path)
-    assert {k: done[k] for k in ("segments", "argv", "cwd", "started", "ascii_lora", "launcher_pid")} == {k: during[k] for k in during if k != "exit_code"}
+    assert {k: done[k] for k in ("segments", "argv", "cwd", "started", "ascii_lora", "launcher_pid", "launcher_start")} == {k: during[k] for k in during if k != "exit_code"}
     assert (done["exit_code"], done["interrupted"], done["last_step"], done["stopped_on_request_after"]) == (4, False, None, None)
     assert during["started"] + 0.3 <= done["finished"] <= after
     assert 0.3 <= done["seconds"] <= after - before + 0.1 and done["seconds"] == round(done["seconds"], 1)

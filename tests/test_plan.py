@@ -240,10 +240,17 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
     )
 
 
+def saved_state(folder: Path, step: int) -> None:
+    """A state as sd-scripts saves it: its train_state.json first, accelerate's random states last."""
+    folder.mkdir(parents=True)
+    (folder / "train_state.json").write_text(f'{{"current_epoch": 1, "current_step": {step}}}')
+    (folder / "random_states_0.pkl").write_bytes(b"rng")
+
+
 def test_resume_points_at_the_newest_saved_state(tmp_path):
     run = tmp_path / "run"
     for step in (500, 1500, 1000):
-        (run / f"flux_ascii_structure_v1-step{step:08d}-state").mkdir(parents=True)
+        saved_state(run / f"flux_ascii_structure_v1-step{step:08d}-state", step)
     assert latest_state(run, "flux_ascii_structure_v1").name == "flux_ascii_structure_v1-step00001500-state"
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
     fresh = build_plan(ExperimentConfig(), tmp_path, run_dir=run).argv
@@ -372,6 +379,6 @@ def test_the_trainer_dispatch_passes_resume_through(tmp_path):
     from ascii_lora.train.registry import build_trainer_plan
 
     run = tmp_path / "run"
-    (run / "flux_ascii_structure_v1-step00000500-state").mkdir(parents=True)
+    saved_state(run / "flux_ascii_structure_v1-step00000500-state", 500)
     assert "--resume" in build_trainer_plan(ExperimentConfig(), tmp_path, run, True).argv
     assert "--resume" not in build_trainer_plan(ExperimentConfig(), tmp_path, run, None).argv

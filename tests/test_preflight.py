@@ -312,7 +312,8 @@ def test_dataset_lines(workstation, tmp_path):
         caption.write_text("no trigger\n")
     c = dataset(broken)
     assert (c.ok, c.fix) == (False, f"run `ascii-lora validate {broken}`, then `make dataset`")
-    assert c.detail.startswith("2 problem(s), first: ") and "trigger" in c.detail
+    # each edited caption: no trigger word, and not the bytes the manifest recorded
+    assert c.detail.startswith("4 problem(s), first: ") and "trigger" in c.detail
     (broken / "manifest.json").write_text("{not json")
     c = dataset(broken)
     assert c.ok is False and c.detail.startswith(f"1 problem(s), first: {broken / 'manifest.json'}: not a readable manifest")

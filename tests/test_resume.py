@@ -136,7 +136,7 @@ def test_resumed_argv_trains_what_is_left_into_its_own_folder(tmp_path):
 
 def test_a_decaying_schedule_is_not_resumed_with_the_wrong_length(tmp_path):
     run = tmp_path / "run"
-    (run / f"{NAME}-step00000500-state").mkdir(parents=True)
+    state(run, f"{NAME}-step00000500-state", 500)
     cfg = ExperimentConfig.model_validate({"optimizer": {"scheduler": "cosine"}})
     build_plan(cfg, tmp_path, run_dir=run)  # a fresh cosine run is fine
     with pytest.raises(Exception, match="constant_with_warmup"):
@@ -162,16 +162,14 @@ def test_latest_state_is_chosen_by_the_step_it_recorded_not_by_its_name(tmp_path
     assert [s.step for s in saved_states(tmp_path, NAME)] == [2, 4, 6]
 
 
-def test_final_state_wins_a_tie_and_a_state_without_its_record_falls_back_to_its_name(tmp_path):
+def test_final_state_wins_a_tie_and_a_folder_without_its_record_is_no_state(tmp_path):
     state(tmp_path, f"{NAME}-step00000008-state", 8)
     state(tmp_path, f"{NAME}-state", 8)
-    state(tmp_path, f"{NAME}-step00000010-state", None)
+    state(tmp_path, f"{NAME}-step00000010-state", None)  # named like a newer state, but sd-scripts wrote no record
     state(tmp_path, "other_run-step00000099-state", 99)
-    assert latest_state(tmp_path, NAME).name == f"{NAME}-step00000010-state"
-    import shutil
-
-    shutil.rmtree(tmp_path / f"{NAME}-step00000010-state")
     assert latest_state(tmp_path, NAME).name == f"{NAME}-state"
+    assert [(d.name, "no train_state.json" in why) for d, why in incomplete_states(tmp_path, NAME)] == \
+        [(f"{NAME}-step00000010-state", True)]
 
 
 def test_next_segment_refuses_a_finished_run_naming_what_to_raise(tmp_path):
@@ -251,7 +249,7 @@ def test_a_half_written_state_is_never_resumed_from(tmp_path):
     cut = state(tmp_path, f"{NAME}-step00000006-state", 6)
     (cut / "random_states_0.pkl").unlink()
     assert latest_state(tmp_path, NAME).name == f"{NAME}-step00000004-state"
-    assert incomplete_states(tmp_path, NAME) == [cut]
+    assert [d for d, _ in incomplete_states(tmp_path, NAME)] == [cut]
     seg = next_segment(tmp_path, NAME, 8, resume=True)
     assert seg.offset == 4 and seg.resume_from == tmp_path / f"{NAME}-step00000004-state"
 

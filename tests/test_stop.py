@@ -17,7 +17,7 @@ import pytest
 
 from ascii_lora.cli.app import main
 from ascii_lora.errors import UserError
-from ascii_lora.train.launcher import STOP_REQUEST, interruption_report, launch
+from ascii_lora.train.launcher import STOP_REQUEST, interruption_report, launch, process_start_ticks
 from ascii_lora.train.stop import cancel_stop, request_stop
 
 # argv[1]: run dir; argv[2]: "ask" = write the stop request after step 1 (a user running
@@ -103,7 +103,8 @@ def test_ctrl_c_reports_lost_steps_in_the_runs_cumulative_count():
 
 def write_record(run: Path, **extra) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    (run / "run.json").write_text(json.dumps({"exit_code": None, "launcher_pid": os.getpid(), **extra}))
+    record = {"exit_code": None, "launcher_pid": os.getpid(), "launcher_start": process_start_ticks(os.getpid()), **extra}
+    (run / "run.json").write_text(json.dumps(record))
 
 
 def test_request_names_the_state_it_will_wait_for(tmp_path):
@@ -136,10 +137,15 @@ def test_an_earlier_launchs_steps_in_the_log_are_not_the_running_ones(tmp_path):
     (None, "no run.json"),
     ({"exit_code": 0, "launcher_pid": 1}, "last launch ended with exit code 0"),
     ({"exit_code": None, "launcher_pid": 2**22 + 12345}, "is gone"),
+    # pid 1 is alive, but it is not the launcher that wrote the record (or a hand-edited record names it)
+    ({"exit_code": None, "launcher_pid": 1, "launcher_start": 123456789}, "is now another program"),
+    ({"exit_code": None, "launcher_pid": 1}, "is now another program"),
+    ({"exit_code": None, "launcher_pid": True}, "is gone"),
+    ("[[[[]]]]", "run.json: unreadable"),
 ])
 def test_no_request_without_a_running_training(tmp_path, record, says):
     if record is not None:
-        (tmp_path / "run.json").write_text(json.dumps(record))
+        (tmp_path / "run.json").write_text(record if isinstance(record, str) else json.dumps(record))
     with pytest.raises(UserError, match=says):
         request_stop(tmp_path, save_every=2)
     assert not (tmp_path / STOP_REQUEST).exists()

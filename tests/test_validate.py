@@ -26,9 +26,15 @@ def good(tmp_path_factory) -> Path:
     return out
 
 
-def broken(good: Path, tmp_path: Path) -> tuple[Path, list[Path]]:
+def broken(good: Path, tmp_path: Path, hashes: bool = False) -> tuple[Path, list[Path]]:
+    """A copy of the good dataset to break. Without ``hashes`` its manifest lists no sha256 (as a hand-made
+    or older one): every edit would otherwise also be a hash mismatch, and these tests judge the content checks."""
     d = tmp_path / "d"
     shutil.copytree(good, d)
+    if not hashes:
+        m = json.loads((d / "manifest.json").read_text())
+        m["files"] = {}
+        (d / "manifest.json").write_text(json.dumps(m))
     return d, sorted(d.glob("*.png"))
 
 
@@ -53,11 +59,12 @@ def test_a_good_dataset_has_no_problems_and_reports_progress(good):
 def test_missing_or_unreadable_caption_and_orphans(good, tmp_path):
     d, pngs = broken(good, tmp_path)
     pngs[0].with_suffix(".txt").unlink()
-    pngs[1].with_suffix(".txt").write_bytes(b"\xff\xfe not utf-8\n")
+    pngs[1].with_suffix(".txt").write_bytes(b"ascii_structure_style, \xff\xfe not utf-8\n")
     (d / "stray_00099.ascii").write_text("x\n")
     found = problems_of(d)
     assert found[pngs[0].name] == ["caption .txt is missing"]
-    assert found[pngs[1].name] == ["caption does not start with the trigger word 'ascii_structure_style,'"]
+    # sd-scripts opens captions as strict UTF-8 and raises UnicodeDecodeError at start: never a replacement character
+    assert found[pngs[1].name] == [f"caption {pngs[1].stem}.txt is not UTF-8 (byte 23); the trainer stops on it at start"]
     assert found["stray_00099"] == ["caption or .ascii without a PNG"]
     assert len(found) == 3
 

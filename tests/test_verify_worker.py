@@ -160,9 +160,9 @@ def test_the_workers_error_and_exit_code_come_back(worker, tmp_path):
 
 
 def test_stale_temp_folders_of_a_killed_worker_are_cleared(tmp_path):
-    (tmp_path / ".ascii-lora-tmp-abc").mkdir()
-    (tmp_path / ".ascii-lora-tmp-abc" / "x.png").write_bytes(b"x")
-    (tmp_path / ".ascii-lora-tmp-def").write_bytes(b"x")
+    (tmp_path / ".ascii-lora-tmp-abc_1234").mkdir()  # named as mkdtemp/mkstemp name them
+    (tmp_path / ".ascii-lora-tmp-abc_1234" / "x.png").write_bytes(b"x")
+    (tmp_path / ".ascii-lora-tmp-def56789").write_bytes(b"x")
     (tmp_path / "p00_s0000.png").write_bytes(b"keep")
     clear_stale([tmp_path, tmp_path / "absent"])
     assert [p.name for p in tmp_path.iterdir()] == ["p00_s0000.png"]

@@ -184,10 +184,10 @@ def test_without_affinity_the_cpu_count_decides_and_at_least_one_worker(monkeypa
 def test_the_lock_file_and_temp_files_are_not_foreign_but_a_symlink_or_a_folder_is(tmp_path):
     out = tmp_path / "d"
     write_dataset(small(), out)
-    (out / ".ascii-lora.lock").write_text("123")
-    (out / ".ascii-lora-tmp-xyz").write_bytes(b"half")
+    (out / ".ascii-lora.lock").write_text("ascii-lora dataset (pid 123)\n")  # what a killed run leaves
+    (out / ".ascii-lora-tmp-xyz_1234").write_bytes(b"half")  # named as mkstemp names ours
     write_dataset(small(), out)  # neither is foreign
-    assert not (out / ".ascii-lora-tmp-xyz").exists()  # a stale temp file is cleared
+    assert not (out / ".ascii-lora-tmp-xyz_1234").exists()  # a stale temp file is cleared
     png = sorted(out.glob("*.png"))[0]
     (tmp_path / "elsewhere.png").write_bytes(png.read_bytes())
     png.unlink()

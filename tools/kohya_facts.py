@@ -645,6 +645,18 @@ def extract_requirements(src: Source) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------
+def extract_image_extensions(src: Source) -> list[str]:
+    """Every suffix library/train_util.py's image list may take: IMAGE_EXTENSIONS and each top-level
+    ``IMAGE_EXTENSIONS.extend([...])`` (those run when an optional Pillow plugin imports)."""
+    tree = src.tree("library/train_util.py")
+    found = list(module_constants(tree)["IMAGE_EXTENSIONS"])
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "extend"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "IMAGE_EXTENSIONS"):
+            found += [s for s in ast.literal_eval(node.args[0]) if s not in found]
+    return found
+
+
 def extract(root: Path) -> dict:
     src = Source(root)
     return {
@@ -655,6 +667,7 @@ def extract(root: Path) -> dict:
         "dataset_config": extract_dataset_schema(src),
         "lora_flux": extract_lora_modules(src),
         "requirements": extract_requirements(src),
+        "image_extensions": extract_image_extensions(src),
     }
 
 

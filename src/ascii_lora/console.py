@@ -38,3 +38,26 @@ def fail(message: str) -> None:
     """One error line on stderr."""
     err_console.print("[red]error:[/red] ", end="")
     err_console.print(message, markup=False, soft_wrap=True)
+
+
+def stdout_failed(error: BaseException) -> bool:
+    """Whether ``error`` was raised while writing standard output (a full device, a closed pipe).
+
+    Told by where it was raised: inside our stdout console or the stdout stream. Stdout is then
+    pointed at /dev/null, so the interpreter's flush at exit adds no second message.
+    """
+    import os
+    import sys
+
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_locals.get("self") in (console, sys.stdout):
+            break
+        tb = tb.tb_next
+    else:
+        return False
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return True

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -18,6 +19,16 @@ from pathlib import Path
 from .errors import UserError
 
 TMP_PREFIX = ".ascii-lora-tmp-"
+# mkstemp/mkdtemp add 8 characters of this alphabet to the prefix: a name that does not end so is not ours
+_OUR_TEMP = re.compile(re.escape(TMP_PREFIX) + r"[a-z0-9_]{8}")
+
+
+def is_our_temp(path: Path) -> bool:
+    """Whether ``path`` is named exactly like a temp file or folder of ours (a symlink never is).
+
+    A user's own ``.ascii-lora-tmp-notes.txt`` starts with the prefix but is not ours to delete.
+    """
+    return bool(_OUR_TEMP.fullmatch(Path(path).name)) and not Path(path).is_symlink()
 
 
 def _read_umask() -> int:
@@ -112,6 +123,16 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+def parse_error_words(error: Exception) -> str:
+    """What a parser's failure means to a user: nesting past Python's stack and integers past its
+    4300-digit conversion limit are said plainly (their own texts advise settings the user cannot reach)."""
+    if isinstance(error, RecursionError):
+        return "nesting too deep to read"
+    if "integer string conversion" in str(error):
+        return "an integer with thousands of digits"
+    return str(error)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -127,11 +148,16 @@ def sha256_file(path: Path) -> str | None:
 
 
 def remove_stale_temps(directory: Path) -> int:
-    """Temp files left by a killed run; safe to delete because finished files are renamed."""
+    """Temp files left by a killed run; safe to delete because finished files are renamed.
+
+    Only regular files named exactly as ``mkstemp`` names ours: a user's file that merely starts
+    with the prefix, a link, or a folder stays.
+    """
     n = 0
     for p in Path(directory).glob(TMP_PREFIX + "*"):
-        p.unlink(missing_ok=True)
-        n += 1
+        if is_our_temp(p) and p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
     return n
 
 
@@ -181,24 +207,67 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     return data
 
 
+_LOCK_TEXT = re.compile(rb"[^\n]{1,120} \(pid [0-9]{1,10}\)\n?")  # what __enter__ writes, and nothing else
+
+
 class FolderLock:
     """An exclusive lock on a folder, held through a lock file that names its holder.
 
     ``flock`` dies with the process, so a killed run never leaves the folder locked; the file it
-    leaves behind is reused by the next run and removed when that run finishes.
+    leaves behind is reused by the next run and removed when that run finishes. The file is never
+    followed through a symlink, and a file of that name that is not one of our lock files is the
+    user's: it is refused, never truncated or deleted.
     """
 
     def __init__(self, folder: Path, name: str, what: str) -> None:
         self.path = Path(folder) / name
         self.what = what
         self._fd: int | None = None
+        self._ours = False
+
+    def _open(self) -> tuple[int, bool]:
+        """(descriptor, created by us): created exclusively, or an existing regular file opened without
+        following links."""
+        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            return os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE), True
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise WriteError(self.path, e) from None
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            return -1, False  # the previous holder removed it between our two opens: try again
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UserError(f"{self.path}: is a symbolic link where the lock file goes; lock files are "
+                                "never followed: remove the link, then re-run") from None
+            raise WriteError(self.path, e) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            why = not_regular(self.path) or "not a regular file"
+            raise UserError(f"{self.path}: {why}; it sits where the lock file goes: move it away, then re-run")
+        return fd, False
+
+    def _is_ours(self, fd: int) -> bool:
+        """Whether a pre-existing file is a lock file a killed run of ours left (refused when it holds
+        anything else).
+
+        An empty one is used but, since we cannot tell who made it, not deleted afterwards.
+        """
+        text = os.pread(fd, 200, 0)
+        if text and not _LOCK_TEXT.fullmatch(text):
+            os.close(fd)
+            raise UserError(f"{self.path}: a file that is not an ascii-lora lock file has the lock's name; "
+                            "it is never overwritten: move it away, then re-run")
+        return bool(text)
 
     def __enter__(self) -> "FolderLock":
         for _ in range(10):  # the previous holder may unlink the file between our open and flock
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-            except OSError as e:
-                raise WriteError(self.path, e) from None
+            fd, created = self._open()
+            if fd < 0:
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -206,19 +275,25 @@ class FolderLock:
                 os.close(fd)
                 raise UserError(f"{self.path.parent}: in use by {holder}; wait for it to finish or stop it, then re-run") from None
             try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
             except FileNotFoundError:
                 same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{self.what} (pid {os.getpid()})\n".encode())
-                self._fd = fd
-                return self
-            os.close(fd)
+            if not same:
+                os.close(fd)
+                continue
+            self._ours = created or self._is_ours(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{self.what} (pid {os.getpid()})\n".encode(), 0)
+            self._fd = fd
+            return self
         raise UserError(f"{self.path}: could not take the lock (it keeps changing); re-run")
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
-            self.path.unlink(missing_ok=True)
+            try:  # remove only the file we hold: never one a user put at the path meanwhile
+                if self._ours and os.fstat(self._fd).st_ino == os.lstat(self.path).st_ino:
+                    self.path.unlink()
+            except FileNotFoundError:
+                pass
             os.close(self._fd)
             self._fd = None

@@ -21,7 +21,7 @@ from ..grid.atlas import get_atlas
 from ..grid.layout import grid_text
 from ..imageio import save_png
 from .overlay import overlay, snapped
-from .ranking import SIMPLETUNER_SAMPLES, CheckpointScore, rank
+from .ranking import SIMPLETUNER_SAMPLES, CheckpointScore, parse_sample_name, rank
 from .report import chart, report_markdown
 from .score import ImageReport, check_file, read_at
 
@@ -128,6 +128,59 @@ def configured_run(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[
                                         ascii_dir=out / "ascii", report_dir=out)
 
 
+REPORT_HEADER = "# ascii-lora check report"
+
+
+def _planned(images: list[Path], outputs: CheckOutputs, stems: dict[Path, str]) -> list[tuple[Path, str]]:
+    """Every file the run may write, with the flag that chose its place (the default report folder too)."""
+    planned = [(Path(outputs.json), "--json")] if outputs.json else []
+    for p in images:
+        if outputs.overlay_dir:
+            planned.append((Path(outputs.overlay_dir) / f"{stems[p]}.overlay.png", "--overlay-dir"))
+        if outputs.ascii_dir:
+            planned.append((Path(outputs.ascii_dir) / f"{stems[p]}.ascii", "--ascii-dir"))
+    # without --report-dir a report is written only when samples rank: beside the first sample's folder
+    ranked = {p.parent.parent / "check" for p in images if parse_sample_name(p.stem)}
+    reports = [Path(outputs.report_dir)] if outputs.report_dir else ranked
+    return planned + [(d / name, "--report-dir") for d in reports for name in ("report.md", "scores.png")]
+
+
+def _is_our_report(path: Path) -> bool:
+    if not path.is_file():  # first: opening a FIFO named report.md would block
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(REPORT_HEADER)) == REPORT_HEADER.encode()
+    except OSError:
+        return False
+
+
+def refuse_clashes(images: list[Path], outputs: CheckOutputs, stems: dict[Path, str]) -> None:
+    """Refuse, before writing anything, an output that would replace a file check did not write.
+
+    An input, a file beside the inputs (a dataset's ground-truth ``.ascii``), or a report.md/scores.png
+    of someone else in the default report folder (one the user never named) stay as they are, as
+    ``snap`` keeps its inputs.
+    """
+    inputs = {p.resolve() for p in images}
+    beside = {p.parent.resolve() for p in images}
+    planned = _planned(images, outputs, stems)
+    report_dirs = {path.parent for path, flag in planned if flag == "--report-dir"}
+    ours = {d: _is_our_report(d / "report.md") for d in report_dirs}
+    for path, flag in planned:
+        if path.resolve() in inputs:
+            raise UserError(f"{path}: check would overwrite this input; choose another {flag}")
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if path.parent.resolve() in beside:
+            raise UserError(f"{path}: check would replace this file beside the images it checks; "
+                            f"choose another {flag}")
+        if path.parent in ours and not ours[path.parent]:
+            hint = "" if outputs.report_dir else " (the default, <images>/../check)"
+            raise UserError(f"{path}: not a report check wrote{hint}; it is never replaced: "
+                            f"choose another {flag}")
+
+
 def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress) -> CheckRun:
     for d in (outputs.overlay_dir, outputs.ascii_dir, outputs.report_dir):  # before any work: outputs that cannot be written
         if d:
@@ -139,6 +192,7 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
         raise UserError(f"no images in {', '.join(paths)} (sd-scripts writes samples to <output_dir>/sample)")
     atlas = get_atlas(cfg.dataset.cell_size)
     stems = unique_stems(images)
+    refuse_clashes(images, outputs, stems)
     reports: list[ImageReport] = [ImageReport(file=p, error=why) for p, why in problems]
     for path in progress(images, len(images)):
         report, reading, gray = check_file(path, cfg.check, atlas)

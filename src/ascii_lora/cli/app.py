@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import get_args
 
 from .. import __version__, interrupts
 from ..config.models import TrainerConfig
-from ..console import fail, say
-from ..errors import UserError
+from ..console import fail, say, stdout_failed
+from ..errors import UserError, write_trace
 from ..fsutil import describe
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
@@ -105,7 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_line(error: BaseException) -> str:
+    """``Type: message`` on one printable line of at most 200 characters."""
+    text = f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _os_error_words(e: OSError) -> str:
+    """An OS error no stage turned into a UserError, blamed on what failed: a path, stdout or nothing."""
+    if e.filename:
+        return f"{e.filename}: {describe(e)}"
+    if stdout_failed(e):
+        return f"standard output could not be written ({describe(e)}); nothing else failed"
+    return describe(e)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # every relative path would fail with "its folder does not exist"
+        fail("the current folder no longer exists (deleted or moved away while this shell was in it): "
+             "cd into an existing folder and run the command again")
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     restore = interrupts.install()
@@ -119,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{what}; re-run the same command to continue where it stopped")
         return 143 if isinstance(e, interrupts.Terminated) else 130
     except OSError as e:  # last resort: a path we could not read or write, still one line
-        where = f"{e.filename}: " if e.filename else ""
-        fail(f"{where}{describe(e)}")
+        fail(_os_error_words(e))
         return 2
+    except Exception as e:  # noqa: BLE001 - our bug: one line here, the whole trace in a file
+        fail(f"internal error, not a mistake in your input ({_first_line(e)}); the full trace is in "
+             f"{write_trace(e)}: please report it with that file")
+        return 70  # EX_SOFTWARE
     finally:
         restore()
 

@@ -13,7 +13,8 @@ def int_at_least(low: int) -> Callable[[str], int]:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
         if v < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
         return v
@@ -36,6 +37,19 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
 
 positive = int_at_least(1)
 nonnegative = int_at_least(0)
+
+
+def config_int(model: type, key: str) -> Callable[[str], int]:
+    """argparse type of a flag that overrides config key ``key``: the key's own bounds, from its model.
+
+    One source of truth: `--seeds 50000000` is refused as `[verify] seeds = 50000000` is, before any memory
+    is spent on it.
+    """
+    low, high = 0, None
+    for m in model.model_fields[key].metadata:
+        low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
+        high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
+    return int_between(low, high) if high is not None else int_at_least(low)
 
 
 def human_bytes(n: float) -> str:

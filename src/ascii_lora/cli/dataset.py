@@ -69,7 +69,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from ..fsutil import atomic_write, writable_file_target
-    from ..dataset.preview import contact_sheet, spread
+    from ..dataset.preview import contact_sheet, default_sheet_path, sheet_png, spread
 
     cfg = load_config(args.config).dataset
     directory = Path(args.dir or cfg.out)
@@ -77,12 +77,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if not pngs:
         raise UserError(f"{directory}: no PNG images to preview (run `make dataset` first)")
     chosen = spread(pngs, args.count)
-    out = writable_file_target(Path(args.out).expanduser() if args.out else directory.parent / f"{directory.name}_preview.png")
-    sheet = contact_sheet(chosen, columns=min(args.columns, len(chosen)))
-    import io
-
-    buf = io.BytesIO()
-    sheet.save(buf, "PNG")
-    atomic_write(out, buf.getvalue())
+    out, note = (Path(args.out).expanduser(), None) if args.out else default_sheet_path(directory)
+    out = writable_file_target(out)
+    if note:
+        say(f"note: {note}")
+    atomic_write(out, sheet_png(contact_sheet(chosen, columns=min(args.columns, len(chosen)))))
     say(f"contact sheet of {len(chosen)} images -> {out}")
     return 0

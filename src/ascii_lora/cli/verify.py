@@ -32,7 +32,8 @@ def _refuse(checks) -> int:
     failed = [c for c in checks if c.ok is False]
     gpu = next((c for c in failed if c.name == "CUDA GPU"), None)
     reason = f" ({gpu.detail})" if gpu else ""
-    fail(f"{len(failed)} of {len(checks)} pre-flight checks failed{reason}; nothing was drawn")
+    # ``checks`` holds only the failed ones (the ok ones were printed above): never "10 of 10" when 2 passed
+    fail(f"{len(failed)} pre-flight check{'s' if len(failed) != 1 else ''} failed{reason}; nothing was drawn")
     return 1
 
 
@@ -165,12 +166,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def add_commands(add) -> None:
     """Register both commands on the main parser (``add`` is app.build_parser's helper)."""
-    from .common import nonnegative, positive
+    from ..config.models import VerifyConfig
+    from .common import config_int
 
     p = add("verify", cmd_verify, "draw every saved LoRA (and the base model) x prompts x seeds, score, pick the checkpoint to keep")
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--checkpoints", help="which LoRAs: all (default), last, final, steps like 500,1500, or .safetensors files")
-    p.add_argument("--seeds", type=positive, help="seeds per prompt (default [verify] seeds)")
+    p.add_argument("--seeds", type=config_int(VerifyConfig, "seeds"),
+                   help="seeds per prompt (default [verify] seeds, at most 1000)")
     p.add_argument("--no-baseline", action="store_true", help="skip the base model without LoRA")
     p.add_argument("--dry-run", action="store_true", help="list what would be drawn and what is already there; draw nothing")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: only for the rehearsal's stand-in models")
@@ -178,8 +181,10 @@ def add_commands(add) -> None:
     p = add("generate", cmd_generate, "draw pictures from a prompt with the trained LoRA; each gets its verdict and its ASCII")
     p.add_argument("prompt", help="what to draw; the trigger word is added when missing")
     p.add_argument("--lora", help="LoRA file (default: the last verify winner, else the run's final LoRA; `none`: base model)")
-    p.add_argument("--count", type=positive, help="pictures (default [verify] count)")
-    p.add_argument("--seed", type=nonnegative, help="first seed (default: a random one, printed)")
+    p.add_argument("--count", type=config_int(VerifyConfig, "count"),
+                   help="pictures (default [verify] count, at most 1000)")
+    p.add_argument("--seed", type=config_int(VerifyConfig, "first_seed"),
+                   help="first seed (default: a random one, printed)")
     p.add_argument("--out", help="output folder (default [verify] out)")
     p.add_argument("--snap", action="store_true", help="repair near-misses onto the grid and say which were repaired")
     p.add_argument("--run-dir", help="run whose LoRA to use by default (default [training] output_dir)")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from .models import ExperimentConfig
 from ..errors import UserError
-from ..fsutil import read_regular
+from ..fsutil import parse_error_words, read_regular
 
 DEFAULT_CONFIG = Path("configs/flux_ascii.toml")
 
@@ -89,12 +89,17 @@ def read_toml(path: Path) -> dict[str, Any]:
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, expected a .toml file")
     raw = b"" if os.path.realpath(path) == os.devnull else read_regular(path, MAX_CONFIG_BYTES)  # /dev/null: "no settings"
+    if raw.startswith(b"\xef\xbb\xbf"):  # tomllib would say "Invalid statement (at line 1, column 1)"
+        raise UserError(f"{path}: starts with a byte-order mark (BOM), which TOML does not allow; "
+                        "save it as UTF-8 without BOM")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
+    except (ValueError, RecursionError) as e:  # an int past int()'s digit limit, nesting past the stack
+        raise UserError(f"{path}: not a usable config ({parse_error_words(e)})") from None
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,9 @@ class SampleConfig(Strict):
     height: int = Field(1024, description="Sample height (multiple of 16).")
     guidance: float = Field(3.5, gt=0, description="Embedded guidance at sampling (--g).")
     steps: int = Field(20, ge=1, le=1000, description="Sampling steps (--s).")
-    seed: int = Field(1234, ge=0, description="Sample seed (--d): the same noise at every checkpoint.")
+    # torch.manual_seed takes at most 2**64 - 1: more fails at the first sample, after hours of training
+    seed: int = Field(1234, ge=0, le=2**64 - 1,
+                      description="Sample seed (--d): the same noise at every checkpoint.")
 
     @field_validator("prompts")
     @classmethod

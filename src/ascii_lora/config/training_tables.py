@@ -105,14 +105,17 @@ OUTPUT_NAME_BYTES = 200
 class TrainingConfig(Strict):
     """``[training]``: the run. Augmentations that would move the 16 px grid are refused."""
 
-    max_train_steps: int = Field(3000, ge=1, description="Optimizer steps.")
+    # states are named -step{:08d}-state: a ninth digit would hide them from resume
+    max_train_steps: int = Field(3000, ge=1, le=99_999_999, description="Optimizer steps.")
     mixed_precision: Literal["bf16", "fp16"] = Field("bf16", description="Compute precision; FLUX is trained in bf16.")
     save_precision: Literal["bf16", "fp16", "float"] = Field("bf16", description="dtype of the saved LoRA.")
     resolution: int | list[int] = Field(1024, description="Training resolution: one side, or [width, height] (must be square).")
     batch_size: int | None = Field(None, ge=1, le=64, description="Per-GPU batch; None takes the VRAM profile's.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Batches per optimizer step.")
-    num_repeats: int = Field(1, ge=1, description="Times each image is repeated per epoch.")
-    seed: int = Field(42, ge=0, description="Training seed (noise, shuffling).")
+    # sd-scripts lists every image num_repeats times in memory before the first step (train_util's bucketing)
+    num_repeats: int = Field(1, ge=1, le=10_000, description="Times each image is repeated per epoch.")
+    # accelerate's set_seed hands it to numpy's np.random.seed, which refuses 2**32 and more (at start)
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Training seed (noise, shuffling).")
     save_every_n_steps: int = Field(500, ge=1, description="Checkpoint (and resumable state) interval.")
     output_dir: ConfigPath = Field("runs/flux_ascii", description="Run directory: plan files, log, checkpoints, samples.")
     output_name: str = Field("flux_ascii_structure_v1", description="Checkpoint file stem.")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..config.loader import format_validation_error
 from ..config.models import DatasetConfig
 from ..errors import UserError
-from ..fsutil import read_regular
+from ..fsutil import parse_error_words, read_regular
 from .sample import family_schedule, sample_name
 
 MANIFEST = "manifest.json"
@@ -51,8 +51,8 @@ def read_manifest(folder: Path) -> Manifest | None:
     fix = "move the folder aside or choose another --out"
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a readable manifest ({e}); {fix}") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than the parser's stack
+        raise UserError(f"{path}: not a readable manifest ({parse_error_words(e)}); {fix}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a manifest (a JSON {type(data).__name__}, expected an object); {fix}")
     try:

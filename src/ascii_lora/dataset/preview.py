@@ -8,8 +8,47 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import UserError
-from ..fsutil import read_regular
+from ..fsutil import not_regular, read_regular
 from ..imageio import ImageReadError, load_gray
+
+
+SHEET_MARK = "ascii-lora preview"  # PNG tEXt "Software": a default-named sheet with it is ours to replace
+
+
+def sheet_png(sheet: Image.Image) -> bytes:
+    """The sheet as PNG bytes, marked as written by ``preview``."""
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", SHEET_MARK)
+    buf = io.BytesIO()
+    sheet.save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _is_our_sheet(path: Path) -> bool:
+    if not_regular(path):  # a FIFO would block Image.open; a folder is nobody's sheet
+        return False
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "text", {}).get("Software") == SHEET_MARK
+    except Exception:  # noqa: BLE001 - whatever the file is, it is not a sheet we wrote
+        return False
+
+
+def default_sheet_path(directory: Path) -> tuple[Path, str | None]:
+    """Where a sheet goes without --out: ``<dir>_preview.png`` beside the dataset, unless a file of that
+    name is not a sheet preview wrote; then the first free ``<dir>_preview-N.png``, with a note saying so."""
+    base = directory.parent / f"{directory.name}_preview.png"
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{directory.name}_preview-{n}.png")
+        if not (path.exists() or path.is_symlink()) or _is_our_sheet(path):
+            kept = f"{base} is not a sheet preview wrote and is kept; the sheet goes to {path.name}"
+            note = None if n == 1 else kept
+            return path, note
+    raise UserError(f"{base}: this name and 998 numbered ones are taken by other files; pass --out")
 
 
 def contact_sheet(pngs: list[Path], columns: int = 4, thumb: int = 256) -> Image.Image:

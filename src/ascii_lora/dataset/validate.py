@@ -11,23 +11,44 @@ from PIL import Image
 
 from .. import TRIGGER_WORD
 from ..errors import UserError
-from ..fsutil import not_regular, read_regular
+from ..fsutil import not_regular, read_regular, sha256_file
 from ..grid.atlas import get_atlas
 from ..imageio import ImageReadError, load_gray
-from .manifest import MANIFEST, read_manifest
+from .manifest import EXTENSIONS, MANIFEST, Manifest, read_manifest
 
 MAX_TEXT_BYTES = 1 << 20  # a caption is one line, a .ascii at most 512 x 513 characters
 
+# What sd-scripts trains on in an image folder (library/train_util.py at the pin: IMAGE_EXTENSIONS, and
+# .avif/.jxl when their Pillow plugins are installed), each suffix globbed as `*<suffix>`: case-sensitive,
+# so `.Png` is not taken, and glob's `*` never matches a hidden name.
+_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".avif", ".jxl")
+TRAINER_IMAGE_SUFFIXES = _SUFFIXES + tuple(s.upper() for s in _SUFFIXES)
 
-def _read_text(path: Path, what: str, problems: list[str]) -> str | None:
-    """The text of a caption or ground truth, or None with the reason added to ``problems``."""
+
+def trainer_images(directory: Path) -> list[Path]:
+    """Every entry of ``directory`` the trainer's image list takes (folders and FIFOs too: it takes them)."""
+    return sorted(p for p in Path(directory).iterdir()
+                  if not p.name.startswith(".") and p.name.endswith(TRAINER_IMAGE_SUFFIXES))
+
+
+def _read_text(path: Path, what: str, problems: list[str], strict: bool = False) -> str | None:
+    """The text of a caption or ground truth, or None with the reason added to ``problems``.
+
+    ``strict``: a caption that is not UTF-8 stops sd-scripts at start (UnicodeDecodeError), so it is
+    a problem, never a replacement character.
+    """
     if not path.exists() and not path.is_symlink():
         problems.append(f"{what} {path.suffix} is missing")
         return None
     try:
-        return read_regular(path, MAX_TEXT_BYTES).decode("utf-8", errors="replace")
+        raw = read_regular(path, MAX_TEXT_BYTES)
     except UserError as e:
         problems.append(f"{what} {path.name}: {str(e).removeprefix(f'{path}: ')}")
+        return None
+    try:
+        return raw.decode("utf-8", errors="strict" if strict else "replace")
+    except UnicodeDecodeError as e:
+        problems.append(f"{what} {path.name} is not UTF-8 (byte {e.start}); the trainer stops on it at start")
         return None
 
 
@@ -45,10 +66,12 @@ def check_pair(png: Path, resolution: int, cell: int) -> list[str]:
     problems: list[str] = []
     caption = png.with_suffix(".txt")
     truth = png.with_suffix(".ascii")
-    text = _read_text(caption, "caption", problems)
+    text = _read_text(caption, "caption", problems, strict=True)
     if text is not None:
         if not text.startswith(TRIGGER_WORD + ","):
             problems.append(f"caption does not start with the trigger word '{TRIGGER_WORD},'")
+        elif not text.removeprefix(TRIGGER_WORD + ",").strip(" ,\n"):
+            problems.append("caption holds only the trigger word, nothing that describes the picture")
         if text.count("\n") > 1 or not text.strip():
             problems.append("caption must be exactly one non-empty line")
     why = not_regular(png)
@@ -111,8 +134,12 @@ def validate_dir(
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    pngs = sorted(directory.glob("*.png"))
-    problems: list[FileProblem] = []
+    images = trainer_images(directory)
+    pngs = [p for p in images if p.suffix == ".png"]
+    problems: list[FileProblem] = [
+        FileProblem(p.name, f"the trainer would train on this {p.suffix} too, but the dataset is PNGs "
+                            "drawn by `ascii-lora dataset`; move it out of the folder")
+        for p in images if p.suffix != ".png"]
     if manifest is not None:
         resolution, cell = manifest.config.resolution, manifest.config.cell_size
         present = len({p.name for p in pngs} & manifest.names())
@@ -128,5 +155,28 @@ def validate_dir(
         if not (directory / f"{stem}.png").exists():
             problems.append(FileProblem(stem, "caption or .ascii without a PNG"))
     for png in progress(pngs, len(pngs)) if progress else pngs:
-        problems += [FileProblem(png.name, m) for m in check_pair(png, resolution, cell)]
-    return len(pngs), problems
+        found = check_pair(png, resolution, cell)
+        if manifest is not None:
+            found += _against_manifest(png, manifest)
+        problems += [FileProblem(png.name, m) for m in found]
+    return len(images), problems
+
+
+def _against_manifest(png: Path, manifest: Manifest) -> list[str]:
+    """Why the files of ``png``'s sample are not the bytes the manifest recorded (swapped, edited, foreign).
+
+    A caption swapped with another sample's still starts with the trigger word and reads back fine:
+    only the recorded sha256 tells it is not this picture's caption.
+    """
+    if png.name not in manifest.names():
+        return ["not part of this dataset (its manifest does not list it), yet the trainer would train "
+                "on it; move it out of the folder"]
+    problems = []
+    for ext in EXTENSIONS:
+        path = png.with_suffix(ext)
+        want, got = manifest.files.get(path.name), sha256_file(path)  # None: missing or no file, said above
+        if want is not None and got is not None and got != want:
+            problems.append(f"{path.name} is not the file `ascii-lora dataset` wrote (its sha256 differs "
+                            "from the manifest's): edited, swapped or damaged; re-run `ascii-lora dataset` "
+                            "to restore it")
+    return problems

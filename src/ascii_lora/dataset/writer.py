@@ -34,10 +34,10 @@ from .. import __version__, interrupts
 from ..config.models import DatasetConfig
 from ..errors import UserError
 from ..fsutil import (
-    TMP_PREFIX,
     FolderLock,
     atomic_write,
     ensure_dir,
+    is_our_temp,
     remove_stale_temps,
     sha256_bytes,
     sha256_file,
@@ -206,7 +206,7 @@ def foreign_entries(out: Path, owned: set[str]) -> list[str]:
     foreign = []
     for p in sorted(out.iterdir()):
         name = p.name
-        if name in (MANIFEST, LOCK) or name.startswith(TMP_PREFIX):
+        if name in (MANIFEST, LOCK) or (is_our_temp(p) and p.is_file()):
             continue
         regular = p.is_file() and not p.is_symlink()
         cache = TRAINER_CACHE.match(name)

@@ -40,6 +40,18 @@ STOP_REQUEST = "stop.request"  # `ascii-lora stop` writes it into the run direct
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22); None without /proc.
+
+    With the pid it names one process for good: `ascii-lora stop` compares both, so a pid reused by
+    another program after the launcher died is never taken for the training.
+    """
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _flag(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
 
@@ -111,7 +123,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         echo(f"cleared an old stop request ({stop_request}); `ascii-lora stop` during this run asks again")
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
     info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None,
-            "launcher_pid": os.getpid()}
+            "launcher_pid": os.getpid(), "launcher_start": process_start_ticks(os.getpid())}
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     relay = _Relay()
     watch = _Watcher(echo, relay, stop_request, step_offset)

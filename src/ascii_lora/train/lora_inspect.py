@@ -13,9 +13,10 @@ from ..config.models import ExperimentConfig
 from .kohya.plan import SD_SCRIPTS_COMMIT
 from .safetensors_header import Header, NotSafetensors, TensorInfo, read_header
 
-BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d+)_")
+# FLUX has 19 double and 38 single blocks: a longer number is no block of it (and int() refuses 4300+ digits)
+BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d{1,6})_")
 # SimpleTuner saves diffusers/PEFT names: transformer.{transformer_blocks|single_transformer_blocks}.N.<layer>.lora_A/B
-PEFT_BLOCK = re.compile(r"^transformer\.(transformer_blocks|single_transformer_blocks)\.(\d+)\.")
+PEFT_BLOCK = re.compile(r"^transformer\.(transformer_blocks|single_transformer_blocks)\.(\d{1,6})\.")
 PEFT_BLOCK_NAMES = {"transformer_blocks": "double_blocks", "single_transformer_blocks": "single_blocks"}
 
 
@@ -36,7 +37,11 @@ class LoraInfo:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON: a non-finite alpha is null (the warnings say which), never ``Infinity``/``NaN``."""
+        out = asdict(self)
+        if out["alpha"] is not None and not math.isfinite(out["alpha"]):
+            out["alpha"] = None
+        return out
 
 
 TRAINING_KEYS = {
@@ -120,6 +125,10 @@ def _alpha(header: Header, downs: dict[str, TensorInfo], meta: dict[str, str], p
     nan = sum(1 for a in alphas if math.isnan(a))
     if nan:
         notes.append(f"alpha is NaN in {nan} module(s): every update of the LoRA would be NaN")
+    infinite = sum(1 for a in alphas if math.isinf(a))
+    if infinite:
+        notes.append(f"alpha is infinite in {infinite} module(s): every update of the LoRA would be "
+                     "infinite or NaN")
     finite = [a for a in alphas if not math.isnan(a)]
     alpha = Counter(finite).most_common(1)[0][0] if finite else (math.nan if alphas else None)
     if alpha is None and "ss_network_alpha" in meta:
@@ -160,7 +169,7 @@ def _peft_alpha(meta: dict[str, str]) -> float | None:
 
     try:
         data = json.loads(meta.get("lora_adapter_metadata", "{}"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None

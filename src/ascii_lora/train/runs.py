@@ -37,6 +37,24 @@ def run_dir_of(root: Path, output_dir: str | Path, override: str | Path | None =
     return Path(resolve_path(Path(root).resolve(), override or output_dir))
 
 
+def refuse_run_in_dataset(run_dir: Path, dataset: Path, view: Path | None = None) -> None:
+    """A run folder is never the dataset folder nor inside it, and SimpleTuner's link folder (``view``) never
+    overlaps it: checkpoints, states, samples and links would land among (or replace) the training images."""
+    named = "the run folder ([training] output_dir or --run-dir)"
+    run, data = Path(run_dir).resolve(), Path(dataset).resolve()
+    if run == data or data in run.parents:
+        where = "is the" if run == data else "is inside the"
+        raise UserError(f"{named} {run_dir} {where} dataset folder {dataset} ([dataset] out): the trainer "
+                        "would write its checkpoints, states and samples among the training images; choose a "
+                        "run folder outside it")
+    if view is not None:
+        v = Path(view).resolve()
+        if v == data or data in v.parents or v in data.parents:
+            raise UserError(f"{named} {run_dir}: its link folder {view}, which SimpleTuner trains on, would "
+                            f"overlap the dataset folder {dataset} ([dataset] out) and replace its files with "
+                            "links; choose a run folder whose dataset/ is not the dataset, or move the dataset")
+
+
 @dataclass(frozen=True)
 class SavedState:
     path: Path
@@ -49,7 +67,7 @@ def state_step(state_dir: Path) -> int | None:
     try:
         data = json.loads((state_dir / TRAIN_STATE).read_text())
         return int(data["current_step"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
 
 
@@ -75,9 +93,25 @@ def _state_dirs(run_dir: Path, output_name: str) -> list[tuple[Path, re.Match[st
     return out
 
 
-def incomplete_states(run_dir: Path, output_name: str) -> list[Path]:
-    """States in the run directory that ``saved_states`` passes over, because their save was cut short."""
-    return sorted(d for d, _, _ in _state_dirs(run_dir, output_name) if half_written(d))
+def why_not_resumable(state_dir: Path) -> str | None:
+    """Why a folder named like a state is no state to resume from (None: it is one).
+
+    sd-scripts at the pin writes ``train_state.json`` into every state it saves: a folder without a
+    readable one (copied by hand, cut short, or just named so) says nothing true about its step.
+    """
+    if not (state_dir / TRAIN_STATE).is_file():
+        return f"it has no {TRAIN_STATE}, which sd-scripts writes into every state it saves"
+    if half_written(state_dir):
+        return "its save was cut short (no random_states_*.pkl, which accelerate writes last)"
+    if state_step(state_dir) is None:
+        return f"its {TRAIN_STATE} holds no readable current_step"
+    return None
+
+
+def incomplete_states(run_dir: Path, output_name: str) -> list[tuple[Path, str]]:
+    """(state, why) for the folders named like states that ``saved_states`` passes over."""
+    found = [(d, why_not_resumable(d)) for d, _, _ in _state_dirs(run_dir, output_name)]
+    return sorted((d, why) for d, why in found if why is not None)
 
 
 def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
@@ -85,18 +119,10 @@ def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
 
     The step comes from the state itself, never from its name: before segments existed, a resumed
     run wrote a ``-state`` and ``-step00000002-state`` of its own counter over the first run's.
-    A step state without ``train_state.json`` falls back to the number in its name. A half-written
-    state is not resumable and is left out.
+    A folder without a readable ``train_state.json``, or half-written, is no state and is left out.
     """
-    out = []
-    for d, m, final in _state_dirs(run_dir, output_name):
-        if half_written(d):
-            continue
-        step = state_step(d)
-        if step is None and m:
-            step = int(m.group(1))
-        if step is not None:
-            out.append(SavedState(d, step, final))
+    out = [SavedState(d, step, final) for d, _, final in _state_dirs(run_dir, output_name)
+           if why_not_resumable(d) is None and (step := state_step(d)) is not None]
     return sorted(out, key=lambda s: (s.step, s.final))
 
 

@@ -17,6 +17,17 @@ from ..fsutil import not_regular
 
 MAX_HEADER = 100 * 1024 * 1024
 SCALAR_DTYPES = {"BF16": "<u2", "F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4"}
+# bytes per element of every dtype the safetensors format names: a tensor's data_offsets span exactly
+# numel x this, as the safetensors library itself checks when it loads a file
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+               "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def _short(value: object) -> str:
+    """A header value for a one-line message: a number of thousands of digits is not echoed whole."""
+    huge = isinstance(value, int) and value.bit_length() >= 200
+    text = f"<a {len(str(value))}-digit number>" if huge else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class NotSafetensors(Exception):
@@ -71,11 +82,18 @@ def _tensor(name: str, info: object) -> TensorInfo:
     if not isinstance(dtype, str):
         raise NotSafetensors(f"malformed entry for tensor {name!r}: dtype {dtype!r} is not a name")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise NotSafetensors(f"malformed entry for tensor {name!r}: shape {shape!r} is not a list of sizes >= 0")
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: shape {_short(shape)} is not a list of "
+                             "sizes >= 0")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
             and 0 <= offsets[0] <= offsets[1]):
-        raise NotSafetensors(f"malformed entry for tensor {name!r}: data_offsets {offsets!r} is not [begin, end] with 0 <= begin <= end")
-    return TensorInfo(dtype, tuple(shape), (offsets[0], offsets[1]))
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: data_offsets {_short(offsets)} is not "
+                             "[begin, end] with 0 <= begin <= end")
+    info = TensorInfo(dtype, tuple(shape), (offsets[0], offsets[1]))
+    if dtype in DTYPE_BYTES and info.numel * DTYPE_BYTES[dtype] != offsets[1] - offsets[0]:
+        raise NotSafetensors(f"malformed entry for tensor {name!r}: shape {_short(shape)} of {dtype} needs "
+                             f"{_short(info.numel * DTYPE_BYTES[dtype])} bytes, data_offsets span "
+                             f"{_short(offsets[1] - offsets[0])}")
+    return info
 
 
 def read_header(path: Path) -> Header:
@@ -102,7 +120,9 @@ def read_header(path: Path) -> Header:
         raise NotSafetensors("header is truncated (incomplete download?)")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except RecursionError:
+        raise NotSafetensors("header is JSON nested too deeply to read (not a safetensors file)") from None
+    except ValueError:
         raise NotSafetensors("header is not JSON (wrong file type?)") from None
     if not isinstance(data, dict):
         raise NotSafetensors("header is not a JSON object")
@@ -115,7 +135,8 @@ def read_header(path: Path) -> Header:
     size = path.stat().st_size
     end = max((t.offsets[1] for t in tensors.values()), default=0)
     if 8 + n + end > size:
-        raise NotSafetensors(f"file is truncated: {size} bytes, header promises {8 + n + end} (incomplete download?)")
+        raise NotSafetensors(f"file is truncated: {size} bytes, header promises {_short(8 + n + end)} "
+                             "(incomplete download?)")
     return Header(path, tensors, {str(k): str(v) for k, v in metadata.items()}, 8 + n)
 
 

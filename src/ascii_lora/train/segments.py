@@ -59,7 +59,7 @@ def _mark_state(state_dir: Path, offset: int, total: int) -> int | None:
     f = state_dir / TRAIN_STATE
     try:
         data = json.loads(f.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if MARK not in data:
         data["current_step"] = int(data.get("current_step", 0)) + offset
@@ -146,13 +146,20 @@ def read_record(run_dir: Path) -> dict:
     try:
         data = json.loads((run_dir / RUN_JSON).read_text())
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return {}
 
 
 def segments_with(run_dir: Path, segment: Segment) -> list[dict]:
-    """The ``segments`` list for run.json: the earlier launches and this one (not yet ended)."""
-    earlier = read_record(run_dir).get("segments", []) if segment.resumed else []
+    """The ``segments`` list for run.json: the earlier launches and this one (not yet ended).
+
+    Only launches that came before the state resumed from are this run's history: a segment at or past
+    its step belongs to a run that was superseded (its newer states deleted, or an older state chosen).
+    """
+    recorded = read_record(run_dir).get("segments") if segment.resumed else None
+    earlier = [s for s in recorded if isinstance(s, dict) and isinstance(s.get("offset"), int)
+               and not isinstance(s.get("offset"), bool) and s["offset"] < segment.offset
+               ] if isinstance(recorded, list) else []
     return [*earlier, {
         "offset": segment.offset,
         "max_train_steps": segment.total,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..fsutil import atomic_write
-from .launcher import LAUNCH_HEADER, STEP_LINE, STOP_REQUEST
-from .segments import read_record
+from .launcher import LAUNCH_HEADER, STEP_LINE, STOP_REQUEST, process_start_ticks
+from .segments import RUN_JSON, read_record
 
 TAIL_BYTES = 65536  # enough of train.log for the trainer's last progress line
 
@@ -39,16 +39,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _is_our_launcher(pid: int, record: dict) -> bool:
+    """Whether the live ``pid`` is still the launcher that wrote run.json, not a process that reused its
+    number or one that a hand-edited run.json names: a process is its pid plus its start time."""
+    now = process_start_ticks(pid)
+    return now is None or now == record.get("launcher_start")  # None: no /proc here, the pid is all we have
+
+
 def running_launch(run_dir: Path) -> dict:
     """run.json of the launch in progress in ``run_dir``; refused when none is running."""
     record = read_record(run_dir)
     pid = record.get("launcher_pid")
     if not record:
+        if (run_dir / RUN_JSON).exists():
+            raise UserError(f"{run_dir / RUN_JSON}: unreadable (not a JSON object `ascii-lora train` wrote), "
+                            "so it cannot say whether a training is running; if none is, move it aside")
         raise UserError(f"{run_dir}: no run.json, so no training was launched here: check --run-dir / [training] output_dir")
     if record.get("exit_code") is not None:
         raise UserError(f"{run_dir}: no training is running (its last launch ended with exit code {record['exit_code']})")
-    if not isinstance(pid, int) or not _alive(pid):
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31 or not _alive(pid):
         raise UserError(f"{run_dir}: no training is running (the launcher recorded in run.json, pid {pid}, is gone)")
+    if not _is_our_launcher(pid, record):
+        raise UserError(f"{run_dir}: no training is running (pid {pid}, recorded in run.json, is now another "
+                        "program: its launcher is gone)")
     return record
 
 

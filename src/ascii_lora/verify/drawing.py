@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.models import ExperimentConfig
-from ..fsutil import TMP_PREFIX, atomic_write
+from ..fsutil import TMP_PREFIX, atomic_write, is_our_temp
 from ..train.kohya.plan import SD_SCRIPTS_DIR
 from .draw_worker import EVENT_PREFIX
 from .jobs import Job, Settings
@@ -93,10 +93,13 @@ def worker_spec(cfg: ExperimentConfig, root: Path, jobs: list[Job], settings: Se
 
 
 def clear_stale(folders: list[Path]) -> None:
-    """Temp files and folders a killed worker left: finished pictures are always renamed out of them."""
+    """Temp files and folders a killed worker left: finished pictures are always renamed out of them.
+
+    Only names exactly like mkstemp's/mkdtemp's: a user's own ``.ascii-lora-tmp-notes`` stays.
+    """
     for folder in folders:
         if folder.is_dir():
-            for p in folder.glob(TMP_PREFIX + "*"):
+            for p in filter(is_our_temp, folder.glob(TMP_PREFIX + "*")):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 

@@ -16,10 +16,12 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from .. import TRIGGER_WORD
 from ..check.overlay import snapped
 from ..check.score import ImageReport, check_file
-from ..config.models import ExperimentConfig
+from ..config.models import ExperimentConfig, SampleConfig
 from ..errors import UserError
 from ..fsutil import atomic_write
 from ..grid.atlas import get_atlas
@@ -106,6 +108,10 @@ def plan_generate(cfg: ExperimentConfig, root: Path, run_dir: Path, prompt: str,
         raise UserError("the prompt is empty: describe the picture, e.g. \"dungeon map with 6 rooms, white on black\"")
     if "\n" in prompt.strip():
         raise UserError("the prompt must be one line")
+    try:  # the rules of [sample] prompts: a control character would reach the terminal and the records
+        SampleConfig.model_validate({**cfg.sample.model_dump(), "prompts": [prompt.strip()]})
+    except ValidationError as e:
+        raise UserError(f"the prompt: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     drawn_prompt, added = with_trigger(prompt)
     run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
     lora_path, source = resolve_lora(cfg, run_dir, lora)

@@ -106,10 +106,11 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
                 pick = next((c for c in available if c.path == final_file or (fstep is not None and c.step == fstep)), None)
             if pick is None:
                 raise UserError("--checkpoints final: the run has no final LoRA yet (training has not finished); saved steps: " + steps)
-        elif token.isdigit():
-            pick = next((c for c in available if c.step == int(token)), None)
+        elif token.isascii() and token.isdigit():  # not int() of '²' or of 5,000 digits
+            pick = next((c for c in available if len(token) <= 12 and c.step == int(token)), None)
             if pick is None:
-                raise UserError(f"--checkpoints: no LoRA saved at step {token}; saved steps: {steps}")
+                shown = token if len(token) <= 20 else f"{token[:12]}... ({len(token)} digits)"
+                raise UserError(f"--checkpoints: no LoRA saved at step {shown}; saved steps: {steps}")
         elif token.endswith(".safetensors"):
             path = Path(token).resolve()
             if not path.is_file():
@@ -120,6 +121,9 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
             raise UserError(f"--checkpoints: {token!r} is not a step number, 'final', 'last', 'all' or a .safetensors file")
         if pick not in chosen:
             chosen.append(pick)
+    if not chosen:  # ",,," or " , ": not "no LoRA saved yet"
+        raise UserError(f"--checkpoints {spec!r} names no checkpoint: give steps like 500,1500, 'final', "
+                        "'last', 'all' or .safetensors files")
     return chosen
 
 
@@ -235,7 +239,7 @@ def build_jobs(checkpoints: list[Checkpoint], prompts: list[str], seeds: list[in
 def read_record(png: Path) -> dict[str, Any] | None:
     try:
         return json.loads(record_path(png).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

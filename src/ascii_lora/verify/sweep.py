@@ -169,6 +169,6 @@ def winner_file(run_dir: Path) -> Path | None:
     """The LoRA the last sweep of this run chose, if it is still there (``generate``'s default)."""
     try:
         f = json.loads((run_dir / "verify" / SCORES).read_text(encoding="utf-8")).get("winner_file")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return Path(f) if f and Path(f).is_file() else None

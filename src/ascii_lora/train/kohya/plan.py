@@ -15,7 +15,7 @@ from typing import Any
 from ...config.models import ExperimentConfig
 from ...errors import UserError
 from ..resolved import resolved_toml
-from ..runs import Segment, next_segment, resolve_path
+from ..runs import Segment, next_segment, refuse_run_in_dataset, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 SD_SCRIPTS_DIR = Path("vendor/sd-scripts")
@@ -197,6 +197,7 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
     """All four plan files for ``cfg``; ``root`` is the checkout that holds vendor/ and data/."""
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
+    refuse_run_in_dataset(run_dir, Path(resolve_path(root, cfg.dataset.out)))
     t = cfg.training
     segment = next_segment(run_dir, t.output_name, t.max_train_steps, resume if resume is not None else t.resume)
     if segment.resumed and cfg.optimizer.scheduler in DECAYING_SCHEDULERS:

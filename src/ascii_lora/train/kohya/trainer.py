@@ -35,8 +35,8 @@ class KohyaTrainer:
             )
 
     def resume_warnings(self, cfg: ExperimentConfig, run_dir: Path) -> list[str]:
-        return [f"{d}: its save was cut short (no random_states_*.pkl, which accelerate writes last): not resumed "
-                "from; delete it once you no longer need it" for d in incomplete_states(run_dir, cfg.training.output_name)]
+        return [f"{d}: {why}: not resumed from; delete it once you no longer need it"
+                for d, why in incomplete_states(run_dir, cfg.training.output_name)]
 
     def write_plan(self, plan: Plan, root: Path) -> list[Path]:
         return write_plan(plan, root)

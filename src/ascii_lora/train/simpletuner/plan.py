@@ -19,7 +19,7 @@ from typing import Any
 
 from ...config.models import ExperimentConfig
 from ..resolved import resolved_toml
-from ..runs import resolve_path
+from ..runs import refuse_run_in_dataset, resolve_path
 
 SIMPLETUNER_VERSION = "3.1.6"
 ENV_DIR = Path(".venv-simpletuner")  # its own environment: its transformers/diffusers pins clash with sd-scripts'
@@ -226,6 +226,8 @@ def launch_argv(cfg: ExperimentConfig, root: Path) -> list[str]:
 def build_simpletuner_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> SimpleTunerPlan:
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
+    dataset = Path(resolve_path(root, cfg.dataset.out))
+    refuse_run_in_dataset(run_dir, dataset, run_dir / DATASET_VIEW)  # links would replace the dataset
     return SimpleTunerPlan(
         run_dir=run_dir,
         config=simpletuner_config(cfg, root, run_dir),
@@ -233,7 +235,7 @@ def build_simpletuner_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | No
         prompt_library={k: v for k, v in prompt_shortnames(cfg).items() if k != "validation"},
         argv=launch_argv(cfg, root),
         env={"CONFIG_BACKEND": "json", "CONFIG_PATH": str(run_dir / CONFIG_JSON)},
-        view=DatasetView(source=Path(resolve_path(root, cfg.dataset.out)), target=run_dir / DATASET_VIEW),
+        view=DatasetView(source=dataset, target=run_dir / DATASET_VIEW),
         resolved_toml=resolved_toml(cfg),
         resume=cfg.training.resume if resume is None else resume,
     )
