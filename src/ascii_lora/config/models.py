@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .cluster import ClusterConfig
 from .trainers import simpletuner_refusals
 
 # TOML arrays arrive as lists: the pair itself is lax about list-vs-tuple, its items stay strict.
@@ -501,7 +502,7 @@ class HardwareConfig(Strict):
     """``[hardware]``"""
 
     vram_profile: Literal["48gb+", "24gb", "16gb", "12gb"] = Field("24gb", description="Card size: " + "; ".join(f"{k}: {v.why}" for k, v in VRAM_PROFILES.items()))
-    num_gpus: int = Field(1, ge=1, le=64, description="GPUs on this machine; > 1 launches accelerate --multi_gpu.")
+    num_gpus: int = Field(1, ge=1, le=64, description="GPUs on each machine, one process each; > 1 (or [cluster] num_machines > 1) launches accelerate --multi_gpu.")
     num_cpu_threads_per_process: int = Field(2, ge=1, description="accelerate --num_cpu_threads_per_process.")
     blocks_to_swap: int | None = Field(None, ge=0, le=35, description="Override the profile's block swap (0-35).")
 
@@ -569,6 +570,7 @@ class ExperimentConfig(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training run.")
     sample: SampleConfig = Field(default_factory=SampleConfig, description="Samples drawn during training.")
     hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Several machines under accelerate.")
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")

@@ -15,6 +15,7 @@ import tomli_w
 
 from ..config.models import ExperimentConfig
 from ..errors import UserError
+from .cluster import launch_flags, multiprocess_refusals
 from .runs import Segment, next_segment, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
@@ -103,8 +104,10 @@ def sample_prompts(cfg: ExperimentConfig) -> str:
 DECAYING_SCHEDULERS = ("cosine", "cosine_with_restarts", "linear", "polynomial")
 
 
-def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None) -> list[str]:
-    """The accelerate argv. A resumed ``segment`` trains only the remaining steps into its own folder.
+def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None,
+                 machine_rank: int = 0, head: str | None = None) -> list[str]:
+    """The accelerate argv of machine ``machine_rank`` (the head's address ``head``, else [cluster]'s).
+    A resumed ``segment`` trains only the remaining steps into its own folder.
 
     sd-scripts restarts its step counter at 0 on --resume and only skips whole epochs, so left to
     itself it would rename nothing, overwrite the first segment's step files and, after a
@@ -115,9 +118,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     """
     m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
     resumed = segment is not None and segment.resumed
-    launch = ["accelerate", "launch"]
-    if h.num_gpus > 1:
-        launch += ["--multi_gpu", "--num_processes", str(h.num_gpus)]
+    launch = ["accelerate", "launch", *launch_flags(cfg, machine_rank, head or cfg.cluster.main_process_ip)]
     launch += ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
@@ -209,8 +210,10 @@ def resolved_toml(cfg: ExperimentConfig) -> str:
     return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
 
 
-def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> Plan:
-    """All four plan files for ``cfg``; ``root`` is the checkout that holds vendor/ and data/."""
+def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None,
+               machine_rank: int = 0, head: str | None = None) -> Plan:
+    """All plan files for ``cfg``, the argv as machine ``machine_rank`` runs it; ``root`` is the checkout
+    that holds vendor/ and data/."""
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
     t = cfg.training
@@ -221,11 +224,15 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
             f"over --max_train_steps, which a resumed segment sets to the {segment.steps} steps left; set "
             "scheduler = \"constant_with_warmup\" to continue from the saved state, or train fresh without RESUME=1"
         )
+    argv = trainer_argv(cfg, root, run_dir, segment, machine_rank, head)
+    refused = multiprocess_refusals(cfg, argv)
+    if refused:
+        raise UserError(refused[0] + (f" (+{len(refused) - 1} more)" if len(refused) > 1 else ""))
     return Plan(
         run_dir=run_dir,
         dataset_config=dataset_config(cfg, root),
         sample_prompts=sample_prompts(cfg),
-        argv=trainer_argv(cfg, root, run_dir, segment),
+        argv=argv,
         resolved_toml=resolved_toml(cfg),
         segment=segment,
     )
