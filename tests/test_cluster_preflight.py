@@ -17,7 +17,8 @@ from ascii_lora.train.cluster_preflight import (
     Facts,
     HeadGate,
     check_reachable_head,
-    check_visible_gpus,
+    check_shared_dataset,
+    SHARED_MARK,
     compare_with_head,
     join_head,
     manifest_digest,
@@ -80,13 +81,6 @@ def test_a_dataset_without_manifest_never_counts_as_the_same():
     assert {c.name: c.ok for c in compare_with_head(none, none)}["same dataset"] is False
 
 
-def test_visible_gpus():
-    assert check_visible_gpus(2, 2).ok and check_visible_gpus(2, 8).ok
-    c = check_visible_gpus(4, 2)
-    assert c.ok is False and "num_gpus = 4" in c.detail and "2 GPU" in c.detail
-    assert check_visible_gpus(2, 0, rehearsal=True).ok
-
-
 def test_an_unreachable_head_is_one_line_after_a_bounded_wait():
     port = free_port()  # nothing listens there
     c = check_reachable_head("127.0.0.1", port, wait_s=1.0, clock=Clock(0.6))
@@ -146,3 +140,66 @@ def test_a_taken_port_on_the_head_is_one_line(tmp_path):
         with pytest.raises(OSError) as e:
             HeadGate(tmp_path, port, 2)
     assert f"port {port}" in str(e.value) and "main_process_port" in str(e.value)
+
+
+def test_a_dataset_folder_is_shared_only_when_the_heads_mark_names_this_machine(tmp_path):
+    data, elsewhere = tmp_path / "data", tmp_path / "copy"
+    data.mkdir()
+    elsewhere.mkdir()
+    port = free_port()
+    gate = HeadGate(tmp_path / "run", port, 2)
+    t = threading.Thread(target=lambda: gate.wait_for_ranks(Facts("p", "c", "m"), wait_s=30, also=(data,)))
+    t.start()
+    assert check_reachable_head("127.0.0.1", port, wait_s=30).ok
+    shared, _ = join_head(tmp_path / "run", 1, wait_s=30, token="tok-1")
+    t.join(30)
+    assert shared.ok and (data / SHARED_MARK).exists()
+    assert check_shared_dataset(data, 1, "tok-1").ok
+    assert check_shared_dataset(data, 1, "another-launch").ok is False
+    bad = check_shared_dataset(elsewhere, 1, "tok-1")
+    assert bad.ok is False and "cache_latents_to_disk" in bad.fix
+
+
+def two_machine_cfg(port: int, caching: bool = True):
+    from ascii_lora.config.models import ExperimentConfig
+
+    return ExperimentConfig.model_validate({
+        "cluster": {"num_machines": 2, "main_process_ip": "127.0.0.1", "main_process_port": port},
+        "training": {"cache_latents_to_disk": caching, "cache_text_encoder_outputs": caching}})
+
+
+def handshake(tmp_path, head_facts: Facts, own_facts: Facts, caching: bool = True):
+    from ascii_lora.train.cluster_preflight import machine_handshake
+
+    port = free_port()
+    cfg = two_machine_cfg(port, caching)
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(0, machine_handshake(cfg, 0, None, tmp_path, data, lambda: head_facts, 30)))
+    t.start()
+    out[1] = machine_handshake(cfg, 1, "127.0.0.1", tmp_path, data, lambda: own_facts, 30)
+    t.join(30)
+    return out
+
+
+def test_a_two_machine_handshake_passes_every_line_when_all_agree(tmp_path):
+    f = Facts("plan", "commit", "manifest", "h")
+    out = handshake(tmp_path, f, f)
+    assert [c.name for c in out[0]] == ["machines joined"] and out[0][0].ok
+    assert [c.name for c in out[1]] == ["reachable head", "shared run directory", "shared dataset folder", "same plan",
+                                        "same sd-scripts", "same dataset"]
+    assert all(c.ok for c in out[1])
+
+
+def test_another_plan_on_the_second_machine_fails_its_same_plan_line(tmp_path):
+    out = handshake(tmp_path, Facts("plan", "commit", "manifest", "h"), Facts("other", "commit", "manifest"), caching=False)
+    lines = {c.name: c.ok for c in out[1]}
+    assert lines["same plan"] is False and lines["same sd-scripts"] and "shared dataset folder" not in lines
+
+
+def test_a_lone_machine_has_no_cluster_lines(tmp_path):
+    from ascii_lora.config.models import ExperimentConfig
+    from ascii_lora.train.cluster_preflight import machine_handshake
+
+    assert machine_handshake(ExperimentConfig(), 0, None, tmp_path, tmp_path, lambda: Facts("p", "c", "m")) == []

@@ -30,11 +30,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..config.models import ExperimentConfig
 from ..fsutil import atomic_write
 from .preflight import Check
 
 HANDSHAKE_DIR = ".cluster"  # inside the run directory
 HEAD_FILE = "head.json"
+SHARED_MARK = ".ascii-lora-cluster.json"  # the head's copy of head.json in another folder that must be shared
 PLAN_HASHED = ("dataset_config.toml", "sample_prompts.txt", "train.args.json", "config.resolved.toml",
                "accelerate_config.yaml")
 WAIT_S = 600.0  # machines of one job start minutes apart at most; past this, one line instead of a hang
@@ -89,14 +91,6 @@ def compare_with_head(mine: Facts, head: Facts) -> list[Check]:
     return out
 
 
-def check_visible_gpus(num_gpus: int, visible: int, rehearsal: bool = False) -> Check:
-    """Each machine runs num_gpus processes, one per GPU: fewer GPUs would stack two on one card."""
-    ok = visible >= num_gpus or rehearsal
-    what = "processes on the CPU (rehearsal)" if rehearsal else f"GPU(s) visible, [hardware] num_gpus = {num_gpus}"
-    return Check("visible GPUs", ok, f"{visible} {what}" if not rehearsal else f"{num_gpus} {what}",
-                 "" if ok else "set [hardware] num_gpus to the GPUs of each machine, or check CUDA_VISIBLE_DEVICES")
-
-
 # -- the handshake -------------------------------------------------------------------------------
 
 def _dir(run_dir: Path) -> Path:
@@ -145,8 +139,10 @@ class HeadGate:
                 except OSError:
                     pass
 
-    def wait_for_ranks(self, facts: Facts, wait_s: float = WAIT_S, clock: Callable[[], float] = time.monotonic) -> Check:
-        """Bounded: every rank's token, then head.json; the port is closed for torch either way."""
+    def wait_for_ranks(self, facts: Facts, wait_s: float = WAIT_S, clock: Callable[[], float] = time.monotonic,
+                       also: tuple[Path, ...] = ()) -> Check:
+        """Bounded: every rank's token, then head.json (a copy in each folder of ``also`` that must be
+        shared too); the port is closed for torch either way."""
         t0 = clock()
         want = set(range(1, self.num_machines))
         try:
@@ -157,7 +153,10 @@ class HeadGate:
                     if data and isinstance(data.get("token"), str):
                         tokens[r] = data["token"]
                 if set(tokens) == want:
-                    atomic_write(self.dir / HEAD_FILE, json.dumps({**asdict(facts), "ranks": tokens}, indent=1))
+                    text = json.dumps({**asdict(facts), "ranks": tokens}, indent=1)
+                    for folder in also:
+                        atomic_write(Path(folder) / SHARED_MARK, text)
+                    atomic_write(self.dir / HEAD_FILE, text)
                     return Check("machines joined", True, f"{len(want)} other machine(s) joined through {self.dir}")
                 if clock() - t0 > wait_s:
                     missing = sorted(want - set(tokens))
@@ -186,11 +185,11 @@ def check_reachable_head(address: str, port: int, wait_s: float = WAIT_S,
         time.sleep(POLL_S)
 
 
-def join_head(run_dir: Path, rank: int, wait_s: float = WAIT_S,
-              clock: Callable[[], float] = time.monotonic) -> tuple[Check, Facts | None]:
+def join_head(run_dir: Path, rank: int, wait_s: float = WAIT_S, clock: Callable[[], float] = time.monotonic,
+              token: str | None = None) -> tuple[Check, Facts | None]:
     """A non-head machine's side after the dial: write its token, wait for head.json naming it."""
     d = _dir(run_dir)
-    token = secrets.token_hex(16)
+    token = token or secrets.token_hex(16)
     mine = d / f"rank-{rank}.json"
     t0 = clock()
     while True:
@@ -206,3 +205,48 @@ def join_head(run_dir: Path, rank: int, wait_s: float = WAIT_S,
                          f"within {wait_s:.0f} s", "put [training] output_dir on a filesystem every machine shares "
                          "(sd-scripts saves from the head only)"), None
         time.sleep(POLL_S)
+
+
+def check_shared_dataset(image_dir: Path, rank: int, token: str) -> Check:
+    """Several machines caching to disk need one dataset folder: each process caches its share of the
+    images there (i % processes, train_util.py:1180-1185 and 1322-1327 at the pin) and later reads
+    every image's cache, including those another machine wrote."""
+    mark = _read_json(Path(image_dir) / SHARED_MARK)
+    if mark and mark.get("ranks", {}).get(str(rank)) == token:
+        return Check("shared dataset folder", True, f"{image_dir}: the head's mark names this machine")
+    return Check("shared dataset folder", False,
+                 f"{image_dir} is not the head's dataset folder: sd-scripts caches each machine's share of the latents "
+                 "and text encodings there and reads all of them on every machine",
+                 "put [dataset] out on a filesystem every machine shares, or set [training] cache_latents_to_disk = "
+                 "false and cache_text_encoder_outputs = false")
+
+
+def machine_handshake(cfg: ExperimentConfig, rank: int, head_ip: str | None, run_dir: Path, image_dir: Path,
+                      facts: Callable[[], Facts], wait_s: float = WAIT_S) -> list[Check]:
+    """The cluster lines of one machine's pre-flight ([] on a lone machine); the head's first.
+
+    ``facts`` is called on a non-head machine only after the head has written its plan (the shared
+    run directory then holds the head's segment of a RESUME=1), so both plan the same launch.
+    """
+    c = cfg.cluster
+    if not c.multi_machine:
+        return []
+    caching = cfg.training.cache_latents_to_disk or cfg.training.cache_text_encoder_outputs
+    also = (Path(image_dir),) if caching else ()
+    if rank == 0:
+        try:
+            gate = HeadGate(run_dir, c.main_process_port, c.num_machines)
+        except OSError as e:
+            return [Check("head port", False, str(e), "")]
+        return [gate.wait_for_ranks(facts(), wait_s, also=also)]
+    reach = check_reachable_head(str(head_ip), c.main_process_port, wait_s)
+    if not reach.ok:
+        return [reach]
+    token = secrets.token_hex(16)
+    shared, head = join_head(run_dir, rank, wait_s, token=token)
+    checks = [reach, shared]
+    if head is None:
+        return checks
+    if also:
+        checks.append(check_shared_dataset(Path(image_dir), rank, token))
+    return checks + compare_with_head(facts(), head)
