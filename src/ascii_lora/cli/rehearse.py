@@ -34,6 +34,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             again += ["--cache", str(args.cache)]
         if args.full_size:
             again.append("--full-size")
+        again += ["--phases", args.phases]
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
     if args.full_size:
@@ -68,7 +69,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         status.update(escape(line.strip()[:110]))
 
     try:
-        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line)
+        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line,
+                          only=None if args.phases == "all" else args.phases)
     finally:
         status.stop()
     total = sum(p.seconds for p in result.phases)

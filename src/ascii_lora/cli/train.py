@@ -38,20 +38,21 @@ def _resume_request(args: argparse.Namespace) -> str | None:
     return "RESUME=1" if env.lower() in ("1", "true", "yes") else None
 
 
-def _plan(args: argparse.Namespace):
-    """The plan; for sd-scripts refused when a resume was asked for (any of the three ways) and there is
-    no state to resume from: sd-scripts would silently start a fresh run."""
+def _plan(args: argparse.Namespace, machine_rank: int = 0, head: str | None = None, quiet: bool = False):
+    """The plan (the argv as machine ``machine_rank`` runs it); for sd-scripts refused when a resume was
+    asked for (any of the three ways) and there is no state to resume from: sd-scripts would silently
+    start a fresh run."""
     from ..train.plan import build_trainer_plan
 
     cfg = _load(args)
     asked = _resume_request(args) or ("[training] resume = true" if cfg.training.resume else None)
     if asked:  # RESUME=1 / --resume mean `[training] resume = true`, pre-flight check included
         cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"resume": True})})
-    for w in cfg.warnings():
+    for w in [] if quiet else cfg.warnings():
         err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
     run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
-    plan = build_trainer_plan(cfg, _root(), run_dir, True if asked else None)
-    if asked and cfg.trainer.kind != "simpletuner":
+    plan = build_trainer_plan(cfg, _root(), run_dir, True if asked else None, machine_rank, head)
+    if asked and cfg.trainer.kind != "simpletuner" and not quiet:
         from ..train.runs import incomplete_states
 
         for d in incomplete_states(plan.run_dir, cfg.training.output_name):
@@ -68,40 +69,28 @@ def _plan(args: argparse.Namespace):
     return cfg, plan
 
 
+def _extra_files(cfg, plan) -> dict[str, str] | None:
+    """The cluster's plan files (accelerate_config.yaml, train.sbatch; train.sh for several machines)."""
+    if cfg.trainer.kind == "simpletuner":
+        return None
+    from ..train.cluster_run import shared_files
+
+    return shared_files(cfg, _root(), plan)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from ..train.plan_files import write_plan
 
     cfg, plan = _plan(args)
-    for path in write_plan(plan, _root()):
+    for path in write_plan(plan, _root(), _extra_files(cfg, plan)):
         say(f"wrote {path}")
     who = "SimpleTuner" if cfg.trainer.kind == "simpletuner" else "sd-scripts"
     say(f"{who} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from ..train.launcher import launch
-    from ..train.plan_files import write_plan
-    from ..train.preflight import run_preflight
-    from ..train.segments import close_segment, segments_with
-
-    _adopt_leftovers(args)
-    cfg, plan = _plan(args)
-    write_plan(plan, _root())
-    if args.dry_run:
-        say(plan.shell())
-        return 0
-    argv, probes = plan.argv, None
-    if cfg.trainer.kind == "simpletuner":
-        from ..train.preflight_simpletuner import run_simpletuner_preflight
-
-        checks = run_simpletuner_preflight(cfg, plan, _root())
-    else:
-        if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
-            from ..rehearse.run import rehearsal_argv, rehearsal_probes
-
-            argv, probes = rehearsal_argv(plan.argv), rehearsal_probes()
-        checks = run_preflight(cfg, plan, _root(), probes)
+def _print_checks(checks) -> bool:
+    """One line per check; True when none failed (the CLI prints, the stage decides)."""
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -111,21 +100,90 @@ def cmd_train(args: argparse.Namespace) -> int:
         gpu = next((c for c in failed if c.name == "CUDA GPU"), None)
         reason = f" ({gpu.detail})" if gpu else ""
         fail(f"{len(failed)} of {len(checks)} pre-flight checks failed{reason}; nothing was launched")
+    return not failed
+
+
+def _machine(args: argparse.Namespace):
+    import os
+
+    from ..train.cluster_run import this_machine
+
+    return this_machine(_load(args), getattr(args, "machine_rank", None), os.environ)
+
+
+def _cluster_handshake(args, cfg, machine, plans: dict, probes) -> list:
+    """Several machines: the handshake through the shared run directory. A machine other than the head
+    plans again once the head has written its plan, so both plan the same launch (RESUME=1 included)."""
+    from ..train.cluster_preflight import machine_handshake
+    from ..train.cluster_run import image_dir, machine_facts
+    from ..train.cluster_stop import clear_interrupt
+    from ..train.launcher import STOP_REQUEST
+    from ..train.probes import Probes
+
+    head_plan = plans["head"]
+    if machine.is_head:
+        clear_interrupt(head_plan.run_dir)
+        (head_plan.run_dir / STOP_REQUEST).unlink(missing_ok=True)
+
+    def facts():
+        if not machine.is_head:
+            plans["head"] = _plan(args, quiet=True)[1]
+            plans["mine"] = _plan(args, machine.rank, machine.head_ip, quiet=True)[1]
+        plans["facts"] = machine_facts(cfg, _root(), plans["head"], (probes or Probes()).head(_root()))
+        return plans["facts"]
+
+    return machine_handshake(cfg, machine.rank, machine.head_ip, head_plan.run_dir, image_dir(head_plan), facts)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..train.launcher import launch
+    from ..train.plan_files import write_plan
+    from ..train.preflight import run_preflight
+    from ..train.segments import close_segment, segments_with
+
+    machine = _machine(args)
+    if machine.is_head:
+        _adopt_leftovers(args)
+    cfg, plan = _plan(args)
+    if machine.is_head:
+        write_plan(plan, _root(), _extra_files(cfg, plan))
+    mine = plan if machine.rank == 0 and not args.dry_run else _plan(args, machine.rank, machine.head_ip, quiet=True)[1]
+    if args.dry_run:
+        say(mine.shell())
+        return 0
+    argv, probes = plan.argv, None
+    if cfg.trainer.kind == "simpletuner":
+        from ..train.preflight_simpletuner import run_simpletuner_preflight
+
+        checks = run_simpletuner_preflight(cfg, plan, _root())
+    else:
+        if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
+            from ..rehearse.run import rehearsal_probes
+
+            probes = rehearsal_probes(cfg.hardware.num_gpus)
+        checks = run_preflight(cfg, mine, _root(), probes)
+        plans = {"head": plan, "mine": mine}
+        if not [c for c in checks if c.ok is False]:
+            checks += _cluster_handshake(args, cfg, machine, plans, probes)
+        plan, mine = plans["head"], plans["mine"]
+        argv = mine.argv
+        if getattr(args, "rehearsal", False):
+            from ..rehearse.run import rehearsal_argv
+
+            argv = rehearsal_argv(argv)
+    if not _print_checks(checks):
         return 1
-    log = plan.run_dir / "train.log"
+    log = machine.log(plan.run_dir)
     say(f"launching; log: {log}")
     simpletuner = cfg.trainer.kind == "simpletuner"
     try:
         if simpletuner:
             code = launch(plan.argv, plan.run_dir, log, echo=say, env=plan.env)
         else:
-            from ..train.launcher import STOP_REQUEST
-
-            code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)},
-                          stop_request=plan.run_dir / STOP_REQUEST, step_offset=plan.segment.offset)
+            code = _launch_kohya(cfg, plan, mine, argv, machine, log, launch, segments_with, plans.get("facts"))
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
-    if not simpletuner:
+    if not simpletuner and machine.is_head:
         _report_adoption(close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code))
     if simpletuner and code == 0:
         from ..train.simpletuner_plan import finished_lora
@@ -136,6 +194,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 1
     say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
     return code
+
+
+def _launch_kohya(cfg, plan, mine, argv, machine, log, launch, segments_with, facts) -> int:
+    """sd-scripts under our launcher: the head records the run (segments, plan hash), every machine
+    watches the shared run directory for a peer's stop or interrupt."""
+    from ..train.cluster_run import machine_facts, peer_watch
+    from ..train.launcher import STOP_REQUEST
+
+    stop = plan.run_dir / STOP_REQUEST
+    facts = facts or machine_facts(cfg, _root(), plan, None)
+    keep = {"segments": segments_with(plan.run_dir, plan.segment), "plan_hash": facts.plan,
+            "machines": cfg.cluster.num_machines, "processes": cfg.hardware.num_gpus * cfg.cluster.num_machines}
+    return launch(argv, _root(), log, echo=say, keep=keep if machine.is_head else {"plan_hash": facts.plan},
+                  stop_request=stop, step_offset=mine.segment.offset, record=machine.record(plan.run_dir),
+                  peers=peer_watch(cfg, mine, machine, stop))
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

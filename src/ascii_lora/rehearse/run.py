@@ -92,23 +92,24 @@ def rehearsal_argv(argv: list[str]) -> list[str]:
     return [*argv[:i], str(LAUNCHER), *argv[i:]]
 
 
-def rehearsal_probes():
-    """Pre-flight on a CPU box: the CPU stands in for the CUDA GPU; every other check is the real one."""
+def rehearsal_probes(processes: int = 1):
+    """Pre-flight on a CPU box: the CPU stands in for each CUDA GPU; every other check is the real one."""
     from ..train.probes import Gpu, Probes
 
-    return Probes(gpus=[Gpu("CPU (rehearsal stand-in for the GPU)", 1024.0)], torch_cuda=True)
+    return Probes(gpus=[Gpu("CPU (rehearsal stand-in for the GPU)", 1024.0)] * processes, torch_cuda=True)
 
 
 class _Trainer:
     """`ascii-lora train` in its own process group, as a terminal would run it; output to a log."""
 
-    def __init__(self, root: Path, config: Path, log: Path, extra: list[str], on_line: Callable[[str], None]):
+    def __init__(self, root: Path, config: Path, log: Path, extra: list[str], on_line: Callable[[str], None],
+                 cmd: list[str] | None = None, env: dict[str, str] | None = None):
         self.log = log
         self.lines: list[str] = []
-        cmd = [sys.executable, "-m", "ascii_lora", "train", "--config", str(config), "--rehearsal", *extra]
+        cmd = cmd or [sys.executable, "-m", "ascii_lora", "train", "--config", str(config), "--rehearsal", *extra]
         self.proc = subprocess.Popen(
             cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            env={**os.environ, **OFFLINE}, start_new_session=True,
+            env={**os.environ, **OFFLINE, **(env or {})}, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background parent may ignore it
         )
         self.reader = threading.Thread(target=self._read, args=(on_line,), daemon=True)
@@ -191,8 +192,9 @@ def _sample_steps(sample_dir: Path, output_name: str) -> dict[int, int]:
 
 def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: st.Sizes | None = None,
              report: Callable[[Phase], None] = lambda p: None, on_line: Callable[[str], None] = lambda s: None,
-             train_timeout: float = 3600.0) -> Rehearsal:
-    """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it)."""
+             train_timeout: float = 3600.0, only: str | None = None) -> Rehearsal:
+    """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it).
+    ``only="multi"``: the dataset, the stand-ins and the two multi-process phases, nothing else."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # set before the stand-ins' tokenizers are trained here
     root, out = Path(root).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -424,17 +426,34 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
                 f"picture drawn with {verdict['prompt']!r} and {verdict['lora']}, expected the trigger word and verify's winner")
         return f"2 pictures + verdicts + .ascii + sheet in {gen}, trigger word added, LoRA = verify's winner"
 
-    for n, fn in (("dataset", dataset), ("stand-in models", models), ("plan", plan), ("pre-flight", preflight),
-                  ("train, Ctrl-C after the first state", interrupt), ("RESUME=1, `ascii-lora stop`", stop),
-                  ("RESUME=1 to the end", resume),
-                  ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
-                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate)):
+    def two_processes() -> str:
+        from .multiproc import two_processes as run
+
+        detail, facts = run(pre, root, out, _Trainer, on_line, train_timeout)
+        ctx["two_processes"] = facts
+        return detail
+
+    def two_machines() -> str:
+        from .multiproc import two_machines as run
+
+        detail, facts = run(pre, root, out, _Trainer, on_line, train_timeout)
+        ctx["two_machines"] = facts
+        return detail
+
+    single = (("plan", plan), ("pre-flight", preflight),
+              ("train, Ctrl-C after the first state", interrupt), ("RESUME=1, `ascii-lora stop`", stop),
+              ("RESUME=1 to the end", resume),
+              ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
+              ("verify: base model + last LoRA", verify), ("generate from a prompt", generate))
+    multi = (("2 processes on one machine", two_processes), ("2 machines of one process", two_machines))
+    for n, fn in (("dataset", dataset), ("stand-in models", models), *(() if only == "multi" else single), *multi):
         if not phase(n, fn):
             break
     result.facts.update(
         python=sys.version.split()[0], cpus=os.cpu_count(), sizes=asdict(sizes), overrides=REHEARSAL,
         seconds_per_step={k: ctx.get(k) for k in ("s_per_step_1", "s_per_step_2")},
         verify_seconds_per_picture=ctx.get("verify_s_per_image"),
+        multi_process={k: ctx.get(k) for k in ("two_processes", "two_machines")},
         total_seconds=round(sum(p.seconds for p in result.phases), 1),
     )
     _write_summary(result)

@@ -38,10 +38,66 @@ def _report_peak_cuda_memory() -> None:
         pass
 
 
+RANK_HASH_DIR = "ASCII_LORA_RANK_HASH_DIR"  # set by the rehearsal's multi-process phases
+
+
+def lora_digest(network) -> tuple[str, int]:
+    """sha256 over the LoRA's own tensors (sorted names, float32 bytes) and how many there are."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    state = network.state_dict()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu", torch.float32).contiguous()
+        h.update(name.encode() + b"\0" + t.numpy().tobytes())
+    return h.hexdigest(), len(state)
+
+
+def _record_lora_per_rank(out: Path) -> None:
+    """Each process writes a hash of its own LoRA weights when training ends (every process calls
+    ``accelerator.end_training``, train_network.py:1719 at the pin; only the main one saves a file).
+    Identical hashes on every rank are the proof that DDP averaged the gradients."""
+    import json
+    import os
+
+    import accelerate
+
+    networks: list = []
+    prepare, end = accelerate.Accelerator.prepare, accelerate.Accelerator.end_training
+
+    def remembering_prepare(self, *args, **kw):
+        result = prepare(self, *args, **kw)
+        for obj in result if isinstance(result, tuple) else (result,):
+            inner = getattr(obj, "module", obj)
+            if hasattr(inner, "unet_loras"):
+                networks.append(inner)
+        return result
+
+    def recording_end(self, *args, **kw):
+        if networks:
+            digest, tensors = lora_digest(networks[-1])
+            rank = os.environ.get("RANK", "0")
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"rank{rank}.json").write_text(json.dumps({
+                "rank": int(rank), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+                "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "sha256": digest, "tensors": tensors}))
+            sys.stdout.write(f"[rehearsal launcher] rank {rank}: LoRA sha256 {digest[:16]} ({tensors} tensors)\n")
+            sys.stdout.flush()
+        return end(self, *args, **kw)
+
+    accelerate.Accelerator.prepare = remembering_prepare
+    accelerate.Accelerator.end_training = recording_end
+
+
 def main() -> None:
     import atexit
+    import os
 
     atexit.register(_report_peak_cuda_memory)
+    if os.environ.get(RANK_HASH_DIR):
+        _record_lora_per_rank(Path(os.environ[RANK_HASH_DIR]))
     script = Path(sys.argv[1]).resolve()
     args = sys.argv[2:]
     sys.argv = [str(script), *args]

@@ -94,10 +94,9 @@ def cluster_train_sh(cfg: ExperimentConfig, root: Path, run_dir: Path) -> str:
         "# in any order; the rank comes from --machine-rank N, else MACHINE_RANK, else SLURM_NODEID.\n"
         "# RESUME=1 continues every machine from the run's newest state; `ascii-lora stop` stops them all.\n"
         "set -euo pipefail\n"
-        'if [ "${1:-}" = "--machine-rank" ]; then export MACHINE_RANK="${2:?--machine-rank needs a number}"; fi\n'
         f"cd {shlex.quote(str(Path(root).resolve()))}\n"
         f'export PATH={shlex.quote(str(bindir))}:"$PATH"\n'
-        f"exec ascii-lora train --config {shlex.quote(str(config))}\n"
+        f'exec ascii-lora train --config {shlex.quote(str(config))} "$@"\n'
     )
 
 

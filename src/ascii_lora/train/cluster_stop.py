@@ -65,9 +65,10 @@ class PeerWatch(threading.Thread):
     """Polls the shared run directory while one machine's trainer runs; ``send`` signals its group."""
 
     def __init__(self, run_dir: Path, output_name: str, since: float, stop_request: Path, head: bool,
-                 send: Callable[[int], None], poll_s: float = POLL_S):
+                 send: Callable[[int], None], poll_s: float = POLL_S, states_in: Path | None = None):
         super().__init__(daemon=True)
         self.run_dir, self.output_name, self.since = Path(run_dir), output_name, since
+        self.states_in = Path(states_in or run_dir)  # a resumed segment saves into its own folder
         self.stop_request, self.head, self.send, self.poll_s = stop_request, head, send, poll_s
         self.peer_interrupt: dict | None = None  # the announcement that stopped us
         self.stop_seen = False  # a stop request was in the run directory during this launch
@@ -97,7 +98,7 @@ class PeerWatch(threading.Thread):
             return False
         self.stop_seen = self.stop_seen or self.stop_request.exists()
         if self.stop_seen:
-            step = complete_state_since(self.run_dir, self.output_name, self.since)
+            step = complete_state_since(self.states_in, self.output_name, self.since)
             if step is not None:
                 self.stopped_after = step
                 self.send(signal.SIGINT)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import __version__
+from .cluster_stop import announce_interrupt
 from ..fsutil import atomic_write, ensure_dir
 
 
@@ -91,7 +92,7 @@ def stop_report(saved_step: int, saved: list[tuple[int, str]], offset: int = 0) 
 
 def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
            env: dict[str, str] | None = None, keep: dict | None = None, stop_request: Path | None = None,
-           step_offset: int = 0) -> int:
+           step_offset: int = 0, record: Path | None = None, peers: Callable | None = None) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
 
     Ctrl-C means stop now. The trainer runs in a process group of its own, so a terminal's Ctrl-C
@@ -102,11 +103,16 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     since the last state. When ``stop_request`` appears (``ascii-lora stop``), the trainer is sent
     one SIGINT right after its next state is complete, and the launch returns 0: nothing is lost.
     A request left over from an earlier launch is cleared first, so it cannot stop this one early.
+
+    Several machines (``peers``: cluster_stop.PeerWatch's factory, given the signal sender): a user
+    signal here is announced in the shared run directory, and a peer's announcement or a stop
+    honoured on the head stops this machine's trainer too. ``record``: where this launch is
+    recorded (run.json; a machine other than the head keeps its own).
     """
     ensure_dir(log_path.parent)
-    record = log_path.with_name("run.json")
+    record = record or log_path.with_name("run.json")
     started = time.time()
-    if stop_request is not None and stop_request.exists():
+    if stop_request is not None and stop_request.exists() and peers is None:  # a cluster's head cleared it already
         stop_request.unlink(missing_ok=True)
         echo(f"cleared an old stop request ({stop_request}); `ascii-lora stop` during this run asks again")
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
@@ -135,6 +141,10 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         def relay(signum: int, frame: object) -> None:
             received.append(signum)
             (send if trainer else early.append)(signum)
+            if watch is not None:
+                announce_interrupt(watch.run_dir, signum)
+
+        watch = None
 
         # Our handlers go in before the trainer starts: exec resets a handled signal to its default
         # but keeps an ignored one ignored, and a launcher started ignoring SIGINT (a background job
@@ -151,6 +161,9 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
             trainer.append(proc)
             while early:
                 send(early.pop(0))
+            if peers is not None:
+                watch = peers(send)
+                watch.start()
             assert proc.stdout is not None
             told = 0
             for line in proc.stdout:
@@ -179,8 +192,16 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
             if len(received) > told:  # it stopped without another line
                 echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
         finally:
+            if watch is not None:
+                watch.finish()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if watch is not None and not received and stopped_after is None:
+            if watch.peer_interrupt is not None:
+                received.append(signal.SIGINT)  # reported as an interrupt: the run stopped without a save
+                echo(f"another machine ({watch.peer_interrupt.get('host', '?')}) was interrupted: stopped this one too")
+            elif watch.stopped_after is not None:
+                stopped_after = watch.stopped_after
         interrupted = bool(received)
         run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
         name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
@@ -203,5 +224,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     if interrupted and code == 0:
         return 128 + received[0]
     if stopped_after is not None and not interrupted and code in (0, 1, 128 + signal.SIGINT):
-        return 0  # the SIGINT was ours (accelerate may report it as 1), sent as asked after a complete save
+        return 0
+    if stopped_after is not None and not interrupted and watch is not None:
+        return 0  # stopped after the head's complete save: the trainer's exit is the broken all-reduce's  # the SIGINT was ours (accelerate may report it as 1), sent as asked after a complete save
     return code

@@ -238,10 +238,11 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
     )
 
 
-def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None):
+def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None,
+                       machine_rank: int = 0, head: str | None = None):
     """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files."""
     if cfg.trainer.kind == "simpletuner":
         from .simpletuner_plan import build_simpletuner_plan
 
         return build_simpletuner_plan(cfg, root, run_dir, resume)
-    return build_plan(cfg, root, run_dir, resume)
+    return build_plan(cfg, root, run_dir, resume, machine_rank, head)
