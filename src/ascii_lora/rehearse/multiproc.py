@@ -30,7 +30,7 @@ from ..train.runs import state_step
 from .sd_launcher import RANK_HASH_DIR
 
 STEPS = 2  # a state after each: interrupt after the first, resume to the second
-PER_PROCESS_LINE = "caching latents with caching strategy"  # train_util.py:1120, logged by every process
+PER_PROCESS_LINE = "caching latents with caching"  # train_util.py:1120, by every process (rich may wrap the rest)
 
 
 def phase_config(pre: ExperimentConfig, out: Path, machines: int) -> ExperimentConfig:
@@ -147,7 +147,7 @@ def summary(meta_dir: Path, cfg: ExperimentConfig, run_dir: Path, hashes: dict[i
 
 
 def rank_env(hash_dir: Path) -> dict[str, str]:
-    return {RANK_HASH_DIR: str(hash_dir), "ACCELERATE_DISABLE_RICH": "1"}
+    return {RANK_HASH_DIR: str(hash_dir), "COLUMNS": "200"}
 
 
 def wait_for_state(run_dir: Path, name: str, step: int, procs: list, timeout: float) -> float:
