@@ -189,3 +189,21 @@ def test_host_ram_warning_scales_with_the_processes_of_one_machine():
     w = host_ram_warning(34 * gib, 2, 2 * need1 - 1)
     assert w is not None and "2 processes" in w and "own copy" in w
     assert host_ram_warning(34 * gib, 8, None) is None  # unknown RAM: no guess
+
+
+def test_the_ram_note_adds_up_the_model_files_the_plan_loads(tmp_path):
+    from ascii_lora.train.cluster_run import host_ram_note, mem_total
+
+    models = {}
+    for key, size in (("flux", 3 << 20), ("clip_l", 1 << 20), ("t5xxl", 2 << 20), ("ae", 1 << 20)):
+        p = tmp_path / f"{key}.safetensors"
+        p.write_bytes(b"\0" * size)
+        models[key] = str(p)
+    cfg = ExperimentConfig.model_validate({"model": models, "hardware": {"num_gpus": 2}})
+    plan = build_plan(cfg, tmp_path)
+    need = host_ram_needed(7 << 20, 2)
+    assert host_ram_note(cfg, plan, total=need) is None
+    assert "2 processes" in host_ram_note(cfg, plan, total=need - 1)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683784 kB\nMemFree: 1 kB\n")
+    assert mem_total(meminfo) == 24683784 * 1024 and mem_total(tmp_path / "none") is None

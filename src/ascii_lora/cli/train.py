@@ -173,6 +173,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             argv = rehearsal_argv(argv)
     if not _print_checks(checks):
         return 1
+    if cfg.trainer.kind != "simpletuner":
+        from ..train.cluster_run import host_ram_note
+
+        note = host_ram_note(cfg, mine)
+        if note:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(note)}", soft_wrap=True)
     log = machine.log(plan.run_dir)
     say(f"launching; log: {log}")
     simpletuner = cfg.trainer.kind == "simpletuner"

@@ -74,3 +74,31 @@ def peer_watch(cfg: ExperimentConfig, plan: Plan, machine: Machine, stop_request
                          states_in=run_dir)
 
     return make
+
+
+MODEL_FLAGS = ("--pretrained_model_name_or_path", "--clip_l", "--t5xxl", "--ae")
+
+
+def mem_total(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """This machine's RAM in bytes (None where /proc/meminfo is not there to ask)."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def host_ram_note(cfg: ExperimentConfig, plan: Plan, total: int | None = None) -> str | None:
+    """The host-RAM warning for this machine's processes, from the model files the plan loads."""
+    from .cluster import host_ram_warning
+
+    size = 0
+    for flag in MODEL_FLAGS:
+        if flag in plan.argv:
+            try:
+                size += Path(plan.argv[plan.argv.index(flag) + 1]).stat().st_size
+            except OSError:
+                continue
+    return host_ram_warning(size, cfg.hardware.num_gpus, total if total is not None else mem_total())
