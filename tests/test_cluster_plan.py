@@ -172,3 +172,23 @@ def test_the_sbatch_runs_one_task_per_node_with_the_head_from_the_node_list(tmp_
     srun = next(line for line in text.splitlines() if line.startswith("srun "))
     assert shlex.split(srun)[-2:] == ["bash", str(tmp_path / "train.sh")] and "--ntasks-per-node=1" in srun
     assert subprocess.run(["bash", "-n", "-c", text]).returncode == 0
+
+
+def test_plan_for_2_machines_x_2_gpus_writes_the_three_files_accelerate_accepts(tmp_path, monkeypatch, capsys):
+    from ascii_lora.cli import main
+
+    run = tmp_path / "run"
+    (tmp_path / "exp.toml").write_text(
+        f'[hardware]\nnum_gpus = 2\n[cluster]\nnum_machines = 2\nmain_process_ip = "10.1.2.3"\n'
+        f'[training]\noutput_dir = "{run}"\n')
+    monkeypatch.chdir(ROOT)
+    assert main(["plan", "--config", str(tmp_path / "exp.toml")]) == 0
+    out = capsys.readouterr().out
+    for name in ("train.sh", ACCELERATE_YAML, TRAIN_SBATCH):
+        assert (run / name).is_file() and f"wrote {run / name}" in out
+    assert load_config_from_file(str(run / ACCELERATE_YAML)).num_processes == 4
+    for rank in (0, 1):
+        assert main(["train", "--config", str(tmp_path / "exp.toml"), "--dry-run", "--machine-rank", str(rank)]) == 0
+        printed = capsys.readouterr().out.strip().splitlines()[-1]
+        a = parse(shlex.split(printed))
+        assert (a.num_processes, a.num_machines, a.machine_rank) == (4, 2, rank)

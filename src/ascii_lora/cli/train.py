@@ -69,20 +69,11 @@ def _plan(args: argparse.Namespace, machine_rank: int = 0, head: str | None = No
     return cfg, plan
 
 
-def _extra_files(cfg, plan) -> dict[str, str] | None:
-    """The cluster's plan files (accelerate_config.yaml, train.sbatch; train.sh for several machines)."""
-    if cfg.trainer.kind == "simpletuner":
-        return None
-    from ..train.cluster_run import shared_files
-
-    return shared_files(cfg, _root(), plan)
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from ..train.plan_files import write_plan
 
     cfg, plan = _plan(args)
-    for path in write_plan(plan, _root(), _extra_files(cfg, plan)):
+    for path in write_plan(plan, _root()):
         say(f"wrote {path}")
     who = "SimpleTuner" if cfg.trainer.kind == "simpletuner" else "sd-scripts"
     say(f"{who} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
@@ -146,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _adopt_leftovers(args)
     cfg, plan = _plan(args)
     if machine.is_head:
-        write_plan(plan, _root(), _extra_files(cfg, plan))
+        write_plan(plan, _root())
     mine = plan if machine.rank == 0 and not args.dry_run else _plan(args, machine.rank, machine.head_ip, quiet=True)[1]
     if args.dry_run:
         say(mine.shell())

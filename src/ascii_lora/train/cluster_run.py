@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ..config.models import ExperimentConfig
 from .cluster import head_address, resolve_machine_rank
-from .cluster_files import cluster_plan_files
 from .cluster_preflight import Facts, manifest_digest, plan_digest
 from .cluster_stop import PeerWatch
 from .plan import Plan
@@ -51,14 +50,9 @@ def image_dir(plan: Plan) -> Path:
     return Path(plan.dataset_config["datasets"][0]["subsets"][0]["image_dir"])
 
 
-def shared_files(cfg: ExperimentConfig, root: Path, plan: Plan) -> dict[str, str]:
-    """The cluster's plan files beside the usual ones ({} on one GPU)."""
-    return cluster_plan_files(cfg, root, plan.run_dir)
-
-
 def machine_facts(cfg: ExperimentConfig, root: Path, head_plan: Plan, sd_scripts: str | None) -> Facts:
     """What this machine would run, as the head's plan files: their hash, the trainer, the data."""
-    texts = plan_texts(head_plan, root, shared_files(cfg, root, head_plan))
+    texts = plan_texts(head_plan, root)
     return Facts(plan_digest(texts), sd_scripts, manifest_digest(image_dir(head_plan)), socket.gethostname())
 
 

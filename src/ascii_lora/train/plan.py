@@ -16,6 +16,7 @@ import tomli_w
 from ..config.models import ExperimentConfig
 from ..errors import UserError
 from .cluster import launch_flags, multiprocess_refusals
+from .cluster_files import cluster_plan_files
 from .runs import Segment, next_segment, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
@@ -37,6 +38,7 @@ class Plan:
     argv: list[str]
     resolved_toml: str
     segment: Segment | None = None  # None: planned without looking at the run directory
+    cluster_files: dict[str, str] | None = None  # several processes: accelerate_config.yaml, train.sbatch (train.sh)
 
     @property
     def trainer_args(self) -> list[str]:
@@ -235,6 +237,7 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
         argv=argv,
         resolved_toml=resolved_toml(cfg),
         segment=segment,
+        cluster_files=cluster_plan_files(cfg, root, run_dir),
     )
 
 

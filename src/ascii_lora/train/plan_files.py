@@ -41,25 +41,25 @@ def train_sh(plan: Plan, root: Path) -> str:
     )
 
 
-def plan_texts(plan: Plan, root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Every Kohya plan file by name; ``extra`` (the cluster's files) adds to them or replaces train.sh."""
+def plan_texts(plan: Plan, root: Path) -> dict[str, str]:
+    """Every Kohya plan file by name; the cluster's files add to them (and replace train.sh for several machines)."""
     return {
         DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
         SAMPLE_PROMPTS: plan.sample_prompts,
         ARGS_JSON: json.dumps(plan.argv, indent=1) + "\n",
         TRAIN_SH: train_sh(plan, root),
         RESOLVED: plan.resolved_toml,
-        **(extra or {}),
+        **(plan.cluster_files or {}),
     }
 
 
-def write_plan(plan: Plan, root: Path, extra: dict[str, str] | None = None) -> list[Path]:
+def write_plan(plan: Plan, root: Path) -> list[Path]:
     if isinstance(plan, st.SimpleTunerPlan):
         return write_simpletuner_plan(plan)
-    written = _write_files(plan.run_dir, plan_texts(plan, root, extra), TRAIN_SH)
-    for name in extra or {}:
-        if name.endswith((".sh", ".sbatch")):
-            (plan.run_dir / name).chmod(0o755)
+    written = _write_files(plan.run_dir, plan_texts(plan, root), TRAIN_SH)
+    for path in written:
+        if path.suffix == ".sbatch":
+            path.chmod(0o755)
     return written
 
 
