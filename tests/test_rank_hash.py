@@ -41,3 +41,10 @@ def test_each_rank_writes_its_hash_when_training_ends(tmp_path, monkeypatch):
     accelerate.state.AcceleratorState._reset_state(True)
     data = json.loads((tmp_path / "hashes" / "rank1.json").read_text())
     assert data["rank"] == 1 and data["world_size"] == 2 and data["sha256"] == lora_digest(net)[0]
+
+
+def test_fp32_changes_only_the_precision_flags():
+    from ascii_lora.rehearse.sd_launcher import fp32_args
+
+    args = ["--ae", "a", "--mixed_precision", "bf16", "--fp8_base", "--save_precision", "bf16", "--seed", "1"]
+    assert fp32_args(args) == ["--ae", "a", "--mixed_precision", "no", "--save_precision", "bf16", "--seed", "1"]

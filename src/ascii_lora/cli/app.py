@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
+    p.add_argument("--fp32", action="store_true",
+                   help="train in float32: for a CPU without fast bf16 (no AVX-512 BF16), where bf16 steps take hours")
     p.add_argument("--phases", choices=["all", "multi"], default="all",
                    help="multi: only the dataset, the stand-ins and the 2-process and 2-machine phases")
 

@@ -34,7 +34,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             again += ["--cache", str(args.cache)]
         if args.full_size:
             again.append("--full-size")
-        again += ["--phases", args.phases]
+        again += ["--phases", args.phases] + (["--fp32"] if args.fp32 else [])
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
     if args.full_size:
@@ -52,6 +52,10 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     from ..rehearse import standins as st
     from ..rehearse.run import Phase, rehearse
+    from ..rehearse.sd_launcher import FP32
+
+    if args.fp32:
+        os.environ[FP32] = "1"  # every trainer this rehearsal starts inherits it
 
     sizes = st.Sizes.tiny()
     cache = args.cache or root / ".cache" / "rehearsal" / "tiny"

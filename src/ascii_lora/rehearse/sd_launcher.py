@@ -39,6 +39,29 @@ def _report_peak_cuda_memory() -> None:
 
 
 RANK_HASH_DIR = "ASCII_LORA_RANK_HASH_DIR"  # set by the rehearsal's multi-process phases
+FP32 = "ASCII_LORA_REHEARSAL_FP32"  # `rehearse --fp32`: a CPU without fast bf16
+
+
+def fp32_args(args: list[str]) -> list[str]:
+    """The trainer's argv in float32: ``--mixed_precision no`` and no ``--fp8_base``.
+
+    Why: on a CPU without AVX-512 BF16 torch runs bf16 matmuls and convolutions 65-200x slower than
+    float32 (measured on the 2-core AMD EPYC this kit is developed on), so one rehearsal step in bf16
+    takes hours. The precision is the only thing changed; the recipe's bf16 is proven on GPUs.
+    """
+    out, skip = [], False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a == "--fp8_base":
+            continue
+        if a == "--mixed_precision" and i + 1 < len(args):
+            out += [a, "no"]
+            skip = True
+            continue
+        out.append(a)
+    return out
 
 
 def lora_digest(network) -> tuple[str, int]:
@@ -100,6 +123,10 @@ def main() -> None:
         _record_lora_per_rank(Path(os.environ[RANK_HASH_DIR]))
     script = Path(sys.argv[1]).resolve()
     args = sys.argv[2:]
+    if os.environ.get(FP32):
+        args = fp32_args(args)
+        os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
+        sys.stdout.write("[rehearsal launcher] float32 on this CPU: --mixed_precision no, without --fp8_base\n")
     sys.argv = [str(script), *args]
     sys.path.insert(0, str(script.parent))  # as `python script.py` would: sd-scripts imports `library`
     layers = t5_layers_in(Path(args[args.index("--t5xxl") + 1])) if "--t5xxl" in args else REAL_T5_LAYERS
