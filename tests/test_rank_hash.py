@@ -48,3 +48,20 @@ def test_fp32_changes_only_the_precision_flags():
 
     args = ["--ae", "a", "--mixed_precision", "bf16", "--fp8_base", "--save_precision", "bf16", "--seed", "1"]
     assert fp32_args(args) == ["--ae", "a", "--mixed_precision", "no", "--save_precision", "bf16", "--seed", "1"]
+
+
+def test_a_frozen_model_is_left_unwrapped_on_the_cpu_as_accelerate_does_on_gpus(monkeypatch):
+    from accelerate.utils import DistributedType
+
+    from ascii_lora.rehearse.sd_launcher import _frozen_models_unwrapped_on_cpu
+
+    seen = []
+    monkeypatch.setattr(accelerate.Accelerator, "prepare_model",
+                        lambda self, model, device_placement=None, evaluation_mode=False: seen.append(evaluation_mode))
+    monkeypatch.setattr(accelerate.Accelerator, "distributed_type", DistributedType.MULTI_CPU, raising=False)
+    _frozen_models_unwrapped_on_cpu()
+    acc = object.__new__(accelerate.Accelerator)
+    frozen, trained = torch.nn.Linear(2, 2).requires_grad_(False), torch.nn.Linear(2, 2)
+    acc.prepare_model(frozen)
+    acc.prepare_model(trained)
+    assert seen == [True, False]

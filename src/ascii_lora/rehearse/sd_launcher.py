@@ -114,6 +114,26 @@ def _record_lora_per_rank(out: Path) -> None:
     accelerate.Accelerator.end_training = recording_end
 
 
+def _frozen_models_unwrapped_on_cpu() -> None:
+    """On the CPU (gloo), accelerate 1.6.0 wraps every prepared model in DistributedDataParallel
+    (accelerator.py:1745-1748, MULTI_CPU), and DDP refuses a model without a trainable parameter:
+    sd-scripts prepares the frozen FLUX model that way (train_network.py:878-880 at the pin). On GPUs
+    accelerate skips the wrap for such a model (accelerator.py:1584, MULTI_GPU); the rehearsal does
+    the same on the CPU, so the CPU runs what the GPUs run."""
+    import accelerate
+    from accelerate.utils import DistributedType
+
+    prepare_model = accelerate.Accelerator.prepare_model
+
+    def as_on_gpus(self, model, device_placement=None, evaluation_mode=False):
+        frozen = not any(p.requires_grad for p in model.parameters())
+        if self.distributed_type == DistributedType.MULTI_CPU and frozen:
+            evaluation_mode = True  # prepared, placed, recorded; not wrapped
+        return prepare_model(self, model, device_placement=device_placement, evaluation_mode=evaluation_mode)
+
+    accelerate.Accelerator.prepare_model = as_on_gpus
+
+
 def main() -> None:
     import atexit
     import os
@@ -121,6 +141,8 @@ def main() -> None:
     atexit.register(_report_peak_cuda_memory)
     if os.environ.get(RANK_HASH_DIR):
         _record_lora_per_rank(Path(os.environ[RANK_HASH_DIR]))
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _frozen_models_unwrapped_on_cpu()
     script = Path(sys.argv[1]).resolve()
     args = sys.argv[2:]
     if os.environ.get(FP32):
