@@ -17,7 +17,7 @@ from ascii_lora.train.cluster import (
     num_processes,
     resolve_machine_rank,
 )
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 
 TWO_MACHINES = {"num_machines": 2, "main_process_ip": "10.0.0.1"}
 

@@ -13,7 +13,7 @@ import pytest
 
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.train.cluster_files import ACCELERATE_YAML, TRAIN_SBATCH, cluster_plan_files
-from ascii_lora.train.plan import TRAIN_SCRIPT, build_plan
+from ascii_lora.train.kohya.plan import TRAIN_SCRIPT, build_plan
 
 accelerate = pytest.importorskip("accelerate", reason="the dev extra installs the pinned accelerate (make test)")
 from accelerate.commands.config.config_args import load_config_from_file  # noqa: E402

@@ -1,8 +1,8 @@
 """One machine's part of a cluster launch: who it is, what it must agree on, how it stops.
 
-The CLI calls these in order (cli/train.py): ``this_machine`` (rank and head address),
-``machine_facts`` (what every machine compares in the pre-flight), ``peer_watch`` (the launcher's
-eye on the shared run directory). Decisions only; the CLI prints.
+The CLI asks ``this_machine`` (rank and head address); the Kohya trainer (kohya/trainer.py) asks
+``handshake`` (the cluster lines of the pre-flight, with ``machine_facts``: what every machine
+compares) and ``peer_watch`` (the launcher's eye on the shared run directory). Decisions only.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 
 from ..config.models import ExperimentConfig
 from .cluster import head_address, resolve_machine_rank
-from .cluster_preflight import Facts, manifest_digest, plan_digest
-from .cluster_stop import PeerWatch
-from .plan import Plan
+from .cluster_preflight import Check, Facts, machine_handshake, manifest_digest, plan_digest
+from .cluster_stop import PeerWatch, clear_interrupt
+from .kohya.plan import Plan
+from .launcher import STOP_REQUEST
 from .plan_files import plan_texts
 
 MACHINE_DIR = ".cluster"  # a non-head machine's launch record lives here, the head's in run.json
@@ -54,6 +55,27 @@ def machine_facts(cfg: ExperimentConfig, root: Path, head_plan: Plan, sd_scripts
     """What this machine would run, as the head's plan files: their hash, the trainer, the data."""
     texts = plan_texts(head_plan, root)
     return Facts(plan_digest(texts), sd_scripts, manifest_digest(image_dir(head_plan)), socket.gethostname())
+
+
+def handshake(cfg: ExperimentConfig, plans: dict, root: Path, machine: Machine, replan: Callable[[Machine | None], Plan],
+              sd_scripts: str | None) -> list[Check]:
+    """The cluster lines of this machine's pre-flight ([] on one machine). The head clears an old stop
+    or interrupt request first; another machine plans again once the head has written its plan (the
+    shared run directory then holds the head's RESUME=1 segment), so both plan the same launch."""
+    if not machine.multi:
+        return []
+    head_plan = plans["head"]
+    if machine.is_head:
+        clear_interrupt(head_plan.run_dir)
+        (head_plan.run_dir / STOP_REQUEST).unlink(missing_ok=True)
+
+    def facts() -> Facts:
+        if not machine.is_head:
+            plans["head"], plans["mine"] = replan(None), replan(machine)
+        plans["facts"] = machine_facts(cfg, root, plans["head"], sd_scripts)
+        return plans["facts"]
+
+    return machine_handshake(cfg, machine.rank, machine.head_ip, head_plan.run_dir, image_dir(head_plan), facts)
 
 
 def peer_watch(cfg: ExperimentConfig, plan: Plan, machine: Machine, stop_request: Path) -> Callable | None:
