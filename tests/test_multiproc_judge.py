@@ -82,3 +82,37 @@ def test_a_step_file_saved_by_both_ranks_is_caught(tmp_path):
 def test_per_process_lines_count_the_trainers_own_log_line():
     line = "INFO     caching latents with caching strategy."
     assert per_process_lines(f"{line}\nx\n{line}\n") == 2 and per_process_lines("nothing") == 0
+
+
+def test_the_watch_threads_shadow_nothing_of_threading_thread(tmp_path):
+    """A Thread subclass attribute named like Thread's own (``_stop``) breaks every later fork."""
+    import threading
+
+    from ascii_lora.rehearse.multiproc import RssSampler
+    from ascii_lora.train.cluster_stop import PeerWatch
+
+    own = set(vars(threading.Thread()))
+    for t in (RssSampler([1]), PeerWatch(tmp_path, "x", 0.0, tmp_path / "s", True, lambda s: None)):
+        clash = (set(vars(t)) - own) & set(dir(threading.Thread))
+        assert not clash, clash
+
+
+def test_rss_sampler_sums_the_trainers_of_the_given_sessions():
+    import subprocess
+
+    from ascii_lora.rehearse.multiproc import RssSampler
+
+    p = subprocess.Popen(["bash", "-c", "exec -a sd_launcher.py sleep 30"], start_new_session=True)
+    try:
+        for _ in range(50):  # until bash has exec'd
+            if b"sd_launcher" in Path(f"/proc/{p.pid}/cmdline").read_bytes():
+                break
+            __import__("time").sleep(0.1)
+        s = RssSampler([p.pid])
+        s.sample()
+        other = RssSampler([p.pid + 100000])
+        other.sample()
+    finally:
+        p.kill()
+        p.wait()
+    assert s.peak_total > 0 and s.peak_each == s.peak_total and other.peak_total == 0

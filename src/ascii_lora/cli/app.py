@@ -67,9 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
     p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
-    p.add_argument("--machine-rank", type=int, default=None, metavar="N",
-                   help="this machine's rank with [cluster] num_machines > 1 (else MACHINE_RANK, else SLURM_NODEID); "
-                   "with --dry-run: print machine N's command")
+    p.add_argument("--machine-rank", type=int, default=None, metavar="N", help="this machine's rank with [cluster] "
+                   "num_machines > 1 (else MACHINE_RANK, else SLURM_NODEID); with --dry-run: print machine N's command")
     p.add_argument("--rehearsal", action="store_true", help=argparse.SUPPRESS)  # `ascii-lora rehearse` only: CPU, stand-ins
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
@@ -90,10 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
-    p.add_argument("--fp32", action="store_true",
-                   help="train in float32: for a CPU without fast bf16 (no AVX-512 BF16), where bf16 steps take hours")
-    p.add_argument("--phases", choices=["all", "multi"], default="all",
-                   help="multi: only the dataset, the stand-ins and the 2-process and 2-machine phases")
+    p.add_argument("--fp32", action="store_true", help="train in float32 (a CPU without fast bf16: bf16 steps take hours)")
+    p.add_argument("--phases", choices=["all", "multi"], default="all", help="multi: the 2-process and 2-machine phases only")
 
     p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
     p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")

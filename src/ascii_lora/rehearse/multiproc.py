@@ -66,7 +66,7 @@ class RssSampler(threading.Thread):
         self.sessions, self.every = set(sessions), every
         self.peak_total = 0
         self.peak_each = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def sample(self) -> None:
         total, each = 0, 0
@@ -84,11 +84,11 @@ class RssSampler(threading.Thread):
         self.peak_total, self.peak_each = max(self.peak_total, total), max(self.peak_each, each)
 
     def run(self) -> None:
-        while not self._stop.wait(self.every):
+        while not self._halt.wait(self.every):
             self.sample()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def rank_hashes(folder: Path) -> dict[int, dict]:

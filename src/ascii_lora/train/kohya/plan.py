@@ -108,8 +108,7 @@ DECAYING_SCHEDULERS = ("cosine", "cosine_with_restarts", "linear", "polynomial")
 
 def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None,
                  machine_rank: int = 0, head: str | None = None) -> list[str]:
-    """The accelerate argv of machine ``machine_rank`` (the head's address ``head``, else [cluster]'s).
-    A resumed ``segment`` trains only the remaining steps into its own folder.
+    """Machine ``machine_rank``'s accelerate argv. A resumed ``segment`` trains only the remaining steps into its own folder.
 
     sd-scripts restarts its step counter at 0 on --resume and only skips whole epochs, so left to
     itself it would rename nothing, overwrite the first segment's step files and, after a
