@@ -61,7 +61,7 @@ def test_every_ranks_argv_parses_with_the_totals_accelerate_expects(tmp_path, sh
 def test_only_the_rank_differs_between_machines(tmp_path):
     cfg = cfg_for(2, 2)
     a0, a1 = (build_plan(cfg, tmp_path, machine_rank=r).argv for r in (0, 1))
-    diff = [(x, y) for x, y in zip(a0, a1) if x != y]
+    diff = [(x, y) for x, y in zip(a0, a1, strict=True) if x != y]
     assert len(a0) == len(a1) and diff == [("0", "1")] and a1[a1.index("--machine_rank") + 1] == "1"
 
 

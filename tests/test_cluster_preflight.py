@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
 from ascii_lora.train.cluster_preflight import (
     HANDSHAKE_DIR,
     HEAD_FILE,
+    SHARED_MARK,
     Facts,
     HeadGate,
     check_reachable_head,
     check_shared_dataset,
-    SHARED_MARK,
     compare_with_head,
     join_head,
     manifest_digest,

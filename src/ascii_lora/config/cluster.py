@@ -46,7 +46,7 @@ class ClusterConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _head_known(self) -> "ClusterConfig":
+    def _head_known(self) -> ClusterConfig:
         if self.num_machines > 1 and self.main_process_ip is None:
             raise ValueError(
                 f"num_machines = {self.num_machines} needs main_process_ip: the address of the machine with rank 0, "

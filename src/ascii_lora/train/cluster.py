@@ -71,7 +71,7 @@ def launch_flags(cfg: ExperimentConfig, machine_rank: int, head: str | None) -> 
     206-211), which torchrun fills from the master address for "static" only (torch/distributed/
     run.py get_rdzv_endpoint); a c10d rendezvous needs the endpoint, so it goes without the flag.
     """
-    c, h = cfg.cluster, cfg.hardware
+    c = cfg.cluster
     flags: list[str] = []
     total = num_processes(cfg)
     if total > 1:

@@ -130,7 +130,7 @@ class HeadGate:
         while True:
             try:
                 conn, _ = self.sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return
             with conn:
                 conn.settimeout(5)
