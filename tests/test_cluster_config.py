@@ -207,3 +207,11 @@ def test_the_ram_note_adds_up_the_model_files_the_plan_loads(tmp_path):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24683784 kB\nMemFree: 1 kB\n")
     assert mem_total(meminfo) == 24683784 * 1024 and mem_total(tmp_path / "none") is None
+
+
+def test_simpletuner_on_several_machines_is_refused(tmp_path):
+    text = '[cluster]\nnum_machines = 2\nmain_process_ip = "h"\n'
+    with pytest.raises(UserError) as e:
+        load_config(write_toml(tmp_path, '[trainer]\nkind = "simpletuner"\n' + text))
+    assert "[cluster] num_machines" in str(e.value) and "SimpleTuner" in str(e.value)
+    assert load_config(write_toml(tmp_path, text)).cluster.num_machines == 2  # sd-scripts takes it
