@@ -154,8 +154,9 @@ def multiprocess_refusals(cfg: ExperimentConfig, trainer_args: list[str]) -> lis
 
 # Host RAM: every process loads its own copy of FLUX (and the text encoders) into CPU memory first
 # (flux_train_network.py:100-111 loads to "cpu"; all local processes at once). Measured with the
-# rehearsal's stand-ins: peak RSS of one trainer process / bytes of the model files it loads.
-RSS_PER_MODEL_BYTE = 1.0  # replaced by the measured ratio in docs/multi-gpu.md (see rehearse/distributed.py)
+# rehearsal's stand-ins (2.6 GiB of bf16 files): 2.2 GiB resident per trainer process in bf16, 5.5 GiB
+# in float32 (docs/multi-gpu.md); so a process holds about its files' bytes plus the interpreter.
+RSS_PER_MODEL_BYTE = 1.0  # bf16 measured (2.2 GiB - 1 GiB) / 2.6 GiB = 0.46: 1.0 leaves room for the fp8 cast
 RSS_BASE_BYTES = 1 << 30  # python, torch, sd-scripts and the data loader, before any model
 
 
