@@ -32,8 +32,9 @@ def good_run(run: Path, images: int = 8, batches: int = 2, per_device: int = 2, 
         d.mkdir()
         (d / "train_state.json").write_text(json.dumps({"current_step": k}))
     (run / "sample").mkdir()
-    for i in range(prompts):
-        (run / "sample" / f"{NAME}_{STEPS:06d}_{i:02d}_20260101000000_1.png").write_bytes(b"png")
+    for k in range(1, STEPS + 1):
+        for i in range(prompts):
+            (run / "sample" / f"{NAME}_{k:06d}_{i:02d}_20260101000000_1.png").write_bytes(b"png")
     h = run / "rank-hashes"
     h.mkdir()
     for r, digest in enumerate(hashes):
@@ -52,6 +53,7 @@ def test_phase_configs_are_two_processes_either_way(tmp_path):
     assert (one.hardware.num_gpus, one.cluster.num_machines) == (2, 1)
     assert (two.hardware.num_gpus, two.cluster.num_machines, two.cluster.main_process_ip) == (1, 2, "127.0.0.1")
     assert one.training.max_train_steps == STEPS and one.training.save_every_n_steps == 1
+    assert one.sample.every_n_steps == 1  # the resumed segment (local steps from 0) samples too
 
 
 def test_a_sound_two_process_run_passes(tmp_path):
@@ -62,6 +64,7 @@ def test_a_sound_two_process_run_passes(tmp_path):
     ({"steps": 4}, "counted twice"),
     ({"batches": 4}, "per-process batch"),        # one process's share: 4 batches of 2 for 8 images
     ({"prompts": 4}, "not one set"),              # each process drew every prompt
+    ({"prompts": 0}, "not one set"),              # the resumed segment never reached a sample step
     ({"hashes": ("a", "b")}, "differ"),
     ({"hashes": ("a",)}, "expected ranks 0..1"),
 ])

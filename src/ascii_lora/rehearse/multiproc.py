@@ -37,7 +37,9 @@ def phase_config(pre: ExperimentConfig, out: Path, machines: int) -> ExperimentC
     """The rehearsal's config for 2 processes: on one machine, or on 2 machines of one each."""
     data = pre.model_dump(mode="json", exclude_none=True)
     data["training"].update(max_train_steps=STEPS, save_every_n_steps=1, output_dir=str(out))
-    data["sample"].update(every_n_steps=STEPS, at_first=False, prompts=data["sample"]["prompts"][:2])
+    # every step: a resumed segment counts its steps from 0 again, so with every_n_steps = 2 and the
+    # resume at step 1 sd-scripts would never reach a sample step (seen in a 2-machine rehearsal)
+    data["sample"].update(every_n_steps=1, at_first=False, prompts=data["sample"]["prompts"][:2])
     if machines > 1:
         data["hardware"]["num_gpus"] = 1
         data["cluster"] = {"num_machines": machines, "main_process_ip": "127.0.0.1", "main_process_port": _free_port()}
@@ -124,9 +126,13 @@ def judge_outputs(cfg: ExperimentConfig, run_dir: Path, hashes: dict[int, dict],
     if not batches or per_device is None or images != batches * per_device * processes:
         problems.append(f"{images} images in {batches} batches per process of {per_device}: not {processes} x the "
                         "per-process batch per step")
-    samples = sorted(p.name for p in (run_dir / "sample").glob("*.png"))
-    if len(samples) != len(cfg.sample.prompts):
-        problems.append(f"{len(samples)} samples at step {STEPS}, {len(cfg.sample.prompts)} prompts: not one set")
+    per_step: dict[int, int] = {}
+    for p in (run_dir / "sample").glob("*.png"):
+        if m := re.match(rf"^{re.escape(name)}_(\d{{6}})_", p.name):
+            per_step[int(m.group(1))] = per_step.get(int(m.group(1)), 0) + 1
+    want = {k: len(cfg.sample.prompts) for k in range(1, STEPS + 1)}
+    if per_step != want:
+        problems.append(f"samples per step {per_step}, {want} expected: not one set")
     if sorted(hashes) != list(range(processes)) or any(h["world_size"] != processes for h in hashes.values()):
         problems.append(f"LoRA hashes from ranks {sorted(hashes)} (world sizes "
                         f"{sorted({h['world_size'] for h in hashes.values()})}): expected ranks 0..{processes - 1}")
@@ -142,7 +148,7 @@ def summary(meta_dir: Path, cfg: ExperimentConfig, run_dir: Path, hashes: dict[i
     per_device = json.loads(meta["ss_datasets"])[0]["batch_size_per_device"]
     return (f"{processes} ranks trained; total batch {per_device * processes} = {processes} x {per_device} per process "
             f"({meta['ss_num_train_images']} images, {meta['ss_num_batches_per_epoch']} batches per process per epoch); "
-            f"ss_steps {meta['ss_steps']}; step files and states 1..{STEPS} once, {len(cfg.sample.prompts)} samples; "
+            f"ss_steps {meta['ss_steps']}; step files, states and {len(cfg.sample.prompts)} samples at 1..{STEPS} once; "
             f"LoRA sha256 {next(iter(hashes.values()))['sha256'][:12]} on every rank")
 
 
