@@ -97,5 +97,7 @@ verify: $(STAMP)
 .PHONY: rehearse
 TRAIN_VENV ?= .venv-train
 
+# PHASES=multi: only the 2-process and 2-machine phases (docs/multi-gpu.md).
+PHASES ?= all
 rehearse: $(STAMP)
-	$(BIN)/ascii-lora rehearse --config $(CONFIG) --train-venv $(TRAIN_VENV)
+	$(BIN)/ascii-lora rehearse --config $(CONFIG) --train-venv $(TRAIN_VENV) --phases $(PHASES)

@@ -104,7 +104,8 @@ def expected_trainer_flags(c: ExperimentConfig, root: Path, run: Path) -> dict[s
 
 
 EVERYTHING_CHANGED = {
-    "hardware": {"vram_profile": "12gb", "num_gpus": 2, "num_cpu_threads_per_process": 4, "blocks_to_swap": 20},
+    # one GPU: block swap with several processes is refused (tests/test_cluster_config.py)
+    "hardware": {"vram_profile": "12gb", "num_gpus": 1, "num_cpu_threads_per_process": 4, "blocks_to_swap": 20},
     "model": {"flux": "weights/f.safetensors", "clip_l": "weights/c.safetensors", "t5xxl": "weights/t.safetensors",
               "ae": "weights/a.safetensors", "tokenizer_cache_dir": "weights/tok"},
     "network": {"dim": 16, "alpha": 8.5, "train_unet_only": False, "dropout": 0.1, "args": ["train_blocks=single"]},
@@ -228,7 +229,7 @@ def test_write_plan_files_and_train_sh_is_the_same_argv(tmp_path):
 
 
 def test_resolved_config_round_trips_with_every_default(tmp_path):
-    cfg = cfg_for("16gb", 2, network={"dim": 32})
+    cfg = cfg_for("16gb", 1, network={"dim": 32})
     text = build_plan(cfg, tmp_path).resolved_toml
     data = tomllib.loads(text)
     assert data["network"]["alpha"] == 32.0 and data["training"]["max_train_steps"] == 3000
@@ -236,7 +237,7 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
     assert text.startswith(
         "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
         "# Unset (None, so the documented fallback applies): network.dropout, training.batch_size, hardware.blocks_to_swap, "
-        "verify.steps, verify.guidance\n"
+        "cluster.main_process_ip, verify.steps, verify.guidance\n"
     )
 
 

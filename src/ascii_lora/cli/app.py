@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
+    for add_commands in (_dataset_commands, _train_commands, _check_commands, add_verify_commands):
+        add_commands(add)
+    return parser
+
+
+Add = Callable[[str, Handler, str], argparse.ArgumentParser]
+
+
+def _dataset_commands(add: Add) -> None:
     p = add("dataset", cmd_dataset, "draw the training set: PNG + caption .txt + ground truth .ascii")
     p.add_argument("--out", help="output directory (default [dataset] out)")
     p.add_argument("--count", type=_positive, help="number of images (default [dataset] count)")
@@ -60,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     # a 20 x 20 sheet of 256 px thumbnails is already ~30 MP
     p.add_argument("--count", type=int_between(1, 400), default=16, help="images on the sheet (default 16, at most 400)")
     p.add_argument("--columns", type=int_between(1, 20), default=4, help="columns (default 4, at most 20)")
+
+
+def _train_commands(add: Add) -> None:
     p = add("plan", cmd_plan, "write the run's trainer files (Kohya: dataset_config.toml, prompts, argv; SimpleTuner: config.json, multidatabackend.json) and resolved config")
     p.add_argument("--run-dir", help="where to write (default [training] output_dir)")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
@@ -68,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
     p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
+    p.add_argument("--machine-rank", type=int, default=None, metavar="N", help="this machine's rank with [cluster] "
+                   "num_machines > 1 (else MACHINE_RANK, else SLURM_NODEID); with --dry-run: print machine N's command")
     p.add_argument("--rehearsal", action="store_true", help=argparse.SUPPRESS)  # `ascii-lora rehearse` only: CPU, stand-ins
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
@@ -88,7 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
+    p.add_argument("--fp32", action="store_true", help="train in float32 (a CPU without fast bf16: bf16 steps take hours)")
+    p.add_argument("--phases", default="all", metavar="GROUP[,GROUP]",
+                   help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
+                        "interrupt, resume, stop, inspect, check, verify, generate), multi (2 processes, 2 machines)")
 
+
+def _check_commands(add: Add) -> None:
     p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
     p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")
     p.add_argument("--json", help="write every score as JSON here")
@@ -101,9 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")
     p.add_argument("--out", required=True, help="output folder for <image>.png + <image>.ascii")
-
-    add_verify_commands(add)
-    return parser
 
 
 def _first_line(error: BaseException) -> str:

@@ -18,11 +18,21 @@ def _in_venv(venv: Path) -> bool:
     return Path(sys.prefix).resolve() == venv.resolve()
 
 
+def _phases(selection: str):
+    from ..rehearse.phases import phases_for
+
+    try:
+        return phases_for(selection)
+    except ValueError as e:
+        raise UserError(f"--phases: {e}") from None
+
+
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from ..rehearse import train_env
 
     root = Path.cwd()
     cfg = load_config(args.config)  # a bad config is refused before anything is installed
+    phases = _phases(args.phases)  # so is a bad phase name
     venv = args.train_venv if args.train_venv.is_absolute() else root / args.train_venv
     # a training box whose own env already holds everything (torch, sd-scripts' requirements) needs no second one
     if not _in_venv(venv) and train_env.missing_modules(Path(sys.executable)):
@@ -34,6 +44,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             again += ["--cache", str(args.cache)]
         if args.full_size:
             again.append("--full-size")
+        again += ["--phases", args.phases] + (["--fp32"] if args.fp32 else [])
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
     if args.full_size:
@@ -51,6 +62,10 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     from ..rehearse import standins as st
     from ..rehearse.run import Phase, rehearse
+    from ..rehearse.sd_launcher import FP32
+
+    if args.fp32:
+        os.environ[FP32] = "1"  # every trainer this rehearsal starts inherits it
 
     sizes = st.Sizes.tiny()
     cache = args.cache or root / ".cache" / "rehearsal" / "tiny"
@@ -68,7 +83,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         status.update(escape(line.strip()[:110]))
 
     try:
-        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line)
+        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line, phases=phases)
     finally:
         status.stop()
     total = sum(p.seconds for p in result.phases)

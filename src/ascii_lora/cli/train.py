@@ -72,12 +72,14 @@ def _resume_request(args: argparse.Namespace) -> str | None:
     return "RESUME=1" if env.lower() in ("1", "true", "yes") else None
 
 
-def _plan(ctx: Context):
+def _plan(ctx: Context, machine=None, quiet: bool = False):
+    """The plan as ``machine`` runs it (the head's when None); ``quiet``: a second planning of the
+    same launch, whose warnings were said already."""
     from ..train.planning import plan_run
 
-    for w in ctx.cfg.warnings():
+    for w in [] if quiet else ctx.cfg.warnings():
         _warn(w)
-    return plan_run(ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, _warn)
+    return plan_run(ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, (lambda w: None) if quiet else _warn, machine)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -89,13 +91,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preflight_passed(ctx: Context, plan, rehearsal: bool) -> bool:
+def _preflight_passed(ctx: Context, plans: dict, machine, rehearsal: bool) -> bool:
+    """This machine's pre-flight, then (several machines) its handshake through the shared run directory;
+    ``plans`` ("head", "mine") is updated when this machine plans again after the head."""
+    from ..train.probes import Probes
+
     probes = None
-    if rehearsal:  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
+    if rehearsal:  # `ascii-lora rehearse`: the CPU stands in for each GPU, T5 layers from the file
         from ..rehearse.run import rehearsal_probes
 
-        probes = rehearsal_probes()
-    checks = ctx.trainer.preflight(ctx.cfg, plan, ctx.root, probes)
+        probes = rehearsal_probes(ctx.cfg.hardware.num_gpus)
+    checks = ctx.trainer.preflight(ctx.cfg, plans["mine"], ctx.root, probes)
+    if not [c for c in checks if c.ok is False]:
+        checks += ctx.trainer.cluster_checks(ctx.cfg, plans, ctx.root, machine, lambda m: _plan(ctx, m, quiet=True),
+                                             (probes or Probes()).head(ctx.root))
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -109,26 +118,38 @@ def _preflight_passed(ctx: Context, plan, rehearsal: bool) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from ..train.cluster_run import host_ram_note, this_machine
+
     ctx = _context(args, resume=True)
-    for a in ctx.trainer.adopt_leftovers(ctx.cfg, ctx.run_dir):  # a launcher killed outright left a segment
-        _report_adoption(a)
+    machine = this_machine(ctx.cfg, getattr(args, "machine_rank", None), os.environ)
+    if machine.is_head:  # the head owns the run directory: segments, plan files, run.json
+        for a in ctx.trainer.adopt_leftovers(ctx.cfg, ctx.run_dir):  # a launcher killed outright left a segment
+            _report_adoption(a)
     plan = _plan(ctx)
-    ctx.trainer.write_plan(plan, ctx.root)
+    if machine.is_head:
+        ctx.trainer.write_plan(plan, ctx.root)
+    plans = {"head": plan, "mine": plan if machine.rank == 0 else _plan(ctx, machine, quiet=True)}
     if args.dry_run:
-        say(plan.shell())
+        say(plans["mine"].shell())
         return 0
     rehearsal = getattr(args, "rehearsal", False)
-    if not _preflight_passed(ctx, plan, rehearsal):
+    if not _preflight_passed(ctx, plans, machine, rehearsal):
         return 1
-    argv = None
+    plan = plans["head"]
+    note = host_ram_note(ctx.cfg, plans["mine"])
+    if note:
+        _warn(note)
+    argv = plans["mine"].argv
     if rehearsal:
         from ..rehearse.run import rehearsal_argv
 
-        argv = rehearsal_argv(plan.argv)
-    log = plan.run_dir / "train.log"
+        argv = rehearsal_argv(argv)
+    log = machine.log(plan.run_dir)
     say(f"launching; log: {log}")
     try:
-        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv)
+        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv, machine, plans)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     _report_adoption(adoption)

@@ -42,6 +42,7 @@ from .run_tables import (  # noqa: F401 - one import surface for every table
     VerifyConfig,
     VramProfile,
 )
+from .cluster import ClusterConfig
 from .trainers import simpletuner_refusals
 from .training_tables import (  # noqa: F401 - one import surface for every table
     OPTIMIZERS,
@@ -103,6 +104,7 @@ class ExperimentConfig(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training run.")
     sample: SampleConfig = Field(default_factory=SampleConfig, description="Samples drawn during training.")
     hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Several machines under accelerate.")
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")

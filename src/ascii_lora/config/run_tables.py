@@ -87,7 +87,7 @@ class HardwareConfig(Strict):
     """``[hardware]``"""
 
     vram_profile: Literal["48gb+", "24gb", "16gb", "12gb"] = Field("24gb", description="Card size: " + "; ".join(f"{k}: {v.why}" for k, v in VRAM_PROFILES.items()))
-    num_gpus: int = Field(1, ge=1, le=64, description="GPUs on this machine; > 1 launches accelerate --multi_gpu.")
+    num_gpus: int = Field(1, ge=1, le=64, description="GPUs on each machine, one process each; > 1 (or [cluster] num_machines > 1) launches accelerate --multi_gpu.")
     num_cpu_threads_per_process: int = Field(2, ge=1, description="accelerate --num_cpu_threads_per_process.")
     blocks_to_swap: int | None = Field(None, ge=0, le=35, description="Override the profile's block swap (0-35).")
 

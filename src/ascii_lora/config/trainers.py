@@ -23,6 +23,7 @@ NO_SIMPLETUNER_EQUIVALENT: dict[tuple[str, str], str] = {
     ("model", "ae"): "SimpleTuner loads the VAE from the FLUX.1-dev diffusers repository, not from a single file",
     ("model", "tokenizer_cache_dir"): "SimpleTuner takes its tokenizers from the Hugging Face cache",
     ("network", "train_unet_only"): "the SimpleTuner plan trains the FLUX transformer only",
+    ("cluster", "num_machines"): "the kit plans SimpleTuner on one machine; several machines are proven with sd-scripts",
     ("network", "dropout"): "Kohya's neuron dropout drops LoRA rank activations; SimpleTuner's lora_dropout (PEFT) drops the layer input",
     ("network", "args"): "--network_args are options of sd-scripts' networks.lora_flux",
     ("training", "save_precision"): "SimpleTuner saves the LoRA in its own training dtype",

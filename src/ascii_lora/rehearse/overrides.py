@@ -49,11 +49,11 @@ def rehearsal_argv(argv: list[str]) -> list[str]:
     return [*argv[:i], str(LAUNCHER), *argv[i:]]
 
 
-def rehearsal_probes():
-    """Pre-flight on a CPU box: the CPU stands in for the CUDA GPU; every other check is the real one."""
+def rehearsal_probes(processes: int = 1):
+    """Pre-flight on a CPU box: the CPU stands in for each CUDA GPU; every other check is the real one."""
     from ..train.probes import Gpu, Probes
 
-    return Probes(gpus=[Gpu("CPU (rehearsal stand-in for the GPU)", 1024.0)], torch_cuda=True)
+    return Probes(gpus=[Gpu("CPU (rehearsal stand-in for the GPU)", 1024.0)] * processes, torch_cuda=True)
 
 
 

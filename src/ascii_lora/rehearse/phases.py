@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import multiproc
 from . import phases_outputs as outputs
 from . import phases_prepare as prepare
 from . import phases_train as training
@@ -30,3 +31,44 @@ PHASES: tuple[tuple[str, PhaseFn], ...] = (
     ("verify: base model + last LoRA", outputs.verify),
     ("generate from a prompt", outputs.generate),
 )
+
+
+def two_processes(s: RehearsalState) -> str:
+    """2 processes on one machine under accelerate (gloo on the CPU): docs/multi-gpu.md."""
+    from .processes import _Trainer
+
+    detail, facts = multiproc.two_processes(s.pre, s.root, s.out, _Trainer, s.on_line, s.train_timeout)
+    s.facts.setdefault("multi_process", {})["two_processes"] = facts
+    return detail
+
+
+def two_machines(s: RehearsalState) -> str:
+    """2 machines of one process each on 127.0.0.1: two launches of the same train.sh, ranks 0 and 1."""
+    from .processes import _Trainer
+
+    detail, facts = multiproc.two_machines(s.pre, s.root, s.out, _Trainer, s.on_line, s.train_timeout)
+    s.facts.setdefault("multi_process", {})["two_machines"] = facts
+    return detail
+
+
+SETUP = PHASES[:2]  # dataset and stand-ins: every group needs them
+MULTI: tuple[tuple[str, PhaseFn], ...] = (
+    ("2 processes on one machine", two_processes),
+    ("2 machines of one process", two_machines),
+)
+# `rehearse --phases NAME[,NAME]`: one group on its own, after the setup phases; "all" is every phase.
+GROUPS: dict[str, tuple[tuple[str, PhaseFn], ...]] = {
+    "single": PHASES[2:],
+    "multi": MULTI,
+}
+
+
+def phases_for(selection: str = "all") -> tuple[tuple[str, PhaseFn], ...]:
+    """The phases of ``selection`` ("all", or group names joined by commas), setup first, in table order."""
+    names = [n.strip() for n in selection.split(",") if n.strip()] or ["all"]
+    if "all" in names:
+        names = list(GROUPS)
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        raise ValueError(f"unknown rehearsal phase group {unknown[0]!r}: choose all or {', '.join(GROUPS)}")
+    return SETUP + tuple(p for group in GROUPS for p in GROUPS[group] if group in names)

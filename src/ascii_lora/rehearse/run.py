@@ -82,6 +82,7 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
         python=sys.version.split()[0], cpus=os.cpu_count(), sizes=asdict(sizes), overrides=REHEARSAL,
         seconds_per_step={k: getattr(state, k) for k in ("s_per_step_1", "s_per_step_2")},
         verify_seconds_per_picture=state.verify_s_per_image,
+        **state.facts,
         total_seconds=round(sum(p.seconds for p in result.phases), 1),
     )
     _write_summary(result)

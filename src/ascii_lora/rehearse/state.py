@@ -8,7 +8,7 @@ rehearsal.json's facts).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.models import ExperimentConfig
@@ -35,3 +35,5 @@ class RehearsalState:
     s_per_step_2: float | None = None
     winner_file: str | None = None
     verify_s_per_image: float | None = None
+    # facts a later-added phase records for rehearsal.json (e.g. "multi_process": {...}), under its own key
+    facts: dict = field(default_factory=dict)

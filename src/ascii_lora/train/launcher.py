@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write, ensure_dir
+from .cluster_stop import announce_interrupt
 
 
 def resolve_launcher(argv: list[str]) -> list[str]:
@@ -103,7 +104,7 @@ def stop_report(saved_step: int, saved: list[tuple[int, str]], offset: int = 0) 
 
 def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
            env: dict[str, str] | None = None, keep: dict | None = None, stop_request: Path | None = None,
-           step_offset: int = 0) -> int:
+           step_offset: int = 0, record: Path | None = None, peers: Callable | None = None) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
 
     Ctrl-C means stop now. The trainer runs in a process group of its own, so a terminal's Ctrl-C
@@ -114,11 +115,16 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     since the last state. When ``stop_request`` appears (``ascii-lora stop``), the trainer is sent
     one SIGINT right after its next state is complete, and the launch returns 0: nothing is lost.
     A request left over from an earlier launch is cleared first, so it cannot stop this one early.
+
+    Several machines (``peers``: cluster_stop.PeerWatch's factory, given the signal sender): a user
+    signal here is announced in the shared run directory, and a peer's announcement or a stop
+    honoured on the head stops this machine's trainer too. ``record``: where this launch is
+    recorded (run.json; a machine other than the head keeps its own).
     """
     ensure_dir(log_path.parent)
-    record = log_path.with_name("run.json")
+    record = record or log_path.with_name("run.json")
     started = time.time()
-    if stop_request is not None and stop_request.exists():
+    if stop_request is not None and stop_request.exists() and peers is None:  # a cluster's head cleared it already
         stop_request.unlink(missing_ok=True)
         echo(f"cleared an old stop request ({stop_request}); `ascii-lora stop` during this run asks again")
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
@@ -127,6 +133,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     relay = _Relay()
     watch = _Watcher(echo, relay, stop_request, step_offset)
+    peer = None
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
         log.flush()
@@ -137,6 +144,9 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
             proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1, env=env, errors="replace", process_group=0)
             relay.started(proc)
+            if peers is not None:
+                peer = relay.peer = peers(relay.send)
+                peer.start()
             assert proc.stdout is not None
             for line in proc.stdout:
                 log.write(line)
@@ -145,11 +155,29 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
                 watch.line(line, proc)
             code = proc.wait()
             watch.tell()  # it stopped without another line
+            if peer is not None:
+                peer.finish()
+                _peer_outcome(peer, relay, watch, echo)
         summary = _summary(argv, log_path, started, relay.received, watch)
         if summary:
             log.write(summary[0])
             echo(summary[1])
-    return _close_record(record, info, code, started, relay.received, watch, stop_request)
+    code = _close_record(record, info, code, started, relay.received, watch, stop_request)
+    if peer is not None and peer.stopped_after is not None and not relay.received:
+        return 0  # stopped after the head's complete save: the trainer's exit is the broken all-reduce's
+    return code
+
+
+def _peer_outcome(peer, relay: _Relay, watch: _Watcher, echo: Callable[[str], None]) -> None:
+    """What another machine did to this launch: its interrupt counts as ours, its honoured stop as a stop."""
+    if relay.received or watch.stopped_after is not None:
+        return
+    if peer.peer_interrupt is not None:
+        relay.received.append(signal.SIGINT)  # reported as an interrupt: the run stopped without a save
+        watch.told = len(relay.received)
+        echo(f"another machine ({peer.peer_interrupt.get('host', '?')}) was interrupted: stopped this one too")
+    elif peer.stopped_after is not None:
+        watch.stopped_after = peer.stopped_after
 
 
 class _Relay:
@@ -165,6 +193,7 @@ class _Relay:
         self.trainer: list[subprocess.Popen] = []  # empty until it has started
         self.early: list[int] = []  # signals that arrived while it was starting
         self.previous: dict = {}
+        self.peer = None  # cluster_stop.PeerWatch of a launch on several machines
 
     def send(self, signum: int) -> None:
         try:
@@ -175,6 +204,8 @@ class _Relay:
     def relay(self, signum: int, frame: object) -> None:
         self.received.append(signum)
         (self.send if self.trainer else self.early.append)(signum)
+        if self.peer is not None:  # several machines: every other one stops too
+            announce_interrupt(self.peer.run_dir, signum)
 
     def started(self, proc: subprocess.Popen) -> None:
         self.trainer.append(proc)

@@ -40,12 +40,21 @@ def train_sh(plan: Plan, root: Path) -> str:
     )
 
 
-def write_plan(plan: Plan, root: Path) -> list[Path]:
-    files = {
+def plan_texts(plan: Plan, root: Path) -> dict[str, str]:
+    """Every Kohya plan file by name; the cluster's files add to them (and replace train.sh for several machines)."""
+    return {
         DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
         SAMPLE_PROMPTS: plan.sample_prompts,
         ARGS_JSON: json.dumps(plan.argv, indent=1) + "\n",
         TRAIN_SH: train_sh(plan, root),
         RESOLVED: plan.resolved_toml,
+        **(plan.cluster_files or {}),
     }
-    return write_files(plan.run_dir, files, TRAIN_SH)
+
+
+def write_plan(plan: Plan, root: Path) -> list[Path]:
+    written = write_files(plan.run_dir, plan_texts(plan, root), TRAIN_SH)
+    for path in written:
+        if path.suffix == ".sbatch":
+            path.chmod(0o755)
+    return written

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from ...config.models import ExperimentConfig
 from ...errors import UserError
+from ..cluster import launch_flags, multiprocess_refusals
+from ..cluster_files import cluster_plan_files
 from ..resolved import resolved_toml
 from ..runs import Segment, next_segment, refuse_run_in_dataset, resolve_path
 
@@ -36,6 +37,7 @@ class Plan:
     argv: list[str]
     resolved_toml: str
     segment: Segment | None = None  # None: planned without looking at the run directory
+    cluster_files: dict[str, str] | None = None  # several processes: accelerate_config.yaml, train.sbatch (train.sh)
 
     @property
     def trainer_args(self) -> list[str]:
@@ -103,8 +105,9 @@ def sample_prompts(cfg: ExperimentConfig) -> str:
 DECAYING_SCHEDULERS = ("cosine", "cosine_with_restarts", "linear", "polynomial")
 
 
-def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None) -> list[str]:
-    """The accelerate argv. A resumed ``segment`` trains only the remaining steps into its own folder.
+def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None,
+                 machine_rank: int = 0, head: str | None = None) -> list[str]:
+    """Machine ``machine_rank``'s accelerate argv. A resumed ``segment`` trains only the remaining steps into its own folder.
 
     sd-scripts restarts its step counter at 0 on --resume and only skips whole epochs, so left to
     itself it would rename nothing, overwrite the first segment's step files and, after a
@@ -181,20 +184,20 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         args += ["--log_prefix", f"{segment.output_dir.name}-", "--initial_step", "0", "--resume", str(segment.resume_from)]
     elif s.at_first:
         args.append("--sample_at_first")
-    return accelerate_launch(cfg) + args
+    return accelerate_launch(cfg, machine_rank, head) + args
 
 
-def accelerate_launch(cfg: ExperimentConfig) -> list[str]:
-    """accelerate's own options: the processes and precision sd-scripts runs under."""
+def accelerate_launch(cfg: ExperimentConfig, machine_rank: int = 0, head: str | None = None) -> list[str]:
+    """accelerate's own options for machine ``machine_rank``: the processes (cluster.py) and precision."""
     t, h = cfg.training, cfg.hardware
-    launch = ["accelerate", "launch"]
-    if h.num_gpus > 1:
-        launch += ["--multi_gpu", "--num_processes", str(h.num_gpus)]
+    launch = ["accelerate", "launch", *launch_flags(cfg, machine_rank, head or cfg.cluster.main_process_ip)]
     return launch + ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
 
 
-def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> Plan:
-    """All four plan files for ``cfg``; ``root`` is the checkout that holds vendor/ and data/."""
+def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None,
+               machine_rank: int = 0, head: str | None = None) -> Plan:
+    """All plan files for ``cfg``, the argv as machine ``machine_rank`` runs it; ``root`` is the checkout
+    that holds vendor/ and data/."""
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
     refuse_run_in_dataset(run_dir, Path(resolve_path(root, cfg.dataset.out)))
@@ -206,11 +209,16 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
             f"over --max_train_steps, which a resumed segment sets to the {segment.steps} steps left; set "
             "scheduler = \"constant_with_warmup\" to continue from the saved state, or train fresh without RESUME=1"
         )
+    argv = trainer_argv(cfg, root, run_dir, segment, machine_rank, head)
+    refused = multiprocess_refusals(cfg, argv)
+    if refused:
+        raise UserError(refused[0] + (f" (+{len(refused) - 1} more)" if len(refused) > 1 else ""))
     return Plan(
         run_dir=run_dir,
         dataset_config=dataset_config(cfg, root),
         sample_prompts=sample_prompts(cfg),
-        argv=trainer_argv(cfg, root, run_dir, segment),
+        argv=argv,
         resolved_toml=resolved_toml(cfg),
         segment=segment,
+        cluster_files=cluster_plan_files(cfg, root, run_dir),
     )

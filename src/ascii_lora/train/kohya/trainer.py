@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...config.models import ExperimentConfig
 from ...errors import UserError
-from .. import launcher, preflight
+from .. import cluster, cluster_run, launcher, preflight
 from ..plan_files import write_plan
 from ..preflight import Check
 from ..runs import incomplete_states
@@ -21,8 +21,10 @@ class KohyaTrainer:
     kind = "kohya"
     label = "sd-scripts"
 
-    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None) -> Plan:
-        return build_plan(cfg, root, run_dir, resume)
+    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None, machine=None) -> Plan:
+        if machine is None:
+            return build_plan(cfg, root, run_dir, resume)
+        return build_plan(cfg, root, run_dir, resume, machine.rank, machine.head_ip)
 
     def refuse_resume(self, cfg: ExperimentConfig, plan: Plan, asked: str) -> None:
         """Refused when there is no state to resume from: sd-scripts would silently start a fresh run."""
@@ -47,11 +49,25 @@ class KohyaTrainer:
     def adopt_leftovers(self, cfg: ExperimentConfig, run_dir: Path) -> list[Adoption]:
         return adopt_pending(run_dir, cfg.training.output_name, cfg.training.max_train_steps)
 
+    def cluster_checks(self, cfg: ExperimentConfig, plans: dict, root: Path, machine, replan,
+                       sd_scripts: str | None) -> list[Check]:
+        return cluster_run.handshake(cfg, plans, root, machine, replan, sd_scripts)
+
     def launch(self, cfg: ExperimentConfig, plan: Plan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None) -> tuple[int, Adoption | None]:
-        code = launcher.launch(argv or plan.argv, root, log, echo=echo, keep={"segments": segments_with(plan.run_dir, plan.segment)},
-                      stop_request=plan.run_dir / launcher.STOP_REQUEST, step_offset=plan.segment.offset)
-        return code, close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code)
+               argv: list[str] | None = None, machine=None, plans: dict | None = None) -> tuple[int, Adoption | None]:
+        """The head records the run (segments, plan hash) and renumbers what a resumed segment saved;
+        on several machines every launcher watches the shared run directory for a peer's stop."""
+        mine = (plans or {}).get("mine", plan)
+        stop = plan.run_dir / launcher.STOP_REQUEST
+        facts = (plans or {}).get("facts") or cluster_run.machine_facts(cfg, root, plan, None)
+        head = machine is None or machine.is_head
+        keep = {"plan_hash": facts.plan, "processes": cluster.num_processes(cfg), "machines": cfg.cluster.num_machines}
+        if head:
+            keep["segments"] = segments_with(plan.run_dir, plan.segment)
+        code = launcher.launch(argv or mine.argv, root, log, echo=echo, keep=keep, stop_request=stop,
+                               step_offset=mine.segment.offset, record=None if head else machine.record(plan.run_dir),
+                               peers=cluster_run.peer_watch(cfg, mine, machine, stop) if machine else None)
+        return code, close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code) if head else None
 
     def failure(self, plan: Plan, code: int, log: Path) -> str | None:
         return None  # sd-scripts' exit code is its verdict

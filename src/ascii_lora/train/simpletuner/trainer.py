@@ -23,7 +23,8 @@ class SimpleTunerTrainer:
     kind = "simpletuner"
     label = "SimpleTuner"
 
-    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None) -> SimpleTunerPlan:
+    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None,
+             machine=None) -> SimpleTunerPlan:
         return build_simpletuner_plan(cfg, root, run_dir, resume)
 
     def refuse_resume(self, cfg: ExperimentConfig, plan: SimpleTunerPlan, asked: str) -> None:
@@ -41,8 +42,11 @@ class SimpleTunerTrainer:
     def adopt_leftovers(self, cfg: ExperimentConfig, run_dir: Path) -> list[Adoption]:
         return []
 
+    def cluster_checks(self, cfg: ExperimentConfig, plans: dict, root: Path, machine, replan, sd_scripts) -> list[Check]:
+        return []  # one machine only ([cluster] num_machines > 1 is refused for SimpleTuner)
+
     def launch(self, cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None) -> tuple[int, Adoption | None]:
+               argv: list[str] | None = None, machine=None, plans: dict | None = None) -> tuple[int, Adoption | None]:
         return launcher.launch(argv or plan.argv, plan.run_dir, log, echo=echo, env=plan.env), None
 
     def failure(self, plan: SimpleTunerPlan, code: int, log: Path) -> str | None:
