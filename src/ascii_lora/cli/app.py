@@ -14,6 +14,7 @@ from ..config.models import TrainerConfig
 from ..console import fail, say
 from ..errors import UserError
 from ..fsutil import describe
+from ..rehearse.peers import classes_with_peers
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
+    p.add_argument("--compare", action="store_true",
+                   help="only: train our profile and each peer kit's preset of its card class side by side (<out>/compare)")
+    p.add_argument("--steps", type=int_between(2, 1000), default=None, help="--compare: steps per side (default 2; 10 with --full-size)")
+    p.add_argument("--vram-profile", action="append", choices=classes_with_peers(),
+                   help="--compare: card class to compare (repeatable; default [hardware] vram_profile)")
 
     p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
     p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")

@@ -38,10 +38,24 @@ def _report_peak_cuda_memory() -> None:
         pass
 
 
+def _report_peak_rss() -> None:
+    """One line at exit with this process's peak resident memory (`rehearse --compare` on the CPU); data
+    loader workers are processes of their own and are not in it."""
+    try:
+        import resource
+
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        sys.stdout.write(f"[rehearsal launcher] peak RSS: {kib / 1024**2:.2f} GiB\n")
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001 - a measurement must never change the trainer's exit
+        pass
+
+
 def main() -> None:
     import atexit
 
     atexit.register(_report_peak_cuda_memory)
+    atexit.register(_report_peak_rss)
     script = Path(sys.argv[1]).resolve()
     args = sys.argv[2:]
     sys.argv = [str(script), *args]
