@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
     p.add_argument("--compare", action="store_true",
                    help="only: train our profile and each peer kit's preset of its card class side by side (<out>/compare)")
-    p.add_argument("--steps", type=int_between(2, 1000), default=None, help="--compare: steps per side (default 2; 10 with --full-size)")
+    p.add_argument("--steps", type=int_between(2, 1000), default=None, help="--compare: steps per side (default 2; 20 with --full-size)")
     p.add_argument("--vram-profile", action="append", choices=classes_with_peers(),
                    help="--compare: card class to compare (repeatable; default [hardware] vram_profile)")
 

@@ -128,12 +128,14 @@ def _compare(root: Path, args: argparse.Namespace, cfg) -> int:
     from ..rehearse import compare as cmp
     from ..rehearse.compare_report import table
 
-    problem = cmp.full_size_refusal(args.full_size, cmp.cuda_available)
-    problem = problem or train_env.sd_scripts_problem(root)
-    if problem and not (args.full_size and os.environ.get("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL")):
+    refusal = cmp.full_size_refusal(args.full_size, cmp.cuda_available)
+    if refusal:
+        raise UserError(refusal)
+    problem = train_env.sd_scripts_problem(root)
+    if problem and not (args.full_size and os.environ.get("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL")):  # a device copy
         raise UserError(problem)
     classes = args.vram_profile or [cfg.hardware.vram_profile]
-    steps = args.steps or (10 if args.full_size else 2)
+    steps = args.steps or (20 if args.full_size else 2)
     cache = args.cache or root / ".cache" / "rehearsal" / ("full" if args.full_size else "tiny")
     out = Path(args.out) / "compare"
     say(f"compare in {out}: ours vs the peers' presets for {', '.join(classes)}, {steps} steps each, stand-ins in {cache}")
