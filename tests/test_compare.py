@@ -205,3 +205,13 @@ def test_the_compare_plan_writes_a_dataset_toml_sd_scripts_accepts(facts, tmp_pa
     plan = build_plan(side_cfg(tmp_path, "12gb", 1), tmp_path)
     write_plan(plan, tmp_path)
     facts.check_dataset_toml(tomllib.loads((plan.run_dir / "dataset_config.toml").read_text()))
+
+
+def test_compare_without_the_submodule_says_what_is_missing(tmp_path, capsys, monkeypatch):
+    from ascii_lora.rehearse import train_env
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_env, "missing_modules", lambda python: [])
+    assert main(["rehearse", "--compare"]) == 2
+    err = capsys.readouterr().err
+    assert "vendor/sd-scripts" in err and "Traceback" not in err and not (tmp_path / "runs").exists()

@@ -126,6 +126,7 @@ def _full_size(root: Path, args: argparse.Namespace) -> int:
 def _compare(root: Path, args: argparse.Namespace, cfg) -> int:
     """Our profile against the peers' presets of its card class (rehearse/compare.py runs them)."""
     from ..rehearse import compare as cmp
+    from ..rehearse import train_env
     from ..rehearse.compare_report import table
 
     refusal = cmp.full_size_refusal(args.full_size, cmp.cuda_available)
