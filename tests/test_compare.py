@@ -55,14 +55,15 @@ def test_every_preset_names_its_repository_file_and_commit_and_the_text_behind_e
     assert re.fullmatch(r"[0-9a-f]{40}", p.source.commit)
     assert p.source.url == f"https://github.com/{p.source.repo}/blob/{p.source.commit}/{p.source.file}"
     assert p.card_class in VRAM_PROFILES and p.batch_size >= 1
-    assert set(p.evidence) == {*flag_names(p.flags), "batch_size"}, "every flag (and the batch) needs its source text"
+    assert set(p.evidence) == {*flag_names(p.flags), "batch_size"}, "each flag and the batch need a source text"
     assert set(flag_names(p.flags)) <= set(SPEED_MEMORY_FLAGS), "a preset records only speed/memory flags"
 
 
 @pytest.mark.parametrize("p", PEERS, ids=lambda p: p.name)
 def test_the_source_text_of_every_flag_is_in_the_file_at_that_commit(p):
     mirror = MIRRORS / p.source.repo.replace("/", "+") / "repo"
-    r = subprocess.run(["git", "-C", str(mirror), "show", f"{p.source.commit}:{p.source.file}"], capture_output=True, text=True)
+    r = subprocess.run(["git", "-C", str(mirror), "show", f"{p.source.commit}:{p.source.file}"],
+                       capture_output=True, text=True)
     if r.returncode:
         pytest.skip(f"no mirror of {p.source.repo} at {p.source.commit[:12]} here")
     missing = {flag: text for flag, text in p.evidence.items() if text not in r.stdout}
@@ -70,7 +71,8 @@ def test_the_source_text_of_every_flag_is_in_the_file_at_that_commit(p):
 
 
 def test_the_peers_are_fluxgyms_three_vram_choices_and_the_kohya_ss_flux_preset():
-    assert {p.name for p in PEERS} == {"fluxgym-20G", "fluxgym-16G", "fluxgym-12G", "kohya_ss-flux1D-adamw8bit-fp8"}
+    assert {p.name for p in PEERS} == {"fluxgym-20G", "fluxgym-16G", "fluxgym-12G",
+                                       "kohya_ss-flux1D-adamw8bit-fp8"}
     assert [p.name for p in peers_for("24gb")] == ["fluxgym-20G", "kohya_ss-flux1D-adamw8bit-fp8"]
     assert peers_for("48gb+") == () and set(classes_with_peers()) == {"24gb", "16gb", "12gb"}
     twelve = next(p for p in PEERS if p.name == "fluxgym-12G")
@@ -80,28 +82,34 @@ def test_the_peers_are_fluxgyms_three_vram_choices_and_the_kohya_ss_flux_preset(
 # -- each side's argv ------------------------------------------------------------------------------
 @pytest.mark.parametrize("p", PEERS, ids=lambda p: p.name)
 @pytest.mark.parametrize("adapt", [False, True], ids=["gpu-form", "cpu-form"])
-def test_a_peer_sides_argv_is_accepted_by_sd_scripts_and_differs_from_ours_only_in_speed_and_memory(facts, tmp_path, p, adapt):
+def test_a_peer_sides_argv_is_accepted_by_sd_scripts_and_differs_from_ours_only_in_speed_and_memory(
+        facts, tmp_path, p, adapt):
     ours = build_plan(side_cfg(tmp_path, p.card_class), tmp_path).argv
     flags = cmp.cpu_form(list(p.flags))[0] if adapt else list(p.flags)
     theirs = cmp.with_flags(build_plan(side_cfg(tmp_path, p.card_class, p.batch_size), tmp_path).argv, flags)
     a, b = facts.parse(trainer_args(ours)), facts.parse(trainer_args(theirs))
     speed = {facts.flags[f]["dest"] for f in SPEED_MEMORY_FLAGS}
     assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} <= speed
-    assert facts.parse(flags) == {k: v for k, v in b.items() if k in speed}, "the side runs exactly the preset's flags"
-    assert ours[:ours.index(trainer_args(ours)[0])] == theirs[:theirs.index(trainer_args(theirs)[0])], "launch part kept"
+    assert facts.parse(flags) == {k: v for k, v in b.items() if k in speed}, "the side runs exactly its flags"
+    launch = [argv[:argv.index(trainer_args(argv)[0])] for argv in (ours, theirs)]
+    assert launch[0] == launch[1], "accelerate's part is kept"
 
 
 def test_the_peers_batch_goes_into_its_dataset_toml_and_ours_stays_the_profiles(tmp_path):
-    assert build_plan(side_cfg(tmp_path, "24gb", 1), tmp_path).dataset_config["datasets"][0]["batch_size"] == 1
-    assert build_plan(side_cfg(tmp_path, "24gb"), tmp_path).dataset_config["datasets"][0]["batch_size"] == VRAM_PROFILES["24gb"].batch_size
+    def batch(cfg):
+        return build_plan(cfg, tmp_path).dataset_config["datasets"][0]["batch_size"]
+
+    assert batch(side_cfg(tmp_path, "24gb", 1)) == 1
+    assert batch(side_cfg(tmp_path, "24gb")) == VRAM_PROFILES["24gb"].batch_size
 
 
 def test_every_side_trains_the_same_rank_resolution_steps_and_captions(tmp_path):
     user = ExperimentConfig.model_validate({"network": {"dim": 16, "alpha": 8}, "training": {"seed": 7}})
     cfgs = [cmp.compare_config(user, prof, tmp_path / "d", st.paths(tmp_path), tmp_path / "r", 3, b, False)
             for prof, b in (("24gb", None), ("24gb", 1), ("16gb", 1))]
-    assert {(c.network.dim, c.training.side, c.training.max_train_steps, c.training.seed) for c in cfgs} == {(16, 384, 3, 7)}
-    assert all(c.sample.at_first is False and c.training.save_every_n_steps > 3 for c in cfgs), "nothing sampled or saved midway"
+    shared = {(c.network.dim, c.training.side, c.training.max_train_steps, c.training.seed) for c in cfgs}
+    assert shared == {(16, 384, 3, 7)}
+    assert all(not c.sample.at_first and c.training.save_every_n_steps > 3 for c in cfgs), "no sample, no save"
 
 
 def test_our_side_reports_the_flags_our_plan_emits(tmp_path):
@@ -112,12 +120,14 @@ def test_our_side_reports_the_flags_our_plan_emits(tmp_path):
 
 
 def test_split_flags_takes_each_named_flag_with_all_its_values():
-    kept, taken = cmp.split_flags(["--a", "1", "--optimizer_args", "x=1", "y=2", "--sdpa", "--b"], {"--optimizer_args", "--sdpa"})
+    args = ["--a", "1", "--optimizer_args", "x=1", "y=2", "--sdpa", "--b"]
+    kept, taken = cmp.split_flags(args, {"--optimizer_args", "--sdpa"})
     assert kept == ["--a", "1", "--b"] and taken == ["--optimizer_args", "x=1", "y=2", "--sdpa"]
 
 
 def test_the_cpu_form_drops_block_swap_and_split_mode_and_says_why():
-    flags, notes = cmp.cpu_form(["--fp8_base", "--blocks_to_swap", "16", "--split_mode", "--network_args", "train_blocks=single"])
+    flags, notes = cmp.cpu_form(["--fp8_base", "--blocks_to_swap", "16", "--split_mode",
+                                 "--network_args", "train_blocks=single"])
     assert flags == ["--fp8_base", "--network_args", "train_blocks=single"]
     assert len(notes) == 2 and notes[0].startswith("dropped --blocks_to_swap 16: ") and "CUDA" in notes[0]
     assert notes[1].startswith("dropped --split_mode: ") and "--blocks_to_swap 18" in notes[1]
@@ -126,7 +136,8 @@ def test_the_cpu_form_drops_block_swap_and_split_mode_and_says_why():
 
 # -- numbers from the trainer's output -------------------------------------------------------------
 # as sd-scripts and sd_launcher.py printed them (tqdm's \r updates; the launcher's exit lines)
-RUN = ("steps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it]\rsteps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it, avr_loss=0.5]"
+RUN = ("steps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it]"
+       "\rsteps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it, avr_loss=0.5]"
        "\rsteps: 100%|██████████| 2/2 [02:05<00:00, 62.70s/it, avr_loss=0.4]\n"
        "[rehearsal launcher] peak RSS: 3.50 GiB\n")
 
@@ -134,8 +145,10 @@ RUN = ("steps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it]\rsteps:  
 def test_step_time_leaves_out_the_first_step_and_speed_is_per_image():
     row = measure_run(RUN, batch=2, steps=2)
     assert row == {"seconds_per_step": 60.0, "images_per_second": round(2 / 60, 4), "peak_rss_gib": 3.5}
-    cuda = measure_run(RUN.replace("peak RSS: 3.50 GiB", "peak CUDA memory: 17.25 GiB allocated, 19.00 GiB reserved"), 1, 2)
-    assert cuda["peak_allocated_gib"] == 17.25 and cuda["peak_reserved_gib"] == 19.0 and "peak_rss_gib" not in cuda
+    gpu = RUN.replace("peak RSS: 3.50 GiB", "peak CUDA memory: 17.25 GiB allocated, 19.00 GiB reserved")
+    cuda = measure_run(gpu, 1, 2)
+    assert (cuda["peak_allocated_gib"], cuda["peak_reserved_gib"]) == (17.25, 19.0)
+    assert "peak_rss_gib" not in cuda
 
 
 def test_no_step_time_without_two_steps_in_the_bar():
@@ -147,16 +160,21 @@ def test_ratios_are_ours_over_theirs_and_a_failed_side_gets_none():
     rows = add_ratios([{"images_per_second": 0.04, "seconds_per_step": 50.0, "peak_rss_gib": 3.0},
                        {"images_per_second": 0.02, "seconds_per_step": 50.0, "peak_rss_gib": 4.0},
                        {"exit_code": 1}])
-    assert rows[1]["ours_over_theirs"] == {"images_per_second": 2.0, "seconds_per_step": 1.0, "peak_memory": 0.75}
-    assert rows[2]["ours_over_theirs"] == {"images_per_second": None, "seconds_per_step": None, "peak_memory": None}
+    assert rows[1]["ours_over_theirs"] == {"images_per_second": 2.0, "seconds_per_step": 1.0,
+                                           "peak_memory": 0.75}
+    assert set(rows[2]["ours_over_theirs"].values()) == {None}
+
+
+HEAD = {"label": CPU_LABEL, "device": "CPU", "stand_ins": "tiny", "steps": 2, "resolution": 384, "rank": 64,
+        "date": "2026-12-06"}
 
 
 def test_the_table_carries_the_label_and_one_line_per_side():
-    sides = add_ratios([{"name": "ascii-lora 24gb", "batch": 2, "exit_code": 0, "seconds_per_step": 60.0, "images_per_second": 0.0333,
-                         "peak_rss_gib": 3.0, "adapted": []},
-                        {"name": "fluxgym-20G", "batch": 1, "exit_code": 2, "adapted": ["dropped --split_mode: why"]}])
-    text = table({"label": CPU_LABEL, "device": "CPU", "stand_ins": "tiny", "steps": 2, "resolution": 384, "rank": 64,
-                  "date": "2026-12-06", "classes": [{"card_class": "24gb", "sides": sides}]})
+    sides = add_ratios([{"name": "ascii-lora 24gb", "batch": 2, "exit_code": 0, "seconds_per_step": 60.0,
+                         "images_per_second": 0.0333, "peak_rss_gib": 3.0, "adapted": []},
+                        {"name": "fluxgym-20G", "batch": 1, "exit_code": 2,
+                         "adapted": ["dropped --split_mode: why"]}])
+    text = table({**HEAD, "classes": [{"card_class": "24gb", "sides": sides}]})
     rows = [line for line in text.splitlines() if line.startswith("| 24gb")]
     assert text.startswith(f"**{CPU_LABEL}**") and len(rows) == 2
     assert "3 GiB RSS" in rows[0] and "FAILED, exit 2" in rows[1] and "dropped --split_mode" in rows[1]
@@ -165,23 +183,24 @@ def test_the_table_carries_the_label_and_one_line_per_side():
 # -- refusals --------------------------------------------------------------------------------------
 def test_full_size_without_cuda_is_refused_in_one_line_and_the_cpu_form_is_not():
     assert cmp.full_size_refusal(True, lambda: False) == cmp.FULL_SIZE_NEEDS_CUDA
-    assert cmp.full_size_refusal(True, lambda: True) is None and cmp.full_size_refusal(False, lambda: False) is None
+    assert cmp.full_size_refusal(True, lambda: True) is None
+    assert cmp.full_size_refusal(False, lambda: False) is None
 
 
-def test_compare_full_size_on_a_machine_without_cuda_exits_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+def test_compare_full_size_without_cuda_exits_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
     from ascii_lora.rehearse import train_env
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(train_env, "missing_modules", lambda python: [])  # as if run inside the train env
     monkeypatch.setattr(cmp, "cuda_available", lambda: False)
-    monkeypatch.setenv("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL", "1")  # a device copy: the submodule check is waived, CUDA's not
+    monkeypatch.setenv("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL", "1")  # a device copy: no submodule check; CUDA's
     assert main(["rehearse", "--compare", "--full-size", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--full-size" in err and "CUDA" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() and not (tmp_path / ".cache").exists()
 
 
-def test_compare_for_a_class_without_peers_is_refused_before_anything_is_installed(tmp_path, capsys, monkeypatch):
+def test_compare_for_a_class_without_peers_is_refused_before_any_install(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "big.toml").write_text('[hardware]\nvram_profile = "48gb+"\n')
     assert main(["rehearse", "--compare", "--config", "big.toml"]) == 2
@@ -190,9 +209,8 @@ def test_compare_for_a_class_without_peers_is_refused_before_anything_is_install
 
 
 def test_a_compare_json_round_trips_into_its_table(tmp_path):
-    result = {"label": CPU_LABEL, "device": "CPU", "stand_ins": "tiny", "steps": 2, "resolution": 384, "rank": 64, "date": "d",
-              "classes": [{"card_class": "16gb", "sides": [{"name": "ours", "batch": 1, "exit_code": 0, "seconds_per_step": 2.0,
-                                                              "images_per_second": 0.5}]}]}
+    side = {"name": "ours", "batch": 1, "exit_code": 0, "seconds_per_step": 2.0, "images_per_second": 0.5}
+    result = {**HEAD, "classes": [{"card_class": "16gb", "sides": [side]}]}
     cmp._write(tmp_path, result)
     assert json.loads((tmp_path / "compare.json").read_text()) == result
     assert (tmp_path / "compare.md").read_text() == table(result)

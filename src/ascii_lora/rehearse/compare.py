@@ -36,12 +36,14 @@ from .run import REHEARSAL, rehearsal_argv, rehearsal_config
 
 # What a CPU or a 1+1-block stand-in cannot run, and why: the flag is dropped from that side.
 CPU_ADAPTATIONS = {
-    "--blocks_to_swap": "block swap shuttles blocks between the CPU and a CUDA device, and the tiny stand-in has "
-                        "1 double + 1 single block",
-    "--split_mode": "sd-scripts turns it into --blocks_to_swap 18 (deprecated at our pin), which needs CUDA and 18+ blocks",
+    "--blocks_to_swap": "block swap shuttles blocks between the CPU and a CUDA device, and the tiny stand-in "
+                        "has 1 double + 1 single block",
+    "--split_mode": "sd-scripts turns it into --blocks_to_swap 18 (deprecated at our pin), which needs CUDA "
+                    "and 18+ blocks",
 }
-FULL_SIZE_NEEDS_CUDA = ("rehearse --compare --full-size: the measurement needs a CUDA GPU (stand-ins of FLUX.1-dev's real "
-                        "sizes at 1024 px); without one, `rehearse --compare` runs the CPU plumbing form")
+FULL_SIZE_NEEDS_CUDA = ("rehearse --compare --full-size: the measurement needs a CUDA GPU (stand-ins of "
+                        "FLUX.1-dev's real sizes at 1024 px); without one, `rehearse --compare` runs the CPU "
+                        "plumbing form")
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ def our_side(argv: list[str], profile: str, batch: int) -> Side:
     """Our profile: the speed/memory flags our plan emits."""
     i = next(k for k, a in enumerate(argv) if a.endswith(TRAIN_SCRIPT.name)) + 1
     _, flags = split_flags(argv[i:], set(SPEED_MEMORY_FLAGS))
-    return Side(f"ascii-lora {profile}", "ascii-lora", {"repo": "this checkout", "file": "config/models.py VRAM_PROFILES"},
-                batch, flags)
+    source = {"repo": "this checkout", "file": "config/models.py VRAM_PROFILES"}
+    return Side(f"ascii-lora {profile}", "ascii-lora", source, batch, flags)
 
 
 def peer_side(p: PeerPreset) -> Side:
@@ -102,8 +104,8 @@ def peer_side(p: PeerPreset) -> Side:
     return Side(p.name, p.kit, src, p.batch_size, list(p.flags), notes=p.notes)
 
 
-def compare_config(cfg: ExperimentConfig, profile: str, data: Path, models: st.StandIns, run_dir: Path, steps: int,
-                   batch: int | None, full_size: bool) -> ExperimentConfig:
+def compare_config(cfg: ExperimentConfig, profile: str, data: Path, models: st.StandIns, run_dir: Path,
+                   steps: int, batch: int | None, full_size: bool) -> ExperimentConfig:
     """The experiment every side trains: the user's (rank, captions, schedule), at ``profile``, for
     ``steps`` steps on the stand-ins, saving only at the end and sampling nothing. The CPU form takes
     the rehearsal's dataset and resolution; ``full_size`` trains at the config's own resolution."""
@@ -112,8 +114,8 @@ def compare_config(cfg: ExperimentConfig, profile: str, data: Path, models: st.S
         for table_name in ("dataset", "training"):
             d.setdefault(table_name, {}).update(REHEARSAL[table_name])
     d["dataset"]["out"] = str(data)
-    d["training"].update(max_train_steps=steps, save_every_n_steps=100_000, output_dir=str(run_dir), resume=False,
-                         batch_size=batch)
+    d["training"].update(max_train_steps=steps, save_every_n_steps=100_000, output_dir=str(run_dir),
+                         resume=False, batch_size=batch)
     d["sample"] = {**d.get("sample", {}), "every_n_steps": 100_000, "at_first": False}
     d["hardware"] = {**d.get("hardware", {}), "vram_profile": profile, "num_gpus": 1}
     d["trainer"] = {"kind": "kohya"}
@@ -161,7 +163,8 @@ def prepare(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, full_size
 
     if full_size:  # as profiles.measure: 4 images of the default experiment
         base = ExperimentConfig()
-        dataset, prompts, sizes = base.dataset.model_copy(update={"count": 4}), base.sample.prompts, st.Sizes.full()
+        dataset, prompts = base.dataset.model_copy(update={"count": 4}), base.sample.prompts
+        sizes = st.Sizes.full()
     else:
         pre = rehearsal_config(cfg, out, st.paths(cache))
         dataset, prompts, sizes = pre.dataset, pre.sample.prompts, st.Sizes.tiny()
@@ -196,7 +199,8 @@ def run_side(side: Side, cfg: ExperimentConfig, root: Path, out: Path, steps: in
     code = 124 if code is None else code
     atomic_write(out / f"{_slug(side.name)}.log", text)
     row = {"name": side.name, "kit": side.kit, "source": side.source, "batch": side.batch, "flags": flags,
-           "adapted": [*side.adapted, *adapted], "notes": list(side.notes), "argv": plan.argv, "exit_code": code,
+           "adapted": [*side.adapted, *adapted], "notes": list(side.notes), "argv": plan.argv,
+           "exit_code": code,
            "seconds_total": round(time.monotonic() - started, 1), **measure_run(text, side.batch, steps)}
     if code:
         row["error"] = " | ".join(text.strip().splitlines()[-3:])[:400]
@@ -221,24 +225,28 @@ def compare(cfg: ExperimentConfig, root: Path, out: Path, models: st.StandIns, d
     result = {"label": None if full_size and cuda else (TINY_LABEL if cuda else CPU_LABEL),
               "device": torch.cuda.get_device_name(0) if cuda else "CPU", "cpus": _cpus(),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "stand_ins": "full-size stand-ins (19+38 blocks, 24 T5 layers)" if full_size else "tiny stand-ins (1+1 blocks, 2 T5 layers)",
-              "steps": steps, "resolution": first.training.side, "rank": first.network.dim, "images": len(list(data.glob("*.png"))),
+              "stand_ins": "full-size stand-ins (19+38 blocks, 24 T5 layers)" if full_size
+              else "tiny stand-ins (1+1 blocks, 2 T5 layers)",
+              "steps": steps, "resolution": first.training.side, "rank": first.network.dim,
+              "images": len(list(data.glob("*.png"))),
               "sd_scripts_commit": SD_SCRIPTS_COMMIT, "torch": torch.__version__, "classes": []}
     for card in classes:
         group = {"card_class": card, "sides": []}
         result["classes"].append(group)
-        ours_cfg = compare_config(cfg, card, data, models, out / card / "ours" / "run", steps, None, full_size)
+        ours_cfg = compare_config(cfg, card, data, models, out / card / "ours", steps, None, full_size)
         batch = ours_cfg.training.batch_size or ours_cfg.hardware.profile.batch_size
         sides = [("ours", our_side(build_plan(ours_cfg, root).argv, card, batch), None)]
         sides += [(_slug(p.name), peer_side(p), p.batch_size) for p in peers_for(card)]
         for slug, side, peer_batch in sides:
             log(f"{card}: training {side.name} ({steps} steps, batch {side.batch})")
             own = _fresh_copy(data, out / card / slug)
-            side_cfg = compare_config(cfg, card, own, models, out / card / slug / "run", steps, peer_batch, full_size)
+            run_dir = out / card / slug / "run"
+            side_cfg = compare_config(cfg, card, own, models, run_dir, steps, peer_batch, full_size)
             group["sides"].append(run_side(side, side_cfg, root, out / card, steps, not cuda, timeout_s))
             add_ratios(group["sides"])
             _write(out, result)
-            log(json.dumps({k: v for k, v in group["sides"][-1].items() if k not in ("argv", "source", "notes")}))
+            brief = {k: v for k, v in group["sides"][-1].items() if k not in ("argv", "source", "notes")}
+            log(json.dumps(brief, ensure_ascii=False))
     return result
 
 
@@ -259,8 +267,8 @@ def ok(result: dict) -> bool:
     return bool(rows) and all(r["exit_code"] == 0 and "seconds_per_step" in r for r in rows)
 
 
-def rehearsal_phase(cfg: ExperimentConfig, root: Path, out: Path, data: Path, models: st.StandIns, steps: int = 2,
-                    log: Callable[[str], None] = lambda m: None) -> str:
+def rehearsal_phase(cfg: ExperimentConfig, root: Path, out: Path, data: Path, models: st.StandIns,
+                    steps: int = 2, log: Callable[[str], None] = lambda m: None) -> str:
     """The `make rehearse` phase: the CPU form for the config's card class, on the rehearsal's own
     dataset and stand-ins; its verdict line. A side that fails fails the phase."""
     card = cfg.hardware.vram_profile
