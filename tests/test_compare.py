@@ -55,7 +55,7 @@ def test_every_preset_names_its_repository_file_and_commit_and_the_text_behind_e
     assert re.fullmatch(r"[0-9a-f]{40}", p.source.commit)
     assert p.source.url == f"https://github.com/{p.source.repo}/blob/{p.source.commit}/{p.source.file}"
     assert p.card_class in VRAM_PROFILES and p.batch_size >= 1
-    assert set(p.evidence) == {*flag_names(p.flags), "batch_size"}, "each flag and the batch need a source text"
+    assert set(p.evidence) == {*flag_names(p.flags), "batch_size"}, "a source text per flag and batch"
     assert set(flag_names(p.flags)) <= set(SPEED_MEMORY_FLAGS), "a preset records only speed/memory flags"
 
 
@@ -109,7 +109,7 @@ def test_every_side_trains_the_same_rank_resolution_steps_and_captions(tmp_path)
             for prof, b in (("24gb", None), ("24gb", 1), ("16gb", 1))]
     shared = {(c.network.dim, c.training.side, c.training.max_train_steps, c.training.seed) for c in cfgs}
     assert shared == {(16, 384, 3, 7)}
-    assert all(not c.sample.at_first and c.training.save_every_n_steps > 3 for c in cfgs), "no sample, no save"
+    assert all(not c.sample.at_first and c.training.save_every_n_steps > 3 for c in cfgs), "no sampling"
 
 
 def test_our_side_reports_the_flags_our_plan_emits(tmp_path):
