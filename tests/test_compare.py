@@ -233,3 +233,16 @@ def test_compare_without_the_submodule_says_what_is_missing(tmp_path, capsys, mo
     assert main(["rehearse", "--compare"]) == 2
     err = capsys.readouterr().err
     assert "vendor/sd-scripts" in err and "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+def test_the_rehearsal_phase_fails_when_a_side_fails_and_skips_a_class_without_peers(tmp_path, monkeypatch):
+    def fake_compare(cfg, root, out, models, data, classes, steps, log):
+        ours = {"name": "ascii-lora 24gb", "exit_code": 0, "seconds_per_step": 60.0, "images_per_second": 0.03}
+        theirs = {"name": "fluxgym-20G", "exit_code": 1, "error": "Traceback ... CUDA"}
+        return {"label": CPU_LABEL, "classes": [{"card_class": classes[0], "sides": add_ratios([ours, theirs])}]}
+
+    monkeypatch.setattr(cmp, "compare", fake_compare)
+    with pytest.raises(RuntimeError, match="fluxgym-20G exit 1: Traceback ... CUDA"):
+        cmp.rehearsal_phase(ExperimentConfig(), tmp_path, tmp_path, tmp_path, st.paths(tmp_path))
+    big = ExperimentConfig.model_validate({"hardware": {"vram_profile": "48gb+"}})
+    assert "nothing to compare" in cmp.rehearsal_phase(big, tmp_path, tmp_path, tmp_path, st.paths(tmp_path))
