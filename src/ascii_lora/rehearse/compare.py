@@ -174,17 +174,16 @@ def prepare(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, full_size
     return data, st.build(cache, root / SD_SCRIPTS_DIR, texts, sizes, log=log)
 
 
-def _fresh_copy(data: Path, side_dir: Path) -> Path:
-    """The side's own copy of the images and captions: sd-scripts caches latents and text-encoder
-    outputs beside them, and one side's caches must not serve (or confuse) the next."""
+def _fresh(side_dir: Path) -> Path:
+    """An empty folder for one side's plan, log and outputs (a re-run starts from nothing, as the
+    rehearsal does). The images and their caches are shared: sd-scripts writes latent and
+    text-encoder caches beside the images, the first side pays for them, and each later side reuses
+    them only where sd-scripts' own validity check (keys, shapes, T5 mask) accepts them; caching is
+    not part of what is compared."""
     if side_dir.exists():
         shutil.rmtree(side_dir)
-    own = side_dir / "data"
-    own.mkdir(parents=True)
-    for f in sorted(data.iterdir()):
-        if f.suffix in (".png", ".txt"):
-            shutil.copy2(f, own / f.name)
-    return own
+    side_dir.mkdir(parents=True)
+    return side_dir
 
 
 def run_side(side: Side, cfg: ExperimentConfig, root: Path, out: Path, steps: int, adapt: bool,
@@ -239,9 +238,8 @@ def compare(cfg: ExperimentConfig, root: Path, out: Path, models: st.StandIns, d
         sides += [(_slug(p.name), peer_side(p), p.batch_size) for p in peers_for(card)]
         for slug, side, peer_batch in sides:
             log(f"{card}: training {side.name} ({steps} steps, batch {side.batch})")
-            own = _fresh_copy(data, out / card / slug)
-            run_dir = out / card / slug / "run"
-            side_cfg = compare_config(cfg, card, own, models, run_dir, steps, peer_batch, full_size)
+            run_dir = _fresh(out / card / slug) / "run"
+            side_cfg = compare_config(cfg, card, data, models, run_dir, steps, peer_batch, full_size)
             group["sides"].append(run_side(side, side_cfg, root, out / card, steps, not cuda, timeout_s))
             add_ratios(group["sides"])
             _write(out, result)
