@@ -246,3 +246,15 @@ def test_the_rehearsal_phase_fails_when_a_side_fails_and_skips_a_class_without_p
         cmp.rehearsal_phase(ExperimentConfig(), tmp_path, tmp_path, tmp_path, st.paths(tmp_path))
     big = ExperimentConfig.model_validate({"hardware": {"vram_profile": "48gb+"}})
     assert "nothing to compare" in cmp.rehearsal_phase(big, tmp_path, tmp_path, tmp_path, st.paths(tmp_path))
+
+
+def test_the_cpu_form_trains_on_the_rehearsals_own_images_and_asks_for_its_stand_ins(tmp_path, monkeypatch):
+    from ascii_lora.rehearse.run import REHEARSAL
+
+    asked = {}
+    monkeypatch.setattr(st, "build", lambda cache, sd, texts, sizes, log: asked.update(texts=texts, sizes=sizes) or "m")
+    data, models = cmp.prepare(ExperimentConfig(), tmp_path, tmp_path / "rehearsal", tmp_path / "cache", False)
+    captions = sorted(p.read_text().strip() for p in data.glob("*.txt"))
+    assert data == tmp_path / "rehearsal" / "data" and len(captions) == REHEARSAL["dataset"]["count"]
+    assert sorted(asked["texts"]) == sorted([*captions, *ExperimentConfig().sample.prompts])
+    assert asked["sizes"] == st.Sizes.tiny() and models == "m"

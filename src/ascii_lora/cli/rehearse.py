@@ -140,7 +140,7 @@ def _compare(root: Path, args: argparse.Namespace, cfg) -> int:
     cache = args.cache or root / ".cache" / "rehearsal" / ("full" if args.full_size else "tiny")
     out = Path(args.out) / "compare"
     say(f"compare in {out}: ours vs the peers' presets for {', '.join(classes)}, {steps} steps each, stand-ins in {cache}")
-    data, models = cmp.prepare(cfg, root, out, cache, args.full_size, log=say)
+    data, models = cmp.prepare(cfg, root, Path(args.out), cache, args.full_size, log=say)
     result = cmp.compare(cfg, root, out, models, data, classes, steps, args.full_size, log=say)
     console.print(escape(table(result)), soft_wrap=True)
     say(f"results: {out / 'compare.json'}, {out / 'compare.md'}; each side's trainer log beside them")

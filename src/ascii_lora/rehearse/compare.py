@@ -155,20 +155,22 @@ def _accelerate_argv(argv: list[str]) -> list[str]:
     return out
 
 
-def prepare(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, full_size: bool,
+def prepare(cfg: ExperimentConfig, root: Path, rehearsal: Path, cache: Path, full_size: bool,
             log: Callable[[str], None] = lambda m: None) -> tuple[Path, st.StandIns]:
-    """The dataset and the stand-ins every side trains on. The captions (and so the stand-ins'
-    tokenizers) are exactly the rehearsal's (or `--full-size`'s), so their stand-in cache is reused."""
+    """The images and the stand-ins every side trains on: the rehearsal's own (``<rehearsal>/data``,
+    the same captions, so the same stand-in cache), or `--full-size`'s (4 images of the default
+    experiment, as profiles.measure). The dataset writer keeps the trainer's caches beside images it
+    does not change, so a compare after a rehearsal pays no caching."""
     from ..dataset.writer import write_dataset
 
-    if full_size:  # as profiles.measure: 4 images of the default experiment
+    if full_size:
         base = ExperimentConfig()
         dataset, prompts = base.dataset.model_copy(update={"count": 4}), base.sample.prompts
         sizes = st.Sizes.full()
     else:
-        pre = rehearsal_config(cfg, out, st.paths(cache))
+        pre = rehearsal_config(cfg, rehearsal, st.paths(cache))
         dataset, prompts, sizes = pre.dataset, pre.sample.prompts, st.Sizes.tiny()
-    data = out / "data"
+    data = rehearsal / "data"
     write_dataset(dataset.model_copy(update={"out": str(data)}), data)
     texts = [p.read_text(encoding="utf-8").strip() for p in sorted(data.glob("*.txt"))] + list(prompts)
     return data, st.build(cache, root / SD_SCRIPTS_DIR, texts, sizes, log=log)
