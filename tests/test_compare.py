@@ -126,12 +126,28 @@ def test_split_flags_takes_each_named_flag_with_all_its_values():
 
 
 def test_the_cpu_form_drops_block_swap_and_split_mode_and_says_why():
-    flags, notes = cmp.cpu_form(["--fp8_base", "--blocks_to_swap", "16", "--split_mode",
+    flags, notes = cmp.cpu_form(["--sdpa", "--blocks_to_swap", "16", "--split_mode",
                                  "--network_args", "train_blocks=single"])
-    assert flags == ["--fp8_base", "--network_args", "train_blocks=single"]
+    assert flags == ["--sdpa", "--network_args", "train_blocks=single"]
     assert len(notes) == 2 and notes[0].startswith("dropped --blocks_to_swap 16: ") and "CUDA" in notes[0]
     assert notes[1].startswith("dropped --split_mode: ") and "--blocks_to_swap 18" in notes[1]
-    assert cmp.cpu_form(["--fp8_base", "--highvram"]) == (["--fp8_base", "--highvram"], [])
+    assert cmp.cpu_form(["--sdpa", "--highvram"]) == (["--sdpa", "--highvram"], [])
+    flags, notes = cmp.cpu_form(["--fp8_base", "--full_bf16", "--gradient_checkpointing"])
+    assert flags == ["--gradient_checkpointing"] and [n.split(":")[0] for n in notes] == [
+        "dropped --fp8_base", "dropped --full_bf16"]
+
+
+def test_the_cpu_form_trains_in_fp32_and_sd_scripts_accepts_it(facts, tmp_path):
+    argv = build_plan(side_cfg(tmp_path), tmp_path).argv
+    fp32, notes = cmp.cpu_precision(argv)
+    values = [fp32[i + 1] for i, a in enumerate(fp32) if a == "--mixed_precision"]
+    assert values == ["no", "no"] and len(notes) == 1 and "bf16" in notes[0]
+    assert facts.parse(trainer_args(fp32))["mixed_precision"] == "no"
+    def others(v):
+        return [a for i, a in enumerate(v) if v[i - 1] != "--mixed_precision"]
+
+    assert others(fp32) == others(argv), "only the precision changes"
+    assert cmp.cpu_precision(fp32) == (fp32, []), "nothing to say when nothing changed"
 
 
 # -- numbers from the trainer's output -------------------------------------------------------------

@@ -40,7 +40,13 @@ CPU_ADAPTATIONS = {
                         "has 1 double + 1 single block",
     "--split_mode": "sd-scripts turns it into --blocks_to_swap 18 (deprecated at our pin), which needs CUDA "
                     "and 18+ blocks",
+    "--fp8_base": "fp8 base weights compute through a bf16 autocast, and the CPU form trains in fp32",
+    "--full_bf16": "it requires --mixed_precision bf16, and the CPU form trains in fp32",
 }
+# Measured on the 2-core rehearsal box (no AVX-512) with the train env's torch 2.14.1+cu130: a
+# 512x4096 @ 4096x4096 matmul took 0.96 s in fp32 and did not finish in 110 s in bf16.
+CPU_FP32 = ("--mixed_precision bf16 -> no on every side (accelerate's and the trainer's): this CPU's torch "
+            "runs bf16 matmuls over 100x slower than fp32, so a bf16 step would not end in a rehearsal")
 FULL_SIZE_NEEDS_CUDA = ("rehearse --compare --full-size: the measurement needs a CUDA GPU (stand-ins of "
                         "FLUX.1-dev's real sizes at 1024 px); without one, `rehearse --compare` runs the CPU "
                         "plumbing form")
@@ -89,6 +95,15 @@ def cpu_form(flags: list[str]) -> tuple[list[str], list[str]]:
         notes.append(f"dropped {' '.join(dropped[i:j])}: {CPU_ADAPTATIONS[dropped[i]]}")
         i = j
     return kept, notes
+
+
+def cpu_precision(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` with every ``--mixed_precision`` value set to ``no`` (fp32), and the note saying so."""
+    out = list(argv)
+    changed = [i + 1 for i, a in enumerate(out[:-1]) if a == "--mixed_precision" and out[i + 1] != "no"]
+    for i in changed:
+        out[i] = "no"
+    return out, [CPU_FP32] if changed else []
 
 
 def our_side(argv: list[str], profile: str, batch: int) -> Side:
@@ -193,7 +208,11 @@ def run_side(side: Side, cfg: ExperimentConfig, root: Path, out: Path, steps: in
     """Plan, write and train one side; its row of compare.json (the trainer's log beside it)."""
     plan = build_plan(cfg, root)
     flags, adapted = cpu_form(side.flags) if adapt else (list(side.flags), [])
-    plan = dataclasses.replace(plan, argv=with_flags(plan.argv, flags))
+    argv = with_flags(plan.argv, flags)
+    if adapt:
+        argv, fp32 = cpu_precision(argv)
+        adapted += fp32
+    plan = dataclasses.replace(plan, argv=argv)
     write_plan(plan, root)  # the side's own train.sh and train.args.json: its exact argv
     started = time.monotonic()
     code, text = run_group(_accelerate_argv(plan.argv), root, timeout_s)
