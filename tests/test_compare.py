@@ -22,7 +22,7 @@ from ascii_lora.rehearse import compare as cmp
 from ascii_lora.rehearse import standins as st
 from ascii_lora.rehearse.compare_report import CPU_LABEL, add_ratios, measure_run, seconds_per_step, table
 from ascii_lora.rehearse.peers import PEERS, SPEED_MEMORY_FLAGS, classes_with_peers, peers_for
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 
 from .kohya_facts import KohyaFacts
 
@@ -253,9 +253,11 @@ def test_compare_without_the_submodule_says_what_is_missing(tmp_path, capsys, mo
 
 def test_the_rehearsal_phase_fails_when_a_side_fails_and_skips_a_class_without_peers(tmp_path, monkeypatch):
     def fake_compare(cfg, root, out, models, data, classes, steps, log):
-        ours = {"name": "ascii-lora 24gb", "exit_code": 0, "seconds_per_step": 60.0, "images_per_second": 0.03}
+        ours = {"name": "ascii-lora 24gb", "exit_code": 0, "seconds_per_step": 60.0,
+                "images_per_second": 0.03}
         theirs = {"name": "fluxgym-20G", "exit_code": 1, "error": "Traceback ... CUDA"}
-        return {"label": CPU_LABEL, "classes": [{"card_class": classes[0], "sides": add_ratios([ours, theirs])}]}
+        sides = add_ratios([ours, theirs])
+        return {"label": CPU_LABEL, "classes": [{"card_class": classes[0], "sides": sides}]}
 
     monkeypatch.setattr(cmp, "compare", fake_compare)
     with pytest.raises(RuntimeError, match="fluxgym-20G exit 1: Traceback ... CUDA"):
@@ -268,9 +270,25 @@ def test_the_cpu_form_trains_on_the_rehearsals_own_images_and_asks_for_its_stand
     from ascii_lora.rehearse.run import REHEARSAL
 
     asked = {}
-    monkeypatch.setattr(st, "build", lambda cache, sd, texts, sizes, log: asked.update(texts=texts, sizes=sizes) or "m")
-    data, models = cmp.prepare(ExperimentConfig(), tmp_path, tmp_path / "rehearsal", tmp_path / "cache", False)
+    def build(cache, sd, texts, sizes, log):
+        asked.update(texts=texts, sizes=sizes)
+        return "m"
+
+    monkeypatch.setattr(st, "build", build)
+    data, models = cmp.prepare(ExperimentConfig(), tmp_path, tmp_path / "rehearsal", tmp_path / "cache",
+                               False)
     captions = sorted(p.read_text().strip() for p in data.glob("*.txt"))
     assert data == tmp_path / "rehearsal" / "data" and len(captions) == REHEARSAL["dataset"]["count"]
     assert sorted(asked["texts"]) == sorted([*captions, *ExperimentConfig().sample.prompts])
     assert asked["sizes"] == st.Sizes.tiny() and models == "m"
+
+
+def test_the_make_rehearse_phase_runs_on_the_rehearsals_images_and_stand_ins(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cmp, "rehearsal_phase", lambda *a: seen.update(args=a) or "verdict")
+    name, phase = cmp.rehearsal_phase_after(ExperimentConfig(), tmp_path, tmp_path / "rehearsal")
+    pre = ExperimentConfig.model_validate({"dataset": {"out": str(tmp_path / "rehearsal" / "data")}})
+    assert phase(pre, {"standins": "the stand-ins"}) == "verdict" and "compare" in name
+    _, root, out, data, models, steps, _ = seen["args"]
+    assert (out, data, models, steps) == (tmp_path / "rehearsal" / "compare", tmp_path / "rehearsal" / "data",
+                                          "the stand-ins", 2)

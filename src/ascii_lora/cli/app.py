@@ -14,11 +14,10 @@ from ..config.models import TrainerConfig
 from ..console import fail, say
 from ..errors import UserError
 from ..fsutil import describe
-from ..rehearse.peers import classes_with_peers
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
-from .rehearse import cmd_rehearse
+from .rehearse import add_compare_args, cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_stop, cmd_train
 from .verify import add_commands as add_verify_commands
 
@@ -88,11 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
-    p.add_argument("--compare", action="store_true",
-                   help="only: train our profile and each peer kit's preset of its card class side by side (<out>/compare)")
-    p.add_argument("--steps", type=int_between(2, 1000), default=None, help="--compare: steps per side (default 2; 20 with --full-size)")
-    p.add_argument("--vram-profile", action="append", choices=classes_with_peers(),
-                   help="--compare: card class to compare (repeatable; default [hardware] vram_profile)")
+    add_compare_args(p)
 
     p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
     p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")

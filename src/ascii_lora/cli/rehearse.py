@@ -14,6 +14,20 @@ from ..console import console, say
 from ..errors import UserError
 
 
+def add_compare_args(p: argparse.ArgumentParser) -> None:
+    """`rehearse --compare` and its options (rehearse/compare.py)."""
+    from ..rehearse.peers import classes_with_peers
+    from .common import int_between
+
+    p.add_argument("--compare", action="store_true",
+                   help="only: train our profile and each peer kit's preset of its card class side by side "
+                        "(<out>/compare)")
+    p.add_argument("--steps", type=int_between(2, 1000), default=None,
+                   help="--compare: steps per side (default 2; 20 with --full-size)")
+    p.add_argument("--vram-profile", action="append", choices=classes_with_peers(),
+                   help="--compare: card class to compare (repeatable; default [hardware] vram_profile)")
+
+
 def _in_venv(venv: Path) -> bool:
     return Path(sys.prefix).resolve() == venv.resolve()
 
@@ -59,6 +73,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         raise UserError(problem)
 
     from ..rehearse import standins as st
+    from ..rehearse.compare import rehearsal_phase_after
     from ..rehearse.run import Phase, rehearse
 
     sizes = st.Sizes.tiny()
@@ -77,7 +92,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         status.update(escape(line.strip()[:110]))
 
     try:
-        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line)
+        later = (rehearsal_phase_after(cfg, root, args.out, log=on_line),)  # docs/compare.md
+        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line, later=later)
     finally:
         status.stop()
     total = sum(p.seconds for p in result.phases)

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..config.models import ExperimentConfig
 from ..errors import UserError
 from ..fsutil import atomic_write
-from ..train.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, build_plan
+from ..train.kohya.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, build_plan
 from ..train.plan_files import write_plan
 from . import standins as st
 from .compare_report import CPU_LABEL, TINY_LABEL, add_ratios, measure_run, table
@@ -302,3 +302,15 @@ def rehearsal_phase(cfg: ExperimentConfig, root: Path, out: Path, data: Path, mo
     ratios = ", ".join(f"{r['name']} {r['ours_over_theirs']['images_per_second']}" for r in rows[1:])
     return (f"{len(rows)} sides x {steps} steps ({result['label']}); ours/theirs images/s: {ratios}; "
             f"{out / 'compare.json'}")
+
+
+def rehearsal_phase_after(cfg: ExperimentConfig, root: Path, out: Path, steps: int = 2,
+                          log: Callable[[str], None] = lambda m: None
+                          ) -> tuple[str, Callable[[ExperimentConfig, dict], str]]:
+    """The compare phase as `rehearse(later=...)` takes it: run on the rehearsal's images (``pre``) and
+    stand-ins (``ctx``), results in ``<out>/compare``."""
+    def phase(pre: ExperimentConfig, ctx: dict) -> str:
+        data = Path(pre.dataset.out)
+        return rehearsal_phase(cfg, root, Path(out) / "compare", data, ctx["standins"], steps, log)
+
+    return "compare with the peers' presets (CPU form)", phase

@@ -28,7 +28,7 @@ import tomli_w
 
 from ..config.models import ExperimentConfig
 from ..fsutil import atomic_write
-from ..train.plan import SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan, build_plan
+from ..train.kohya.plan import SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan, build_plan
 from ..train.launcher import STOP_REQUEST
 from ..train.runs import half_written, state_step
 from ..train.segments import read_record
@@ -191,8 +191,10 @@ def _sample_steps(sample_dir: Path, output_name: str) -> dict[int, int]:
 
 def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: st.Sizes | None = None,
              report: Callable[[Phase], None] = lambda p: None, on_line: Callable[[str], None] = lambda s: None,
-             train_timeout: float = 3600.0) -> Rehearsal:
-    """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it)."""
+             train_timeout: float = 3600.0,
+             later: tuple[tuple[str, Callable[[ExperimentConfig, dict], str]], ...] = ()) -> Rehearsal:
+    """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it).
+    ``later``: phases a caller adds at the end, each given the rehearsal's config and context (stand-ins)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # set before the stand-ins' tokenizers are trained here
     root, out = Path(root).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -428,7 +430,8 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
                   ("train, Ctrl-C after the first state", interrupt), ("RESUME=1, `ascii-lora stop`", stop),
                   ("RESUME=1 to the end", resume),
                   ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
-                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate)):
+                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate),
+                  *((n, lambda f=f: f(pre, ctx)) for n, f in later)):
         if not phase(n, fn):
             break
     result.facts.update(
