@@ -232,7 +232,7 @@ def _slug(name: str) -> str:
 
 
 def compare(cfg: ExperimentConfig, root: Path, out: Path, models: st.StandIns, data: Path, classes: list[str],
-            steps: int = 2, full_size: bool = False, timeout_s: float = 1800.0,
+            steps: int = 2, full_size: bool = False, timeout_s: float = 3600.0,
             log: Callable[[str], None] = lambda m: None) -> dict:
     """Every side of every card class, one after the other; compare.json and compare.md in ``out``."""
     import torch
