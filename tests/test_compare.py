@@ -287,8 +287,7 @@ def test_the_make_rehearse_phase_runs_on_the_rehearsals_images_and_stand_ins(tmp
     seen = {}
     monkeypatch.setattr(cmp, "rehearsal_phase", lambda *a: seen.update(args=a) or "verdict")
     name, phase = cmp.rehearsal_phase_after(ExperimentConfig(), tmp_path, tmp_path / "rehearsal")
-    pre = ExperimentConfig.model_validate({"dataset": {"out": str(tmp_path / "rehearsal" / "data")}})
+    pre = ExperimentConfig.model_validate({"dataset": {"out": str(tmp_path / "images")}})  # wherever it wrote them
     assert phase(pre, {"standins": "the stand-ins"}) == "verdict" and "compare" in name
     _, root, out, data, models, steps, _ = seen["args"]
-    assert (out, data, models, steps) == (tmp_path / "rehearsal" / "compare", tmp_path / "rehearsal" / "data",
-                                          "the stand-ins", 2)
+    assert (out, data, models, steps) == (tmp_path / "rehearsal" / "compare", tmp_path / "images", "the stand-ins", 2)
