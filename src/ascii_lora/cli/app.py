@@ -18,7 +18,7 @@ from ..fsutil import describe
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
-from .rehearse import cmd_rehearse
+from .rehearse import add_compare_args, cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_stop, cmd_train
 from .verify import add_commands as add_verify_commands
 
@@ -106,6 +106,7 @@ def _train_commands(add: Add) -> None:
     p.add_argument("--phases", default="all", metavar="GROUP[,GROUP]",
                    help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
                         "interrupt, resume, stop, inspect, check, verify, generate), multi (2 processes, 2 machines)")
+    add_compare_args(p)
 
 
 def _check_commands(add: Add) -> None:

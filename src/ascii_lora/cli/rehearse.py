@@ -14,6 +14,20 @@ from ..console import console, say
 from ..errors import UserError
 
 
+def add_compare_args(p: argparse.ArgumentParser) -> None:
+    """`rehearse --compare` and its options (rehearse/compare.py)."""
+    from ..rehearse.peers import classes_with_peers
+    from .common import int_between
+
+    p.add_argument("--compare", action="store_true",
+                   help="only: train our profile and each peer kit's preset of its card class side by side "
+                        "(<out>/compare)")
+    p.add_argument("--steps", type=int_between(2, 1000), default=None,
+                   help="--compare: steps per side (default 2; 20 with --full-size)")
+    p.add_argument("--vram-profile", action="append", choices=classes_with_peers(),
+                   help="--compare: card class to compare (repeatable; default [hardware] vram_profile)")
+
+
 def _in_venv(venv: Path) -> bool:
     return Path(sys.prefix).resolve() == venv.resolve()
 
@@ -33,6 +47,10 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     root = Path.cwd()
     cfg = load_config(args.config)  # a bad config is refused before anything is installed
     phases = _phases(args.phases)  # so is a bad phase name
+    if args.compare:
+        from ..rehearse.compare import check_classes
+
+        check_classes(args.vram_profile or [cfg.hardware.vram_profile])
     venv = args.train_venv if args.train_venv.is_absolute() else root / args.train_venv
     # a training box whose own env already holds everything (torch, sd-scripts' requirements) needs no second one
     if not _in_venv(venv) and train_env.missing_modules(Path(sys.executable)):
@@ -45,8 +63,13 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         if args.full_size:
             again.append("--full-size")
         again += ["--phases", args.phases] + (["--fp32"] if args.fp32 else [])
+        if args.compare:
+            again += ["--compare", *(["--steps", str(args.steps)] if args.steps else [])]
+            again += [a for p in args.vram_profile or [] for a in ("--vram-profile", p)]
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
+    if args.compare:
+        return _compare(root, args, cfg)
     if args.full_size:
         import torch
 
@@ -127,3 +150,27 @@ def _full_size(root: Path, args: argparse.Namespace) -> int:
     say(f"results: {Path(args.out) / 'profiles.json'}, {Path(args.out) / 'drawing.json'}")
     ok = all(not r.get("exit_code") and "skipped" not in r for r in rows)
     return 0 if ok and trained is not None and all(not r.get("exit_code") for r in drawing) else 1
+
+
+def _compare(root: Path, args: argparse.Namespace, cfg) -> int:
+    """Our profile against the peers' presets of its card class (rehearse/compare.py runs them)."""
+    from ..rehearse import compare as cmp
+    from ..rehearse import train_env
+    from ..rehearse.compare_report import table
+
+    refusal = cmp.full_size_refusal(args.full_size, cmp.cuda_available)
+    if refusal:
+        raise UserError(refusal)
+    problem = train_env.sd_scripts_problem(root)
+    if problem and not (args.full_size and os.environ.get("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL")):  # a device copy
+        raise UserError(problem)
+    classes = args.vram_profile or [cfg.hardware.vram_profile]
+    steps = args.steps or (20 if args.full_size else 2)
+    cache = args.cache or root / ".cache" / "rehearsal" / ("full" if args.full_size else "tiny")
+    out = Path(args.out) / "compare"
+    say(f"compare in {out}: ours vs the peers' presets for {', '.join(classes)}, {steps} steps each, stand-ins in {cache}")
+    data, models = cmp.prepare(cfg, root, Path(args.out), cache, args.full_size, log=say)
+    result = cmp.compare(cfg, root, out, models, data, classes, steps, args.full_size, log=say)
+    console.print(escape(table(result)), soft_wrap=True)
+    say(f"results: {out / 'compare.json'}, {out / 'compare.md'}; each side's trainer log beside them")
+    return 0 if cmp.ok(result) else 1

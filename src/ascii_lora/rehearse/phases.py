@@ -8,6 +8,7 @@ Its name is the label of the OK/FAIL line and of rehearsal.json's phase record.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from . import multiproc
 from . import phases_outputs as outputs
@@ -51,6 +52,13 @@ def two_machines(s: RehearsalState) -> str:
     return detail
 
 
+def compare_with_peers(s: RehearsalState) -> str:
+    """Our profile against the peers' presets of its card class, 2 steps each: docs/compare.md."""
+    from .compare import rehearsal_phase
+
+    return rehearsal_phase(s.user, s.root, s.out / "compare", Path(s.pre.dataset.out), s.standins, 2, s.on_line)
+
+
 SETUP = PHASES[:2]  # dataset and stand-ins: every group needs them
 MULTI: tuple[tuple[str, PhaseFn], ...] = (
     ("2 processes on one machine", two_processes),
@@ -60,6 +68,7 @@ MULTI: tuple[tuple[str, PhaseFn], ...] = (
 GROUPS: dict[str, tuple[tuple[str, PhaseFn], ...]] = {
     "single": PHASES[2:],
     "multi": MULTI,
+    "compare": (("compare with the peers' presets (CPU form)", compare_with_peers),),
 }
 
 

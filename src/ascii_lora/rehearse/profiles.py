@@ -33,7 +33,7 @@ from ..fsutil import atomic_write
 from ..train.kohya.plan import SD_SCRIPTS_DIR, build_plan
 from ..train.plan_files import write_plan
 from . import standins as st
-from .run import OFFLINE, rehearsal_argv
+from .overrides import OFFLINE, rehearsal_argv
 
 PEAK = re.compile(r"peak CUDA memory: ([\d.]+) GiB allocated, ([\d.]+) GiB reserved")
 STEP = re.compile(r"steps:\s*\d+%\|[^|]*\|\s*(\d+)/(\d+)\s*\[(?:(\d+):)?(\d+):(\d+)")

@@ -72,7 +72,7 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
     result = Rehearsal(out)
     sizes = sizes or st.Sizes.tiny()
     pre = rehearsal_config(cfg, out, st.paths(cache))
-    state = RehearsalState(root=root, out=out, cache=cache, sizes=sizes, pre=pre, name=cfg.training.output_name,
+    state = RehearsalState(root=root, out=out, cache=cache, sizes=sizes, user=cfg, pre=pre, name=cfg.training.output_name,
                            run_dir=Path(pre.training.output_dir), config_file=out / "rehearsal.toml",
                            on_line=on_line, train_timeout=train_timeout)
     for name, fn in phases:

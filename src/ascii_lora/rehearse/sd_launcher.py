@@ -134,11 +134,25 @@ def _frozen_models_unwrapped_on_cpu() -> None:
     accelerate.Accelerator.prepare_model = as_on_gpus
 
 
+def _report_peak_rss() -> None:
+    """One line at exit with this process's peak resident memory (`rehearse --compare` on the CPU); data
+    loader workers are processes of their own and are not in it."""
+    try:
+        import resource
+
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        sys.stdout.write(f"[rehearsal launcher] peak RSS: {kib / 1024**2:.2f} GiB\n")
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001 - a measurement must never change the trainer's exit
+        pass
+
+
 def main() -> None:
     import atexit
     import os
 
     atexit.register(_report_peak_cuda_memory)
+    atexit.register(_report_peak_rss)
     if os.environ.get(RANK_HASH_DIR):
         _record_lora_per_rank(Path(os.environ[RANK_HASH_DIR]))
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

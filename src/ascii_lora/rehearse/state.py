@@ -22,6 +22,7 @@ class RehearsalState:
     out: Path  # the rehearsal's folder: its config, logs, dataset, run and generated pictures
     cache: Path  # the stand-in models
     sizes: st.Sizes
+    user: ExperimentConfig  # the user's experiment as written
     pre: ExperimentConfig  # the user's experiment with REHEARSAL's overrides
     name: str  # the run's output_name
     run_dir: Path
