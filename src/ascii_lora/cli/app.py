@@ -17,6 +17,7 @@ from ..fsutil import describe
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
+from .publish import add_commands as add_publish_commands
 from .rehearse import cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_stop, cmd_train
 from .verify import add_commands as add_verify_commands
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for <image>.png + <image>.ascii")
 
     add_verify_commands(add)
+    add_publish_commands(add)
     return parser
 
 
