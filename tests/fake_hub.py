@@ -74,7 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.created.append(req)
             self._send(200, {"url": f"{base}/{req.get('organization')}/{req['name']}"})
         elif route == "validate-yaml":
-            self._send(200, {})
+            code = self.state.fail.get("card")
+            self._send(code or 200, {"errors": [{"message": '"license_name" is not allowed'}]} if code else {})
         elif route == "preupload":
             files = json.loads(body)["files"]
             self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})

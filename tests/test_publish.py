@@ -245,3 +245,29 @@ def test_a_cut_connection_is_a_network_failure_not_a_traceback(run, tmp_path, hu
 
 def test_check_repo_id_accepts_what_the_hub_accepts():
     assert check_repo_id("me/flux-ascii_v1.2") == "me/flux-ascii_v1.2"
+
+
+# -- the command --------------------------------------------------------------------------------
+
+def test_the_command_says_which_lora_and_lists_what_would_be_uploaded(run, tmp_path, capsys):
+    import tomli_w
+
+    from ascii_lora.cli import main
+
+    cfg, f = run
+    config = tmp_path / "exp.toml"
+    config.write_text(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)))
+    code = main(["publish", "--config", str(config), "--repo", "me/ascii-maps", "--dry-run", "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert code == 0 and "(verify's winner)" in out and "dry run: nothing uploaded" in out and "README.md" in out
+    code = main(["publish", "--config", str(config), "--repo", "me", "--dry-run", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--repo 'me': give OWNER/NAME" in err and "Traceback" not in err
+
+
+def test_a_card_the_hub_s_validator_refuses_is_one_line_and_no_commit(run, tmp_path, hub):
+    cfg, f = run
+    hub.state.fail["card"] = 400
+    with pytest.raises(UserError, match="the Hub refused the model card .*license_name.*received no commit"):
+        publish(cfg, f["run"], "me/ascii-maps", api=HfApi(endpoint=hub.endpoint, token=TOKEN))
+    assert not hub.state.commits
