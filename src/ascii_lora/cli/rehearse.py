@@ -34,6 +34,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             again += ["--cache", str(args.cache)]
         if args.full_size:
             again.append("--full-size")
+        if args.only:
+            again += ["--only", args.only]
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
     if args.full_size:
@@ -48,6 +50,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     problem = train_env.sd_scripts_problem(root)
     if problem:
         raise UserError(problem)
+    if args.only == "interop":
+        return _interop(root, cfg, args)
 
     from ..rehearse import standins as st
     from ..rehearse.run import Phase, rehearse
@@ -112,3 +116,23 @@ def _full_size(root: Path, args: argparse.Namespace) -> int:
     say(f"results: {Path(args.out) / 'profiles.json'}, {Path(args.out) / 'drawing.json'}")
     ok = all(not r.get("exit_code") and "skipped" not in r for r in rows)
     return 0 if ok and trained is not None and all(not r.get("exit_code") for r in drawing) else 1
+
+
+def _interop(root: Path, cfg, args: argparse.Namespace) -> int:
+    """The diffusers and ComfyUI phases alone, on the rehearsal already in --out."""
+    from ..rehearse import standins as st
+    from ..rehearse.interop import SUMMARY, run_interop
+    from ..rehearse.run import rehearsal_config
+
+    out = args.out.resolve()
+    cache = (args.cache or root / ".cache" / "rehearsal" / "tiny").resolve()
+    pre = rehearsal_config(cfg, out, st.paths(cache))
+    say(f"interop phases on the rehearsal in {out} (stand-ins in {cache})")
+
+    def report(name: str, ok: bool, seconds: float, detail: str) -> None:
+        mark = "[green]  OK[/green]" if ok else "[red]FAIL[/red]"
+        console.print(f"{mark} {escape(name)} ({seconds:.0f} s): {escape(detail)}", soft_wrap=True)
+
+    ok = run_interop(pre, root, out, cache, Path(pre.training.output_dir), report=report)
+    say(f"interop {'held' if ok else 'failed'}; summary {out / SUMMARY}")
+    return 0 if ok else 1

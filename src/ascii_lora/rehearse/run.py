@@ -33,6 +33,7 @@ from ..train.launcher import STOP_REQUEST
 from ..train.runs import half_written, state_step
 from ..train.segments import read_record
 from . import standins as st
+from .interop import phases as interop_phases
 
 # What a CPU needs, and nothing else: a handful of images at 384 px, 8 steps, save and sample every
 # 2, 2 sampling steps at 256 px, the step-0 baseline on (so its naming is exercised), one process,
@@ -428,7 +429,8 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
                   ("train, Ctrl-C after the first state", interrupt), ("RESUME=1, `ascii-lora stop`", stop),
                   ("RESUME=1 to the end", resume),
                   ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
-                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate)):
+                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate),
+                  *interop_phases(pre, root, run_dir, cache)):
         if not phase(n, fn):
             break
     result.facts.update(

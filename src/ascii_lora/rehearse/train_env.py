@@ -26,7 +26,7 @@ TRAIN_VENV = Path(".venv-train")
 TORCH_SPEC = os.environ.get("REHEARSAL_TORCH", "torch==2.14.1 torchvision==0.29.1")
 STAMP = ".ascii-lora-rehearsal"
 NEEDED = ("torch", "torchvision", "accelerate", "transformers", "diffusers", "bitsandbytes", "sentencepiece",
-          "tokenizers", "safetensors", "voluptuous", "toml", "einops", "ascii_lora")
+          "tokenizers", "safetensors", "voluptuous", "toml", "einops", "peft", "ascii_lora")
 
 
 def venv_python(venv: Path) -> Path:
@@ -109,7 +109,7 @@ def ensure(root: Path, venv: Path = TRAIN_VENV, log: Callable[[str], None] = lam
             run([*pip, "-r", req.name], f"pip install -r {SD_SCRIPTS_DIR}/requirements.txt")
         finally:
             os.unlink(req.name)
-        run([*pip, "-e", str(root)], "pip install -e . (this project)")
+        run([*pip, "-e", f"{root}[interop]"], "pip install -e .[interop] (this project, peft for the diffusers phase)")
     missing = missing_modules(python)
     if missing:
         raise UserError(f"train env {venv}: still missing after install: {', '.join(missing)}; see {install_log}")
