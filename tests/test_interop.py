@@ -200,3 +200,20 @@ def test_text_encoder_keys_the_transformer_would_ignore_fail():
     with pytest.raises(InteropError, match="would be ignored by the FLUX transformer"):
         convert(_kohya({"lora_unet_double_blocks_0_img_attn_proj": (8, 8),
                         "lora_te1_text_model_encoder_layers_0_mlp_fc1": (8, 8)}))
+
+
+# -- [network] args: loadable, or refused when the config is read --------------------------------
+
+@pytest.mark.parametrize("item, words", [("in_dims=[4,0,0,0,4]", "img_in/txt_in"), ("split_qkv=True", "crashes"),
+                                         ("train_t5xxl=True", "T5-XXL")])
+def test_network_args_that_make_an_unloadable_lora_are_refused_when_the_config_is_read(item, words):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=words):
+        ExperimentConfig.model_validate({"network": {"args": [item]}})
+
+
+@pytest.mark.parametrize("item", ["train_blocks=single", "train_blocks=double", "split_qkv=False", "train_t5xxl=False",
+                                  "img_attn_dim=8", "train_double_block_indices=0-3", "rank_dropout=0.1"])
+def test_network_args_the_interop_phase_loads_are_accepted(item):
+    assert ExperimentConfig.model_validate({"network": {"args": [item]}}).network.args == [item]

@@ -53,6 +53,24 @@ def _kohya_args(name: str, items: list[str]) -> list[str]:
     return items
 
 
+# [network] args that make a LoRA no loader can use, measured by the rehearsal's interop phases
+# (docs/publish.md): refused here, before a GPU hour is spent on it.
+UNSHAREABLE_NETWORK_ARGS = {
+    "in_dims": (None, "trains img_in/txt_in layers, whose keys diffusers' FLUX LoRA loader refuses"),
+    "split_qkv": ("true", "crashes the pinned sd-scripts' lora_flux while it builds the network"),
+    "train_t5xxl": ("true", "adds T5-XXL keys that diffusers' FLUX LoRA loader refuses"),
+}
+
+
+def _shareable(items: list[str]) -> list[str]:
+    for item in items:
+        key, value = (s.strip() for s in item.split("=", 1))
+        rule = UNSHAREABLE_NETWORK_ARGS.get(key)
+        if rule and (rule[0] is None or value.lower() == rule[0]):
+            raise ValueError(f"args item {item!r} {rule[1]}; remove it (train_blocks, *_dim and dropout args stay loadable)")
+    return items
+
+
 class Strict(BaseModel):
     """TOML has types: a value of the wrong type (``"1024"``, ``"no"``, ``5.0`` for a count) is refused, not
     converted, and ``inf``/``nan`` never reach a generator or the trainer's argv."""
@@ -290,7 +308,7 @@ class NetworkConfig(Strict):
     @field_validator("args")
     @classmethod
     def _key_values(cls, v: list[str]) -> list[str]:
-        return _kohya_args("args", v)
+        return _shareable(_kohya_args("args", v))
 
 
 class OptimizerConfig(Strict):
