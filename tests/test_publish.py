@@ -79,8 +79,10 @@ def test_the_folder_holds_exactly_the_shareable_files_and_never_states_caches_sc
     assert dataset["count"] == 2 and dataset["seed"] == cfg.dataset.seed and sum(dataset["families"].values()) == 2
 
 
-@pytest.mark.parametrize("planted, why", [("train.sh", "deny list"), ("x-step00000002-state/optimizer.bin", "deny list"),
-                                          ("data/x_flux.npz", "deny list"), ("notes.txt", "no allow list")])
+@pytest.mark.parametrize("planted, why", [
+    ("train.sh", "deny list"), ("data/x_flux.npz", "deny list"), ("notes.txt", "no allow list"),
+    # allowed by a pattern (upload_folder's * crosses folders), stopped by the deny list alone
+    ("x-step00000002-state/model.safetensors", "deny list"), ("images/te_cache.png", "deny list")])
 def test_a_file_outside_the_lists_stops_the_upload(tmp_path, planted, why):
     (tmp_path / "README.md").write_text("ok\n")
     (tmp_path / planted).parent.mkdir(parents=True, exist_ok=True)
