@@ -217,3 +217,12 @@ def test_network_args_that_make_an_unloadable_lora_are_refused_when_the_config_i
                                   "img_attn_dim=8", "train_double_block_indices=0-3", "rank_dropout=0.1"])
 def test_network_args_the_interop_phase_loads_are_accepted(item):
     assert ExperimentConfig.model_validate({"network": {"args": [item]}}).network.args == [item]
+
+
+def test_each_sd_scripts_module_stands_for_as_many_diffusers_layers_as_it_fuses():
+    from ascii_lora.rehearse.interop_diffusers import expected_layers
+
+    keys = {f"lora_unet_{m}.lora_down.weight": 0 for m in
+            ("double_blocks_0_img_attn_qkv", "double_blocks_0_txt_attn_qkv", "double_blocks_0_img_mlp_0",
+             "single_blocks_0_linear1", "single_blocks_0_linear2", "single_blocks_0_modulation_lin")}
+    assert expected_layers(keys) == 3 + 3 + 1 + 4 + 1 + 1

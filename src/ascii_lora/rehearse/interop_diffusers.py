@@ -179,6 +179,13 @@ def _inputs(cfg: dict[str, Any]) -> dict[str, Any]:
             "guidance": torch.tensor([3.5]) if cfg["guidance_embeds"] else None, "return_dict": False}
 
 
+def expected_layers(kohya: dict[str, Any]) -> int:
+    """diffusers layers an sd-scripts FLUX LoRA must patch, counted from its own keys: a fused qkv
+    is diffusers' q, k and v; a single block's linear1 is q, k, v and the MLP input; the rest one each."""
+    names = [k[: -len(".lora_down.weight")] for k in kohya if k.endswith(".lora_down.weight")]
+    return sum(3 if n.endswith("_attn_qkv") else 4 if n.endswith("_linear1") else 1 for n in names)
+
+
 def lora_loads(lora: Path, flux: Path) -> str:
     """The trained LoRA through ``FluxPipeline.load_lora_into_transformer``: all keys used, output changed."""
     import torch
@@ -197,9 +204,9 @@ def lora_loads(lora: Path, flux: Path) -> str:
         raise InteropError(f"diffusers loaded with a complaint: {trouble[0][:300]}")
     patched = {n for n, m in model.named_modules() if "ascii" in getattr(m, "lora_A", {})}
     wanted = set(modules_of(converted))
-    if patched != wanted:
-        raise InteropError(f"LoRA layers in the model {len(patched)}, in the file {len(wanted)}: "
-                           f"{sorted(wanted ^ patched)[:3]} differ")
+    if patched != wanted or len(patched) != expected_layers(kohya):
+        raise InteropError(f"LoRA layers in the model {len(patched)}, converted {len(wanted)}, the file's modules "
+                           f"call for {expected_layers(kohya)}: {sorted(wanted ^ patched)[:3]} differ")
     with torch.no_grad():
         after = model(**_inputs(cfg))[0]
     change = float((after - before).abs().max())
