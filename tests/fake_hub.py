@@ -58,10 +58,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/api/models/"):  # repo_info, which create_repo asks after a refusal
             code = self.state.fail.get("create")
             repo = self.path.split("/api/models/", 1)[1].split("?")[0].split("/revision")[0]
-            self._send(code, {"error": "no access"}) if code else self._send(200, {"id": repo, "private": False})
+            (
+                self._send(code, {"error": "no access"})
+                if code
+                else self._send(200, {"id": repo, "private": False})
+            )
             return
         if self._gate(route):
-            self._send(200, {"name": self.state.user, "orgs": [{"name": o} for o in self.state.orgs], "type": "user"})
+            self._send(
+                200, {"name": self.state.user, "orgs": [{"name": o} for o in self.state.orgs], "type": "user"}
+            )
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -75,15 +81,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"url": f"{base}/{req.get('organization')}/{req['name']}"})
         elif route == "validate-yaml":
             code = self.state.fail.get("card")
-            self._send(code or 200, {"errors": [{"message": '"license_name" is not allowed'}]} if code else {})
+            self._send(
+                code or 200, {"errors": [{"message": '"license_name" is not allowed'}]} if code else {}
+            )
         elif route == "preupload":
             files = json.loads(body)["files"]
-            self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+            self._send(
+                200,
+                {
+                    "files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                    ]
+                },
+            )
         elif route == "commit":
             lines = [json.loads(x) for x in body.decode().splitlines() if x.strip()]
-            self.state.commits.append({x["value"]["path"]: base64.b64decode(x["value"]["content"])
-                                       for x in lines if x["key"] == "file"})
-            self._send(200, {"commitUrl": f"{base}/me/r/commit/{'a' * 40}", "commitOid": "a" * 40, "success": True})
+            self.state.commits.append(
+                {
+                    x["value"]["path"]: base64.b64decode(x["value"]["content"])
+                    for x in lines
+                    if x["key"] == "file"
+                }
+            )
+            self._send(
+                200, {"commitUrl": f"{base}/me/r/commit/{'a' * 40}", "commitOid": "a" * 40, "success": True}
+            )
         else:
             self._send(404, {"error": "not a route of the fake Hub"})
 

@@ -24,12 +24,19 @@ SEEDS = [0, 1, 2, 3, 4, 5, 6, 7]
 
 
 def experiment(tmp: Path) -> ExperimentConfig:
-    return ExperimentConfig.model_validate({
-        "dataset": {"count": 2, "resolution": 384, "out": str(tmp / "data")},
-        "training": {"resolution": 384, "output_dir": str(tmp / "run"), "max_train_steps": 4, "save_every_n_steps": 2},
-        "sample": {"width": 256, "height": 256, "prompts": PROMPTS},
-        "network": {"dim": 4, "alpha": 2.0},
-    })
+    return ExperimentConfig.model_validate(
+        {
+            "dataset": {"count": 2, "resolution": 384, "out": str(tmp / "data")},
+            "training": {
+                "resolution": 384,
+                "output_dir": str(tmp / "run"),
+                "max_train_steps": 4,
+                "save_every_n_steps": 2,
+            },
+            "sample": {"width": 256, "height": 256, "prompts": PROMPTS},
+            "network": {"dim": 4, "alpha": 2.0},
+        }
+    )
 
 
 def _png(path: Path, value: int) -> None:
@@ -47,15 +54,20 @@ def _verdicts(ck: Checkpoint, run: Path, passed_seeds: set[int]) -> list[Scored]
             ok = p == 0 and s in passed_seeds
             png.with_suffix(".ascii").write_text(f"{ck.key} p{p} s{s}\n")
             crit = {"content": True, "black_background": ok or p == 0, "crisp": True, "grid_aligned": ok}
-            out.append(Scored(Job(ck, p, PROMPTS[p], s, png, {}), ImageReport(str(png), passed=ok, criteria=crit)))
+            out.append(
+                Scored(Job(ck, p, PROMPTS[p], s, png, {}), ImageReport(str(png), passed=ok, criteria=crit))
+            )
     return out
 
 
 def verified_run(tmp: Path, cfg: ExperimentConfig) -> dict[str, Path]:
-    """Steps 2 and 4 and the final file; verify drew the base model (0/16) and step 4 (8/16 = p0 at every seed)."""
+    """Steps 2, 4 and the final file; verify drew the base model (0/16) and step 4 (8/16: p0, every seed)."""
     run = Path(cfg.training.output_dir)
     run.mkdir(parents=True)
-    files = {s: fake_lora(run / f"{NAME}-step{s:08d}.safetensors", MODULES, 4, 2.0, {"ss_steps": str(s)}) for s in (2, 4)}
+    files = {
+        s: fake_lora(run / f"{NAME}-step{s:08d}.safetensors", MODULES, 4, 2.0, {"ss_steps": str(s)})
+        for s in (2, 4)
+    }
     files["final"] = fake_lora(run / f"{NAME}.safetensors", MODULES, 4, 2.0, {"ss_steps": "4"})
     (run / f"{NAME}-step00000002-state").mkdir()
     (run / f"{NAME}-step00000002-state" / "optimizer.bin").write_bytes(b"state")
@@ -66,13 +78,34 @@ def verified_run(tmp: Path, cfg: ExperimentConfig) -> dict[str, Path]:
     base, s4 = Checkpoint("baseline", 0, None), Checkpoint("step00000004", 4, files[4])
     scored = _verdicts(base, run, set()) + _verdicts(s4, run, set(SEEDS))
     summary = summarise(scored, [base, s4], PROMPTS, SEEDS)
-    payload = {"settings": {"width": 256, "height": 256, "steps": 2, "guidance": 3.5, "multiplier": 1.0,
-                            "precision": "bf16", "seeds": SEEDS, "prompts": PROMPTS},
-               "winner": summary.verdict.winner, "winner_file": str(summary.winner.checkpoint.path),
-               "checkpoints": [r.as_dict() for r in summary.results],
-               "images": [{"checkpoint": s.job.checkpoint.key, "prompt": s.job.prompt_index, "seed": s.job.seed,
-                           "file": str(s.job.out), "passed": s.report.passed, "error": None} for s in scored],
-               "notes": [], "stand_in": False}
+    payload = {
+        "settings": {
+            "width": 256,
+            "height": 256,
+            "steps": 2,
+            "guidance": 3.5,
+            "multiplier": 1.0,
+            "precision": "bf16",
+            "seeds": SEEDS,
+            "prompts": PROMPTS,
+        },
+        "winner": summary.verdict.winner,
+        "winner_file": str(summary.winner.checkpoint.path),
+        "checkpoints": [r.as_dict() for r in summary.results],
+        "images": [
+            {
+                "checkpoint": s.job.checkpoint.key,
+                "prompt": s.job.prompt_index,
+                "seed": s.job.seed,
+                "file": str(s.job.out),
+                "passed": s.report.passed,
+                "error": None,
+            }
+            for s in scored
+        ],
+        "notes": [],
+        "stand_in": False,
+    }
     (run / "verify" / "scores.json").write_text(json.dumps(payload))
     (run / "verify" / "report.md").write_text(f"# report\n**Winner: step 4** - `{files[4]}`\n")
     _png(run / "verify" / "chart.png", 128)

@@ -19,7 +19,13 @@ import pytest
 
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.rehearse import interop
-from ascii_lora.rehearse.interop_comfyui import COMFYUI_COMMIT, COMFYUI_DIR, comfyui_problem, judge, lora_loads
+from ascii_lora.rehearse.interop_comfyui import (
+    COMFYUI_COMMIT,
+    COMFYUI_DIR,
+    comfyui_problem,
+    judge,
+    lora_loads,
+)
 from ascii_lora.rehearse.interop_diffusers import InteropError
 
 # -- ComfyUI's verdict --------------------------------------------------------------------------
@@ -29,12 +35,15 @@ def test_every_module_one_patch_and_no_warning_passes():
     judge(["loaded in 0.1 s"], patches=13, modules=13, patched=13)
 
 
-@pytest.mark.parametrize("seen, patches, modules, patched, words", [
-    (["lora key not loaded: lora_unet_img_in.alpha"], 13, 13, 13, "left 1 LoRA key"),
-    (["NOT LOADED diffusion_model.img_in.weight"], 13, 13, 13, "left 1 LoRA key"),
-    ([], 12, 13, 12, "mapped 12 of the file's 13"),
-    ([], 13, 13, 11, "applied 11 of 13"),
-])
+@pytest.mark.parametrize(
+    "seen, patches, modules, patched, words",
+    [
+        (["lora key not loaded: lora_unet_img_in.alpha"], 13, 13, 13, "left 1 LoRA key"),
+        (["NOT LOADED diffusion_model.img_in.weight"], 13, 13, 13, "left 1 LoRA key"),
+        ([], 12, 13, 12, "mapped 12 of the file's 13"),
+        ([], 13, 13, 11, "applied 11 of 13"),
+    ],
+)
 def test_a_key_comfyui_could_not_place_fails_the_phase(seen, patches, modules, patched, words):
     with pytest.raises(InteropError, match=words):
         judge(seen, patches, modules, patched)
@@ -43,7 +52,9 @@ def test_a_key_comfyui_could_not_place_fails_the_phase(seen, patches, modules, p
 FAKE_COMFY = {
     "comfy/__init__.py": "",
     "comfy/cli_args.py": "class _A:\n    cpu = False\nargs = _A()\n",
-    "comfy/utils.py": "def load_torch_file(path, safe_load=False):\n    import json\n    return json.load(open(path))\n",
+    "comfy/utils.py": (
+        "def load_torch_file(path, safe_load=False):\n    import json\n    return json.load(open(path))\n"
+    ),
     "comfy/lora.py": textwrap.dedent("""\
         import logging
         def model_lora_keys_unet(model, key_map={}):
@@ -102,7 +113,9 @@ def test_comfyui_s_path_passes_a_lora_whose_every_module_maps(fake_comfy, tmp_pa
     comfy_dir, flux = fake_comfy
     lora = _lora(tmp_path / "l.json", ["double_blocks_0_img_attn_qkv", "single_blocks_0_linear1"])
     assert "mapped all 2 LoRA modules" in lora_loads(lora, flux, comfy_dir)
-    assert sys.modules["comfy.cli_args"].args.cpu is True, "ComfyUI must be told it runs on the CPU before it probes CUDA"
+    assert (
+        sys.modules["comfy.cli_args"].args.cpu is True
+    ), "ComfyUI must be told it runs on the CPU before it probes CUDA"
 
 
 def test_a_module_comfyui_logs_as_not_loaded_fails(fake_comfy, tmp_path):
@@ -125,22 +138,41 @@ def test_a_comfyui_checkout_at_another_commit_is_refused(tmp_path):
     for f in ("lora.py", "sd.py"):
         (d / "comfy" / f).write_text("")
     subprocess.run(["git", "init", "-q", str(d)], check=True)
-    subprocess.run(["git", "-C", str(d), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
-                   check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(d),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
     problem = comfyui_problem(tmp_path)
     assert problem and f"pins {COMFYUI_COMMIT[:12]}" in problem and "checkout" in problem
 
 
 def test_the_pin_is_the_submodule_git_records():
     root = Path(__file__).resolve().parents[1]
-    tree = subprocess.run(["git", "-C", str(root), "ls-files", "--stage", str(COMFYUI_DIR)], capture_output=True, text=True).stdout
+    tree = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "--stage", str(COMFYUI_DIR)], capture_output=True, text=True
+    ).stdout
     assert tree.split()[:2] == ["160000", COMFYUI_COMMIT], tree
     assert f"path = {COMFYUI_DIR}" in (root / ".gitmodules").read_text()
 
 
 def test_without_peft_the_diffusers_phase_says_how_to_get_it(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a)
+    )
     with pytest.raises(InteropError, match=r"pip install -e '\.\[interop\]'"):
         interop._need_peft()
 
@@ -148,19 +180,35 @@ def test_without_peft_the_diffusers_phase_says_how_to_get_it(monkeypatch):
 def test_standalone_interop_reports_every_phase_and_writes_its_summary(tmp_path):
     cfg = ExperimentConfig()
     lines = []
-    ok = interop.run_interop(cfg, tmp_path, tmp_path, tmp_path / "cache", tmp_path / "run",
-                             report=lambda name, ok, s, detail: lines.append((name, ok, detail)))
+    ok = interop.run_interop(
+        cfg,
+        tmp_path,
+        tmp_path,
+        tmp_path / "cache",
+        tmp_path / "run",
+        report=lambda name, ok, s, detail: lines.append((name, ok, detail)),
+    )
     summary = json.loads((tmp_path / interop.SUMMARY).read_text())
-    assert not ok and summary["ok"] is False and [p["name"] for p in summary["phases"]] == [n for n, _, _ in lines]
-    assert {n for n, _, _ in lines} == {"diffusers loads the LoRA", "diffusers maps the full-size plan", "ComfyUI loads the LoRA"}
+    assert (
+        not ok
+        and summary["ok"] is False
+        and [p["name"] for p in summary["phases"]] == [n for n, _, _ in lines]
+    )
+    assert {n for n, _, _ in lines} == {
+        "diffusers loads the LoRA",
+        "diffusers maps the full-size plan",
+        "ComfyUI loads the LoRA",
+    }
     comfy = next(d for n, _, d in lines if n.startswith("ComfyUI"))
     assert "git submodule update --init --depth 1" in comfy
 
 
 # -- diffusers' converter (train environment only) ----------------------------------------------
 
-needs_diffusers = pytest.mark.skipif(importlib.util.find_spec("diffusers") is None or importlib.util.find_spec("torch") is None,
-                                     reason="diffusers' converter runs in the train environment (torch, diffusers)")
+needs_diffusers = pytest.mark.skipif(
+    importlib.util.find_spec("diffusers") is None or importlib.util.find_spec("torch") is None,
+    reason="diffusers' converter runs in the train environment (torch, diffusers)",
+)
 
 
 def _kohya(modules: dict[str, tuple[int, int]], rank: int = 4) -> dict:
@@ -178,10 +226,22 @@ def _kohya(modules: dict[str, tuple[int, int]], rank: int = 4) -> dict:
 def test_diffusers_converts_sd_scripts_double_block_keys_onto_transformer_layers():
     from ascii_lora.rehearse.interop_diffusers import convert, modules_of
 
-    mods = modules_of(convert(_kohya({"lora_unet_double_blocks_0_img_attn_qkv": (8, 24),
-                                      "lora_unet_double_blocks_0_img_attn_proj": (8, 8)})))
-    assert mods == {"transformer_blocks.0.attn.to_q": (4, 8, 8), "transformer_blocks.0.attn.to_k": (4, 8, 8),
-                    "transformer_blocks.0.attn.to_v": (4, 8, 8), "transformer_blocks.0.attn.to_out.0": (4, 8, 8)}
+    mods = modules_of(
+        convert(
+            _kohya(
+                {
+                    "lora_unet_double_blocks_0_img_attn_qkv": (8, 24),
+                    "lora_unet_double_blocks_0_img_attn_proj": (8, 8),
+                }
+            )
+        )
+    )
+    assert mods == {
+        "transformer_blocks.0.attn.to_q": (4, 8, 8),
+        "transformer_blocks.0.attn.to_k": (4, 8, 8),
+        "transformer_blocks.0.attn.to_v": (4, 8, 8),
+        "transformer_blocks.0.attn.to_out.0": (4, 8, 8),
+    }
 
 
 @needs_diffusers
@@ -198,14 +258,23 @@ def test_text_encoder_keys_the_transformer_would_ignore_fail():
     from ascii_lora.rehearse.interop_diffusers import convert
 
     with pytest.raises(InteropError, match="would be ignored by the FLUX transformer"):
-        convert(_kohya({"lora_unet_double_blocks_0_img_attn_proj": (8, 8),
-                        "lora_te1_text_model_encoder_layers_0_mlp_fc1": (8, 8)}))
+        convert(
+            _kohya(
+                {
+                    "lora_unet_double_blocks_0_img_attn_proj": (8, 8),
+                    "lora_te1_text_model_encoder_layers_0_mlp_fc1": (8, 8),
+                }
+            )
+        )
 
 
 # -- [network] args: loadable, or refused when the config is read --------------------------------
 
-@pytest.mark.parametrize("item, words", [("in_dims=[4,0,0,0,4]", "img_in/txt_in"), ("split_qkv=True", "crashes"),
-                                         ("train_t5xxl=True", "T5-XXL")])
+
+@pytest.mark.parametrize(
+    "item, words",
+    [("in_dims=[4,0,0,0,4]", "img_in/txt_in"), ("split_qkv=True", "crashes"), ("train_t5xxl=True", "T5-XXL")],
+)
 def test_network_args_that_make_an_unloadable_lora_are_refused_when_the_config_is_read(item, words):
     from pydantic import ValidationError
 
@@ -213,8 +282,18 @@ def test_network_args_that_make_an_unloadable_lora_are_refused_when_the_config_i
         ExperimentConfig.model_validate({"network": {"args": [item]}})
 
 
-@pytest.mark.parametrize("item", ["train_blocks=single", "train_blocks=double", "split_qkv=False", "train_t5xxl=False",
-                                  "img_attn_dim=8", "train_double_block_indices=0-3", "rank_dropout=0.1"])
+@pytest.mark.parametrize(
+    "item",
+    [
+        "train_blocks=single",
+        "train_blocks=double",
+        "split_qkv=False",
+        "train_t5xxl=False",
+        "img_attn_dim=8",
+        "train_double_block_indices=0-3",
+        "rank_dropout=0.1",
+    ],
+)
 def test_network_args_the_interop_phase_loads_are_accepted(item):
     assert ExperimentConfig.model_validate({"network": {"args": [item]}}).network.args == [item]
 
@@ -222,7 +301,15 @@ def test_network_args_the_interop_phase_loads_are_accepted(item):
 def test_each_sd_scripts_module_stands_for_as_many_diffusers_layers_as_it_fuses():
     from ascii_lora.rehearse.interop_diffusers import expected_layers
 
-    keys = {f"lora_unet_{m}.lora_down.weight": 0 for m in
-            ("double_blocks_0_img_attn_qkv", "double_blocks_0_txt_attn_qkv", "double_blocks_0_img_mlp_0",
-             "single_blocks_0_linear1", "single_blocks_0_linear2", "single_blocks_0_modulation_lin")}
+    keys = {
+        f"lora_unet_{m}.lora_down.weight": 0
+        for m in (
+            "double_blocks_0_img_attn_qkv",
+            "double_blocks_0_txt_attn_qkv",
+            "double_blocks_0_img_mlp_0",
+            "single_blocks_0_linear1",
+            "single_blocks_0_linear2",
+            "single_blocks_0_modulation_lin",
+        )
+    }
     assert expected_layers(keys) == 3 + 3 + 1 + 4 + 1 + 1

@@ -43,12 +43,19 @@ def dry(cfg, files, tmp_path, **kw):
 
 # -- which LoRA ---------------------------------------------------------------------------------
 
+
 def test_the_choice_is_the_named_file_then_verify_s_winner_then_the_final_file(run, tmp_path):
     cfg, f = run
     assert choose_lora(f["run"], NAME, f["step2"]).why == "--lora"
-    assert (choose_lora(f["run"], NAME).path, choose_lora(f["run"], NAME).why) == (f["winner"], "verify's winner")
+    assert (choose_lora(f["run"], NAME).path, choose_lora(f["run"], NAME).why) == (
+        f["winner"],
+        "verify's winner",
+    )
     f["winner"].unlink()  # a winner that is gone is not guessed at
-    assert (choose_lora(f["run"], NAME).path, choose_lora(f["run"], NAME).why) == (f["final"], "the run's final file")
+    assert (choose_lora(f["run"], NAME).path, choose_lora(f["run"], NAME).why) == (
+        f["final"],
+        "the run's final file",
+    )
     f["final"].unlink()
     with pytest.raises(UserError, match="no LoRA to publish"):
         choose_lora(f["run"], NAME)
@@ -63,26 +70,50 @@ def test_a_named_lora_that_is_no_safetensors_file_is_refused(run, tmp_path, bad)
 
 # -- the folder ---------------------------------------------------------------------------------
 
+
 def test_the_folder_holds_exactly_the_shareable_files_and_never_states_caches_scripts_or_logs(run, tmp_path):
     cfg, f = run
     folder = dry(cfg, f, tmp_path).folder
     on_disk = sorted(str(p.relative_to(folder.path)) for p in folder.path.rglob("*") if p.is_file())
     assert folder.files == [p for p in on_disk if p != ".ascii-lora-publish"]
     assert set(folder.files) == {
-        f"{NAME}-step00000004.safetensors", "README.md", "config.resolved.toml", "dataset.json",
-        "images/p00_s0000.png", "images/p01_s0000.png", "verify/report.md", "verify/chart.png",
-        "verify/contact_sheet.png", "ascii/p00_s0000.ascii"}
+        f"{NAME}-step00000004.safetensors",
+        "README.md",
+        "config.resolved.toml",
+        "dataset.json",
+        "images/p00_s0000.png",
+        "images/p01_s0000.png",
+        "verify/report.md",
+        "verify/chart.png",
+        "verify/contact_sheet.png",
+        "ascii/p00_s0000.ascii",
+    }
     assert (folder.path / f"{NAME}-step00000004.safetensors").read_bytes() == f["winner"].read_bytes()
-    text = "".join((folder.path / p).read_text(errors="replace") for p in folder.files if not p.endswith((".png", ".safetensors")))
+    text = "".join(
+        (folder.path / p).read_text(errors="replace")
+        for p in folder.files
+        if not p.endswith((".png", ".safetensors"))
+    )
     assert str(tmp_path) not in text, "a local path reached the upload folder"
     dataset = json.loads((folder.path / "dataset.json").read_text())
-    assert dataset["count"] == 2 and dataset["seed"] == cfg.dataset.seed and sum(dataset["families"].values()) == 2
+    assert (
+        dataset["count"] == 2
+        and dataset["seed"] == cfg.dataset.seed
+        and sum(dataset["families"].values()) == 2
+    )
 
 
-@pytest.mark.parametrize("planted, why", [
-    ("train.sh", "deny list"), ("data/x_flux.npz", "deny list"), ("notes.txt", "no allow list"),
-    # allowed by a pattern (upload_folder's * crosses folders), stopped by the deny list alone
-    ("x-step00000002-state/model.safetensors", "deny list"), ("images/te_cache.png", "deny list")])
+@pytest.mark.parametrize(
+    "planted, why",
+    [
+        ("train.sh", "deny list"),
+        ("data/x_flux.npz", "deny list"),
+        ("notes.txt", "no allow list"),
+        # allowed by a pattern (upload_folder's * crosses folders), stopped by the deny list alone
+        ("x-step00000002-state/model.safetensors", "deny list"),
+        ("images/te_cache.png", "deny list"),
+    ],
+)
 def test_a_file_outside_the_lists_stops_the_upload(tmp_path, planted, why):
     (tmp_path / "README.md").write_text("ok\n")
     (tmp_path / planted).parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +153,7 @@ def test_an_out_folder_publish_did_not_write_is_left_alone(run, tmp_path):
 
 # -- the card -----------------------------------------------------------------------------------
 
+
 def card_of(folder) -> ModelCard:
     return ModelCard.load(folder.path / "README.md")
 
@@ -133,7 +165,9 @@ def test_the_card_carries_the_hub_metadata_and_every_widget_picture_is_in_the_fo
     assert meta["base_model"] == "black-forest-labs/FLUX.1-dev" and meta["base_model_relation"] == "adapter"
     assert (meta["license"], meta["license_name"]) == ("other", "flux-1-dev-non-commercial-license")
     assert meta["license_link"].endswith("FLUX.1-dev/blob/main/LICENSE.md")
-    assert {"flux", "lora", "text-to-image", "diffusers", "template:sd-lora", "ascii-lora"} <= set(meta["tags"])
+    assert {"flux", "lora", "text-to-image", "diffusers", "template:sd-lora", "ascii-lora"} <= set(
+        meta["tags"]
+    )
     assert meta["instance_prompt"] == "ascii_structure_style"
     assert [w["text"] for w in meta["widget"]] == PROMPTS
     for w in meta["widget"]:
@@ -150,7 +184,10 @@ def test_the_card_quotes_verify_s_counts_with_their_95_percent_intervals_beside_
     assert "| 0/16 = 0% [0-19%] |" in base
     header = next(line for line in text.splitlines() if line.startswith("| | overall pass"))
     assert all(c in header for c in ("content", "black background", "crisp", "grid aligned"))
-    assert "never verified" not in text and 'weight_name="flux_ascii_structure_v1-step00000004.safetensors"' in text
+    assert (
+        "never verified" not in text
+        and 'weight_name="flux_ascii_structure_v1-step00000004.safetensors"' in text
+    )
     assert "LoraLoaderModelOnly" in text and "48d368fa" in text and "rank (dim) 4, alpha 2" in text
 
 
@@ -163,8 +200,14 @@ def test_a_run_never_verified_says_so_and_shows_the_last_training_samples(run, t
     newest = samples(f["run"], 4)
     folder = dry(cfg, f, tmp_path).folder
     card = card_of(folder)
-    assert "This run was never verified" in card.text and "%" not in card.text.split("## How well it works")[1].split("##")[0]
-    assert [w["output"]["url"] for w in card.data.widget] == ["images/sample_p00.png", "images/sample_p01.png"]
+    assert (
+        "This run was never verified" in card.text
+        and "%" not in card.text.split("## How well it works")[1].split("##")[0]
+    )
+    assert [w["output"]["url"] for w in card.data.widget] == [
+        "images/sample_p00.png",
+        "images/sample_p01.png",
+    ]
     assert (folder.path / "images/sample_p01.png").read_bytes() == newest[1].read_bytes()
     assert f"{NAME}.safetensors" in folder.files and not any(p.startswith("verify/") for p in folder.files)
 
@@ -178,12 +221,17 @@ def test_a_named_lora_that_verify_never_drew_claims_no_rate(run, tmp_path):
 
 # -- the upload ---------------------------------------------------------------------------------
 
+
 def test_the_upload_creates_the_repo_and_commits_exactly_the_folder_s_files(run, tmp_path, hub):
     cfg, f = run
-    result = publish(cfg, f["run"], "team/ascii-maps", api=HfApi(endpoint=hub.endpoint, token=TOKEN), private=True)
+    result = publish(
+        cfg, f["run"], "team/ascii-maps", api=HfApi(endpoint=hub.endpoint, token=TOKEN), private=True
+    )
     [created] = hub.state.created
     assert (created["organization"], created["name"]) == ("team", "ascii-maps")
-    assert created.get("private") is True or created.get("visibility") == "private"  # huggingface_hub 0.x / 1.x+
+    assert (
+        created.get("private") is True or created.get("visibility") == "private"
+    )  # huggingface_hub 0.x / 1.x+
     assert len(hub.state.commits) == 1
     sent = hub.state.commits[0]
     assert sorted(sent) == result.folder.files and ".ascii-lora-publish" not in sent
@@ -218,10 +266,18 @@ def test_no_token_is_one_line_and_nothing_is_uploaded(run, tmp_path, monkeypatch
         upload(tmp_path, [], "me/ascii-maps", False)
 
 
-@pytest.mark.parametrize("route, code, words, created", [
-    ("whoami", 401, "refused the token", 0), ("create", 403, "owned by someone else", 0),
-    ("commit", 500, "answered 500", 1), ("commit", 403, "exists but received no commit", 1)])
-def test_hub_refusals_are_one_line_that_says_what_the_repo_now_holds(run, tmp_path, hub, route, code, words, created):
+@pytest.mark.parametrize(
+    "route, code, words, created",
+    [
+        ("whoami", 401, "refused the token", 0),
+        ("create", 403, "owned by someone else", 0),
+        ("commit", 500, "answered 500", 1),
+        ("commit", 403, "exists but received no commit", 1),
+    ],
+)
+def test_hub_refusals_are_one_line_that_says_what_the_repo_now_holds(
+    run, tmp_path, hub, route, code, words, created
+):
     cfg, f = run
     hub.state.fail[route] = code
     with pytest.raises(UserError, match=words) as e:
@@ -251,6 +307,7 @@ def test_check_repo_id_accepts_what_the_hub_accepts():
 
 # -- the command --------------------------------------------------------------------------------
 
+
 def test_the_command_says_which_lora_and_lists_what_would_be_uploaded(run, tmp_path, capsys):
     import tomli_w
 
@@ -259,10 +316,25 @@ def test_the_command_says_which_lora_and_lists_what_would_be_uploaded(run, tmp_p
     cfg, f = run
     config = tmp_path / "exp.toml"
     config.write_text(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)))
-    code = main(["publish", "--config", str(config), "--repo", "me/ascii-maps", "--dry-run", "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "publish",
+            "--config",
+            str(config),
+            "--repo",
+            "me/ascii-maps",
+            "--dry-run",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     out = capsys.readouterr().out
-    assert code == 0 and "(verify's winner)" in out and "dry run: nothing uploaded" in out and "README.md" in out
-    code = main(["publish", "--config", str(config), "--repo", "me", "--dry-run", "--out", str(tmp_path / "o")])
+    assert (
+        code == 0 and "(verify's winner)" in out and "dry run: nothing uploaded" in out and "README.md" in out
+    )
+    code = main(
+        ["publish", "--config", str(config), "--repo", "me", "--dry-run", "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--repo 'me': give OWNER/NAME" in err and "Traceback" not in err
 

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
-    p.add_argument("--only", choices=["interop"], help="interop: only the diffusers and ComfyUI phases, on the rehearsal in --out")
+    p.add_argument("--only", choices=["interop"],
+                   help="interop: only the diffusers and ComfyUI phases, on the rehearsal in --out")
 
     p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
     p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")

@@ -67,7 +67,8 @@ def _shareable(items: list[str]) -> list[str]:
         key, value = (s.strip() for s in item.split("=", 1))
         rule = UNSHAREABLE_NETWORK_ARGS.get(key)
         if rule and (rule[0] is None or value.lower() == rule[0]):
-            raise ValueError(f"args item {item!r} {rule[1]}; remove it (train_blocks, *_dim and dropout args stay loadable)")
+            raise ValueError(f"args item {item!r} {rule[1]}; remove it "
+                             "(train_blocks, *_dim and dropout args stay loadable)")
     return items
 
 

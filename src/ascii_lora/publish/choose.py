@@ -1,4 +1,4 @@
-"""Which LoRA file is shared: the one asked for, else the one verify measured best, else the run's final file."""
+"""Which LoRA file is shared: the one asked for, else verify's winner, else the run's final file."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ def choose_lora(run_dir: Path, output_name: str, lora: Path | None = None) -> Ch
         if why:
             raise UserError(f"--lora {lora}: {why}; give a LoRA .safetensors file")
         if Path(lora).suffix != ".safetensors":
-            raise UserError(f"--lora {lora}: not a .safetensors file; the Hub, diffusers and ComfyUI load LoRAs as .safetensors")
+            raise UserError(
+                f"--lora {lora}: not a .safetensors file; "
+                "the Hub, diffusers and ComfyUI load LoRAs as .safetensors"
+            )
         return Choice(Path(lora), "--lora")
     winner = winner_file(run_dir)
     if winner is not None:
@@ -34,5 +37,7 @@ def choose_lora(run_dir: Path, output_name: str, lora: Path | None = None) -> Ch
     final = Path(run_dir) / f"{output_name}.safetensors"
     if not_regular(final) is None:
         return Choice(final, "the run's final file")
-    raise UserError(f"{run_dir}: no LoRA to publish (no verify winner, no {final.name}); train first, "
-                    "or name a file with --lora")
+    raise UserError(
+        f"{run_dir}: no LoRA to publish (no verify winner, no {final.name}); train first, "
+        "or name a file with --lora"
+    )

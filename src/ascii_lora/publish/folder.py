@@ -28,10 +28,33 @@ from .choose import Choice
 from .measured import Measured, read_measured
 
 # upload_folder's allow_patterns: nothing outside these reaches the Hub, whatever lies in the folder
-ALLOW = ("*.safetensors", "README.md", "images/*.png", "verify/report.md", "verify/chart.png",
-         "verify/contact_sheet.png", "ascii/*.ascii", RESOLVED, "dataset.json")
-DENY = ("*-state", "*-state/*", "*.pkl", "*optimizer*", "*.npz", "*cache*", "train.sh", "*.log", "*token*",
-        "*.json.tmp", ".ascii-lora-tmp-*", "scores.json", "*.bin", "*.pt")
+ALLOW = (
+    "*.safetensors",
+    "README.md",
+    "images/*.png",
+    "verify/report.md",
+    "verify/chart.png",
+    "verify/contact_sheet.png",
+    "ascii/*.ascii",
+    RESOLVED,
+    "dataset.json",
+)
+DENY = (
+    "*-state",
+    "*-state/*",
+    "*.pkl",
+    "*optimizer*",
+    "*.npz",
+    "*cache*",
+    "train.sh",
+    "*.log",
+    "*token*",
+    "*.json.tmp",
+    ".ascii-lora-tmp-*",
+    "scores.json",
+    "*.bin",
+    "*.pt",
+)
 MARKER = ".ascii-lora-publish"  # a folder holding it was written by us and may be replaced
 MAX_ASCII = 4
 
@@ -85,7 +108,11 @@ def _scrub(text: str, run_dir: Path) -> str:
 def _resolved_config(run_dir: Path, cfg: ExperimentConfig) -> str:
     """config.resolved.toml with every path cut to its last part (model files, data and run folders)."""
     src = run_dir / RESOLVED
-    data = tomllib.loads(src.read_text(encoding="utf-8")) if src.is_file() else cfg.model_dump(mode="json", exclude_none=True)
+    data = (
+        tomllib.loads(src.read_text(encoding="utf-8"))
+        if src.is_file()
+        else cfg.model_dump(mode="json", exclude_none=True)
+    )
     for table, key in (("model", None), ("dataset", "out"), ("training", "output_dir"), ("verify", "out")):
         section = data.get(table, {})
         for k in ([key] if key else list(section)):
@@ -97,10 +124,20 @@ def _resolved_config(run_dir: Path, cfg: ExperimentConfig) -> str:
 def _dataset_summary(cfg: ExperimentConfig) -> dict[str, Any]:
     m = read_manifest(Path(cfg.dataset.out))
     if m is None:
-        return {"count": cfg.dataset.count, "seed": cfg.dataset.seed, "note": "no dataset manifest found; from the config"}
+        return {
+            "count": cfg.dataset.count,
+            "seed": cfg.dataset.seed,
+            "note": "no dataset manifest found; from the config",
+        }
     extra = m.model_extra or {}
-    return {"count": m.count, "seed": m.seed, "status": m.status, "fingerprint": m.fingerprint,
-            "families": extra.get("families", {}), "versions": extra.get("versions", {})}
+    return {
+        "count": m.count,
+        "seed": m.seed,
+        "status": m.status,
+        "fingerprint": m.fingerprint,
+        "families": extra.get("families", {}),
+        "versions": extra.get("versions", {}),
+    }
 
 
 def _sample_pictures(run_dir: Path, cfg: ExperimentConfig) -> list[tuple[int, str, Path]]:
@@ -155,8 +192,11 @@ def check_folder(folder: Path, run_dir: Path) -> list[str]:
     for rel in files:
         bad = denied(rel)
         if bad or not allowed(rel):
-            raise UserError(f"publish: {rel} would be uploaded but " + (f"matches the deny list ({bad})" if bad else
-                            "is on no allow list") + "; nothing was uploaded")
+            raise UserError(
+                f"publish: {rel} would be uploaded but "
+                + (f"matches the deny list ({bad})" if bad else "is on no allow list")
+                + "; nothing was uploaded"
+            )
         if rel.endswith((".md", ".toml", ".json", ".ascii")):
             text = (folder / rel).read_text(encoding="utf-8", errors="replace")
             leak = next((s for s in leaks if s in text), None)
@@ -171,7 +211,9 @@ def _replace(stage: Path, out: Path) -> None:
         if not out.is_dir() or out.is_symlink():
             raise UserError(f"--out {out}: exists and is no folder; give a new folder")
         if any(out.iterdir()) and not (out / MARKER).is_file():
-            raise UserError(f"--out {out}: a folder that ascii-lora publish did not write; give a new or empty folder")
+            raise UserError(
+                f"--out {out}: a folder that ascii-lora publish did not write; give a new or empty folder"
+            )
         shutil.rmtree(out)
     os.replace(stage, out)
 
@@ -190,7 +232,10 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, choice: Choice, repo_id: str,
         _write(stage / RESOLVED, _resolved_config(run_dir, cfg))
         dataset = _dataset_summary(cfg)
         _write(stage / "dataset.json", json.dumps(dataset, indent=1, sort_keys=True) + "\n")
-        _write(stage / "README.md", render(cfg, repo_id, choice.path.name, choice.why, measured, widgets, dataset))
+        _write(
+            stage / "README.md",
+            render(cfg, repo_id, choice.path.name, choice.why, measured, widgets, dataset),
+        )
         files = check_folder(stage, run_dir)
         _replace(stage, out)
     except BaseException:

@@ -60,7 +60,10 @@ class Measured:
 
 def _row(entry: dict[str, Any]) -> Row:
     n = int(entry["images"])
-    crit = {k: Rate(int(v["passed"]), n, wilson(int(v["passed"]), n)) for k, v in entry.get("criteria", {}).items()}
+    crit = {
+        k: Rate(int(v["passed"]), n, wilson(int(v["passed"]), n))
+        for k, v in entry.get("criteria", {}).items()
+    }
     passed = int(entry["passed"])
     return Row(entry.get("label") or entry["checkpoint"], Rate(passed, n, wilson(passed, n)), crit)
 
@@ -77,7 +80,9 @@ def _pictures(data: dict[str, Any], key: str) -> list[Picture]:
     """Per prompt: the first passing seed of the checkpoint, else its first seed."""
     prompts = data.get("settings", {}).get("prompts", [])
     best: dict[int, dict[str, Any]] = {}
-    for img in sorted((i for i in data.get("images", []) if i.get("checkpoint") == key), key=lambda i: i["seed"]):
+    for img in sorted(
+        (i for i in data.get("images", []) if i.get("checkpoint") == key), key=lambda i: i["seed"]
+    ):
         now = best.get(img["prompt"])
         ok = bool(img.get("passed")) and not img.get("error")
         if now is None or (ok and not (now.get("passed") and not now.get("error"))):
@@ -86,7 +91,11 @@ def _pictures(data: dict[str, Any], key: str) -> list[Picture]:
     for i, img in sorted(best.items()):
         png = Path(img["file"])
         if png.is_file() and i < len(prompts):
-            out.append(Picture(i, prompts[i], int(img["seed"]), png, bool(img.get("passed")) and not img.get("error")))
+            out.append(
+                Picture(
+                    i, prompts[i], int(img["seed"]), png, bool(img.get("passed")) and not img.get("error")
+                )
+            )
     return out
 
 
@@ -100,8 +109,16 @@ def read_measured(run_dir: Path, lora: Path) -> Measured | None:
         rows = data["checkpoints"]
         base = next((_row(r) for r in rows if r.get("baseline")), None)
         mine = next((r for r in rows if not r.get("baseline") and _same_file(r.get("file"), lora)), None)
-        return Measured(path.parent, bool(data.get("stand_in")), dict(data.get("settings", {})),
-                        _row(mine) if mine else None, base, _pictures(data, mine["checkpoint"]) if mine else [])
+        return Measured(
+            path.parent,
+            bool(data.get("stand_in")),
+            dict(data.get("settings", {})),
+            _row(mine) if mine else None,
+            base,
+            _pictures(data, mine["checkpoint"]) if mine else [],
+        )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a verify result this version can read ({type(e).__name__}: {e}); "
-                        "re-run `ascii-lora verify` (it re-reports without drawing again)") from None
+        raise UserError(
+            f"{path}: not a verify result this version can read ({type(e).__name__}: {e}); "
+            "re-run `ascii-lora verify` (it re-reports without drawing again)"
+        ) from None

@@ -1,4 +1,4 @@
-"""``ascii-lora publish`` from start to end: choose the LoRA, build the folder, upload it (unless a dry run)."""
+"""``ascii-lora publish`` from start to end: choose the LoRA, build the folder, upload it (unless dry)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,17 @@ def _need_hub() -> None:
         raise UserError("publish needs huggingface_hub: pip install -e '.[publish]'") from None
 
 
-def publish(cfg: ExperimentConfig, run_dir: Path, repo_id: str, lora: Path | None = None, out: Path | None = None,
-            dry_run: bool = False, private: bool = False, say: Callable[[str], None] = lambda m: None,
-            api: Any = None) -> Published:
+def publish(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    repo_id: str,
+    lora: Path | None = None,
+    out: Path | None = None,
+    dry_run: bool = False,
+    private: bool = False,
+    say: Callable[[str], None] = lambda m: None,
+    api: Any = None,
+) -> Published:
     """Everything is checked and written before the first byte leaves: a refusal uploads nothing."""
     _need_hub()
     check_repo_id(repo_id)

@@ -23,11 +23,15 @@ SUMMARY = "interop.json"
 
 def _need_peft() -> None:
     if importlib.util.find_spec("peft") is None:
-        raise InteropError("peft is not installed in the train environment (diffusers loads LoRAs through it): "
-                           "pip install -e '.[interop]' there, or let `make rehearse` rebuild it")
+        raise InteropError(
+            "peft is not installed in the train environment (diffusers loads LoRAs through it): "
+            "pip install -e '.[interop]' there, or let `make rehearse` rebuild it"
+        )
 
 
-def phases(cfg: ExperimentConfig, root: Path, run_dir: Path, cache: Path) -> list[tuple[str, Callable[[], str]]]:
+def phases(
+    cfg: ExperimentConfig, root: Path, run_dir: Path, cache: Path
+) -> list[tuple[str, Callable[[], str]]]:
     """(name, step) pairs; each step returns its OK line or raises with what broke."""
     lora = Path(run_dir) / f"{cfg.training.output_name}.safetensors"
     flux = st.paths(cache).flux
@@ -58,8 +62,11 @@ def phases(cfg: ExperimentConfig, root: Path, run_dir: Path, cache: Path) -> lis
         have_files()
         return lora_loads(lora, flux, root / COMFYUI_DIR)
 
-    return [("diffusers loads the LoRA", diffusers_loads), ("diffusers maps the full-size plan", diffusers_plan),
-            ("ComfyUI loads the LoRA", comfyui_loads)]
+    return [
+        ("diffusers loads the LoRA", diffusers_loads),
+        ("diffusers maps the full-size plan", diffusers_plan),
+        ("ComfyUI loads the LoRA", comfyui_loads),
+    ]
 
 
 def _version(package: str) -> str:
@@ -68,8 +75,14 @@ def _version(package: str) -> str:
     return version(package)
 
 
-def run_interop(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, run_dir: Path,
-                report: Callable[[str, bool, float, str], None] = lambda *a: None) -> bool:
+def run_interop(
+    cfg: ExperimentConfig,
+    root: Path,
+    out: Path,
+    cache: Path,
+    run_dir: Path,
+    report: Callable[[str, bool, float, str], None] = lambda *a: None,
+) -> bool:
     """Every interop phase on an existing rehearsal; the verdicts also go to ``<out>/interop.json``."""
     results = []
     for name, step in phases(cfg, root, run_dir, cache):
@@ -81,5 +94,8 @@ def run_interop(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, run_d
         seconds = round(time.monotonic() - t0, 1)
         results.append({"name": name, "ok": ok, "seconds": seconds, "detail": detail})
         report(name, ok, seconds, detail)
-    atomic_write(Path(out) / SUMMARY, json.dumps({"ok": all(r["ok"] for r in results), "phases": results}, indent=1) + "\n")
+    atomic_write(
+        Path(out) / SUMMARY,
+        json.dumps({"ok": all(r["ok"] for r in results), "phases": results}, indent=1) + "\n",
+    )
     return all(r["ok"] for r in results)

@@ -23,19 +23,25 @@ NOT_LOADED = ("lora key not loaded", "not loaded")
 
 
 def comfyui_problem(root: Path) -> str | None:
-    """None when vendor/ComfyUI is checked out at the pin; else what is wrong and the command that fixes it."""
+    """None when vendor/ComfyUI is checked out at the pin; else what is wrong and the fix."""
     d = root / COMFYUI_DIR
     if not (d / "comfy" / "lora.py").is_file() or not (d / "comfy" / "sd.py").is_file():
-        return (f"{d} is not checked out (ComfyUI's own loader is the judge): run "
-                f"`git submodule update --init --depth 1 {COMFYUI_DIR}`")
+        return (
+            f"{d} is not checked out (ComfyUI's own loader is the judge): run "
+            f"`git submodule update --init --depth 1 {COMFYUI_DIR}`"
+        )
     try:
-        head = subprocess.run(["git", "-C", str(d), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=20, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(d), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
     except (subprocess.SubprocessError, OSError):
         head = ""
     if head != COMFYUI_COMMIT:
-        return (f"{d} is at {head[:12] or 'an unknown commit'}, the project pins {COMFYUI_COMMIT[:12]}: run "
-                f"`git -C {COMFYUI_DIR} fetch --depth 1 origin {COMFYUI_COMMIT} && git -C {COMFYUI_DIR} checkout {COMFYUI_COMMIT}`")
+        return (
+            f"{d} is at {head[:12] or 'an unknown commit'}, the project pins {COMFYUI_COMMIT[:12]}: run "
+            f"`git -C {COMFYUI_DIR} fetch --depth 1 origin {COMFYUI_COMMIT} && "
+            f"git -C {COMFYUI_DIR} checkout {COMFYUI_COMMIT}`"
+        )
     return None
 
 
@@ -83,5 +89,8 @@ def lora_loads(lora: Path, flux: Path, comfy_dir: Path) -> str:
     applied = len(getattr(patched_model, "patches", {}) or {}) if patched_model is not None else None
     modules = lora_key_count(lora_sd)
     judge(seen, len(patches), modules, applied)
-    return (f"{lora.name}: ComfyUI {COMFYUI_COMMIT[:10]} mapped all {modules} LoRA modules onto the stand-in FLUX "
-            f"({type(model.model).__name__}), {applied} weights patched, no key left unloaded")
+    return (
+        f"{lora.name}: ComfyUI {COMFYUI_COMMIT[:10]} mapped all {modules} LoRA modules "
+        "onto the stand-in FLUX "
+        f"({type(model.model).__name__}), {applied} weights patched, no key left unloaded"
+    )

@@ -69,10 +69,22 @@ def plan_state_dict(cfg: ExperimentConfig, root: Path, sizes: Sizes | None = Non
     spec = flux_models.configs[flux_utils.MODEL_NAME_DEV]
     args = dict(a.split("=", 1) for a in cfg.network.args)
     with torch.device("meta"):
-        flux = flux_models.Flux(replace(spec.params, depth=sizes.double_blocks, depth_single_blocks=sizes.single_blocks))
-        net = lora_flux.create_network(1.0, cfg.network.dim, cfg.network.alpha, None, [None, None], flux,
-                                       neuron_dropout=cfg.network.dropout, **args)
-        net.apply_to([None, None], flux, apply_text_encoder=not cfg.network.train_unet_only, apply_unet=True)  # as the trainer
+        flux = flux_models.Flux(
+            replace(spec.params, depth=sizes.double_blocks, depth_single_blocks=sizes.single_blocks)
+        )
+        net = lora_flux.create_network(
+            1.0,
+            cfg.network.dim,
+            cfg.network.alpha,
+            None,
+            [None, None],
+            flux,
+            neuron_dropout=cfg.network.dropout,
+            **args,
+        )
+        net.apply_to(
+            [None, None], flux, apply_text_encoder=not cfg.network.train_unet_only, apply_unet=True
+        )  # as the trainer
     alphas = {f"{m.lora_name}.alpha": m.scale * m.lora_dim for m in net.unet_loras + net.text_encoder_loras}
     out: dict[str, Any] = {}
     for k, t in net.state_dict().items():
@@ -85,9 +97,19 @@ def plan_state_dict(cfg: ExperimentConfig, root: Path, sizes: Sizes | None = Non
 
 def _flux_config(double: int, single: int, **over: Any) -> dict[str, Any]:
     """FLUX.1-dev's transformer config (its Hub config.json) with the block counts given."""
-    return {"patch_size": 1, "in_channels": 64, "num_layers": double, "num_single_layers": single,
-            "attention_head_dim": 128, "num_attention_heads": 24, "joint_attention_dim": 4096,
-            "pooled_projection_dim": 768, "guidance_embeds": True, "axes_dims_rope": (16, 56, 56), **over}
+    return {
+        "patch_size": 1,
+        "in_channels": 64,
+        "num_layers": double,
+        "num_single_layers": single,
+        "attention_head_dim": 128,
+        "num_attention_heads": 24,
+        "joint_attention_dim": 4096,
+        "pooled_projection_dim": 768,
+        "guidance_embeds": True,
+        "axes_dims_rope": (16, 56, 56),
+        **over,
+    }
 
 
 def convert(state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +128,9 @@ def convert(state_dict: dict[str, Any]) -> dict[str, Any]:
         raise InteropError(f"diffusers left keys unconverted: {noise[0][:300]}")
     ignored = sorted(k for k in converted if not k.startswith(PREFIX))
     if ignored:
-        raise InteropError(f"{len(ignored)} keys would be ignored by the FLUX transformer (first {ignored[0]})")
+        raise InteropError(
+            f"{len(ignored)} keys would be ignored by the FLUX transformer (first {ignored[0]})"
+        )
     return converted
 
 
@@ -115,7 +139,7 @@ def modules_of(converted: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
     out = {}
     for k, a in converted.items():
         if k.endswith(".lora_A.weight"):
-            path = k[len(PREFIX):-len(".lora_A.weight")]
+            path = k[len(PREFIX) : -len(".lora_A.weight")]
             b = converted[k.replace(".lora_A.", ".lora_B.")]
             out[path] = (int(a.shape[0]), int(a.shape[1]), int(b.shape[0]))
     return out
@@ -136,10 +160,15 @@ def plan_maps_completely(cfg: ExperimentConfig, root: Path) -> str:
         if not isinstance(layer, torch.nn.Linear):
             raise InteropError(f"{path}: no such linear layer in FLUX.1-dev's FluxTransformer2DModel")
         if (layer.in_features, layer.out_features) != (fan_in, fan_out):
-            raise InteropError(f"{path}: LoRA {fan_in}->{fan_out}, layer {layer.in_features}->{layer.out_features}")
+            raise InteropError(
+                f"{path}: LoRA {fan_in}->{fan_out}, layer {layer.in_features}->{layer.out_features}"
+            )
     kohya = sum(k.endswith(".lora_down.weight") for k in sd)
-    return (f"full FLUX.1-dev plan (rank {cfg.network.dim}" + (f", {' '.join(cfg.network.args)}" if cfg.network.args else "")
-            + f"): {kohya} sd-scripts modules -> {len(mods)} diffusers layers, every one found with its shape")
+    return (
+        f"full FLUX.1-dev plan (rank {cfg.network.dim}"
+        + (f", {' '.join(cfg.network.args)}" if cfg.network.args else "")
+        + f"): {kohya} sd-scripts modules -> {len(mods)} diffusers layers, every one found with its shape"
+    )
 
 
 def standin_transformer(flux: Path):
@@ -156,9 +185,13 @@ def standin_transformer(flux: Path):
     bfl = load_file(str(flux))
     double = 1 + max(int(k.split(".")[1]) for k in bfl if k.startswith("double_blocks."))
     single = 1 + max(int(k.split(".")[1]) for k in bfl if k.startswith("single_blocks."))
-    cfg = _flux_config(double, single, guidance_embeds="guidance_in.in_layer.weight" in bfl,
-                       joint_attention_dim=int(bfl["txt_in.weight"].shape[1]),
-                       pooled_projection_dim=int(bfl["vector_in.in_layer.weight"].shape[1]))
+    cfg = _flux_config(
+        double,
+        single,
+        guidance_embeds="guidance_in.in_layer.weight" in bfl,
+        joint_attention_dim=int(bfl["txt_in.weight"].shape[1]),
+        pooled_projection_dim=int(bfl["vector_in.in_layer.weight"].shape[1]),
+    )
     with torch.device("meta"):
         model = FluxTransformer2DModel(**cfg)
     model.load_state_dict(convert_flux_transformer_checkpoint_to_diffusers(bfl), strict=True, assign=True)
@@ -172,11 +205,16 @@ def _inputs(cfg: dict[str, Any]) -> dict[str, Any]:
     g = torch.Generator().manual_seed(0)
     ids = torch.zeros(16, 3)
     ids[:, 1], ids[:, 2] = torch.arange(16) // 4, torch.arange(16) % 4
-    return {"hidden_states": torch.randn(1, 16, cfg["in_channels"], generator=g),
-            "encoder_hidden_states": torch.randn(1, 8, cfg["joint_attention_dim"], generator=g),
-            "pooled_projections": torch.randn(1, cfg["pooled_projection_dim"], generator=g),
-            "timestep": torch.tensor([0.5]), "img_ids": ids, "txt_ids": torch.zeros(8, 3),
-            "guidance": torch.tensor([3.5]) if cfg["guidance_embeds"] else None, "return_dict": False}
+    return {
+        "hidden_states": torch.randn(1, 16, cfg["in_channels"], generator=g),
+        "encoder_hidden_states": torch.randn(1, 8, cfg["joint_attention_dim"], generator=g),
+        "pooled_projections": torch.randn(1, cfg["pooled_projection_dim"], generator=g),
+        "timestep": torch.tensor([0.5]),
+        "img_ids": ids,
+        "txt_ids": torch.zeros(8, 3),
+        "guidance": torch.tensor([3.5]) if cfg["guidance_embeds"] else None,
+        "return_dict": False,
+    }
 
 
 def expected_layers(kohya: dict[str, Any]) -> int:
@@ -198,21 +236,30 @@ def lora_loads(lora: Path, flux: Path) -> str:
     with torch.no_grad():
         before = model(**_inputs(cfg))[0]
     with warnings_of("diffusers", "peft") as seen:
-        FluxPipeline.load_lora_into_transformer(converted, network_alphas=None, transformer=model, adapter_name="ascii")
-    trouble = [m for m in seen if any(w in m.lower() for w in ("unexpected", "missing", "not found", "ignored"))]
+        FluxPipeline.load_lora_into_transformer(
+            converted, network_alphas=None, transformer=model, adapter_name="ascii"
+        )
+    trouble = [
+        m for m in seen if any(w in m.lower() for w in ("unexpected", "missing", "not found", "ignored"))
+    ]
     if trouble:
         raise InteropError(f"diffusers loaded with a complaint: {trouble[0][:300]}")
     patched = {n for n, m in model.named_modules() if "ascii" in getattr(m, "lora_A", {})}
     wanted = set(modules_of(converted))
     if patched != wanted or len(patched) != expected_layers(kohya):
-        raise InteropError(f"LoRA layers in the model {len(patched)}, converted {len(wanted)}, the file's modules "
-                           f"call for {expected_layers(kohya)}: {sorted(wanted ^ patched)[:3]} differ")
+        raise InteropError(
+            f"LoRA layers in the model {len(patched)}, converted {len(wanted)}, the file's modules "
+            f"call for {expected_layers(kohya)}: {sorted(wanted ^ patched)[:3]} differ"
+        )
     with torch.no_grad():
         after = model(**_inputs(cfg))[0]
     change = float((after - before).abs().max())
     if not change > 0:
         raise InteropError("the LoRA loaded but the transformer's output did not change")
     downs = sum(k.endswith(".lora_down.weight") for k in kohya)
-    return (f"{lora.name}: {downs} sd-scripts modules -> {len(patched)} LoRA layers in a FluxTransformer2DModel of the "
-            f"stand-in's size ({cfg['num_layers']}+{cfg['num_single_layers']} blocks), no key unmatched or ignored; "
-            f"output moved by up to {change:.2e}")
+    return (
+        f"{lora.name}: {downs} sd-scripts modules -> {len(patched)} LoRA layers in a "
+        f"FluxTransformer2DModel of the stand-in's size ({cfg['num_layers']}+{cfg['num_single_layers']} "
+        "blocks), no key unmatched or ignored; "
+        f"output moved by up to {change:.2e}"
+    )

@@ -109,7 +109,7 @@ def ensure(root: Path, venv: Path = TRAIN_VENV, log: Callable[[str], None] = lam
             run([*pip, "-r", req.name], f"pip install -r {SD_SCRIPTS_DIR}/requirements.txt")
         finally:
             os.unlink(req.name)
-        run([*pip, "-e", f"{root}[interop]"], "pip install -e .[interop] (this project, peft for the diffusers phase)")
+        run([*pip, "-e", f"{root}[interop]"], "pip install -e .[interop] (this project; peft for diffusers)")
     missing = missing_modules(python)
     if missing:
         raise UserError(f"train env {venv}: still missing after install: {', '.join(missing)}; see {install_log}")
