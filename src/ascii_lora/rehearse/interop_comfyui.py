@@ -18,7 +18,7 @@ from pathlib import Path
 from .interop_diffusers import InteropError, warnings_of
 
 COMFYUI_DIR = Path("vendor") / "ComfyUI"
-COMFYUI_COMMIT = "41444b5236c613ee5ff7d09aa620f94b702f30eb"
+COMFYUI_COMMIT = "3cd7b32f1b7e7e90395cefe7d9f9b1f89276d8ce"  # upstream master, 2026-01-07
 NOT_LOADED = ("lora key not loaded", "not loaded")
 
 
@@ -67,7 +67,7 @@ def lora_key_count(lora_sd: dict) -> int:
 
 def judge(seen: list[str], patches: int, modules: int, patched: int | None) -> None:
     """The verdict on what ComfyUI logged and returned: nothing unloaded, every module one patch."""
-    unloaded = [m for m in seen if any(w in m.lower() for w in NOT_LOADED)]
+    unloaded = list(dict.fromkeys(m for m in seen if any(w in m.lower() for w in NOT_LOADED)))  # logged per call
     if unloaded:
         raise InteropError(f"ComfyUI left {len(unloaded)} LoRA key(s) unloaded, first: {unloaded[0][:200]}")
     if patches != modules:
