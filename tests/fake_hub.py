@@ -95,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         elif route == "commit":
+            repo = self.path.split("/api/models/", 1)[1].split("/commit/")[0]
             lines = [json.loads(x) for x in body.decode().splitlines() if x.strip()]
             self.state.commits.append(
                 {
@@ -104,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             )
             self._send(
-                200, {"commitUrl": f"{base}/me/r/commit/{'a' * 40}", "commitOid": "a" * 40, "success": True}
+                # the Hub's own URL form: huggingface_hub 0.x parses it against huggingface.co, never fetches it
+                200, {"commitUrl": f"https://huggingface.co/{repo}/commit/{'a' * 40}", "commitOid": "a" * 40,
+                      "success": True}
             )
         else:
             self._send(404, {"error": "not a route of the fake Hub"})

@@ -131,6 +131,8 @@ def upload(
     except HfHubHTTPError as e:
         raise _explain(e, repo_id, stage) from None
     except ValueError as e:  # upload_folder's answer to README.md metadata the Hub's validator refused
+        if "metadata" not in str(e):
+            raise
         first = str(e).strip().splitlines()
         raise UserError(
             f"the Hub refused the model card ({' '.join(first[:2])}); {repo_id} received no commit"
