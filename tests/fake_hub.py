@@ -105,9 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             )
             self._send(
-                # the Hub's own URL form: huggingface_hub 0.x parses it against huggingface.co, never fetches it
-                200, {"commitUrl": f"https://huggingface.co/{repo}/commit/{'a' * 40}", "commitOid": "a" * 40,
-                      "success": True}
+                # the Hub's URL form: huggingface_hub 0.x parses it against huggingface.co, never fetches it
+                200,
+                {
+                    "commitUrl": f"https://huggingface.co/{repo}/commit/{'a' * 40}",
+                    "commitOid": "a" * 40,
+                    "success": True,
+                },
             )
         else:
             self._send(404, {"error": "not a route of the fake Hub"})
@@ -121,7 +125,9 @@ class FakeHub:
         self.state = HubState()
         handler = type("Handler", (_Handler,), {"state": self.state})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
 

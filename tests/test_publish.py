@@ -31,7 +31,16 @@ def run(tmp_path):
 
 
 @pytest.fixture
-def hub():
+def hub(monkeypatch):
+    """The fake Hub; huggingface_hub's retry back-off (5xx, cut connections) without its waits."""
+    import time
+    import types
+
+    from huggingface_hub.utils import _http
+
+    fast = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if not n.startswith("_")})
+    fast.sleep = lambda seconds: None
+    monkeypatch.setattr(_http, "time", fast)
     h = FakeHub()
     yield h
     h.close()
