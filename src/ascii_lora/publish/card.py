@@ -195,7 +195,8 @@ def render(
         "",
         "The LoRA is a derivative of FLUX.1-dev and is shared under the "
         f"[FLUX.1 [dev] Non-Commercial License]({LICENSE_LINK}):"
-        " no commercial use of the weights; pictures you generate are yours as that licence says.",
+        " its terms bind every use of these weights, and it says what holds for the pictures you"
+        " generate; read it before any commercial use.",
         "",
     ]
     return "\n".join(head + body)
