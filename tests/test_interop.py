@@ -113,9 +113,9 @@ def test_comfyui_s_path_passes_a_lora_whose_every_module_maps(fake_comfy, tmp_pa
     comfy_dir, flux = fake_comfy
     lora = _lora(tmp_path / "l.json", ["double_blocks_0_img_attn_qkv", "single_blocks_0_linear1"])
     assert "mapped all 2 LoRA modules" in lora_loads(lora, flux, comfy_dir)
-    assert (
-        sys.modules["comfy.cli_args"].args.cpu is True
-    ), "ComfyUI must be told it runs on the CPU before it probes CUDA"
+    assert sys.modules["comfy.cli_args"].args.cpu is True, (
+        "ComfyUI must be told it runs on the CPU before it probes CUDA"
+    )
 
 
 def test_a_module_comfyui_logs_as_not_loaded_fails(fake_comfy, tmp_path):

@@ -7,7 +7,6 @@ The card is judged by huggingface_hub's ``ModelCard``; the upload goes through t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi, ModelCard

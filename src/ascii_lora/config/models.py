@@ -55,7 +55,7 @@ def _kohya_args(name: str, items: list[str]) -> list[str]:
 
 # [network] args that make a LoRA no loader can use, measured by the rehearsal's interop phases
 # (docs/publish.md): refused here, before a GPU hour is spent on it.
-UNSHAREABLE_NETWORK_ARGS = {
+UNSHAREABLE_NETWORK_ARGS: dict[str, tuple[str | None, str]] = {  # key -> (value that breaks, None: any; why)
     "in_dims": (None, "trains img_in/txt_in layers, whose keys diffusers' FLUX LoRA loader refuses"),
     "split_qkv": ("true", "crashes the pinned sd-scripts' lora_flux while it builds the network"),
     "train_t5xxl": ("true", "adds T5-XXL keys that diffusers' FLUX LoRA loader refuses"),
@@ -63,6 +63,7 @@ UNSHAREABLE_NETWORK_ARGS = {
 
 
 def _shareable(items: list[str]) -> list[str]:
+    """Every args item a published LoRA can survive; the first that cannot is refused with its reason."""
     for item in items:
         key, value = (s.strip() for s in item.split("=", 1))
         rule = UNSHAREABLE_NETWORK_ARGS.get(key)

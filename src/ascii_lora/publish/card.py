@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import TRIGGER_WORD, __version__
 from ..config.models import ExperimentConfig
-from ..train.plan import SD_SCRIPTS_COMMIT
+from ..train.kohya.plan import SD_SCRIPTS_COMMIT
 from .measured import Measured, Rate, Row
 
 BASE_MODEL = "black-forest-labs/FLUX.1-dev"
@@ -174,7 +174,7 @@ def render(
     body = [
         f"# {repo_id.split('/', 1)[1]}",
         "",
-        "A FLUX.1-dev LoRA that draws black-and-white \"pre-ASCII\" structure maps "
+        'A FLUX.1-dev LoRA that draws black-and-white "pre-ASCII" structure maps '
         f"(dungeons, caves, mazes, framed text) on an exact {cfg.dataset.cell_size} px cell grid, "
         "one glyph per cell, so each picture reads back as "
         "ASCII. Trained with ascii-lora on generated data only.",

@@ -22,7 +22,7 @@ import tomli_w
 from ..config.models import ExperimentConfig
 from ..dataset.manifest import read_manifest
 from ..errors import UserError
-from ..train.plan import RESOLVED
+from ..train.kohya.plan import RESOLVED
 from .card import Widget, render
 from .choose import Choice
 from .measured import Measured, read_measured
@@ -115,7 +115,7 @@ def _resolved_config(run_dir: Path, cfg: ExperimentConfig) -> str:
     )
     for table, key in (("model", None), ("dataset", "out"), ("training", "output_dir"), ("verify", "out")):
         section = data.get(table, {})
-        for k in ([key] if key else list(section)):
+        for k in [key] if key else list(section):
             if isinstance(section.get(k), str):
                 section[k] = Path(section[k]).name
     return "# The run's resolved experiment; paths cut to their last part.\n" + tomli_w.dumps(data)

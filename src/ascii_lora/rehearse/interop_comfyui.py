@@ -67,7 +67,9 @@ def lora_key_count(lora_sd: dict) -> int:
 
 def judge(seen: list[str], patches: int, modules: int, patched: int | None) -> None:
     """The verdict on what ComfyUI logged and returned: nothing unloaded, every module one patch."""
-    unloaded = list(dict.fromkeys(m for m in seen if any(w in m.lower() for w in NOT_LOADED)))  # logged per call
+    unloaded = list(
+        dict.fromkeys(m for m in seen if any(w in m.lower() for w in NOT_LOADED))
+    )  # logged per call
     if unloaded:
         raise InteropError(f"ComfyUI left {len(unloaded)} LoRA key(s) unloaded, first: {unloaded[0][:200]}")
     if patches != modules:

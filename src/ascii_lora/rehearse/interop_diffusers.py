@@ -155,7 +155,7 @@ def plan_maps_completely(cfg: ExperimentConfig, root: Path) -> str:
     with torch.device("meta"):
         model = FluxTransformer2DModel(**_flux_config(19, 38))
     layers = dict(model.named_modules())
-    for path, (rank, fan_in, fan_out) in sorted(mods.items()):
+    for path, (_rank, fan_in, fan_out) in sorted(mods.items()):
         layer = layers.get(path)
         if not isinstance(layer, torch.nn.Linear):
             raise InteropError(f"{path}: no such linear layer in FLUX.1-dev's FluxTransformer2DModel")
