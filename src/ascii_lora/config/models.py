@@ -55,7 +55,8 @@ def _kohya_args(name: str, items: list[str]) -> list[str]:
 
 # [network] args that make a LoRA no loader can use, measured by the rehearsal's interop phases
 # (docs/publish.md): refused here, before a GPU hour is spent on it.
-UNSHAREABLE_NETWORK_ARGS: dict[str, tuple[str | None, str]] = {  # key -> (value that breaks, None: any; why)
+# key -> (the value that breaks it, None for any value; why)
+UNSHAREABLE_NETWORK_ARGS: dict[str, tuple[str | None, str]] = {
     "in_dims": (None, "trains img_in/txt_in layers, whose keys diffusers' FLUX LoRA loader refuses"),
     "split_qkv": ("true", "crashes the pinned sd-scripts' lora_flux while it builds the network"),
     "train_t5xxl": ("true", "adds T5-XXL keys that diffusers' FLUX LoRA loader refuses"),
