@@ -304,7 +304,7 @@ def test_a_repo_under_someone_else_s_name_is_refused_before_it_is_created(run, t
 def test_a_cut_connection_is_a_network_failure_not_a_traceback(run, tmp_path, hub):
     cfg, f = run
     hub.state.drop = "commit"
-    with pytest.raises(UserError, match="network failure while trying to upload me/ascii-maps .*re-run"):
+    with pytest.raises(UserError, match="network failure while trying to upload to me/ascii-maps .*re-run"):
         publish(cfg, f["run"], "me/ascii-maps", api=HfApi(endpoint=hub.endpoint, token=TOKEN))
     assert not hub.state.commits
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import UserError
 from .folder import ALLOW
 
+DOING = {"owner": "look up the owner of", "create": "create", "upload": "upload to"}
 NETWORK_MODULES = ("httpx", "httpx2", "httpcore", "requests", "urllib3", "socket", "ssl")
 
 
@@ -79,9 +80,10 @@ def _explain(e: Exception, repo_id: str, stage: str) -> UserError:
             f"or a read-only token); {held}"
         )
     if code is not None:
-        return UserError(f"the Hub answered {code} while trying to {stage} {repo_id}; {held}")
+        return UserError(f"the Hub answered {code} while trying to {DOING[stage]} {repo_id}; {held}")
     return UserError(
-        f"network failure while trying to {stage} {repo_id} ({type(e).__name__}); {held}; re-run to try again"
+        f"network failure while trying to {DOING[stage]} {repo_id} ({type(e).__name__}); {held}; "
+        "re-run to try again"
     )
 
 
