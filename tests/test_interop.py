@@ -313,3 +313,15 @@ def test_each_sd_scripts_module_stands_for_as_many_diffusers_layers_as_it_fuses(
         )
     }
     assert expected_layers(keys) == 3 + 3 + 1 + 4 + 1 + 1
+
+
+def test_comfyui_runs_in_a_process_of_its_own_and_its_verdict_comes_back(fake_comfy, tmp_path):
+    from ascii_lora.rehearse.interop_comfyui import lora_loads_isolated
+
+    comfy_dir, flux = fake_comfy
+    good = _lora(tmp_path / "good.json", ["double_blocks_0_img_attn_qkv", "single_blocks_0_linear1"])
+    assert "mapped all 2 LoRA modules" in lora_loads_isolated(good, flux, comfy_dir)
+    assert "comfy" not in sys.modules, "ComfyUI was imported into the rehearsal's own process"
+    bad = _lora(tmp_path / "bad.json", ["double_blocks_0_img_attn_qkv", "img_in"])
+    with pytest.raises(InteropError, match="lora key not loaded: lora_unet_img_in"):
+        lora_loads_isolated(bad, flux, comfy_dir)

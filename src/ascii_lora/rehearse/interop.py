@@ -54,13 +54,13 @@ def phases(
         return "diffusers " + _version("diffusers") + ": " + plan_maps_completely(cfg, root)
 
     def comfyui_loads() -> str:
-        from .interop_comfyui import COMFYUI_DIR, lora_loads
+        from .interop_comfyui import COMFYUI_DIR, lora_loads_isolated
 
         problem = comfyui_problem(root)
         if problem:
             raise InteropError(problem)
         have_files()
-        return lora_loads(lora, flux, root / COMFYUI_DIR)
+        return lora_loads_isolated(lora, flux, root / COMFYUI_DIR)
 
     return [
         ("diffusers loads the LoRA", diffusers_loads),

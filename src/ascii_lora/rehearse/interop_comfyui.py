@@ -11,8 +11,10 @@ LOADED"), which is what users see fail silently; here any such warning fails the
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from .interop_diffusers import InteropError, warnings_of
@@ -96,3 +98,48 @@ def lora_loads(lora: Path, flux: Path, comfy_dir: Path) -> str:
         "onto the stand-in FLUX "
         f"({type(model.model).__name__}), {applied} weights patched, no key left unloaded"
     )
+
+
+def main(argv: list[str]) -> int:
+    """``python -m ascii_lora.rehearse.interop_comfyui LORA FLUX COMFY_DIR VERDICT.json``: the verdict
+    as a file (this process prints nothing of its own; ComfyUI logs what it logs)."""
+    lora, flux, comfy_dir, verdict = (Path(a) for a in argv)
+    try:
+        detail, ok = lora_loads(lora, flux, comfy_dir), True
+    except InteropError as e:
+        detail, ok = str(e), False
+    except Exception as e:  # noqa: BLE001 - the verdict names what broke; the parent reports it
+        detail, ok = f"{type(e).__name__}: {e}", False
+    verdict.write_text(json.dumps({"ok": ok, "detail": detail}))
+    return 0
+
+
+def lora_loads_isolated(lora: Path, flux: Path, comfy_dir: Path, timeout: float = 3600.0) -> str:
+    """``lora_loads`` in a process of its own: ComfyUI sets global state when imported (logging, torch
+    and memory settings), which must neither meet the diffusers phases' state nor outlive the phase."""
+    with tempfile.TemporaryDirectory(prefix="ascii-lora-comfyui-") as tmp:
+        verdict = Path(tmp) / "verdict.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "ascii_lora.rehearse.interop_comfyui",
+            str(lora),
+            str(flux),
+            str(comfy_dir),
+            str(verdict),
+        ]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise InteropError(f"ComfyUI's loading did not finish in {timeout:.0f} s") from None
+        if not verdict.is_file():
+            tail = " | ".join(r.stderr.strip().splitlines()[-3:])[:300]
+            raise InteropError(f"ComfyUI's process exited {r.returncode} without a verdict: {tail}")
+        v = json.loads(verdict.read_text())
+    if not v["ok"]:
+        raise InteropError(v["detail"])
+    return str(v["detail"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
