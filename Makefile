@@ -101,3 +101,12 @@ TRAIN_VENV ?= .venv-train
 PHASES ?= all
 rehearse: $(STAMP)
 	$(BIN)/ascii-lora rehearse --config $(CONFIG) --train-venv $(TRAIN_VENV) --phases $(PHASES)
+
+# Shares the LoRA (verify's winner unless LORA=) on the Hugging Face Hub with a model card that quotes
+# the measured pass rates; DRY_RUN=1 writes the folder (<run>/publish) and uploads nothing.
+# Token: HF_TOKEN or `hf auth login`. Example: make publish REPO=you/ascii-maps DRY_RUN=1
+.PHONY: publish
+REPO ?=
+publish: $(STAMP)
+	@test -n "$(REPO)" || { echo "make publish: give REPO=OWNER/NAME (the Hub model repo)"; exit 2; }
+	$(BIN)/ascii-lora publish --config $(CONFIG) --repo $(REPO) $(if $(LORA),--lora $(LORA)) $(if $(DRY_RUN),--dry-run) $(if $(PRIVATE),--private)

@@ -142,6 +142,8 @@ def test_train_env_is_rebuilt_for_what_it_installs_and_only_for_that(tmp_path):
     assert _train_env_fingerprint(tmp_path, base.replace('version = "0.1.0"', 'version = "0.2.0"')) == before
     assert _train_env_fingerprint(tmp_path, base.replace('["numpy"]', '["numpy", "rich"]')) != before
     assert _train_env_fingerprint(tmp_path, base.replace('["torch"]', '["torch", "peft"]')) != before
+    interop = base.replace('dev = ["pytest"]', 'dev = ["pytest"]\ninterop = ["peft==0.17.1"]')
+    assert _train_env_fingerprint(tmp_path, interop) != before  # the interop phases' peft is installed there too
     (tmp_path / "pyproject.toml").write_text(base)
     req.write_text("accelerate==1.7.0\n")
     assert train_env.fingerprint(tmp_path) != before

@@ -18,6 +18,7 @@ from ..fsutil import describe
 from .check import cmd_check, cmd_snap
 from .common import int_between, nonnegative as _nonnegative, positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
+from .publish import add_commands as add_publish_commands
 from .rehearse import add_compare_args, cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_stop, cmd_train
 from .verify import add_commands as add_verify_commands
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    for add_commands in (_dataset_commands, _train_commands, _check_commands, add_verify_commands):
+    for add_commands in (_dataset_commands, _train_commands, _check_commands, add_verify_commands,
+                         add_publish_commands):
         add_commands(add)
     return parser
 
@@ -105,7 +107,9 @@ def _train_commands(add: Add) -> None:
     p.add_argument("--fp32", action="store_true", help="train in float32 (a CPU without fast bf16: bf16 steps take hours)")
     p.add_argument("--phases", default="all", metavar="GROUP[,GROUP]",
                    help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
-                        "interrupt, resume, stop, inspect, check, verify, generate), multi (2 processes, 2 machines)")
+                        "interrupt, resume, stop, inspect, check, verify, generate), interop (diffusers and ComfyUI load "
+                        "the LoRA of a rehearsal already in --out), compare (the peers' presets), multi (2 processes, "
+                        "2 machines)")
     add_compare_args(p)
 
 

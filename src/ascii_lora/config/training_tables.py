@@ -8,6 +8,27 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .common import ConfigPath, Strict, _kohya_args, _no_control
 
+
+# [network] args that make a LoRA no loader can use, measured by the rehearsal's interop phases
+# (docs/publish.md): refused here, before a GPU hour is spent on it.
+# key -> (the value that breaks it, None for any value; why)
+UNSHAREABLE_NETWORK_ARGS: dict[str, tuple[str | None, str]] = {
+    "in_dims": (None, "trains img_in/txt_in layers, whose keys diffusers' FLUX LoRA loader refuses"),
+    "split_qkv": ("true", "crashes the pinned sd-scripts' lora_flux while it builds the network"),
+    "train_t5xxl": ("true", "adds T5-XXL keys that diffusers' FLUX LoRA loader refuses"),
+}
+
+
+def _shareable(items: list[str]) -> list[str]:
+    """Every args item a published LoRA can survive; the first that cannot is refused with its reason."""
+    for item in items:
+        key, value = (s.strip() for s in item.split("=", 1))
+        rule = UNSHAREABLE_NETWORK_ARGS.get(key)
+        if rule and (rule[0] is None or value.lower() == rule[0]):
+            raise ValueError(f"args item {item!r} {rule[1]}; remove it "
+                             "(train_blocks, *_dim and dropout args stay loadable)")
+    return items
+
 OPTIMIZERS = {  # our lower-case name -> sd-scripts' spelling (it lower-cases before comparing)
     "adamw": "AdamW",
     "adamw8bit": "AdamW8bit",
@@ -45,7 +66,7 @@ class NetworkConfig(Strict):
     @field_validator("args")
     @classmethod
     def _key_values(cls, v: list[str]) -> list[str]:
-        return _kohya_args("args", v)
+        return _shareable(_kohya_args("args", v))
 
 
 class OptimizerConfig(Strict):

@@ -14,6 +14,7 @@ from . import multiproc
 from . import phases_outputs as outputs
 from . import phases_prepare as prepare
 from . import phases_train as training
+from .judging import _Fail
 from .state import RehearsalState
 
 PhaseFn = Callable[[RehearsalState], str]
@@ -59,6 +60,23 @@ def compare_with_peers(s: RehearsalState) -> str:
     return rehearsal_phase(s.user, s.root, s.out / "compare", Path(s.pre.dataset.out), s.standins, 2, s.on_line)
 
 
+INTEROP_PHASES = ("diffusers loads the LoRA", "diffusers maps the full-size plan", "ComfyUI loads the LoRA")
+
+
+def _interop(name: str) -> PhaseFn:
+    """One of interop.phases' steps on the rehearsal's run (its final LoRA): docs/publish.md."""
+    def phase(s: RehearsalState) -> str:
+        from . import interop
+
+        steps = dict(interop.phases(s.pre, s.root, s.run_dir, s.cache))
+        try:
+            return steps[name]()
+        except interop.InteropError as e:
+            raise _Fail(str(e)) from None
+
+    return phase
+
+
 SETUP = PHASES[:2]  # dataset and stand-ins: every group needs them
 MULTI: tuple[tuple[str, PhaseFn], ...] = (
     ("2 processes on one machine", two_processes),
@@ -67,8 +85,9 @@ MULTI: tuple[tuple[str, PhaseFn], ...] = (
 # `rehearse --phases NAME[,NAME]`: one group on its own, after the setup phases; "all" is every phase.
 GROUPS: dict[str, tuple[tuple[str, PhaseFn], ...]] = {
     "single": PHASES[2:],
-    "multi": MULTI,
+    "interop": tuple((name, _interop(name)) for name in INTEROP_PHASES),
     "compare": (("compare with the peers' presets (CPU form)", compare_with_peers),),
+    "multi": MULTI,
 }
 
 

@@ -28,7 +28,7 @@ TRAIN_VENV = Path(".venv-train")
 TORCH_SPEC = os.environ.get("REHEARSAL_TORCH", "torch==2.14.1 torchvision==0.29.1")
 STAMP = ".ascii-lora-rehearsal"
 NEEDED = ("torch", "torchvision", "accelerate", "transformers", "diffusers", "bitsandbytes", "sentencepiece",
-          "tokenizers", "safetensors", "voluptuous", "toml", "einops", "ascii_lora")
+          "tokenizers", "safetensors", "voluptuous", "toml", "einops", "peft", "ascii_lora")
 
 
 def venv_python(venv: Path) -> Path:
@@ -59,14 +59,14 @@ def requirements(root: Path) -> str:
 
 
 def installed_dependencies(root: Path) -> str:
-    """The part of pyproject.toml the train env installs: the core dependencies and the train extra.
+    """The part of pyproject.toml the train env installs: the core dependencies, the train and interop extras.
 
     Why not the whole file: a new dev tool, a docs extra or a version bump of ours changes nothing
     in the train env, and a rebuild costs minutes and 6 GB of wheels.
     """
     project = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {})
     extras = project.get("optional-dependencies", {})
-    return json.dumps([project.get("dependencies", []), extras.get("train", [])])
+    return json.dumps([project.get("dependencies", []), extras.get("train", []), extras.get("interop", [])])
 
 
 def fingerprint(root: Path) -> str:
@@ -122,7 +122,7 @@ def ensure(root: Path, venv: Path = TRAIN_VENV, log: Callable[[str], None] = lam
             run([*pip, "-r", req.name], f"pip install -r {SD_SCRIPTS_DIR}/requirements.txt")
         finally:
             os.unlink(req.name)
-        run([*pip, "-e", str(root)], "pip install -e . (this project)")
+        run([*pip, "-e", f"{root}[interop]"], "pip install -e .[interop] (this project; peft for diffusers)")
     missing = missing_modules(python)
     if missing:
         raise UserError(f"train env {venv}: still missing after install: {', '.join(missing)}; see {install_log}")
