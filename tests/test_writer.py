@@ -200,6 +200,19 @@ def test_the_lock_file_and_temp_files_are_not_foreign_but_a_symlink_or_a_folder_
         write_dataset(small(), out)
 
 
+def test_a_temp_file_renamed_away_while_the_folder_is_listed_is_not_foreign(tmp_path, monkeypatch):
+    """A second run lists the folder while the first renames its temp files into place: what is gone by the
+    time it looks is nobody's file (the second run must then name the lock's holder, not a foreign file)."""
+    from ascii_lora.dataset.writer import foreign_entries
+
+    out = tmp_path / "d"
+    write_dataset(small(), out)
+    listed = [*out.iterdir(), out / ".ascii-lora-tmp-gone1234"]  # listed, then renamed before it was looked at
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter(listed) if self == out else iter(()))
+    owned = {p.name for p in out.iterdir() if p.suffix in (".png", ".txt", ".ascii")}
+    assert foreign_entries(out, owned) == []
+
+
 def test_foreign_files_are_counted_and_the_first_three_named(tmp_path):
     out = tmp_path / "d"
     out.mkdir()

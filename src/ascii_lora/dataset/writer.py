@@ -208,6 +208,8 @@ def foreign_entries(out: Path, owned: set[str]) -> list[str]:
         name = p.name
         if name in (MANIFEST, LOCK) or (is_our_temp(p) and p.is_file()):
             continue
+        if not p.exists() and not p.is_symlink():  # gone since the listing: a running writer's temp, renamed
+            continue
         regular = p.is_file() and not p.is_symlink()
         cache = TRAINER_CACHE.match(name)
         if regular and (name in owned or (cache and cache.group(1) in stems)):
