@@ -193,7 +193,7 @@ class FolderLock:
         self.what = what
         self._fd: int | None = None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         for _ in range(10):  # the previous holder may unlink the file between our open and flock
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)

@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import get_args
 
 from .. import __version__, interrupts
@@ -15,7 +14,9 @@ from ..console import fail, say
 from ..errors import UserError
 from ..fsutil import describe
 from .check import cmd_check, cmd_snap
-from .common import int_between, nonnegative as _nonnegative, positive as _positive
+from .common import int_between
+from .common import nonnegative as _nonnegative
+from .common import positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
 from .rehearse import cmd_rehearse
 from .train import cmd_inspect, cmd_plan, cmd_setup_train, cmd_stop, cmd_train

@@ -13,7 +13,6 @@ from ..console import console, fail, say, track
 from ..errors import UserError
 from .common import human_bytes
 
-
 # -- dataset -----------------------------------------------------------------------------------
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -68,8 +67,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- preview -----------------------------------------------------------------------------------
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from ..fsutil import atomic_write, writable_file_target
     from ..dataset.preview import contact_sheet, spread
+    from ..fsutil import atomic_write, writable_file_target
 
     cfg = load_config(args.config).dataset
     directory = Path(args.dir or cfg.out)

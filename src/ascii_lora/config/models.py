@@ -108,7 +108,7 @@ class ExperimentConfig(Strict):
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ExperimentConfig":
+    def _consistent(self) -> ExperimentConfig:
         if self.training.side != self.dataset.resolution:
             raise ValueError(
                 f"[training] resolution {self.training.side} differs from [dataset] resolution "

@@ -85,7 +85,7 @@ class OptimizerConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _warmup_fits_scheduler(self) -> "OptimizerConfig":
+    def _warmup_fits_scheduler(self) -> OptimizerConfig:
         if self.scheduler == "constant" and self.warmup_steps:
             # sd-scripts raises "constant does not require num_warmup_steps" only after loading FLUX
             raise ValueError(
@@ -175,7 +175,7 @@ class TrainingConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _caching_rules(self) -> "TrainingConfig":
+    def _caching_rules(self) -> TrainingConfig:
         if self.cache_text_encoder_outputs and self.shuffle_caption:
             raise ValueError("shuffle_caption needs fresh text encodings: set cache_text_encoder_outputs = false or shuffle_caption = false")
         if self.cache_text_encoder_outputs and self.caption_dropout_rate > 0:

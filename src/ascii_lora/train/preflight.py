@@ -21,7 +21,6 @@ from .probes import GIB, Probes
 from .safetensors_header import NotSafetensors, model_kind, read_header
 
 
-
 @dataclass
 class Check:
     name: str

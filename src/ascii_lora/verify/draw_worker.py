@@ -104,14 +104,13 @@ class FluxDrawer:
         saved_argv, sys.argv = sys.argv, ["flux_minimal_inference.py"]
         try:
             import accelerate
-            import torch
-            from safetensors.torch import load_file
-
             import flux_minimal_inference as fmi
+            import torch
             from library import flux_utils, strategy_flux
             from library.device_utils import get_preferred_device
             from library.utils import str_to_dtype
             from networks import lora_flux
+            from safetensors.torch import load_file
         finally:
             sys.argv = saved_argv
         self.torch, self.fmi, self.lora_flux, self.load_file = torch, fmi, lora_flux, load_file

@@ -149,7 +149,7 @@ class Settings:
     precision: str  # bf16 | fp8: how FLUX is held in memory
 
     @classmethod
-    def from_config(cls, cfg: ExperimentConfig, precision: str) -> "Settings":
+    def from_config(cls, cfg: ExperimentConfig, precision: str) -> Settings:
         v, s = cfg.verify, cfg.sample
         return cls(width=s.width, height=s.height, steps=v.steps or s.steps, guidance=v.guidance or s.guidance,
                    multiplier=v.multiplier, precision=precision)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from ...config.models import ExperimentConfig
 from ...errors import UserError
 from ..resolved import resolved_toml
