@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator, model_validator
 
 from .common import MAX_CELLS, MAX_WEIGHT, ConfigPath, FloatRange, IntRange, Strict, _check_range
@@ -187,6 +189,6 @@ class DatasetConfig(Strict):
     def cells(self) -> int:
         return self.resolution // self.cell_size
 
-    def content_fingerprint(self) -> dict:
+    def content_fingerprint(self) -> dict[str, Any]:
         """Everything that decides what image i looks like: count, out and workers do not."""
         return self.model_dump(mode="json", exclude={"count", "out"})

@@ -153,6 +153,7 @@ class TrainingConfig(Strict):
     @field_validator("random_crop", "enable_bucket", "color_aug")
     @classmethod
     def _grid_moving_augmentation(cls, v: bool, info: ValidationInfo) -> bool:
+        assert info.field_name is not None  # a field validator always knows its field
         why = {
             "random_crop": "a random crop moves the 16 px grid",
             "enable_bucket": "bucketing resizes images off the 16 px grid",
