@@ -209,8 +209,8 @@ def block_cuts(cb: np.ndarray) -> np.ndarray:
     last row is empty (and likewise from below, left and right).
     """
     r, k = cb.shape[:2]
-    rf, re = cb.all(axis=3), ~cb.any(axis=3)
-    cf, ce = cb.all(axis=2), ~cb.any(axis=2)
+    rf, re = np.asarray(cb.all(axis=3)), ~np.asarray(cb.any(axis=3))
+    cf, ce = np.asarray(cb.all(axis=2)), ~np.asarray(cb.any(axis=2))
     above = np.zeros((r, k), bool)
     above[1:] = rf[:-1, :, -1]
     below = np.zeros((r, k), bool)
@@ -348,4 +348,5 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     # one axis alone must stand out twice as clearly: sparse text lines 48 px apart give a
     # 12 px comb down the picture while nothing repeats across it
     p, ratio = (px, rx) if px is not None else (py, ry)
+    assert p is not None  # both None returned above
     return (round(p, 2) if ratio >= 2 * min_ratio else None), ratio

@@ -198,7 +198,7 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
             continue
         move = report.offset is not None and reading.offset != (0, 0)
         if reading.offset != (0, 0) and not move:  # no grid found anywhere: keep the picture where it is
-            reading = read_at(gray, cfg, atlas, (0, 0))
+            reading = read_at(gray, cfg.check, atlas, (0, 0))
         image, codes = snapped(reading, atlas, gray.shape, move)
         png = out / f"{stems[path]}.png"
         save_png(png, image)

@@ -97,7 +97,8 @@ def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tup
         if min(sx.max(), sy.max()) >= 0.9:  # else most row segments are no tile's rows: not our font
             yield from ((dx, dy) for dy in cy for dx in cx if (dx, dy) != (0, 0))
 
-    best, best_rate, best_read = None, -1.0, None
+    best: tuple[int, int] | None = None
+    best_rate, best_read = -1.0, None
     for o in candidates():
         crop = whole_cells(binary, atlas.cell, o)
         if crop is None:
@@ -110,7 +111,7 @@ def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tup
             best, best_rate, best_read = o, rate, (codes, matched)
         if o == (0, 0) and rate >= 0.99:
             break
-    return (best, best_read) if best is not None and best_rate >= 0.9 else None
+    return (best, best_read) if best is not None and best_read is not None and best_rate >= 0.9 else None
 
 
 def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None]:
@@ -249,5 +250,6 @@ def read_at(gray: np.ndarray, cfg: CheckConfig, atlas: Atlas, offset: tuple[int,
     c = atlas.cell
     binary = binarize(gray, ink_threshold(gray))
     crop = whole_cells(binary, c, offset)
+    assert crop is not None, "read_at needs a picture that holds a cell at offset"
     drawn = cell_counts(solid(binary), c, offset) >= cfg.min_cell_pixels
     return read(crop, drawn, atlas, offset, cfg)
