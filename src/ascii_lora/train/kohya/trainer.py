@@ -49,9 +49,11 @@ class KohyaTrainer:
 
     def launch(self, cfg: ExperimentConfig, plan: Plan, root: Path, log: Path, echo: Callable[[str], None],
                argv: list[str] | None = None) -> tuple[int, Adoption | None]:
-        code = launcher.launch(argv or plan.argv, root, log, echo=echo, keep={"segments": segments_with(plan.run_dir, plan.segment)},
-                      stop_request=plan.run_dir / launcher.STOP_REQUEST, step_offset=plan.segment.offset)
-        return code, close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code)
+        segment = plan.segment
+        assert segment is not None, "build_plan gives every Kohya plan its segment"
+        code = launcher.launch(argv or plan.argv, root, log, echo=echo, keep={"segments": segments_with(plan.run_dir, segment)},
+                      stop_request=plan.run_dir / launcher.STOP_REQUEST, step_offset=segment.offset)
+        return code, close_segment(plan.run_dir, cfg.training.output_name, segment, code)
 
     def failure(self, plan: Plan, code: int, log: Path) -> str | None:
         return None  # sd-scripts' exit code is its verdict
