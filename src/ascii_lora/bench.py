@@ -83,7 +83,7 @@ def _one_worker(cfg_json: str, schedule: list[str], families: list[str], floor_i
     """Best of ``rounds`` CPU seconds per family: 1-bit floor, this encoder alone, whole pipeline."""
     best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "encoder", "pipeline")}
     for _ in range(rounds):
-        spent = {k: defaultdict(float) for k in best}
+        spent: dict[str, defaultdict[str, float]] = {k: defaultdict(float) for k in best}
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             for i, fam in enumerate(schedule):
                 t0 = time.thread_time()
@@ -291,9 +291,9 @@ def bench_check(cfg, count: int, repeats: int = 3) -> dict:
         decoded = []
         t = time.perf_counter()
         for b in blobs:
-            with Image.open(io.BytesIO(b)) as im:
-                im.load()
-                decoded.append(im.copy())
+            with Image.open(io.BytesIO(b)) as opened:
+                opened.load()
+                decoded.append(opened.copy())
         best_dec = min(best_dec, time.perf_counter() - t)
         t = time.perf_counter()
         for im in decoded:

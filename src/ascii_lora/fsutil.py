@@ -30,7 +30,7 @@ def _read_umask() -> int:
 # not read the dataset. Finished files get what open() would have given them.
 FILE_MODE = 0o666 & ~_read_umask()
 
-_WHY = {
+_WHY: dict[int | None, str] = {  # keyed by OSError.errno, which may be None
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
     errno.EROFS: "read-only file system",

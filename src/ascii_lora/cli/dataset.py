@@ -19,7 +19,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from ..dataset.writer import worker_count, write_dataset
 
     overrides = {k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None}
-    flags = {("dataset", k): f"--{k}" for k in overrides}
+    flags: dict[tuple[str, ...], str] = {("dataset", k): f"--{k}" for k in overrides}
     cfg = load_config(args.config, {"dataset": overrides} if overrides else None, flags).dataset
     workers, capped = worker_count(args.workers, args.oversubscribe)
     if capped:

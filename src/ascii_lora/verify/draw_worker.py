@@ -146,6 +146,7 @@ class FluxDrawer:
         self.device = device
         self.networks: dict[tuple, Any] = {}
         self.current: str | None = "unset"
+        self._active: Any = None  # the network of self.current, once one is loaded
         emit({"event": "loaded", "seconds": round(time.monotonic() - start, 1), "device": str(device)})
 
     def memory(self) -> dict[str, float]:

@@ -79,6 +79,7 @@ def discover(run_dir: Path, output_name: str) -> tuple[list[Checkpoint], list[st
     if final is not None:
         twin = next((c for c in found if c.step is not None and c.step == final.step), None)
         if twin is not None:
+            assert final.path is not None and twin.path is not None  # both were found as files above
             notes.append(f"{final.path.name} is the step-{final.step} save ({twin.path.name}) under its final name: drawn once, as {twin.label}")
         else:
             found.append(final)
@@ -95,6 +96,7 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
     for token in (t.strip() for t in spec.split(",")):
         if not token:
             continue
+        pick: Checkpoint | None
         if token == "last":
             if not available:
                 raise UserError("--checkpoints last: the run has no saved LoRA yet")

@@ -166,8 +166,8 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
     unreadable = sum(r.unreadable for r in summary.results)
     if unreadable:
         lines += ["", f"{unreadable} picture(s) could not be read and count as failures (see scores.json)."]
-    for n in summary.notes:
-        lines += ["", f"Note: {n}"]
+    for note in summary.notes:
+        lines += ["", f"Note: {note}"]
     lines += ["", "![pass rate by checkpoint](chart.png)", "", "![winner next to the base model](contact_sheet.png)", "",
               "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with `.check.json` and `.ascii`.", ""]
     return "\n".join(lines)
