@@ -106,7 +106,7 @@ def _median_tile_height(atlas: Atlas) -> float:
     return float(np.median(normalize(np.asarray(atlas.tiles[letters]))[1][:, 2]))
 
 
-def _distances(cells: np.ndarray, bank: tuple) -> np.ndarray:
+def _distances(cells: np.ndarray, bank: tuple[np.ndarray, ...]) -> np.ndarray:
     """(m, tiles): ink of each shape farther than 1 px from the other, over both inks, best shift."""
     flat, dil, ink_t, _, _ = bank
     x = cells.reshape(len(cells), -1).astype(np.float32)
@@ -115,7 +115,7 @@ def _distances(cells: np.ndarray, bank: tuple) -> np.ndarray:
     miss_x = ink_x[:, None] - x @ dil.T  # cell ink no tile pixel is near
     miss_t = ink_t[None, :] - xd @ flat.T  # tile ink no cell pixel is near
     dist = (miss_x + miss_t) / np.maximum(ink_x[:, None] + ink_t[None, :], 1.0)
-    return dist.reshape(len(cells), len(SHIFTS), -1).min(axis=1)
+    return np.asarray(dist.reshape(len(cells), len(SHIFTS), -1).min(axis=1))
 
 
 def tolerant_nearest(atlas: Atlas, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

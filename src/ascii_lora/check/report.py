@@ -51,8 +51,13 @@ def image_lines(reports: list[ImageReport]) -> list[str]:
     """One row per image: every criterion, the measures behind them, the notes."""
     lines = ["## Images", "", "| file | passed | content | black bg | crisp | aligned | grid score | edge grey | offset | period | read back | note |",
               "|---|---|---|---|---|---|---:|---:|---|---:|---:|---|"]
-    yn = lambda b: "yes" if b else "no"  # noqa: E731
-    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+
+    def yn(b: bool) -> str:
+        return "yes" if b else "no"
+
+    def num(v: float | None, f: str) -> str:
+        return "-" if v is None else format(v, f)
+
     for r in reports:
         if r.error:
             lines.append(f"| {Path(r.file).name} | unreadable | | | | | | | | | | {r.error} |")

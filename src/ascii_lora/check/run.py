@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +28,10 @@ from .score import ImageReport, check_file, read_at
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
-Progress = Callable[[Iterable, int], Iterator]
+Progress = Callable[[Iterable[Any], int], Iterator[Any]]
 
 
-def _no_progress(it: Iterable, n: int) -> Iterator:
+def _no_progress(it: Iterable[Any], n: int) -> Iterator[Any]:
     return iter(it)
 
 

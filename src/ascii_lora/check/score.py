@@ -8,6 +8,7 @@ exact answer for pictures drawn with the kit's own tiles (their exact offset, al
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def whole_cells(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> np.nd
 def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None:
     """The exact offset when the picture is the kit's own tiles (the fast path), with the exact
     read there (codes, matched) so it is not repeated; else None."""
-    def candidates():
+    def candidates() -> Iterator[tuple[int, int]]:
         yield (0, 0)  # where a good sample sits: one exact read settles it, no phase search
         cx, cy, (sx, sy) = fit_grid(binary, atlas)
         if min(sx.max(), sy.max()) >= 0.9:  # else most row segments are no tile's rows: not our font
@@ -179,7 +180,7 @@ def judge_content(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: 
 
 
 def find_offset(binary: np.ndarray, drawing: Content,
-                atlas: Atlas) -> tuple[tuple[int, int], tuple | None, str | None]:
+                atlas: Atlas) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray] | None, str | None]:
     """(offset, exact read there or None, where it came from): the kit's tiles place a picture
     exactly (all 256 shifts); any other glyphs by description cost, then by their centred boxes."""
     if not drawing.drawn.any():
