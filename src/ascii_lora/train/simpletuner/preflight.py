@@ -130,7 +130,7 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
         elif links != images:
             checks.append(Check("dataset", False, f"{plan.view.target} links {links} of the {images} images", "run `ascii-lora plan --trainer simpletuner` again"))
         else:
-            checks.append(Check("dataset", True, f"{images} images in {source}, all pass `ascii-lora validate`, linked into {plan.view.target}"))
+            checks.append(Check("dataset", True, f"{images} images in {images_dir}, all pass `ascii-lora validate`, linked into {plan.view.target}"))
 
     saved = checkpoint_dirs(plan.run_dir)
     if plan.resume and not saved:
