@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ascii_lora.cli import main
-from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
 from ascii_lora.config.loader import load_config
+from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
 from ascii_lora.train.kohya.plan import build_plan
 from ascii_lora.train.plan_files import write_plan
 from ascii_lora.train.runs import latest_state

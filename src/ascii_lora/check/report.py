@@ -51,8 +51,13 @@ def image_lines(reports: list[ImageReport]) -> list[str]:
     """One row per image: every criterion, the measures behind them, the notes."""
     lines = ["## Images", "", "| file | passed | content | black bg | crisp | aligned | grid score | edge grey | offset | period | read back | note |",
               "|---|---|---|---|---|---|---:|---:|---|---:|---:|---|"]
-    yn = lambda b: "yes" if b else "no"  # noqa: E731
-    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+
+    def yn(b: bool) -> str:
+        return "yes" if b else "no"
+
+    def num(v: float | None, f: str) -> str:
+        return "-" if v is None else format(v, f)
+
     for r in reports:
         if r.error:
             lines.append(f"| {Path(r.file).name} | unreadable | | | | | | | | | | {r.error} |")
@@ -77,11 +82,11 @@ def chart(scores: list[CheckpointScore], width: int = 900, height: int = 420) ->
     font = ImageFont.load_default()
     left, right, top, bottom = 60, width - 20, 30, height - 50
     d.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-    x = left
+    key_x = left  # the legend runs along the top
     for _, name, colour in SERIES:
-        d.rectangle([x, 10, x + 10, 20], fill=colour)
-        d.text((x + 14, 8), name, fill=(0, 0, 0), font=font)
-        x += 22 + int(d.textlength(name, font=font))
+        d.rectangle([key_x, 10, key_x + 10, 20], fill=colour)
+        d.text((key_x + 14, 8), name, fill=(0, 0, 0), font=font)
+        key_x += 22 + int(d.textlength(name, font=font))
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = bottom - v * (bottom - top)
         d.line([left, y, right, y], fill=(225, 225, 225))

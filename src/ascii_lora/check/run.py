@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +28,10 @@ from .score import ImageReport, check_file, read_at
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
-Progress = Callable[[Iterable, int], Iterator]
+Progress = Callable[[Iterable[Any], int], Iterator[Any]]
 
 
-def _no_progress(it: Iterable, n: int) -> Iterator:
+def _no_progress(it: Iterable[Any], n: int) -> Iterator[Any]:
     return iter(it)
 
 
@@ -252,7 +253,7 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
             continue
         move = report.offset is not None and reading.offset != (0, 0)
         if reading.offset != (0, 0) and not move:  # no grid found anywhere: keep the picture where it is
-            reading = read_at(gray, cfg, atlas, (0, 0))
+            reading = read_at(gray, cfg.check, atlas, (0, 0))
         image, codes = snapped(reading, atlas, gray.shape, move)
         png = out / f"{stems[path]}.png"
         save_png(png, image)

@@ -69,7 +69,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             say("no best checkpoint: no trained checkpoint draws content in at least half of its samples")
         else:
             say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
-        say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
+        if run.report_dir is not None:  # always set once checkpoints were scored
+            say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
     n = len(reports)
     say(f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable")
     return run.exit_code

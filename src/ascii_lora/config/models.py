@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from .cluster import ClusterConfig
 from .common import (  # noqa: F401 - one import surface for every table
     MAX_CELLS,
     MAX_WEIGHT,
@@ -42,7 +43,6 @@ from .run_tables import (  # noqa: F401 - one import surface for every table
     VerifyConfig,
     VramProfile,
 )
-from .cluster import ClusterConfig
 from .trainers import simpletuner_refusals
 from .training_tables import (  # noqa: F401 - one import surface for every table
     OPTIMIZERS,
@@ -110,7 +110,7 @@ class ExperimentConfig(Strict):
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ExperimentConfig":
+    def _consistent(self) -> ExperimentConfig:
         if self.training.side != self.dataset.resolution:
             raise ValueError(
                 f"[training] resolution {self.training.side} differs from [dataset] resolution "

@@ -45,7 +45,7 @@ class SampleConfig(Strict):
         return prompts
 
     @model_validator(mode="after")
-    def _sizes(self) -> "SampleConfig":
+    def _sizes(self) -> SampleConfig:
         for name in ("width", "height"):
             v = getattr(self, name)
             if v % 16 or v < 256:

@@ -57,6 +57,7 @@ def compare_with_peers(s: RehearsalState) -> str:
     """Our profile against the peers' presets of its card class, 2 steps each: docs/compare.md."""
     from .compare import rehearsal_phase
 
+    assert s.standins is not None, "the stand-in models phase runs first"
     return rehearsal_phase(s.user, s.root, s.out / "compare", Path(s.pre.dataset.out), s.standins, 2, s.on_line)
 
 

@@ -166,8 +166,8 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
     unreadable = sum(r.unreadable for r in summary.results)
     if unreadable:
         lines += ["", f"{unreadable} picture(s) could not be read and count as failures (see scores.json)."]
-    for n in summary.notes:
-        lines += ["", f"Note: {n}"]
+    for note in summary.notes:
+        lines += ["", f"Note: {note}"]
     lines += ["", "![pass rate by checkpoint](chart.png)", "", "![winner next to the base model](contact_sheet.png)", "",
               "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with `.check.json` and `.ascii`.", ""]
     return "\n".join(lines)
@@ -205,12 +205,12 @@ def chart(summary: Summary, width: int = 900, height: int = 440) -> Image.Image:
     names = list(dict.fromkeys(k for r in rs for k in r.criteria))
     for k, name in enumerate(names):
         colour = CRITERION_COLOURS[k % len(CRITERION_COLOURS)]
-        pts = [(x, yv(r.criteria.get(name, 0) / r.images if r.images else 0)) for x, r in zip(xs, rs)]
+        pts = [(x, yv(r.criteria.get(name, 0) / r.images if r.images else 0)) for x, r in zip(xs, rs, strict=False)]
         if len(pts) > 1:
             d.line(pts, fill=colour, width=1)
         d.text((right + 6, top + 14 * k), name.replace("_", " "), fill=colour, font=font)
     blue = (31, 119, 180)
-    for x, r in zip(xs, rs):
+    for x, r in zip(xs, rs, strict=False):
         d.line([x, yv(r.interval.low), x, yv(r.interval.high)], fill=blue, width=2)
         for v in (r.interval.low, r.interval.high):
             d.line([x - 5, yv(v), x + 5, yv(v)], fill=blue, width=2)

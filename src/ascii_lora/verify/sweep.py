@@ -24,8 +24,19 @@ from ..train.preflight import Check
 from ..train.probes import Probes
 from .drawing import Drawer, Precision, choose_precision
 from .drive import WorkerFiles, drive_worker
-from .jobs import (BASELINE, Checkpoint, Job, Settings, base_identity, build_jobs, check_path, discover, is_drawn, select,
-                   verify_prompts)
+from .jobs import (
+    BASELINE,
+    Checkpoint,
+    Job,
+    Settings,
+    base_identity,
+    build_jobs,
+    check_path,
+    discover,
+    is_drawn,
+    select,
+    verify_prompts,
+)
 from .report import Scored, Summary, chart, markdown, summarise, winner_sheet
 
 REPORT = "report.md"

@@ -117,7 +117,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     and a log prefix of its own; segments.py renumbers what it saves.
     """
     m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
-    resumed = segment is not None and segment.resumed
+    resumed = segment if segment is not None and segment.resumed else None  # the segment, when it resumes
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
         "--pretrained_model_name_or_path", resolve_path(root, m.flux),
@@ -126,7 +126,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         "--ae", resolve_path(root, m.ae),
         "--tokenizer_cache_dir", resolve_path(root, m.tokenizer_cache_dir),
         "--dataset_config", str(run_dir / DATASET_CONFIG),
-        "--output_dir", str(segment.output_dir if resumed else run_dir),
+        "--output_dir", str(resumed.output_dir if resumed else run_dir),
         "--output_name", t.output_name,
         "--save_model_as", "safetensors",
         "--save_precision", t.save_precision,
@@ -153,7 +153,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     if o.args:
         args += ["--optimizer_args", *o.args]
     args += [
-        "--max_train_steps", str(segment.steps if resumed else t.max_train_steps),
+        "--max_train_steps", str(resumed.steps if resumed else t.max_train_steps),
         "--gradient_accumulation_steps", str(t.gradient_accumulation_steps),
         "--mixed_precision", t.mixed_precision,
         "--seed", str(t.seed),
@@ -181,7 +181,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         "--logging_dir", str(run_dir / "logs"),
     ]
     if resumed:
-        args += ["--log_prefix", f"{segment.output_dir.name}-", "--initial_step", "0", "--resume", str(segment.resume_from)]
+        args += ["--log_prefix", f"{resumed.output_dir.name}-", "--initial_step", "0", "--resume", str(resumed.resume_from)]
     elif s.at_first:
         args.append("--sample_at_first")
     return accelerate_launch(cfg, machine_rank, head) + args

@@ -58,16 +58,18 @@ class KohyaTrainer:
         """The head records the run (segments, plan hash) and renumbers what a resumed segment saved;
         on several machines every launcher watches the shared run directory for a peer's stop."""
         mine = (plans or {}).get("mine", plan)
+        segment, my_segment = plan.segment, mine.segment
+        assert segment is not None and my_segment is not None, "build_plan gives every Kohya plan its segment"
         stop = plan.run_dir / launcher.STOP_REQUEST
         facts = (plans or {}).get("facts") or cluster_run.machine_facts(cfg, root, plan, None)
         head = machine is None or machine.is_head
         keep = {"plan_hash": facts.plan, "processes": cluster.num_processes(cfg), "machines": cfg.cluster.num_machines}
         if head:
-            keep["segments"] = segments_with(plan.run_dir, plan.segment)
+            keep["segments"] = segments_with(plan.run_dir, segment)
         code = launcher.launch(argv or mine.argv, root, log, echo=echo, keep=keep, stop_request=stop,
-                               step_offset=mine.segment.offset, record=None if head else machine.record(plan.run_dir),
+                               step_offset=my_segment.offset, record=None if head else machine.record(plan.run_dir),
                                peers=cluster_run.peer_watch(cfg, mine, machine, stop) if machine else None)
-        return code, close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code) if head else None
+        return code, close_segment(plan.run_dir, cfg.training.output_name, segment, code) if head else None
 
     def failure(self, plan: Plan, code: int, log: Path) -> str | None:
         return None  # sd-scripts' exit code is its verdict

@@ -10,10 +10,10 @@ from ...errors import UserError
 from .. import launcher
 from ..preflight import Check
 from ..segments import Adoption
+from . import preflight
 from .files import write_simpletuner_plan
 from .install import setup_simpletuner
 from .plan import LORA_FILE, SimpleTunerPlan, build_simpletuner_plan, finished_lora
-from . import preflight
 
 NO_STOP = ("`ascii-lora stop` waits for sd-scripts' saved states; a SimpleTuner run stops with Ctrl-C "
            "(it resumes from its last checkpoint)")
