@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from ascii_lora.config.loader import format_validation_error
 from ascii_lora.config.models import Strict
-from ascii_lora.config.watch import NotifyConfig, ValidationConfig, held_out_images, validation_split
+from ascii_lora.config.watch import (NotifyConfig, ValidationConfig, held_out_images, validation_split,
+                                     validation_warning)
 from ascii_lora.errors import UserError
 from ascii_lora.train.notify import webhook_url
 
@@ -54,13 +55,20 @@ def test_default_holds_out_five_percent_rounded():
                        "lower share or images, or raise count"),
     ({"share": 0.9}, 2, "[validation] holds out 2 of [dataset] count 2 images and leaves no training image; "
                         "lower share or images, or raise count"),
-    ({"share": 0.05}, 8, "[validation] share 0.05 of [dataset] count 8 holds out no image; raise share, set images, "
-                         "or set enabled = false"),
 ])
-def test_a_hold_out_that_leaves_nothing_to_train_or_to_validate_is_refused_in_one_line(table, count, line):
+def test_a_hold_out_that_leaves_no_training_image_is_refused_in_one_line(table, count, line):
     with pytest.raises(ValueError) as e:
         held_out_images(ValidationConfig(**table), count)
     assert str(e.value) == line
+
+
+def test_a_share_too_small_for_a_tiny_dataset_is_a_warning_not_a_refusal():
+    assert held_out_images(ValidationConfig(), 8) == 0
+    assert validation_warning(ValidationConfig(), 8) == (
+        "[validation] share 0.05 of [dataset] count 8 holds out no image: no validation loss will be reported; "
+        "raise share or set images")
+    assert validation_warning(ValidationConfig(), 280) is None
+    assert validation_warning(ValidationConfig(enabled=False), 8) is None
 
 
 class Root(Strict):

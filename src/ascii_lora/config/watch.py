@@ -46,15 +46,20 @@ class ValidationConfig(Strict):
 
 
 def held_out_images(validation: ValidationConfig, count: int) -> int:
-    """The held-out count for ``[dataset] count`` images, or a one-line reason why none can be held out."""
+    """The held-out count for ``[dataset] count`` images; refused in one line when it leaves no training image."""
     k = validation.held_out(count)
-    if validation.enabled and k < 1:
-        raise ValueError(f"[validation] share {validation.share:g} of [dataset] count {count} holds out no image; "
-                         "raise share, set images, or set enabled = false")
     if validation.enabled and k >= count:
         raise ValueError(f"[validation] holds out {k} of [dataset] count {count} images and leaves no training image; "
                          "lower share or images, or raise count")
     return k
+
+
+def validation_warning(validation: ValidationConfig, count: int) -> str | None:
+    """A share too small for the dataset holds out nothing: legal (a tiny test set), but no loss is reported."""
+    if validation.enabled and validation.held_out(count) == 0:
+        return (f"[validation] share {validation.share:g} of [dataset] count {count} holds out no image: no validation "
+                "loss will be reported; raise share or set images")
+    return None
 
 
 def validation_split(count: int, held_out: int) -> float:
