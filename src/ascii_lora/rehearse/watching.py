@@ -1,0 +1,152 @@
+"""The rehearsal's "validation and webhook" phase: watch a short real run the way a user would.
+
+A run of its own (a few images, one held out, 4 steps, validation every 2 steps, a checkpoint every
+2) goes through ``ascii-lora train`` with ``ASCII_LORA_WEBHOOK_URL`` pointing at a receiver on
+127.0.0.1 that this phase runs. It is judged by what it leaves, read independently of the code
+that wrote it:
+
+- the trainer's own dataset log: ``[Dataset 0]`` holds count - 1 images, ``[Validation Dataset 0]``
+  the 1 held out; sd-scripts' ``split_train_val`` (imported from the pin) names the held-out file,
+  and the saved LoRA's ``ss_tag_frequency`` (the captions sd-scripts trained on) lacks its caption;
+- the run's event files, read here with tensorboard's ``EventAccumulator``: a validation point at
+  each expected step, and ``validation_loss.json`` agreeing with them;
+- the launcher's output: ``progress:`` lines with s/step and the time left, and the summary line;
+- the receiver: launch, each checkpoint, the end, as ``text``/``content`` JSON;
+- the secret: the webhook URL's token appears in no file the run or the rehearsal wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from ..validation_loss import TAG, VALIDATION_FILE, read_losses
+
+WATCH_STEPS = 4
+WATCH_EVERY = 2
+WATCH_IMAGES = 4  # 3 trained on, 1 held out: at batch 1 an epoch is 3 steps, so step 4 validates in the second
+WATCH_OVERRIDES = {
+    "dataset": {"count": WATCH_IMAGES},
+    "training": {"max_train_steps": WATCH_STEPS, "save_every_n_steps": WATCH_EVERY, "batch_size": 1, "resume": False},
+    "sample": {"every_n_steps": 1000, "at_first": False},  # sampling is proven by the other phases
+    "validation": {"enabled": True, "images": 1, "every_n_steps": WATCH_EVERY},
+}
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 with a secret token in its path; records every JSON body."""
+
+    def __init__(self) -> None:
+        self.token = secrets.token_hex(16)
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    receiver.bodies.append(json.loads(body))
+                except ValueError:
+                    receiver.bodies.append({"unreadable": body[:200].decode("utf-8", "replace")})
+                self.send_response(204 if self.path.endswith(receiver.token) else 404)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook/{self.token}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dataset_counts(log: str) -> tuple[int | None, int | None]:
+    """(training, held-out) image counts from sd-scripts' dataset summary in its log (rich may wrap lines)."""
+    def count(title: str) -> int | None:
+        m = re.search(re.escape(title) + r"\].*?image_count:\s*(\d+)", log, re.S)
+        return int(m.group(1)) if m else None
+
+    train = count("[Dataset 0")
+    m = re.search(r"\[Validation Dataset 0\].*?image_count:\s*(\d+)", log, re.S)
+    return train, int(m.group(1)) if m else None
+
+
+def held_out_files(image_dir: Path, split: float, seed: int) -> tuple[list[str], list[str]]:
+    """(trained, held out) file names by sd-scripts' own split_train_val at the pin, on its own sorted glob."""
+    from library.train_util import glob_images, split_train_val  # the pinned sd-scripts, on sys.path here
+
+    paths = glob_images(str(image_dir), "*")
+    sizes = [None] * len(paths)
+    train, _ = split_train_val(list(paths), list(sizes), True, split, seed)
+    val, _ = split_train_val(list(paths), list(sizes), False, split, seed)
+    return sorted(Path(p).name for p in train), sorted(Path(p).name for p in val)
+
+
+def logged_validation(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Launch folder -> (step, value) of sd-scripts' validation tag, read with tensorboard directly."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for events in sorted((run_dir / "logs").glob("*/*/events.out.tfevents.*")):
+        acc = EventAccumulator(str(events.parent), size_guidance={"scalars": 0})
+        acc.Reload()
+        if TAG in acc.Tags().get("scalars", []):
+            out[events.parent.parent.name] = [(e.step, e.value) for e in acc.Scalars(TAG)]
+    return out
+
+
+def judge_losses(run_dir: Path, steps: list[int]) -> str:
+    """validation_loss.json holds a finite loss at each validation step, as the event files do."""
+    losses = read_losses(run_dir)
+    logged = logged_validation(run_dir)
+    if sorted(losses) != steps:
+        raise AssertionError(f"{VALIDATION_FILE} has steps {sorted(losses)}, validation ran at {steps}")
+    points = [p for launch in logged.values() for p in launch]
+    if sorted(s for s, _ in points) != steps:
+        raise AssertionError(f"the event files hold {TAG} at {sorted(s for s, _ in points)}, expected {steps}")
+    if not all(math.isfinite(v) and v > 0 for v in losses.values()):
+        raise AssertionError(f"validation losses {losses}")
+    first = min(points)
+    if not math.isclose(losses[first[0]], first[1], rel_tol=1e-5):  # the first validation is its own mean
+        raise AssertionError(f"step {first[0]}: {losses[first[0]]} in the file, {first[1]} in the event file")
+    return ", ".join(f"step {s}: {v:.4f}" for s, v in sorted(losses.items()))
+
+
+def judge_webhooks(bodies: list[dict], checkpoints: list[int]) -> str:
+    """Launch, one message per checkpoint, then the end; every body Slack- and Discord-shaped."""
+    for b in bodies:
+        if set(b) != {"text", "content"} or not b["text"].startswith("ascii-lora ") or b["content"] != b["text"][:2000]:
+            raise AssertionError(f"a webhook body is not {{text, content}}: {str(b)[:200]}")
+    texts = [b["text"] for b in bodies]
+    kinds = ["launched" if "training launched" in t else "checkpoint" if "checkpoint saved" in t
+             else "finished" if "training finished" in t else t[:60] for t in texts]
+    want = ["launched"] + ["checkpoint"] * len(checkpoints) + ["finished"]
+    if kinds != want:
+        raise AssertionError(f"webhooks received {kinds}, expected {want}")
+    for step in checkpoints:
+        if not any(f"checkpoint saved at step {step}/" in t and "validation loss" in t for t in texts):
+            raise AssertionError(f"no checkpoint message with a validation loss for step {step}: {texts}")
+    return f"{len(bodies)} webhooks received ({', '.join(kinds)})"
+
+
+def files_holding(folders: list[Path], secret: str) -> list[str]:
+    """Every file under ``folders`` whose bytes contain ``secret``."""
+    found = []
+    needle = secret.encode()
+    for folder in folders:
+        for p in folder.rglob("*"):
+            try:
+                if p.is_file() and not p.is_symlink() and needle in p.read_bytes():
+                    found.append(str(p))
+            except OSError:
+                continue
+    return found
