@@ -150,3 +150,32 @@ def files_holding(folders: list[Path], secret: str) -> list[str]:
             except OSError:
                 continue
     return found
+
+
+def tag_counts(captions: list[str]) -> dict[str, int]:
+    """Tag -> count over ``captions``, the way sd-scripts' set_tag_frequency counts them (comma-split, lower-cased)."""
+    counts: dict[str, int] = {}
+    for caption in captions:
+        for tag in (t.strip().lower() for t in caption.split(",")):
+            if tag:
+                counts[tag] = counts.get(tag, 0) + 1
+    return counts
+
+
+def judge_held_out(log: str, image_dir: Path, split: float, seed: int, lora: Path) -> str:
+    """The held-out image was never trained on: the trainer's dataset log, its own split, its own tag record."""
+    from ..train.safetensors_header import read_header
+
+    train, val = held_out_files(image_dir, split, seed)
+    counts = dataset_counts(log)
+    if counts != (len(train), len(val)) or set(train) & set(val):
+        raise AssertionError(f"the trainer's log says {counts} (training, validation) images; its split gives "
+                             f"{len(train)} and {len(val)}")
+    trained = json.loads(read_header(lora).metadata.get("ss_tag_frequency", "{}")).get(image_dir.name, {})
+    captions = {p: (image_dir / p).with_suffix(".txt").read_text(encoding="utf-8").strip() for p in train + val}
+    if trained != tag_counts([captions[p] for p in train]):
+        raise AssertionError(f"{lora.name}'s ss_tag_frequency is not the tag count of the {len(train)} training captions")
+    if trained == tag_counts(list(captions.values())):
+        raise AssertionError("the held-out caption changes no tag count: the proof cannot tell it apart")
+    return (f"trainer's log: {counts[0]} training + {counts[1]} validation images; held out {', '.join(val)} "
+            f"(sd-scripts' split_train_val), absent from {lora.name}'s ss_tag_frequency")
