@@ -13,7 +13,7 @@ import math
 
 from ..config.models import ExperimentConfig
 from ..config.watch import TIMESTEPS_PER_VALIDATION, held_out_images, validation_split
-from .estimate import RunShape
+from .estimate import Estimate, RunShape, estimate
 
 
 def held_out(cfg: ExperimentConfig) -> int:
@@ -63,3 +63,8 @@ def run_shape(cfg: ExperimentConfig, steps_done: int = 0) -> RunShape:
         sample_at_first=s.at_first, prompts=len(s.prompts), sample_steps=s.steps, sample_pixels=s.width * s.height,
         swaps_blocks=h.swap > 0, validate_every=validation_every(cfg) if batches else None,
         validation_batches=batches, validation_timesteps=TIMESTEPS_PER_VALIDATION)
+
+
+def plan_estimate(cfg: ExperimentConfig, steps_done: int = 0) -> Estimate:
+    """The expected duration (and cost, with ``[hardware] price_per_hour``) of the run or of what a resume has left."""
+    return estimate(run_shape(cfg, steps_done), cfg.hardware.price_per_hour)

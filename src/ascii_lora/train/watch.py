@@ -105,6 +105,10 @@ class RunWatch:
             self.webhook.send(f"ascii-lora {self.run}: training finished. {summary}")
         return summary
 
+    def close(self) -> None:
+        """Let the last messages go out (bounded by the webhook's timeout)."""
+        self.webhook.close()
+
     def record(self) -> dict:
         """What run.json keeps: the measured speed, the ETA, the checkpoints seen, the peak."""
         return {**self.clock.record(), "wall_s": round(self.now() - self.started, 1), "checkpoints": self.checkpoints,
