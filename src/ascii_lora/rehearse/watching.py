@@ -179,3 +179,42 @@ def judge_held_out(log: str, image_dir: Path, split: float, seed: int, lora: Pat
         raise AssertionError("the held-out caption changes no tag count: the proof cannot tell it apart")
     return (f"trainer's log: {counts[0]} training + {counts[1]} validation images; held out {', '.join(val)} "
             f"(sd-scripts' split_train_val), absent from {lora.name}'s ss_tag_frequency")
+
+
+def watch_config(pre, out: Path):
+    """The rehearsal's config with WATCH_OVERRIDES: the same dataset (and its caches), a run folder of its own."""
+    from ..config.models import ExperimentConfig
+
+    data = pre.model_dump(mode="json", exclude_none=True)
+    for table, values in WATCH_OVERRIDES.items():
+        data.setdefault(table, {}).update(values)
+    data["dataset"]["count"] = pre.dataset.count  # the rehearsal's images, latents and text encodings already cached
+    data["training"]["output_dir"] = str(out / "watch-run")
+    data.pop("notify", None)  # the URL comes from the environment, as a user keeping it out of files would do
+    return ExperimentConfig.model_validate(data)
+
+
+def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, out: Path) -> str:
+    """Every claim of the phase, from what the run left: see the module docstring."""
+    import tomllib
+
+    text = "\n".join(lines)
+    progress = [line for line in lines if line.startswith("progress: step ")]
+    summary = next((line for line in lines if line.startswith("summary: steps ")), None)
+    if not progress or summary is None:
+        raise AssertionError(f"no progress line ({len(progress)}) or summary line ({summary}) in the launcher's output")
+    record = json.loads((run_dir / "run.json").read_text()).get("progress", {})
+    if not (record.get("seconds_per_step") or 0) > 0 or record.get("step") != WATCH_STEPS:
+        raise AssertionError(f"run.json progress {record}")
+    ds = tomllib.loads((run_dir / "dataset_config.toml").read_text())["datasets"][0]
+    image_dir = Path(ds["subsets"][0]["image_dir"])
+    steps = list(range(WATCH_EVERY, WATCH_STEPS + 1, WATCH_EVERY))
+    held = judge_held_out(text, image_dir, ds["validation_split"], ds["validation_seed"],
+                          run_dir / f"{cfg.training.output_name}.safetensors")
+    losses = judge_losses(run_dir, steps)
+    hooks = judge_webhooks(receiver.bodies, steps)
+    leaks = files_holding([out], receiver.token)
+    if leaks:
+        raise AssertionError(f"the webhook URL is written in {leaks}")
+    return (f"{held}; validation loss from the event files: {losses}; {progress[-1]}; {summary}; {hooks}; "
+            f"the URL is in no file under {out}")
