@@ -35,7 +35,22 @@ bench: $(STAMP)
 	$(BIN)/python -m ascii_lora.bench --config $(CONFIG)
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
+
+# The docs site (mkdocs.yml, strict: a broken link or anchor fails) into build/site. CI runs it.
+# No --quiet: it hides the warnings that strict mode counts, and a broken link would pass.
+.PHONY: docs lint
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean
+
+# Lint, format check and types (settings in pyproject.toml); all three run, any failure fails.
+# Not in CI yet (see docs/development.md).
+lint: $(STAMP)
+	@rc=0; \
+	$(BIN)/ruff check src tests tools || rc=1; \
+	$(BIN)/ruff format --check src tests tools || rc=1; \
+	$(BIN)/mypy || rc=1; \
+	exit $$rc
 
 .PHONY: plan train stop setup-train check
 
@@ -76,7 +91,7 @@ verify: $(STAMP)
 	$(BIN)/ascii-lora verify --config $(CONFIG)
 
 # The real sd-scripts trains this plan on the CPU with tiny random stand-ins: interrupt, resume,
-# refusal, inspect, check (README "Rehearse before you rent a GPU"). Builds .venv-train itself
+# refusal, inspect, check (docs/rehearsal.md). Builds .venv-train itself
 # (torch, sd-scripts' requirements, no model download) and needs vendor/sd-scripts at the pin.
 # Not part of `make test`. TRAIN_VENV= picks another env.
 .PHONY: rehearse

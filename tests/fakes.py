@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +52,12 @@ def _append_bf16_alphas(path: Path, names: list[str], alpha: float) -> None:
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(data))
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """preexec_fn for a child a test sends Ctrl-C: the disposition a terminal's foreground job starts with.
+
+    A child inherits an ignored SIGINT (``make test`` started as a background job, ``trap '' INT``) and
+    our commands keep an ignored Ctrl-C ignored on purpose, so a test that relies on the default must set it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

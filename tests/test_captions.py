@@ -117,7 +117,7 @@ def test_mixed_caption_claims_rooms_and_caves_that_are_drawn():
         assert rectangles >= 1 and ragged >= 1, (seed, cap)
 
 
-DENSITY = ((0.12, "sparse"), (0.30, "moderately dense"), (1.01, "dense"))  # README, [dataset] captions
+DENSITY = ((0.12, "sparse"), (0.30, "moderately dense"), (1.01, "dense"))  # the captions' density bands
 
 
 def test_density_and_wall_style_words_match_the_grid():

@@ -25,7 +25,7 @@ from . import checker_cases as cases
 
 CFG = CheckConfig()
 ATLAS = get_atlas(16)
-SEED = 3  # the final agreement measurement (README) uses other, fresh seeds
+SEED = 3  # the final agreement measurement (docs/measurements.md) uses other, fresh seeds
 
 
 def check(image: np.ndarray) -> ImageReport:

@@ -53,4 +53,7 @@ def test_values_no_grid_can_use_are_refused(table, key, value):
 
 
 def test_defaults_fit_the_smallest_grid():
-    DatasetConfig.model_validate({"resolution": 384})
+    cfg = DatasetConfig.model_validate({"resolution": 384})  # accepted: every default fits 24 cells
+    assert cfg.cells == 24
+    for family, draw in FAMILIES.items():  # and every family draws with them
+        assert draw(np.random.default_rng(0), cfg).grid.shape == (24, 24), family

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from .fakes import ctrl_c_as_in_a_terminal
 from .test_bad_inputs import cli, tree
 
 from ascii_lora.train.launcher import interruption_report
@@ -41,7 +42,8 @@ def _env(home: Path) -> dict:
 def _dataset(cwd: Path, *extra: str, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ascii_lora", "dataset", "--out", "data", "--count", str(COUNT),
                              "--workers", "2", *extra], cwd=cwd, env=_env(cwd), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=ctrl_c_as_in_a_terminal, **popen)
 
 
 def _group(pgid: int) -> list[int]:
@@ -222,7 +224,8 @@ sys.exit(0)
 
 def _launcher(tmp_path: Path, trainer: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", RUNNER, trainer, str(tmp_path), *args], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp_path))
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp_path),
+                            preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def _ready(tmp_path: Path, word: str = "ready") -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.train.plan import SD_SCRIPTS_COMMIT
+from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT
 
 from .kohya_facts import FIXTURE, KohyaFacts
 

@@ -44,7 +44,7 @@ sys.exit(launch([sys.executable, "-c", sys.argv[1]], Path(sys.argv[2]), Path(sys
 
 def test_ctrl_c_reaches_the_trainer_and_is_recorded(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, TRAINER, str(tmp_path)], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     log = tmp_path / "train.log"
     deadline = time.time() + 30
     while time.time() < deadline and not (log.exists() and "ready" in log.read_text().splitlines()):  # the header holds the source
@@ -66,6 +66,8 @@ from pathlib import Path
 import pytest
 
 from ascii_lora.train.launcher import interruption_report, resolve_launcher
+
+from .fakes import ctrl_c_as_in_a_terminal
 
 VERSION = version("ascii-lora")
 

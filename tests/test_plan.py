@@ -13,7 +13,7 @@ import pytest
 from ascii_lora.cli import main
 from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
 from ascii_lora.config.loader import load_config
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 from ascii_lora.train.plan_files import write_plan
 from ascii_lora.train.runs import latest_state
 
@@ -34,7 +34,7 @@ def cfg_for(profile: str = "24gb", gpus: int = 1, **tables) -> ExperimentConfig:
 
 
 def test_facts_and_submodule_are_the_pinned_commit(facts):
-    from ascii_lora.train.plan import SD_SCRIPTS_COMMIT
+    from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT
 
     assert facts.commit == SD_SCRIPTS_COMMIT
     assert "vendor/sd-scripts" in (ROOT / ".gitmodules").read_text()
@@ -369,7 +369,7 @@ def test_default_config_file_loads(monkeypatch):
 
 
 def test_the_trainer_dispatch_passes_resume_through(tmp_path):
-    from ascii_lora.train.plan import build_trainer_plan
+    from ascii_lora.train.registry import build_trainer_plan
 
     run = tmp_path / "run"
     (run / "flux_ascii_structure_v1-step00000500-state").mkdir(parents=True)

@@ -9,7 +9,7 @@ import pytest
 from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.dataset.writer import write_dataset
-from ascii_lora.train.plan import SD_SCRIPTS_COMMIT, build_plan
+from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT, build_plan
 from ascii_lora.train.preflight import check_model_file, estimate_run_bytes, run_preflight
 from ascii_lora.train.probes import Gpu, Probes
 
@@ -172,7 +172,7 @@ import subprocess
 import numpy as np
 
 from ascii_lora.train.preflight import Check, check_gpu, check_sd_scripts, check_tokenizers, check_trainer_parses, check_writable
-from ascii_lora.train.plan import TRAIN_SCRIPT
+from ascii_lora.train.kohya.plan import TRAIN_SCRIPT
 
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "sd_scripts_facts.json").read_text())
 PINNED = "48d368fa5577"  # the first 12 hex digits of the pin, as the user sees them

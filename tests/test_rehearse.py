@@ -16,7 +16,7 @@ from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.rehearse import standins as st
 from ascii_lora.rehearse import train_env
 from ascii_lora.rehearse.run import REHEARSAL, expected_outputs, rehearsal_argv, rehearsal_config
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 
 USER = {"network": {"dim": 16, "alpha": 8}, "optimizer": {"learning_rate": 1e-4}, "hardware": {"vram_profile": "16gb"},
         "training": {"max_train_steps": 5000, "output_name": "mine"}, "sample": {"prompts": ["ascii_structure_style, a"]}}
@@ -124,3 +124,24 @@ def test_a_worker_that_drew_one_picture_or_none_reports_no_steady_rate():
 def test_the_rehearsal_drives_sd_scripts_even_for_a_simpletuner_experiment(tmp_path):
     user = ExperimentConfig.model_validate({"trainer": {"kind": "simpletuner"}})
     assert rehearsal_config(user, tmp_path, st.paths(tmp_path / "c")).trainer.kind == "kohya"
+
+
+def _train_env_fingerprint(tmp_path, pyproject: str) -> str:
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    return train_env.fingerprint(tmp_path)
+
+
+def test_train_env_is_rebuilt_for_what_it_installs_and_only_for_that(tmp_path):
+    req = tmp_path / "vendor" / "sd-scripts" / "requirements.txt"
+    req.parent.mkdir(parents=True)
+    req.write_text("accelerate==1.6.0\n")
+    base = ('[project]\nname = "x"\nversion = "0.1.0"\ndependencies = ["numpy"]\n'
+            '[project.optional-dependencies]\ntrain = ["torch"]\ndev = ["pytest"]\n')
+    before = _train_env_fingerprint(tmp_path, base)
+    assert _train_env_fingerprint(tmp_path, base.replace('"pytest"', '"pytest", "ruff"')) == before
+    assert _train_env_fingerprint(tmp_path, base.replace('version = "0.1.0"', 'version = "0.2.0"')) == before
+    assert _train_env_fingerprint(tmp_path, base.replace('["numpy"]', '["numpy", "rich"]')) != before
+    assert _train_env_fingerprint(tmp_path, base.replace('["torch"]', '["torch", "peft"]')) != before
+    (tmp_path / "pyproject.toml").write_text(base)
+    req.write_text("accelerate==1.7.0\n")
+    assert train_env.fingerprint(tmp_path) != before

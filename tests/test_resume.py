@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 from ascii_lora.train.runs import FinishedRun, incomplete_states, latest_state, next_segment, saved_states
 from ascii_lora.train.safetensors_header import read_header, rewrite_metadata
 from ascii_lora.train.segments import adopt

@@ -24,12 +24,12 @@ from ascii_lora.dataset.writer import write_dataset
 from ascii_lora.errors import UserError
 from ascii_lora.grid.atlas import get_atlas
 from ascii_lora.dataset.families import FAMILIES
-from ascii_lora.train.plan import build_trainer_plan
-from ascii_lora.train.plan_files import write_plan
-from ascii_lora.train.preflight_simpletuner import SimpleTunerProbes, run_simpletuner_preflight
+from ascii_lora.train.registry import build_trainer_plan
+from ascii_lora.train.simpletuner.files import write_simpletuner_plan
+from ascii_lora.train.simpletuner.preflight import SimpleTunerProbes, run_simpletuner_preflight
 from ascii_lora.train.probes import Gpu, Probes
-from ascii_lora.train.setup import simpletuner_install_commands
-from ascii_lora.train.simpletuner_plan import SIMPLETUNER_VERSION, SimpleTunerPlan
+from ascii_lora.train.simpletuner.install import simpletuner_install_commands
+from ascii_lora.train.simpletuner.plan import SIMPLETUNER_VERSION, SimpleTunerPlan
 
 from .fakes import fake_model
 
@@ -95,7 +95,7 @@ def test_fixture_pyproject_and_constraints_pin_the_same_simpletuner():
 # -- config.json --------------------------------------------------------------------------------------
 
 def expected_config(run: Path, root: Path) -> dict:
-    """The recipe (README: rank 64 / alpha 32, lr 4e-4, 8-bit AdamW, bf16, 3000 steps ...), in SimpleTuner's words."""
+    """The recipe (docs/training.md: rank 64 / alpha 32, lr 4e-4, 8-bit AdamW, bf16, 3000 steps ...), in SimpleTuner's words."""
     return {
         "model_family": "flux", "model_flavour": "dev", "model_type": "lora", "lora_type": "standard",
         "pretrained_model_name_or_path": "black-forest-labs/FLUX.1-dev",
@@ -208,7 +208,7 @@ def test_plan_files_link_the_dataset_without_touching_it(tmp_path):
     write_dataset(ExperimentConfig().dataset.model_copy(update={"count": 3}), data)
     before = sorted((p.name, p.stat().st_mtime_ns) for p in data.iterdir())
     plan = plan_for(tmp_path)
-    write_plan(plan, tmp_path)
+    write_simpletuner_plan(plan)
     run = tmp_path / "run"
     links = sorted(p.name for p in (run / "dataset").iterdir())
     assert links == sorted(p.name for p in data.iterdir() if p.suffix in (".png", ".txt")) and len(links) == 6
@@ -221,7 +221,7 @@ def test_plan_files_link_the_dataset_without_touching_it(tmp_path):
     sh = (run / "train.sh").read_text()
     assert f"cd {run}\n" in sh and f"export CONFIG_PATH={run}/config.json\n" in sh and sh.rstrip().endswith("-m simpletuner.train")
     write_dataset(ExperimentConfig().dataset.model_copy(update={"count": 2}), data)
-    write_plan(plan, tmp_path)
+    write_simpletuner_plan(plan)
     assert len(list((run / "dataset").iterdir())) == 4  # links of removed images go too
 
 
@@ -297,7 +297,7 @@ def healthy(**kw) -> SimpleTunerProbes:
 def preflight(pod: Path, probes: SimpleTunerProbes, resume: bool = False, **tables) -> dict:
     cfg = cfg_for(**tables)
     plan = build_trainer_plan(cfg, pod, resume=resume)
-    write_plan(plan, pod)
+    write_simpletuner_plan(plan)
     return {c.name: c for c in run_simpletuner_preflight(cfg, plan, pod, probes)}
 
 
@@ -390,7 +390,7 @@ def test_check_ranks_simpletuner_validation_images_and_finds_their_checkpoints(t
 
 
 def test_setup_train_simpletuner_builds_its_own_environment_then_fetches_models(tmp_path, monkeypatch):
-    import ascii_lora.train.setup as setup
+    import ascii_lora.train.simpletuner.install as setup
 
     ran, fetched = [], []
     monkeypatch.setattr(setup, "run", lambda cmd, cwd, say: ran.append(cmd))
@@ -406,7 +406,7 @@ def test_setup_train_simpletuner_builds_its_own_environment_then_fetches_models(
 
 def test_train_launches_simpletuner_from_the_run_with_its_config_path(tmp_path, monkeypatch, capsys):
     import ascii_lora.train.launcher as launcher
-    import ascii_lora.train.preflight_simpletuner as pre
+    import ascii_lora.train.simpletuner.preflight as pre
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pre, "run_simpletuner_preflight", lambda cfg, plan, root, probes=None: [])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ascii_lora.train.preflight_simpletuner import SimpleTunerProbes
+from ascii_lora.train.simpletuner.preflight import SimpleTunerProbes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ascii_lora.config.models import ExperimentConfig, VerifyConfig
 from ascii_lora.grid.layout import grid_text
-from ascii_lora.train.plan import SD_SCRIPTS_COMMIT
+from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT
 from ascii_lora.train.probes import Gpu, Probes
 from ascii_lora.verify.draw_worker import run_jobs
 from ascii_lora.verify.drawing import choose_precision

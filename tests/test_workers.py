@@ -175,4 +175,6 @@ def test_a_worker_answers_each_chunk_in_turn_until_told_to_stop(tmp_path):
 def test_a_worker_whose_run_is_gone_ends_quietly():
     run_end, worker_end = multiprocessing.Pipe()
     run_end.close()
-    _serve(worker_end, (), _double_or_fail, lambda: None, ())  # EOF: returns instead of raising
+    worked = []
+    assert _serve(worker_end, (), worked.append, lambda: None, ()) is None  # EOF: returns instead of raising
+    assert worked == []  # and did no work for a run that is gone

@@ -1,4 +1,4 @@
-"""Regenerate docs/check_overlay.png, the overlay README shows (run from the repo root).
+"""Regenerate docs/check_overlay.png, the overlay README.md and docs/check.md show (run from the repo root).
 
 A dungeon drawn with the kit's tiles, each glyph nudged a pixel inside its cell (another
 renderer's placement), with a few cells smudged: the checker reads the nudged glyphs, tints the smudges red on the left, and the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway CPU environment with the pinned SimpleTuner, for running its own config loader
-# (src/ascii_lora/train/simpletuner_accept.py) and tools/simpletuner_facts.py on a machine
+# (src/ascii_lora/train/simpletuner/accept.py) and tools/simpletuner_facts.py on a machine
 # without CUDA. Never for training: `make setup-train TRAINER=simpletuner` builds the real one.
 #
 #   bash tools/simpletuner_cpu_env.sh /tmp/simpletuner-cpu
@@ -34,4 +34,4 @@ EOF
 echo "import torchvision_cpu_standin" > "$SITE/zz_torchvision_cpu_standin.pth"
 for so in "$SITE"/torchaudio/lib/*.so; do mv "$so" "$so.cuda-only"; done
 "$ENV/bin/pip" list 2>/dev/null | grep -iE '^(simpletuner|diffusers|transformers|torchao|torch|torchvision|torchaudio|bitsandbytes|peft|accelerate) '
-echo "ready: $ENV/bin/python src/ascii_lora/train/simpletuner_accept.py RUN_DIR"
+echo "ready: $ENV/bin/python src/ascii_lora/train/simpletuner/accept.py RUN_DIR"

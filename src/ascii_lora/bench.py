@@ -79,24 +79,9 @@ def _pool_task(kind: str, out: str, items: list[tuple[str, int]]) -> int:
     return len(items)
 
 
-def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
-    """Per family and in all: 1-bit floor, this encoder alone, whole pipeline; one worker and all cores."""
-    cfg = cfg.model_copy(update={"count": count})
-    schedule = family_schedule(cfg.mix.weights(), count)
-    atlas = get_atlas(cfg.cell_size)
-    cfg_json = cfg.model_dump_json()
-    families = sorted(set(schedule), key=schedule.index)
-    floor_images = _floor_images(cfg, schedule)
-    grids = [build_layout(cfg, fam, i)[0].grid for i, fam in enumerate(schedule)]
-    scratch = _scratch_root()
-    # the harness holds every picture and grid; `make dataset` holds none of them. Freezing them
-    # keeps the cyclic collector from rescanning the harness's heap inside the timed work.
-    gc.collect()
-    gc.freeze()
-
-    # one worker, interleaved image by image: floor, this encoder, pipeline. CPU time of this
-    # thread (system time of the writes included): a preempted moment on a shared machine is
-    # nobody's cost, and it would land on one side of the ratio at random
+def _one_worker(cfg_json: str, schedule: list[str], families: list[str], floor_images: list, grids: list, atlas,
+                scratch: str | None, rounds: int) -> dict[str, dict[str, float]]:
+    """Best of ``rounds`` CPU seconds per family: 1-bit floor, this encoder alone, whole pipeline."""
     best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "encoder", "pipeline")}
     for _ in range(rounds):
         spent = {k: defaultdict(float) for k in best}
@@ -117,6 +102,11 @@ def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
                 best[k][fam] = min(best[k][fam], spent[k][fam])
             best[k]["all"] = min(best[k]["all"], sum(spent[k].values()))
 
+    return best
+
+
+def _stage_breakdown(cfg, schedule: list[str], atlas, rounds: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """CPU seconds per pipeline stage, and the structure step's time per grid and family."""
     # stage breakdown and structure time per family (CPU time of this thread: one core; the
     # structure step is timed best of ``rounds`` per grid, its cost without a busy neighbour's
     # cache misses)
@@ -142,9 +132,13 @@ def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
         for name, dt in (("structure", fastest), ("render + encode", t2 - t1), ("caption", t3 - t2),
                          ("ground truth", t4 - t3), ("hashes", t5 - t4)):
             stages[name] += dt
+    return stages, structure
 
+
+def _all_cores(cfg_json: str, schedule: list[str], families: list[str], count: int, workers: int,
+               scratch: str | None, rounds: int) -> dict[str, dict[str, float]]:
+    """Wall seconds of one pool of ``workers``: floor and pipeline, per family and in all."""
     # all cores: one pool, each family's images split across the workers, floor and pipeline alternating
-    workers = default_workers()
     items = list(zip(schedule, range(count)))
     pool_best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "pipeline")}
     with ProcessPoolExecutor(max_workers=workers, initializer=_pool_init, initargs=(cfg_json, items)) as pool:
@@ -160,6 +154,31 @@ def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
                         t = time.perf_counter()
                         list(pool.map(_pool_task, [kind] * len(parts), [str(out)] * len(parts), parts))
                         pool_best[kind][fam] = min(pool_best[kind][fam], time.perf_counter() - t)
+    return pool_best
+
+
+def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
+    """Per family and in all: 1-bit floor, this encoder alone, whole pipeline; one worker and all cores."""
+    cfg = cfg.model_copy(update={"count": count})
+    schedule = family_schedule(cfg.mix.weights(), count)
+    atlas = get_atlas(cfg.cell_size)
+    cfg_json = cfg.model_dump_json()
+    families = sorted(set(schedule), key=schedule.index)
+    floor_images = _floor_images(cfg, schedule)
+    grids = [build_layout(cfg, fam, i)[0].grid for i, fam in enumerate(schedule)]
+    scratch = _scratch_root()
+    # the harness holds every picture and grid; `make dataset` holds none of them. Freezing them
+    # keeps the cyclic collector from rescanning the harness's heap inside the timed work.
+    gc.collect()
+    gc.freeze()
+
+    # one worker, interleaved image by image: floor, this encoder, pipeline. CPU time of this
+    # thread (system time of the writes included): a preempted moment on a shared machine is
+    # nobody's cost, and it would land on one side of the ratio at random
+    best = _one_worker(cfg_json, schedule, families, floor_images, grids, atlas, scratch, rounds)
+    stages, structure = _stage_breakdown(cfg, schedule, atlas, rounds)
+    workers = default_workers()
+    pool_best = _all_cores(cfg_json, schedule, families, count, workers, scratch, rounds)
 
     gc.unfreeze()
     disk_dir = Path(cfg.out).resolve().parent

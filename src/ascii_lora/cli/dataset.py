@@ -17,18 +17,14 @@ from .common import human_bytes
 # -- dataset -----------------------------------------------------------------------------------
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from ..dataset.writer import default_workers, write_dataset
+    from ..dataset.writer import worker_count, write_dataset
 
     overrides = {k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None}
     flags = {("dataset", k): f"--{k}" for k in overrides}
     cfg = load_config(args.config, {"dataset": overrides} if overrides else None, flags).dataset
-    cores = default_workers()
-    workers = args.workers or cores
-    if args.oversubscribe and workers > 64:
-        raise UserError(f"--workers {workers}: at most 64 with --oversubscribe")
-    if workers > cores and not args.oversubscribe:  # more processes than cores only adds memory and switching
-        say(f"--workers {workers} capped at the {cores} core(s) this process may use (--oversubscribe to insist)")
-        workers = cores
+    workers, capped = worker_count(args.workers, args.oversubscribe)
+    if capped:
+        say(capped)
     out = Path(cfg.out)
     summary = write_dataset(
         cfg, out, workers=workers, force=args.force,

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
 
 from ..config.loader import load_config
+from ..config.models import ExperimentConfig
 from ..console import console, err_console, fail, say
 from ..errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..train.trainer import Trainer
 
 
 # -- plan / train ------------------------------------------------------------------------------
@@ -20,10 +26,38 @@ def _root() -> Path:
     return Path.cwd()
 
 
-def _load(args: argparse.Namespace):
+@dataclass(frozen=True)
+class Context:
+    """What a command works on, settled once: the config (loaded once), the run directory, the trainer."""
+
+    cfg: ExperimentConfig
+    root: Path
+    run_dir: Path
+    trainer: Trainer
+    asked: str | None = None  # how a resume was asked for; None: it was not
+
+
+def _load(args: argparse.Namespace) -> ExperimentConfig:
     """The experiment, with ``--trainer`` (when given) overriding ``[trainer] kind``."""
     trainer = getattr(args, "trainer", None)
     return load_config(args.config, {"trainer": {"kind": trainer}} if trainer else None)
+
+
+def _context(args: argparse.Namespace, resume: bool = False) -> Context:
+    from ..train.planning import with_resume
+    from ..train.registry import trainer_for
+    from ..train.runs import run_dir_of
+
+    cfg, asked = _load(args), None
+    if resume:
+        cfg, asked = with_resume(cfg, _resume_request(args))
+    root = _root()
+    return Context(cfg, root, run_dir_of(root, cfg.training.output_dir, getattr(args, "run_dir", None)),
+                   trainer_for(cfg), asked)
+
+
+def _warn(text: str) -> None:
+    err_console.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
 
 
 def _resume_request(args: argparse.Namespace) -> str | None:
@@ -38,70 +72,30 @@ def _resume_request(args: argparse.Namespace) -> str | None:
     return "RESUME=1" if env.lower() in ("1", "true", "yes") else None
 
 
-def _plan(args: argparse.Namespace):
-    """The plan; for sd-scripts refused when a resume was asked for (any of the three ways) and there is
-    no state to resume from: sd-scripts would silently start a fresh run."""
-    from ..train.plan import build_trainer_plan
+def _plan(ctx: Context):
+    from ..train.planning import plan_run
 
-    cfg = _load(args)
-    asked = _resume_request(args) or ("[training] resume = true" if cfg.training.resume else None)
-    if asked:  # RESUME=1 / --resume mean `[training] resume = true`, pre-flight check included
-        cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"resume": True})})
-    for w in cfg.warnings():
-        err_console.print(f"[yellow]warning:[/yellow] {escape(w)}", soft_wrap=True)
-    run_dir = Path(args.run_dir).expanduser() if args.run_dir else None
-    plan = build_trainer_plan(cfg, _root(), run_dir, True if asked else None)
-    if asked and cfg.trainer.kind != "simpletuner":
-        from ..train.runs import incomplete_states
-
-        for d in incomplete_states(plan.run_dir, cfg.training.output_name):
-            err_console.print(f"[yellow]warning:[/yellow] {escape(str(d))}: its save was cut short (no random_states_*.pkl, "
-                              "which accelerate writes last): not resumed from; delete it once you no longer need it",
-                              soft_wrap=True)
-    if asked and cfg.trainer.kind != "simpletuner" and "--resume" not in plan.argv:
-        name = cfg.training.output_name
-        raise UserError(
-            f"{asked} asks to continue a run, but {plan.run_dir} holds no saved state ({name}-step*-state or "
-            f"{name}-state; sd-scripts saves one every {cfg.training.save_every_n_steps} steps): "
-            f"check --run-dir / [training] output_dir, or drop {asked} to start fresh"
-        )
-    return cfg, plan
+    for w in ctx.cfg.warnings():
+        _warn(w)
+    return plan_run(ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, _warn)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ..train.plan_files import write_plan
-
-    cfg, plan = _plan(args)
-    for path in write_plan(plan, _root()):
+    ctx = _context(args, resume=True)
+    plan = _plan(ctx)
+    for path in ctx.trainer.write_plan(plan, ctx.root):
         say(f"wrote {path}")
-    who = "SimpleTuner" if cfg.trainer.kind == "simpletuner" else "sd-scripts"
-    say(f"{who} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
+    say(f"{ctx.trainer.label} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from ..train.launcher import launch
-    from ..train.plan_files import write_plan
-    from ..train.preflight import run_preflight
-    from ..train.segments import close_segment, segments_with
+def _preflight_passed(ctx: Context, plan, rehearsal: bool) -> bool:
+    probes = None
+    if rehearsal:  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
+        from ..rehearse.run import rehearsal_probes
 
-    _adopt_leftovers(args)
-    cfg, plan = _plan(args)
-    write_plan(plan, _root())
-    if args.dry_run:
-        say(plan.shell())
-        return 0
-    argv, probes = plan.argv, None
-    if cfg.trainer.kind == "simpletuner":
-        from ..train.preflight_simpletuner import run_simpletuner_preflight
-
-        checks = run_simpletuner_preflight(cfg, plan, _root())
-    else:
-        if getattr(args, "rehearsal", False):  # `ascii-lora rehearse`: the CPU stands in for the GPU, T5 layers from the file
-            from ..rehearse.run import rehearsal_argv, rehearsal_probes
-
-            argv, probes = rehearsal_argv(plan.argv), rehearsal_probes()
-        checks = run_preflight(cfg, plan, _root(), probes)
+        probes = rehearsal_probes()
+    checks = ctx.trainer.preflight(ctx.cfg, plan, ctx.root, probes)
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -111,62 +105,54 @@ def cmd_train(args: argparse.Namespace) -> int:
         gpu = next((c for c in failed if c.name == "CUDA GPU"), None)
         reason = f" ({gpu.detail})" if gpu else ""
         fail(f"{len(failed)} of {len(checks)} pre-flight checks failed{reason}; nothing was launched")
+    return not failed
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    ctx = _context(args, resume=True)
+    for a in ctx.trainer.adopt_leftovers(ctx.cfg, ctx.run_dir):  # a launcher killed outright left a segment
+        _report_adoption(a)
+    plan = _plan(ctx)
+    ctx.trainer.write_plan(plan, ctx.root)
+    if args.dry_run:
+        say(plan.shell())
+        return 0
+    rehearsal = getattr(args, "rehearsal", False)
+    if not _preflight_passed(ctx, plan, rehearsal):
         return 1
+    argv = None
+    if rehearsal:
+        from ..rehearse.run import rehearsal_argv
+
+        argv = rehearsal_argv(plan.argv)
     log = plan.run_dir / "train.log"
     say(f"launching; log: {log}")
-    simpletuner = cfg.trainer.kind == "simpletuner"
     try:
-        if simpletuner:
-            code = launch(plan.argv, plan.run_dir, log, echo=say, env=plan.env)
-        else:
-            from ..train.launcher import STOP_REQUEST
-
-            code = launch(argv, _root(), log, echo=say, keep={"segments": segments_with(plan.run_dir, plan.segment)},
-                          stop_request=plan.run_dir / STOP_REQUEST, step_offset=plan.segment.offset)
+        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
-    if not simpletuner:
-        _report_adoption(close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code))
-    if simpletuner and code == 0:
-        from ..train.simpletuner_plan import finished_lora
-
-        if finished_lora(plan.run_dir) is None:
-            # SimpleTuner's train.py prints a failure's traceback and still exits 0
-            fail(f"SimpleTuner exited 0 but wrote no final LoRA in {plan.run_dir}: it failed; see {log}")
-            return 1
+    _report_adoption(adoption)
+    failure = ctx.trainer.failure(plan, code, log)
+    if failure:
+        fail(failure)
+        return 1
     say(f"trainer exited with code {code}; checkpoints and samples in {plan.run_dir}")
     return code
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from ..train.runs import resolve_path
-    from ..train.stop import cancel_stop, request_stop
-
-    cfg = _load(args)
-    run_dir = Path(resolve_path(_root(), args.run_dir or cfg.training.output_dir))
-    if cfg.trainer.kind == "simpletuner":
-        raise UserError("`ascii-lora stop` waits for sd-scripts' saved states; a SimpleTuner run stops with Ctrl-C "
-                        "(it resumes from its last checkpoint)")
+    ctx = _context(args)
+    cfg, run_dir = ctx.cfg, ctx.run_dir
     if args.cancel:
-        say(f"stop request withdrawn in {run_dir}" if cancel_stop(run_dir) else f"no stop request was pending in {run_dir}")
+        cancelled = ctx.trainer.cancel_stop(cfg, run_dir)
+        say(f"stop request withdrawn in {run_dir}" if cancelled else f"no stop request was pending in {run_dir}")
         return 0
-    req = request_stop(run_dir, cfg.training.save_every_n_steps)
+    req = ctx.trainer.request_stop(cfg, run_dir)
     now = f"at step {req.step}" if req.step is not None else "before its first step"
     say(f"asked the training in {run_dir} ({now}) to stop right after it saves its state at step {req.next_save} "
         f"(one every {cfg.training.save_every_n_steps} steps); nothing will be lost. `make train RESUME=1` continues "
         "from it; `ascii-lora stop --cancel` withdraws the request")
     return 0
-
-
-def _adopt_leftovers(args: argparse.Namespace) -> None:
-    """A segment folder left by a launcher that was killed outright is renumbered before anything else."""
-    from ..train.runs import resolve_path
-    from ..train.segments import adopt_pending
-
-    cfg = _load(args)
-    run_dir = Path(resolve_path(_root(), args.run_dir or cfg.training.output_dir))
-    for a in adopt_pending(run_dir, cfg.training.output_name, cfg.training.max_train_steps):
-        _report_adoption(a)
 
 
 def _report_adoption(a) -> None:
@@ -180,17 +166,8 @@ def _report_adoption(a) -> None:
 
 
 def cmd_setup_train(args: argparse.Namespace) -> int:
-    from ..train.setup import setup_train
-
-    cfg = _load(args)
-    if cfg.trainer.kind == "simpletuner":
-        from ..train.setup import setup_simpletuner
-
-        setup_simpletuner(cfg, _root(), say, skip_install=args.skip_install)
-        say("setup-train (SimpleTuner) done: run `make train TRAINER=simpletuner` (or [trainer] kind = \"simpletuner\")")
-        return 0
-    setup_train(cfg, _root(), say, skip_install=args.skip_install)
-    say("setup-train done: run `make train`")
+    ctx = _context(args)
+    say(ctx.trainer.setup(ctx.cfg, ctx.root, say, args.skip_install))
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Markdown reference of every config table, generated from the models (README embeds it).
+"""Markdown reference of every config table, generated from the models (docs/config.md embeds it).
 
-The pydantic models are the one place defaults and descriptions live; the README block is
-regenerated with ``python -m ascii_lora.config.reference`` and a test keeps it in sync.
+The pydantic models are the one place defaults and descriptions live; the block in docs/config.md
+is regenerated with ``python -m ascii_lora.config.reference`` and a test keeps it in sync.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def tables(model: BaseModel, prefix: str) -> list[str]:
         else:
             rows.append(f"| `{name}` | {_default(model, name)} | {(field.description or '').replace('|', '/')} |")
     if rows:
-        lines += [f"#### `[{prefix}]`", "", "| key | default | meaning |", "|---|---|---|", *rows, ""]
+        lines += [f"### `[{prefix}]`", "", "| key | default | meaning |", "|---|---|---|", *rows, ""]
     for p, m in nested:
         lines += tables(m, p)
     return lines
@@ -47,7 +47,11 @@ def reference() -> str:
     return "\n".join([START, "", *tables(ExperimentConfig(), ""), END])
 
 
-def update_readme(path: Path) -> bool:
+DEFAULT_PAGE = Path("docs/config.md")
+
+
+def update_page(path: Path) -> bool:
+    """Rewrite the generated block of ``path`` in place; True when it changed."""
     text = path.read_text()
     start, end = text.index(START), text.index(END) + len(END)
     new = text[:start] + reference() + text[end:]
@@ -58,5 +62,6 @@ def update_readme(path: Path) -> bool:
 
 
 if __name__ == "__main__":
-    changed = update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
-    print("README.md updated" if changed else "README.md already current")
+    page = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PAGE
+    changed = update_page(page)
+    print(f"{page} updated" if changed else f"{page} already current")

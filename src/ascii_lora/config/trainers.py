@@ -10,10 +10,9 @@ at all, so nothing is refused the other way.)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .models import ExperimentConfig
+from pydantic import BaseModel
 
 SIMPLETUNER = "SimpleTuner 3.1.6"
 
@@ -64,7 +63,7 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
-def simpletuner_refusals(cfg: "ExperimentConfig") -> list[str]:
+def simpletuner_refusals(cfg: BaseModel) -> list[str]:
     """One line per setting of ``cfg`` that SimpleTuner would not honour (empty: it can run ``cfg``)."""
     out: list[str] = []
     switch = 'or train with [trainer] kind = "kohya"'

@@ -9,6 +9,7 @@ dead ends). tests/test_captions.py recounts each claim on the grid independently
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,35 +36,35 @@ def _quoted(items: Sequence[str]) -> str:
     return q[0] if len(q) == 1 else ", ".join(q[:-1]) + " and " + q[-1]
 
 
-def _doors(f: dict) -> list[str]:
+def _doors(f: dict[str, Any]) -> list[str]:
     return [_plural(f["doors"], "door")] if f["doors"] else []
 
 
-def _dungeon(rng: np.random.Generator, f: dict) -> list[str]:
+def _dungeon(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     subject = _pick(rng, ("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout"))
     rooms = len(f["rooms"])
     return [subject, f"{_plural(rooms, _pick(rng, ('room', 'rectangular room')))} joined by corridors", *_doors(f)]
 
 
-def _mixed(rng: np.random.Generator, f: dict) -> list[str]:
+def _mixed(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     subject = _pick(rng, ("mixed dungeon map", "dungeon map with natural caverns", "ruined dungeon layout"))
     body = f"{_plural(len(f['rooms']), 'room')} and {_plural(f['caves'], 'cave')} joined by corridors"
     return [subject, body, *_doors(f)]
 
 
-def _rooms_and_mazes(rng: np.random.Generator, f: dict) -> list[str]:
+def _rooms_and_mazes(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     subject = _pick(rng, ("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"))
     return [subject, f"{_plural(len(f['rooms']), 'room')} linked by winding passages", *_doors(f), "no dead ends"]
 
 
-def _cave(rng: np.random.Generator, f: dict) -> list[str]:
+def _cave(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     subject = _pick(rng, ("cave system", "natural cavern map", "cellular cave layout"))
     k = f["chambers"]
     body = f"{k} chambers joined by tunnels" if k > 1 else "one connected cavern"
     return [subject, body, _pick(rng, ("irregular organic walls", "ragged rock outlines"))]
 
 
-def _maze(rng: np.random.Generator, f: dict) -> list[str]:
+def _maze(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     h, w = f["size"]
     look = {"backtracker": "long winding passages", "prim": "many short branching passages"}[f["algorithm"]]
     subject = _pick(rng, ("perfect maze", "labyrinth", "maze map"))
@@ -76,7 +77,7 @@ def _maze(rng: np.random.Generator, f: dict) -> list[str]:
     ]
 
 
-def _corridor(rng: np.random.Generator, f: dict) -> list[str]:
+def _corridor(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     subject = _pick(rng, ("infinite corridor", "endless corridors", "infinite corridor map"))
     parts = [subject, _plural(len(f["corridors"]), "corridor") + " running off the edges"]
     for c in f["corridors"]:
@@ -86,7 +87,7 @@ def _corridor(rng: np.random.Generator, f: dict) -> list[str]:
     return parts
 
 
-def _text(rng: np.random.Generator, f: dict) -> list[str]:
+def _text(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
     titles = [p["title"] for p in f["panels"]]
     frame = "line frame" if f["frame_style"] == "outline" else "brick frame"
     if f["kind"] == "terminal":

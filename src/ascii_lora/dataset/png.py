@@ -69,7 +69,8 @@ def scanlines(grid: np.ndarray, atlas: Atlas) -> np.ndarray:
     if table.ndim == 2:  # (rows, cols, cell) words -> (rows, cell, cols) -> bytes
         lines = np.ascontiguousarray(table[idx].transpose(0, 2, 1))
         return lines.view(np.uint8).reshape(rows * c, cols * (c // 8))
-    return table[idx].transpose(0, 2, 1, 3).reshape(rows * c, cols * (c // 8))
+    packed: np.ndarray = table[idx].transpose(0, 2, 1, 3).reshape(rows * c, cols * (c // 8))
+    return packed
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..grid.atlas import get_atlas
-from .captions import caption
 from ..config.models import DatasetConfig
-from .families import FAMILIES
+from ..grid.atlas import get_atlas
 from ..grid.layout import Layout
+from .captions import caption
+from .families import FAMILIES
 from .png import encode_grid
 
 

@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image
 
 from .. import TRIGGER_WORD
-from ..grid.atlas import get_atlas
 from ..errors import UserError
 from ..fsutil import not_regular, read_regular
+from ..grid.atlas import get_atlas
 from ..imageio import ImageReadError, load_gray
 from .manifest import MANIFEST, read_manifest
 

@@ -12,9 +12,9 @@ kills and reaps the workers without touching anything they might have held.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
 from .. import interrupts
 from ..errors import UserError
@@ -28,7 +28,7 @@ class WorkerDied(UserError):
 
 
 def _serve(conn: Connection, not_mine: tuple[Connection, ...], work: Callable[[Any], Any], start: Callable[..., None],
-           start_args: tuple) -> None:
+           start_args: tuple[Any, ...]) -> None:
     for other in not_mine:  # the run's ends, inherited by fork: the run alone may hold them, or closing one ends nothing
         other.close()
     start(*start_args)
@@ -55,7 +55,7 @@ def _died(proc: multiprocessing.process.BaseProcess) -> WorkerDied:
 
 
 def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, start: Callable[..., None] = lambda: None,
-               start_args: tuple = (), wake_s: float = 0.2) -> Iterator[Any]:
+               start_args: tuple[Any, ...] = (), wake_s: float = 0.2) -> Generator[Any, None, None]:
     """Yield ``work(chunk)`` for every chunk, in the order they finish, from ``workers`` forked processes.
 
     Waits in slices of ``wake_s`` so a stop whose exception Python swallowed is raised again
@@ -76,7 +76,8 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
     try:
         for _ in range(min(workers, len(chunks))):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(theirs, (*of, mine), work, start, start_args), daemon=True)
+            proc: multiprocessing.process.BaseProcess = ctx.Process(
+                target=_serve, args=(theirs, (*of, mine), work, start, start_args), daemon=True)
             proc.start()
             theirs.close()
             of[mine], owed[mine] = proc, 0
@@ -85,7 +86,7 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
                     give(mine)
         while any(owed.values()):
             # a worker that dies closes its end of the pipe: it reads as ready, and recv() says so
-            ready = wait([c for c in of if owed[c]], timeout=wake_s)
+            ready = cast("list[Connection]", wait([c for c in of if owed[c]], timeout=wake_s))
             interrupts.raise_if_pending()
             for conn in ready:
                 try:

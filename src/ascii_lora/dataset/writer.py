@@ -25,15 +25,24 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import PIL
 
 from .. import __version__, interrupts
-from ..grid.atlas import get_atlas
 from ..config.models import DatasetConfig
 from ..errors import UserError
-from ..fsutil import TMP_PREFIX, FolderLock, atomic_write, ensure_dir, remove_stale_temps, sha256_bytes, sha256_file
+from ..fsutil import (
+    TMP_PREFIX,
+    FolderLock,
+    atomic_write,
+    ensure_dir,
+    remove_stale_temps,
+    sha256_bytes,
+    sha256_file,
+)
+from ..grid.atlas import get_atlas
 from .families import REVISION as STRUCTURE_REVISION
 from .manifest import EXTENSIONS, MANIFEST, Manifest, read_manifest
 from .png import FORMAT as PNG_FORMAT
@@ -121,11 +130,11 @@ def _register_at_fork() -> None:
         _AT_FORK.append(True)
 
 
-def _write_chunk(chunk: list[tuple]) -> list[WriteResult]:
+def _write_chunk(chunk: list[tuple[Any, ...]]) -> list[WriteResult]:
     return [_write_one(*task) for task in chunk]
 
 
-def _write_star(task: tuple) -> WriteResult:
+def _write_star(task: tuple[Any, ...]) -> WriteResult:
     return _write_one(*task)
 
 
@@ -144,7 +153,7 @@ def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = 
     # the PNG last: Kohya trains every image it finds, and one without its caption would train uncaptioned
     for ext, data in ((".txt", s.caption.encode()), (".ascii", s.ascii.encode()), (".png", s.png)):
         name = s.name + ext
-        path = os.path.join(out, name)
+        path = Path(out, name)
         digest = sha256_bytes(data)
         hashes[name] = digest
         if not present or sha256_file(path) != digest:
@@ -169,7 +178,7 @@ def _versions() -> dict[str, str]:
             "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
 
-def _atlas_facts(cell: int) -> dict:
+def _atlas_facts(cell: int) -> dict[str, Any]:
     dist, a, b = get_atlas(cell).min_hamming()
     return {"tiles": len(get_atlas(cell).chars), "cell": cell, "min_hamming": dist, "closest_pair": a + b}
 
@@ -262,7 +271,7 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
 
     # files of this dataset that are already right can be trusted without regenerating them
     same = old is not None and old.fingerprint == fingerprint(cfg)
-    known = old.files if same else {}
+    known = old.files if old is not None and same else {}
     owned = old.names() if old is not None else set()  # the only names ever removed or replaced
     owned_stems = {n.rsplit(".", 1)[0] for n in owned}
     expected = {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS}
@@ -320,3 +329,18 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+MAX_OVERSUBSCRIBED = 64
+
+
+def worker_count(asked: int | None, oversubscribe: bool) -> tuple[int, str | None]:
+    """How many workers a run gets for ``--workers asked``, and the note to show when it was capped:
+    more processes than cores only adds memory and switching, unless the user insists."""
+    cores = default_workers()
+    workers = asked or cores
+    if oversubscribe and workers > MAX_OVERSUBSCRIBED:
+        raise UserError(f"--workers {workers}: at most {MAX_OVERSUBSCRIBED} with --oversubscribe")
+    if workers > cores and not oversubscribe:
+        return cores, f"--workers {workers} capped at the {cores} core(s) this process may use (--oversubscribe to insist)"
+    return workers, None

@@ -9,12 +9,16 @@ line walls whose strokes reach the cell edges so that neighbouring cells join in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import symbols
+
+if TYPE_CHECKING:  # PIL is imported where a picture is made, not with the atlas
+    from PIL import Image
 
 DESIGN = 8
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
@@ -127,7 +131,8 @@ class Atlas:
             raise ValueError(f"grid holds characters outside the atlas: {bad!r}")
         rows, cols = grid.shape
         c = self.cell
-        return self.tiles[idx].transpose(0, 2, 1, 3).reshape(rows * c, cols * c)
+        image: np.ndarray = self.tiles[idx].transpose(0, 2, 1, 3).reshape(rows * c, cols * c)
+        return image
 
     def render_gray(self, grid: np.ndarray) -> np.ndarray:
         """Cell grid -> uint8 image of exact 0/255, written in one pass straight into place."""
@@ -140,7 +145,7 @@ class Atlas:
         np.take(self.tiles_gray, idx, axis=0, out=out.transpose(0, 2, 1, 3))
         return out.reshape(rows * c, cols * c)
 
-    def render_image(self, grid: np.ndarray):
+    def render_image(self, grid: np.ndarray) -> Image.Image:
         """Cell grid -> PIL 'L' image: drawn at the 8 px design size, then enlarged by PIL's C
         nearest-neighbour resize (exact: every tile is its design doubled), a quarter of the bytes in numpy."""
         from PIL import Image
@@ -182,7 +187,7 @@ class Atlas:
         return best.reshape(shape), np.rint(dist[np.arange(len(best)), best]).astype(np.int32).reshape(shape)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_atlas(cell: int = 16) -> Atlas:
     """The atlas at ``cell`` px (a multiple of 8). Cached: building it is the only slow step."""
     if cell < DESIGN or cell % DESIGN:

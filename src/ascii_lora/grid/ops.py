@@ -15,7 +15,7 @@ WALL = ord(symbols.WALL)
 DOOR = ord(symbols.DOOR)
 
 
-def shift(mask: np.ndarray, dy: int, dx: int, fill: bool = False) -> np.ndarray:
+def shift(mask: np.ndarray, dy: int, dx: int, fill: bool | int = False) -> np.ndarray:
     """``out[y, x] = mask[y - dy, x - dx]``: the mask moved by (dy, dx), edges filled."""
     out = np.full_like(mask, fill)
     h, w = mask.shape
@@ -153,4 +153,5 @@ def doors_on_rings(open_mask: np.ndarray, room_mask: np.ndarray, rings: np.ndarr
     closed = ~open_mask
     horizontal_gap = shift(closed, 0, 1) & shift(closed, 0, -1)  # wall left and right
     vertical_gap = shift(closed, 1, 0) & shift(closed, -1, 0)  # wall above and below
-    return candidate & (horizontal_gap | vertical_gap)
+    doors: np.ndarray = candidate & (horizontal_gap | vertical_gap)
+    return doors

@@ -30,7 +30,7 @@ import tomli_w
 
 from ..config.models import VRAM_PROFILES, ExperimentConfig
 from ..fsutil import atomic_write
-from ..train.plan import SD_SCRIPTS_DIR, build_plan
+from ..train.kohya.plan import SD_SCRIPTS_DIR, build_plan
 from ..train.plan_files import write_plan
 from . import standins as st
 from .run import OFFLINE, rehearsal_argv

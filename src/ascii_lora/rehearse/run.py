@@ -28,7 +28,7 @@ import tomli_w
 
 from ..config.models import ExperimentConfig
 from ..fsutil import atomic_write
-from ..train.plan import SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan, build_plan
+from ..train.kohya.plan import SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan, build_plan
 from ..train.launcher import STOP_REQUEST
 from ..train.runs import half_written, state_step
 from ..train.segments import read_record

@@ -3,22 +3,24 @@
 Why separate: the core install has no torch (and CI never gets one); a rehearsal needs the same
 packages as a training box, sd-scripts' requirements at the pin included, without touching the
 project's ``.venv``. Built once, without any model download; rebuilt when sd-scripts'
-requirements, the torch spec or pyproject.toml change. Anything that cannot be set up is named
-with the command that would fix it.
+requirements, the torch spec or the dependencies it installs from pyproject.toml change. Anything
+that cannot be set up is named with the command that would fix it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UserError
-from ..train.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR
+from ..train.kohya.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR
 
 TRAIN_VENV = Path(".venv-train")
 # On this project's x86_64 machines these two come from a local wheel store; elsewhere pip fetches them.
@@ -56,9 +58,20 @@ def requirements(root: Path) -> str:
     return "".join(line + "\n" for line in text.splitlines() if not line.strip().startswith("-e"))
 
 
+def installed_dependencies(root: Path) -> str:
+    """The part of pyproject.toml the train env installs: the core dependencies and the train extra.
+
+    Why not the whole file: a new dev tool, a docs extra or a version bump of ours changes nothing
+    in the train env, and a rebuild costs minutes and 6 GB of wheels.
+    """
+    project = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {})
+    extras = project.get("optional-dependencies", {})
+    return json.dumps([project.get("dependencies", []), extras.get("train", [])])
+
+
 def fingerprint(root: Path) -> str:
     h = hashlib.sha256()
-    for part in (TORCH_SPEC, requirements(root), (root / "pyproject.toml").read_text()):
+    for part in (TORCH_SPEC, requirements(root), installed_dependencies(root)):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
 

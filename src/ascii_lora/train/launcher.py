@@ -113,92 +113,138 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None,
             "launcher_pid": os.getpid()}
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    received: list[int] = []
-    step: int | None = None
-    saving: int | None = None  # the step of a state being saved, until the trainer moves on
-    stopped_after: int | None = None  # the state a requested stop waited for
+    relay = _Relay()
+    watch = _Watcher(echo, relay, stop_request, step_offset)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
         log.flush()
         # run.json names this launcher only once its part of the log has begun: `ascii-lora stop`
         # trusts that whatever follows the last header in train.log is this launch's
         atomic_write(record, json.dumps(info, indent=1))
-        trainer: list[subprocess.Popen] = []  # empty until it has started
-        early: list[int] = []  # signals that arrived while it was starting
-
-        def send(signum: int) -> None:
-            try:
-                os.killpg(trainer[0].pid, signum)
-            except ProcessLookupError:
-                pass
-
-        def relay(signum: int, frame: object) -> None:
-            received.append(signum)
-            (send if trainer else early.append)(signum)
-
-        # Our handlers go in before the trainer starts: exec resets a handled signal to its default
-        # but keeps an ignored one ignored, and a launcher started ignoring SIGINT (a background job
-        # of a script, a CI runner) would otherwise start a trainer that no relayed Ctrl-C can stop.
-        previous = {}
-        try:
-            for sig in RELAYED:
-                previous[sig] = signal.signal(sig, relay)
-        except ValueError:  # not the main thread: signals stay with whoever owns them
-            pass
-        try:
+        with relay:
             proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1, env=env, errors="replace", process_group=0)
-            trainer.append(proc)
-            while early:
-                send(early.pop(0))
+            relay.started(proc)
             assert proc.stdout is not None
-            told = 0
             for line in proc.stdout:
                 log.write(line)
                 log.flush()
                 echo(line.rstrip("\n"))
-                m = STEP_LINE.search(line)
-                if m:
-                    step = int(m.group(1))
-                saved = SAVING_STATE.search(line)
-                if saved:
-                    saving = int(saved.group(1))
-                elif m and saving is not None:
-                    if stopped_after is None and not received and stop_request is not None and stop_request.exists():
-                        stopped_after = saving
-                        echo(f"stop requested: the state at step {step_offset + saving} is saved; stopping the trainer")
-                        try:
-                            os.killpg(proc.pid, signal.SIGINT)
-                        except ProcessLookupError:
-                            pass
-                    saving = None
-                if len(received) > told:  # said between lines, never from inside the handler
-                    told = len(received)
-                    echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
+                watch.line(line, proc)
             code = proc.wait()
-            if len(received) > told:  # it stopped without another line
-                echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        interrupted = bool(received)
-        run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
-        name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
-        if interrupted:
-            summary = interruption_report(step, states_saved_since(run_dir, name, started - 1),
-                                          _flag(argv, "--save_every_n_steps"), step_offset)
-            log.write(f"# interrupted ({signal.Signals(received[0]).name}): {summary}\n")
-            echo(summary)
-        elif stopped_after is not None:
-            summary = stop_report(stopped_after, states_saved_since(run_dir, name, started - 1), step_offset)
-            log.write(f"# {summary}\n")
-            echo(summary)
+            watch.tell()  # it stopped without another line
+        summary = _summary(argv, log_path, started, relay.received, watch)
+        if summary:
+            log.write(summary[0])
+            echo(summary[1])
+    return _close_record(record, info, code, started, relay.received, watch, stop_request)
+
+
+class _Relay:
+    """Ctrl-C, SIGTERM and SIGHUP passed on to the trainer's process group, exactly as received.
+
+    Our handlers go in before the trainer starts: exec resets a handled signal to its default
+    but keeps an ignored one ignored, and a launcher started ignoring SIGINT (a background job
+    of a script, a CI runner) would otherwise start a trainer that no relayed Ctrl-C can stop.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.trainer: list[subprocess.Popen] = []  # empty until it has started
+        self.early: list[int] = []  # signals that arrived while it was starting
+        self.previous: dict = {}
+
+    def send(self, signum: int) -> None:
+        try:
+            os.killpg(self.trainer[0].pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def relay(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        (self.send if self.trainer else self.early.append)(signum)
+
+    def started(self, proc: subprocess.Popen) -> None:
+        self.trainer.append(proc)
+        while self.early:
+            self.send(self.early.pop(0))
+
+    def __enter__(self) -> _Relay:
+        try:
+            for sig in RELAYED:
+                self.previous[sig] = signal.signal(sig, self.relay)
+        except ValueError:  # not the main thread: signals stay with whoever owns them
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class _Watcher:
+    """Reads the trainer's output: its step, the state it is saving, and when a requested stop may go."""
+
+    def __init__(self, echo: Callable[[str], None], relay: _Relay, stop_request: Path | None, step_offset: int) -> None:
+        self.echo, self.relay, self.stop_request, self.step_offset = echo, relay, stop_request, step_offset
+        self.step: int | None = None
+        self.saving: int | None = None  # the step of a state being saved, until the trainer moves on
+        self.stopped_after: int | None = None  # the state a requested stop waited for
+        self.told = 0
+
+    def line(self, line: str, proc: subprocess.Popen) -> None:
+        m = STEP_LINE.search(line)
+        if m:
+            self.step = int(m.group(1))
+        saved = SAVING_STATE.search(line)
+        if saved:
+            self.saving = int(saved.group(1))
+        elif m and self.saving is not None:
+            if self._stop_asked():
+                self.stopped_after = self.saving
+                self.echo(f"stop requested: the state at step {self.step_offset + self.saving} is saved; stopping the trainer")
+                try:
+                    os.killpg(proc.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            self.saving = None
+        self.tell()  # said between lines, never from inside the handler
+
+    def _stop_asked(self) -> bool:
+        return (self.stopped_after is None and not self.relay.received and self.stop_request is not None
+                and self.stop_request.exists())
+
+    def tell(self) -> None:
+        received = self.relay.received
+        if len(received) > self.told:
+            self.told = len(received)
+            self.echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
+
+
+def _summary(argv: list[str], log_path: Path, started: float, received: list[int], watch: _Watcher) -> tuple[str, str] | None:
+    """(log line, user line) after an interrupted or stopped run: what was saved and how to go on."""
+    run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
+    name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
+    if received:
+        summary = interruption_report(watch.step, states_saved_since(run_dir, name, started - 1),
+                                      _flag(argv, "--save_every_n_steps"), watch.step_offset)
+        return f"# interrupted ({signal.Signals(received[0]).name}): {summary}\n", summary
+    if watch.stopped_after is not None:
+        summary = stop_report(watch.stopped_after, states_saved_since(run_dir, name, started - 1), watch.step_offset)
+        return f"# {summary}\n", summary
+    return None
+
+
+def _close_record(record: Path, info: dict, code: int, started: float, received: list[int], watch: _Watcher,
+                  stop_request: Path | None) -> int:
+    """Finish run.json and say the launch's exit code: a shell's for a signal, 0 for a stop that was asked for."""
+    interrupted, stopped_after = bool(received), watch.stopped_after
     if stop_request is not None and stopped_after is not None:
         stop_request.unlink(missing_ok=True)
     if code < 0:  # killed by a signal: report it the way a shell does
         code = 128 - code
     info.update(exit_code=code, finished=time.time(), seconds=round(time.time() - started, 1), interrupted=interrupted,
-                last_step=step, stopped_on_request_after=stopped_after)
+                last_step=watch.step, stopped_on_request_after=stopped_after)
     atomic_write(record, json.dumps(info, indent=1))
     if interrupted and code == 0:
         return 128 + received[0]

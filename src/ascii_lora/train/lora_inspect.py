@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.models import ExperimentConfig
-from .plan import SD_SCRIPTS_COMMIT
+from .kohya.plan import SD_SCRIPTS_COMMIT
 from .safetensors_header import NotSafetensors, read_header
 
 BLOCK = re.compile(r"^lora_unet_(double_blocks|single_blocks)_(\d+)_")

@@ -1,9 +1,9 @@
-"""Writing a plan into its run directory: the files `make train` and the user read (Kohya's or SimpleTuner's)."""
+"""Writing a plan into its run directory: the files `make train` and the user read (Kohya's; SimpleTuner's
+are in simpletuner/files.py, through the same ``write_files``)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -11,12 +11,10 @@ from pathlib import Path
 import tomli_w
 
 from ..fsutil import atomic_write, ensure_dir, writable_file_target
-from . import simpletuner_plan as st
-from .plan import ARGS_JSON, DATASET_CONFIG, RESOLVED, SAMPLE_PROMPTS, TRAIN_SH, Plan
+from .kohya.plan import ARGS_JSON, DATASET_CONFIG, RESOLVED, SAMPLE_PROMPTS, TRAIN_SH, Plan
 
 
-
-def _write_files(run_dir: Path, files: dict[str, str], script: str) -> list[Path]:
+def write_files(run_dir: Path, files: dict[str, str], script: str) -> list[Path]:
     """Every target checked first (no plan is left half-written), then each written atomically."""
     ensure_dir(run_dir)
     for name in files:
@@ -28,6 +26,7 @@ def _write_files(run_dir: Path, files: dict[str, str], script: str) -> list[Path
         written.append(path)
     (run_dir / script).chmod(0o755)
     return written
+
 
 def train_sh(plan: Plan, root: Path) -> str:
     bindir = Path(sys.executable).parent
@@ -42,8 +41,6 @@ def train_sh(plan: Plan, root: Path) -> str:
 
 
 def write_plan(plan: Plan, root: Path) -> list[Path]:
-    if isinstance(plan, st.SimpleTunerPlan):
-        return write_simpletuner_plan(plan)
     files = {
         DATASET_CONFIG: tomli_w.dumps(plan.dataset_config),
         SAMPLE_PROMPTS: plan.sample_prompts,
@@ -51,54 +48,4 @@ def write_plan(plan: Plan, root: Path) -> list[Path]:
         TRAIN_SH: train_sh(plan, root),
         RESOLVED: plan.resolved_toml,
     }
-    return _write_files(plan.run_dir, files, TRAIN_SH)
-
-
-# -- SimpleTuner ---------------------------------------------------------------------------------
-
-def simpletuner_train_sh(plan: st.SimpleTunerPlan) -> str:
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in plan.env.items())
-    return (
-        "#!/usr/bin/env bash\n"
-        "# Written by `ascii-lora plan --trainer simpletuner`: SimpleTuner reads config.json (CONFIG_PATH),\n"
-        "# which names multidatabackend.json and user_prompt_library.json beside it.\n"
-        "set -euo pipefail\n"
-        f"cd {shlex.quote(str(plan.run_dir))}\n"
-        f"{exports}"
-        f"exec {shlex.join(plan.argv)}\n"
-    )
-
-
-def sync_dataset_view(view: st.DatasetView) -> int:
-    """Point <run>/dataset at the dataset's images and captions (links, so nothing is copied and
-    SimpleTuner's bucket files land in the run, not in the dataset). Returns the number of links."""
-    view.target.mkdir(parents=True, exist_ok=True)
-    wanted = {}
-    if view.source.is_dir():
-        wanted = {p.name: p.resolve() for p in view.source.iterdir() if p.suffix in view.suffixes and p.is_file()}
-    for link in view.target.iterdir():
-        if link.is_symlink() and (link.name not in wanted or link.resolve() != wanted[link.name]):
-            link.unlink()
-    for name, src in wanted.items():
-        link = view.target / name
-        if not link.is_symlink():
-            tmp = view.target / f".{name}.link-tmp"
-            tmp.unlink(missing_ok=True)
-            tmp.symlink_to(src)
-            os.replace(tmp, link)
-    return len(wanted)
-
-
-def write_simpletuner_plan(plan: st.SimpleTunerPlan) -> list[Path]:
-    files = {
-        st.CONFIG_JSON: json.dumps(plan.config, indent=1) + "\n",
-        st.BACKEND_JSON: json.dumps(plan.backends, indent=1) + "\n",
-        st.TRAIN_SH: simpletuner_train_sh(plan),
-        st.RESOLVED: plan.resolved_toml,
-    }
-    if plan.prompt_library:
-        files[st.PROMPT_LIBRARY] = json.dumps(plan.prompt_library, indent=1, ensure_ascii=False) + "\n"
-    written = _write_files(plan.run_dir, files, st.TRAIN_SH)
-    sync_dataset_view(plan.view)
-    written.append(plan.view.target)
-    return written
+    return write_files(plan.run_dir, files, TRAIN_SH)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config.models import VRAM_PROFILES, ExperimentConfig
 from ..errors import UserError
-from .plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan
+from .kohya.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, Plan
 from .probes import GIB, Probes
 from .safetensors_header import NotSafetensors, model_kind, read_header
 

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .plan import SD_SCRIPTS_DIR
+from .kohya.plan import SD_SCRIPTS_DIR
 
 GIB = 1024**3
 

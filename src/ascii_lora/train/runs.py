@@ -32,6 +32,11 @@ def resolve_path(root: Path, p: str | Path) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
+def run_dir_of(root: Path, output_dir: str | Path, override: str | Path | None = None) -> Path:
+    """The run directory every command means: ``--run-dir`` when given, else ``[training] output_dir``."""
+    return Path(resolve_path(Path(root).resolve(), override or output_dir))
+
+
 @dataclass(frozen=True)
 class SavedState:
     path: Path

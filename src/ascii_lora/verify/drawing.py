@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config.models import ExperimentConfig
 from ..fsutil import TMP_PREFIX, atomic_write
-from ..train.plan import SD_SCRIPTS_DIR
+from ..train.kohya.plan import SD_SCRIPTS_DIR
 from .draw_worker import EVENT_PREFIX
 from .jobs import Job, Settings
 

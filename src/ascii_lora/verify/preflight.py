@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..config.models import ExperimentConfig
-from ..train.plan import SD_SCRIPTS_DIR
+from ..train.kohya.plan import SD_SCRIPTS_DIR
 from ..train.preflight import Check, check_model_file, check_sd_scripts, check_tokenizers, check_writable
 from ..train.probes import GIB, Probes
 from ..train.safetensors_header import NotSafetensors, model_kind, read_header

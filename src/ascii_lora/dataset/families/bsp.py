@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...grid import ops as gridops
 from ...config.models import CaveParams, DungeonParams
+from ...grid import ops as gridops
 from .cave import join_chambers, settle
 
 
@@ -25,7 +25,7 @@ class Rect:
 @dataclass
 class Node:
     rect: Rect
-    children: tuple["Node", "Node"] | None = None
+    children: tuple[Node, Node] | None = None
 
 
 def partition(rng: np.random.Generator, rect: Rect, min_leaf: int) -> Node:
@@ -128,18 +128,17 @@ def bsp_layout(
     rings &= ~room_mask  # the wall rings just outside the rooms
     open_mask |= room_mask
 
-    corridors = 0
-
-    def connect(node: Node) -> tuple[int, int]:
-        nonlocal corridors
-        if node.children is None:
-            return anchors[id(node)]
-        a = connect(node.children[0])
-        b = connect(node.children[1])
-        gridops.carve_l(open_mask, a, b, horizontal_first=bool(rng.integers(2)))
-        corridors += 1
-        return a if rng.integers(2) else b
-
-    connect(root)
+    _, corridors = _connect(rng, root, anchors, open_mask)
     doors = gridops.doors_on_rings(open_mask, room_mask, rings)
     return open_mask & ~doors, doors, rooms, caves, corridors
+
+
+def _connect(rng: np.random.Generator, node: Node, anchors: dict[int, tuple[int, int]],
+             open_mask: np.ndarray) -> tuple[tuple[int, int], int]:
+    """Siblings joined by an L corridor, bottom-up: (the cell this subtree offers its parent, corridors carved)."""
+    if node.children is None:
+        return anchors[id(node)], 0
+    a, left = _connect(rng, node.children[0], anchors, open_mask)
+    b, right = _connect(rng, node.children[1], anchors, open_mask)
+    gridops.carve_l(open_mask, a, b, horizontal_first=bool(rng.integers(2)))
+    return (a if rng.integers(2) else b), left + right + 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grid import ops as gridops
 from ...config.models import CaveParams, DatasetConfig
+from ...grid import ops as gridops
 from ...grid.layout import Layout, finish_map
 
 
@@ -59,7 +59,10 @@ def join_chambers(
     keep = keep[np.argsort(-sizes[keep], kind="stable")]
     by_label = np.argsort(flat, kind="stable")  # cells grouped by label, scan order inside a group
     ends = np.cumsum(counts)
-    cells_of = lambda lab: by_label[ends[lab] - counts[lab] : ends[lab]]  # noqa: E731
+
+    def cells_of(lab: int) -> np.ndarray:
+        return by_label[ends[lab] - counts[lab] : ends[lab]]
+
     system = np.zeros(h * w, dtype=bool)
     joined = np.zeros(len(sizes), dtype=bool)
     # the system's cells as a list of flat-index pieces (repeats are harmless); the nearest cell is

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grid import ops as gridops
 from ...config.models import DatasetConfig
+from ...grid import ops as gridops
 from ...grid.layout import Layout, finish_map
 from . import spanning
 
@@ -61,8 +61,8 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     open_mask = np.zeros_like(allowed)
     algorithm = str(rng.choice(cfg.maze.algorithms))
     cells = np.argwhere(allowed)
-    start = tuple(int(v) for v in cells[int(rng.integers(len(cells)))])
-    CARVERS[algorithm](rng, open_mask, allowed, start)
+    y0, x0 = (int(v) for v in cells[int(rng.integers(len(cells)))])
+    CARVERS[algorithm](rng, open_mask, allowed, (y0, x0))
 
     # entrance on the west wall, exit on the east wall, each corridor running off the image
     entry_y = top + 1 + 2 * int(rng.integers(ny))

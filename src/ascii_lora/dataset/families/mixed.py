@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grid import ops as gridops
 from ...config.models import DatasetConfig
+from ...grid import ops as gridops
 from ...grid.layout import Layout, finish_map
 from .bsp import bsp_layout
 

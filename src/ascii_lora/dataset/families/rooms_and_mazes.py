@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...grid import ops as gridops
 from ...config.models import DatasetConfig
+from ...grid import ops as gridops
 from ...grid.layout import Layout, finish_map
 from . import spanning
 
@@ -37,7 +37,8 @@ def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int
         if not masks[i] & taken:
             taken |= 1 << i
             accepted.append(i)
-    return np.stack([top, left, h, w], axis=1)[accepted].tolist()  # [top, left, height, width] each
+    boxes: list[list[int]] = np.stack([top, left, h, w], axis=1)[accepted].tolist()  # [top, left, h, w]
+    return boxes
 
 
 def _connectors(region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

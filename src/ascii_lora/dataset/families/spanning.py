@@ -52,7 +52,8 @@ def lattice(allowed: np.ndarray) -> Lattice:
 
 def wall_between(lat: Lattice, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Flat index of the wall cell between lattice nodes a and b (two steps apart)."""
-    return (lat.flat[a] + lat.flat[b]) // 2
+    wall: np.ndarray = (lat.flat[a] + lat.flat[b]) // 2
+    return wall
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def backtracker_forest(rng: np.random.Generator, lat: Lattice, starts: np.ndarra
     collecting = gc.isenabled()
     gc.disable()
     try:
-        parent, tout, pre = _walk(list(zip(*columns)), n, starts.tolist())
+        parent, tout, pre = _walk(list(zip(*columns, strict=True)), n, starts.tolist())
     finally:
         if collecting:
             gc.enable()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...config.models import DatasetConfig
 from ...grid import ops as gridops
 from ...grid import symbols
-from ...config.models import DatasetConfig
 from ...grid.layout import Layout
 from ..words import COMMANDS, FILES, WORDS
 
@@ -25,7 +25,7 @@ def _wrap(rng: np.random.Generator, width: int, lines: int) -> list[str]:
     picks = rng.integers(0, len(WORDS), size=(lines, per_line)).tolist()
     stops = (rng.random(lines) < 0.3).tolist()
     out = []
-    for row, stop in zip(picks, stops):
+    for row, stop in zip(picks, stops, strict=True):
         line = ""
         for k in row:
             nxt = f"{line} {WORDS[k]}" if line else WORDS[k]
@@ -71,7 +71,7 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     taken = np.zeros((n, n), dtype=bool)
     panels = []
     count = 1 if terminal else int(rng.integers(1, 4))
-    for i in range(count):
+    for _ in range(count):
         w = int(rng.integers(min(24, n - 4), n - 2)) if terminal or count == 1 else int(rng.integers(16, max(17, n // 2 + 8)))
         body = int(rng.integers(3, max(4, (n - 8) // count - 4)))
         h = body + 4  # frame, title, separator, body..., frame

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 
-from ..config.models import ExperimentConfig
-from ..errors import UserError
-from .runs import Segment, next_segment, resolve_path
+from ...config.models import ExperimentConfig
+from ...errors import UserError
+from ..resolved import resolved_toml
+from ..runs import Segment, next_segment, resolve_path
 
 SD_SCRIPTS_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 SD_SCRIPTS_DIR = Path("vendor/sd-scripts")
@@ -115,10 +115,6 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     """
     m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
     resumed = segment is not None and segment.resumed
-    launch = ["accelerate", "launch"]
-    if h.num_gpus > 1:
-        launch += ["--multi_gpu", "--num_processes", str(h.num_gpus)]
-    launch += ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
         "--pretrained_model_name_or_path", resolve_path(root, m.flux),
@@ -185,28 +181,16 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         args += ["--log_prefix", f"{segment.output_dir.name}-", "--initial_step", "0", "--resume", str(segment.resume_from)]
     elif s.at_first:
         args.append("--sample_at_first")
-    return launch + args
+    return accelerate_launch(cfg) + args
 
 
-def _unset(data: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out += _unset(value, f"{prefix}{key}.")
-        elif value is None:
-            out.append(prefix + key)
-    return out
-
-
-def resolved_toml(cfg: ExperimentConfig) -> str:
-    """The config as run. TOML has no null, so unset settings are named in a comment instead:
-    a reader must be able to tell "left unset" from "forgotten"."""
-    data = cfg.model_dump(mode="json")
-    header = "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
-    unset = _unset(data)
-    if unset:
-        header += f"# Unset (None, so the documented fallback applies): {', '.join(unset)}\n"
-    return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
+def accelerate_launch(cfg: ExperimentConfig) -> list[str]:
+    """accelerate's own options: the processes and precision sd-scripts runs under."""
+    t, h = cfg.training, cfg.hardware
+    launch = ["accelerate", "launch"]
+    if h.num_gpus > 1:
+        launch += ["--multi_gpu", "--num_processes", str(h.num_gpus)]
+    return launch + ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
 
 
 def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> Plan:
@@ -229,12 +213,3 @@ def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, r
         resolved_toml=resolved_toml(cfg),
         segment=segment,
     )
-
-
-def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None):
-    """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files."""
-    if cfg.trainer.kind == "simpletuner":
-        from .simpletuner_plan import build_simpletuner_plan
-
-        return build_simpletuner_plan(cfg, root, run_dir, resume)
-    return build_plan(cfg, root, run_dir, resume)

@@ -13,12 +13,12 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config.models import ExperimentConfig
-from .preflight import Check, check_gpu, check_model_file, check_writable, estimate_run_bytes
-from .probes import GIB, Gpu, Probes
-from .simpletuner_plan import ENV_DIR, FLUX_DIFFUSERS_REPO, SIMPLETUNER_VERSION, SimpleTunerPlan, checkpoint_dirs
+from ...config.models import ExperimentConfig
+from ..preflight import Check, check_gpu, check_model_file, check_writable, estimate_run_bytes
+from ..probes import GIB, Gpu, Probes
+from .plan import ENV_DIR, FLUX_DIFFUSERS_REPO, SIMPLETUNER_VERSION, SimpleTunerPlan, checkpoint_dirs
 
-ACCEPT_SCRIPT = Path(__file__).with_name("simpletuner_accept.py")
+ACCEPT_SCRIPT = Path(__file__).with_name("accept.py")
 
 REPORT_SNIPPET = """
 import importlib.metadata as m, json
@@ -46,7 +46,7 @@ class SimpleTunerProbes:
     """What SimpleTuner's environment offers. None: ask the real one; tests pass their own."""
 
     report: dict | None = None  # package versions, cuda, gpus of the environment
-    accept: tuple[bool, str] | None = None  # (accepted, last line) of simpletuner_accept.py
+    accept: tuple[bool, str] | None = None  # (accepted, last line) of accept.py
     hf_cache: bool | None = None
     machine: Probes = field(default_factory=Probes)
 
@@ -81,7 +81,7 @@ class SimpleTunerProbes:
 
 def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path,
                               probes: SimpleTunerProbes | None = None) -> list[Check]:
-    from ..dataset.validate import validate_dir
+    from ...dataset.validate import validate_dir
 
     probes = probes or SimpleTunerProbes()
     python = Path(root).resolve() / ENV_DIR / "bin" / "python"

@@ -2,7 +2,7 @@
 
 Runs with the Python of the SimpleTuner environment (it imports SimpleTuner, never ascii_lora):
 
-    .venv-simpletuner/bin/python src/ascii_lora/train/simpletuner_accept.py runs/flux_ascii
+    .venv-simpletuner/bin/python src/ascii_lora/train/simpletuner/accept.py runs/flux_ascii
 
 It loads <run>/config.json through ``simpletuner.helpers.configuration.loader.load_config`` (the
 JSON -> argv conversion and the argparse parser train.py uses, with its post-parse checks), builds
@@ -34,33 +34,11 @@ def _same(ours, got) -> bool:
     return str(got) == str(ours)
 
 
-def main(argv: list[str]) -> int:
-    # run as a file, its folder (ascii_lora/train) heads sys.path: keep its modules from shadowing SimpleTuner's
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    if len(argv) != 1:
-        print("usage: simpletuner_accept.py RUN_DIR", file=sys.stderr)
-        return 2
-    run = Path(argv[0]).resolve()
-    config_path = run / "config.json"
-    ours = json.loads(config_path.read_text())
-    os.environ.update(CONFIG_BACKEND="json", CONFIG_PATH=str(config_path))
-    os.environ.setdefault("SIMPLETUNER_LOG_LEVEL", "ERROR")
-
-    import importlib.metadata
-
+def _check_config(ours: dict, args, problems: list[str], lines: list[str]) -> None:
+    """Each key of config.json: a SimpleTuner option, parsed to the value we wrote."""
     from simpletuner.helpers.configuration import cmd_args
-    from simpletuner.helpers.configuration.loader import load_config
 
-    version = importlib.metadata.version("simpletuner")
-    try:
-        args = load_config(exit_on_error=True)
-    except (ValueError, SystemExit) as e:
-        print(f"FAIL SimpleTuner {version} refused {config_path}: {e}")
-        return 1
     dest = {opt.lstrip("-"): a.dest for a in cmd_args.get_argument_parser()._actions for opt in a.option_strings}
-    problems: list[str] = []
-    lines: list[str] = []
     for key, value in ours.items():
         if key not in dest:
             problems.append(f"config.json {key}: not a SimpleTuner option")
@@ -73,11 +51,17 @@ def main(argv: list[str]) -> int:
         if not ok:
             problems.append(f"config.json {key}: ours {value!r}, SimpleTuner parsed {got!r}")
 
+
+def _check_optimizer(args, lines: list[str]) -> None:
+    """The optimizer class SimpleTuner builds from our name."""
     from simpletuner.helpers.training.optimizer_param import optimizer_parameters
 
     opt_cls, details = optimizer_parameters(args.optimizer, args)
     lines.append(f"ok   optimizer {args.optimizer} -> {opt_cls.__module__}.{opt_cls.__name__} {details['default_settings']}")
 
+
+def _check_backends(args, problems: list[str], lines: list[str]) -> list[dict]:
+    """Each entry of multidatabackend.json: validated, every key built as written."""
     from simpletuner.helpers.data_backend.config import create_backend_config
 
     backends = json.loads(Path(args.data_backend_config).read_text())
@@ -102,7 +86,11 @@ def main(argv: list[str]) -> int:
             lines.append(f"{'ok  ' if ok else 'FAIL'} backend {entry['id']}.{key} = {json.dumps(value)} -> {got!r}")
             if not ok:
                 problems.append(f"multidatabackend.json {entry['id']}.{key}: ours {value!r}, SimpleTuner built {got!r}")
+    return backends
 
+
+def _check_prompts(ours: dict, args, problems: list[str], lines: list[str]) -> int:
+    """The validation prompts SimpleTuner reads back; returns how many there are."""
     prompts = 1 if ours.get("validation_prompt") else 0
     if args.user_prompt_library:
         from simpletuner.helpers.prompts import PromptHandler
@@ -113,6 +101,38 @@ def main(argv: list[str]) -> int:
         if library != written:
             problems.append(f"user_prompt_library.json: SimpleTuner read {library!r}")
         lines.append(f"{'ok  ' if library == written else 'FAIL'} user_prompt_library: {len(library)} prompts")
+    return prompts
+
+
+def main(argv: list[str]) -> int:
+    # run as a file, its folder (ascii_lora/train/simpletuner) heads sys.path: keep its modules from shadowing SimpleTuner's
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    if len(argv) != 1:
+        print("usage: accept.py RUN_DIR", file=sys.stderr)
+        return 2
+    run = Path(argv[0]).resolve()
+    config_path = run / "config.json"
+    ours = json.loads(config_path.read_text())
+    os.environ.update(CONFIG_BACKEND="json", CONFIG_PATH=str(config_path))
+    os.environ.setdefault("SIMPLETUNER_LOG_LEVEL", "ERROR")
+
+    import importlib.metadata
+
+    from simpletuner.helpers.configuration.loader import load_config
+
+    version = importlib.metadata.version("simpletuner")
+    try:
+        args = load_config(exit_on_error=True)
+    except (ValueError, SystemExit) as e:
+        print(f"FAIL SimpleTuner {version} refused {config_path}: {e}")
+        return 1
+    problems: list[str] = []
+    lines: list[str] = []
+    _check_config(ours, args, problems, lines)
+    _check_optimizer(args, lines)
+    backends = _check_backends(args, problems, lines)
+    prompts = _check_prompts(ours, args, problems, lines)
 
     print("\n".join(lines))
     for p in problems:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config.models import ExperimentConfig
-from .plan import resolved_toml
-from .runs import resolve_path
+from ...config.models import ExperimentConfig
+from ..resolved import resolved_toml
+from ..runs import resolve_path
 
 SIMPLETUNER_VERSION = "3.1.6"
 ENV_DIR = Path(".venv-simpletuner")  # its own environment: its transformers/diffusers pins clash with sd-scripts'
