@@ -14,7 +14,7 @@ from ascii_lora.config.loader import load_config
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.errors import UserError
 from ascii_lora.train.estimate import estimate
-from ascii_lora.train.plan import build_plan
+from ascii_lora.train.kohya.plan import build_plan
 from ascii_lora.train.validation_plan import run_shape, validation_batches
 
 from .kohya_facts import KohyaFacts

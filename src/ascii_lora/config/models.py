@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .base import Strict
 from .trainers import simpletuner_refusals
+from .watch import NotifyConfig, ValidationConfig, held_out_images, validation_warning
 
 # TOML arrays arrive as lists: the pair itself is lax about list-vs-tuple, its items stay strict.
 IntRange = Annotated[
@@ -51,13 +53,6 @@ def _kohya_args(name: str, items: list[str]) -> list[str]:
         if _no_control(item) or "=" not in item or not item.split("=", 1)[0].strip():
             raise ValueError(f"{name} item {item!r} must be one key=value without control characters")
     return items
-
-
-class Strict(BaseModel):
-    """TOML has types: a value of the wrong type (``"1024"``, ``"no"``, ``5.0`` for a count) is refused, not
-    converted, and ``inf``/``nan`` never reach a generator or the trainer's argv."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
 def _check_range(name: str, value: tuple[int, int] | tuple[float, float]) -> None:
@@ -504,6 +499,8 @@ class HardwareConfig(Strict):
     num_gpus: int = Field(1, ge=1, le=64, description="GPUs on this machine; > 1 launches accelerate --multi_gpu.")
     num_cpu_threads_per_process: int = Field(2, ge=1, description="accelerate --num_cpu_threads_per_process.")
     blocks_to_swap: int | None = Field(None, ge=0, le=35, description="Override the profile's block swap (0-35).")
+    price_per_hour: float | None = Field(None, ge=0, description="What the card costs per hour (any currency); set, "
+                                         "`plan` and the pre-flight print the run's cost beside its duration.")
 
     @property
     def profile(self) -> VramProfile:
@@ -572,6 +569,8 @@ class ExperimentConfig(Strict):
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Held-out images and their loss.")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="A webhook told about the run.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
@@ -585,6 +584,7 @@ class ExperimentConfig(Strict):
         p = self.hardware.profile
         if p.needs_8bit_optimizer and not self.optimizer.type.endswith("8bit"):
             raise ValueError(f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}")
+        held_out_images(self.validation, self.dataset.count)  # one line when it leaves no training image
         if self.trainer.kind == "simpletuner":
             refused = simpletuner_refusals(self)
             if refused:
@@ -604,4 +604,7 @@ class ExperimentConfig(Strict):
             out.append("[training] mixed_precision fp16: FLUX is trained in bf16; fp16 overflows are likely")
         if self.optimizer.learning_rate > 2e-3:
             out.append(f"[optimizer] learning_rate {self.optimizer.learning_rate:g} is very high for a rank-{self.network.dim} FLUX LoRA")
+        held = validation_warning(self.validation, self.dataset.count)
+        if held:
+            out.append(held)
         return out

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from .models import Strict
+from .base import Strict
 
 WEBHOOK_ENV = "ASCII_LORA_WEBHOOK_URL"  # the URL from the environment, so it need not sit in a config file
 TIMESTEPS_PER_VALIDATION = 4  # train_network.py at the pin: NUM_VALIDATION_TIMESTEPS, fixed in code

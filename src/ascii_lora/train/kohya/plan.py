@@ -14,6 +14,7 @@ from typing import Any
 
 from ...config.models import ExperimentConfig
 from ...errors import UserError
+from .. import validation_plan
 from ..resolved import resolved_toml
 from ..runs import Segment, next_segment, resolve_path
 
@@ -78,6 +79,7 @@ def dataset_config(cfg: ExperimentConfig, root: Path) -> dict[str, Any]:
             {
                 "resolution": t.side,
                 "batch_size": batch,
+                **validation_plan.dataset_keys(cfg),  # sd-scripts reads the split per dataset
                 "enable_bucket": False,
                 "subsets": [
                     {
@@ -176,6 +178,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         "--sample_prompts", str(run_dir / SAMPLE_PROMPTS),
         "--sample_every_n_steps", str(s.every_n_steps),
         "--logging_dir", str(run_dir / "logs"),
+        *validation_plan.trainer_args(cfg),
     ]
     if resumed:
         args += ["--log_prefix", f"{segment.output_dir.name}-", "--initial_step", "0", "--resume", str(segment.resume_from)]
