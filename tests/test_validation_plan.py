@@ -85,3 +85,17 @@ def test_each_refusal_is_one_line(tmp_path, toml, line):
     with pytest.raises(UserError) as e:
         load_config(path)
     assert str(e.value).replace(str(tmp_path), "D") == line
+
+
+def test_plan_prints_the_duration_and_with_a_price_the_cost(tmp_path, capsys, monkeypatch):
+    from ascii_lora.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[training]\noutput_dir = "{tmp_path / "run"}"\n')
+    assert main(["plan", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "expected duration 1 h 50 min (measured on one NVIDIA H100 80GB HBM3" in out and "cost" not in out
+    path.write_text(f'[training]\noutput_dir = "{tmp_path / "run"}"\n[hardware]\nprice_per_hour = 2.5\n')
+    assert main(["plan", "--config", str(path)]) == 0
+    assert "expected duration 1 h 50 min, cost 4.59 at 2.5 per hour" in capsys.readouterr().out

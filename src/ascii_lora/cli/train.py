@@ -80,11 +80,23 @@ def _plan(ctx: Context):
     return plan_run(ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, _warn)
 
 
+def _say_estimate(ctx: Context, plan) -> None:
+    """Expected duration (and cost with a price) of what this launch trains: docs/watching.md."""
+    from ..train.validation_plan import plan_estimate
+
+    segment = getattr(plan, "segment", None)
+    e = plan_estimate(ctx.cfg, segment.offset if segment is not None else 0)
+    say(e.summary())
+    for line in e.details():
+        say(line)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     ctx = _context(args, resume=True)
     plan = _plan(ctx)
     for path in ctx.trainer.write_plan(plan, ctx.root):
         say(f"wrote {path}")
+    _say_estimate(ctx, plan)
     say(f"{ctx.trainer.label} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
     return 0
 
@@ -120,6 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     rehearsal = getattr(args, "rehearsal", False)
     if not _preflight_passed(ctx, plan, rehearsal):
         return 1
+    _say_estimate(ctx, plan)
     argv = None
     if rehearsal:
         from ..rehearse.run import rehearsal_argv
