@@ -91,6 +91,20 @@ def _say_estimate(ctx: Context, plan) -> None:
         say(line)
 
 
+def _step_samples(ctx: Context, plan):
+    """A cumulative step -> its samples' check verdicts, for the checkpoint messages of this launch."""
+    from ..check.step_verdicts import step_verdicts, verdict_text
+
+    segment = getattr(plan, "segment", None)
+    offset = segment.offset if segment is not None else 0
+    folder = (segment.output_dir if segment is not None else plan.run_dir) / "sample"  # sd-scripts' <output_dir>/sample
+
+    def describe(step: int) -> str:
+        return verdict_text(*step_verdicts(folder, step - offset, ctx.cfg.check, ctx.cfg.dataset.cell_size))
+
+    return describe
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     ctx = _context(args, resume=True)
     plan = _plan(ctx)
@@ -141,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = plan.run_dir / "train.log"
     say(f"launching; log: {log}")
     try:
-        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv)
+        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv, samples=_step_samples(ctx, plan))
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     _report_adoption(adoption)

@@ -16,14 +16,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ..config.models import ExperimentConfig
 from .estimate import duration
-from .notify import Webhook
+from .launcher import STEP_LINE as STEP
+from .losses_file import update_losses
+from .notify import Webhook, webhook_url
 from .progress import StepClock
 
-# sd-scripts' training bar; its validation bars ("validation steps:", "epoch validation steps:") count
-# something else and must not move the step
-STEP = re.compile(r"(?<!validation )steps:\s*\d+%.*?\|\s*(\d+)/(\d+)")
 CHECKPOINT = re.compile(r"saving checkpoint: (\S+)")  # train_network.py save_model
 PEAK = re.compile(r"peak CUDA memory: ([\d.]+) GiB allocated, ([\d.]+) GiB reserved")
 LAST_LINES = 12
@@ -113,3 +114,28 @@ class RunWatch:
         """What run.json keeps: the measured speed, the ETA, the checkpoints seen, the peak."""
         return {**self.clock.record(), "wall_s": round(self.now() - self.started, 1), "checkpoints": self.checkpoints,
                 "peak_vram": self.peak}
+
+
+def run_watch(cfg: ExperimentConfig, run_dir: Path, offset: int, echo: Callable[[str], None],
+              describe: Callable[[int], str] | None = None) -> RunWatch:
+    """The watcher of one launch, with the configured webhook (``ASCII_LORA_WEBHOOK_URL`` first) or none."""
+    hook = Webhook(webhook_url(cfg.notify), cfg.notify.timeout_s, log=echo)
+    return RunWatch(run=Path(run_dir).name, total=cfg.training.max_train_steps, offset=offset, webhook=hook,
+                    describe_step=describe)
+
+
+def checkpoint_description(run_dir: Path, validated: bool, samples: Callable[[int], str] | None = None
+                           ) -> Callable[[int], str]:
+    """What a checkpoint's message says about its step: the validation loss (read from the event files now,
+    in the webhook's thread) and, from ``samples``, that step's check verdicts."""
+    def describe(step: int) -> str:
+        parts = []
+        if validated:
+            losses, why = update_losses(run_dir)
+            parts.append(f"validation loss {losses[step]:.4f} at step {step}" if step in losses
+                         else why or f"no validation loss logged at step {step}")
+        if samples is not None:
+            parts.append(samples(step))
+        return "; ".join(parts)
+
+    return describe

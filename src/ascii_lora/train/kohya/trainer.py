@@ -12,7 +12,10 @@ from ..plan_files import write_plan
 from ..preflight import Check
 from ..runs import incomplete_states
 from ..segments import Adoption, adopt_pending, close_segment, segments_with
+from ..losses_file import losses_line, update_losses
 from ..setup import setup_train
+from ..validation_plan import held_out, plan_estimate
+from ..watch import checkpoint_description, run_watch
 from ..stop import StopRequest, cancel_stop, request_stop
 from .plan import Plan, build_plan
 
@@ -48,10 +51,22 @@ class KohyaTrainer:
         return adopt_pending(run_dir, cfg.training.output_name, cfg.training.max_train_steps)
 
     def launch(self, cfg: ExperimentConfig, plan: Plan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None) -> tuple[int, Adoption | None]:
-        code = launcher.launch(argv or plan.argv, root, log, echo=echo, keep={"segments": segments_with(plan.run_dir, plan.segment)},
-                      stop_request=plan.run_dir / launcher.STOP_REQUEST, step_offset=plan.segment.offset)
-        return code, close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code)
+               argv: list[str] | None = None, samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
+        validated = bool(held_out(cfg))
+        progress = run_watch(cfg, plan.run_dir, plan.segment.offset, echo,
+                             checkpoint_description(plan.run_dir, validated, samples))
+        progress.launched(plan_estimate(cfg, plan.segment.offset).summary())
+        try:
+            code = launcher.launch(argv or plan.argv, root, log, echo=echo, keep={"segments": segments_with(plan.run_dir, plan.segment)},
+                                   stop_request=plan.run_dir / launcher.STOP_REQUEST, step_offset=plan.segment.offset,
+                                   progress=progress)
+            adoption = close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code)
+            if validated:
+                losses, why = update_losses(plan.run_dir)
+                echo(why or losses_line(losses))
+        finally:
+            progress.close()
+        return code, adoption
 
     def failure(self, plan: Plan, code: int, log: Path) -> str | None:
         return None  # sd-scripts' exit code is its verdict

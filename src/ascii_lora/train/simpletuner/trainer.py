@@ -42,7 +42,7 @@ class SimpleTunerTrainer:
         return []
 
     def launch(self, cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None) -> tuple[int, Adoption | None]:
+               argv: list[str] | None = None, samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
         return launcher.launch(argv or plan.argv, plan.run_dir, log, echo=echo, env=plan.env), None
 
     def failure(self, plan: SimpleTunerPlan, code: int, log: Path) -> str | None:
