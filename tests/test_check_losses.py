@@ -47,3 +47,24 @@ def test_the_chart_draws_the_loss_in_black_only_when_there_is_one():
     # the top (y 30), the loss of half of it (step 4) half-way down (y 200)
     for y, x in ((33, 470), (200, 870)):
         assert (with_loss[y, x] == 0).all() and not (plain[y, x] == 0).all()
+
+
+def test_check_of_a_run_reads_its_validation_loss_file(tmp_path, monkeypatch):
+    import json
+
+    from PIL import Image
+
+    from ascii_lora.cli import main
+    from ascii_lora.validation_loss import VALIDATION_FILE, losses_json
+
+    from .test_check import picture
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    (run / "sample").mkdir(parents=True)
+    img = picture("maze")[0]
+    Image.fromarray(img).convert("RGB").save(run / "sample" / f"{NAME}_000002_00_20261126094420_1234.png")
+    (run / VALIDATION_FILE).write_text(losses_json({2: 0.25}, []))
+    assert main(["check", "--run-dir", str(run)]) == 0
+    assert json.loads((run / "check" / "report.json").read_text())["validation_loss"] == {"2": 0.25}
+    assert [r[3] for r in table_rows((run / "check" / "report.md").read_text())] == ["0.2500"]
