@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rehearse", cmd_rehearse, "run the real trainer on this plan on the CPU with tiny random stand-in models")
     p.add_argument("--out", type=Path, default=Path("runs/rehearsal"), help="rehearsal folder (default runs/rehearsal)")
     p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
+    p.add_argument("--only", default=None, metavar="PHASES",
+                   help="comma-separated phases to run, e.g. watch (dataset, models, plan, preflight, interrupt, stop, "
+                        "resume, refuse, watch, inspect, check, verify, generate)")
     p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
     p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
 

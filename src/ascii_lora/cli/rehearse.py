@@ -18,11 +18,26 @@ def _in_venv(venv: Path) -> bool:
     return Path(sys.prefix).resolve() == venv.resolve()
 
 
+def _phases(only: str | None) -> set[str] | None:
+    """``--only a,b``: the phases to run (None: all); an unknown name is refused with the known ones."""
+    from ..rehearse.run import PHASE_KEYS
+
+    if only is None:
+        return None
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    unknown = sorted(names - set(PHASE_KEYS))
+    if unknown or not names:
+        raise UserError(f"rehearse --only {only}: unknown phase {', '.join(unknown) or '(none given)'}; "
+                        f"phases: {', '.join(PHASE_KEYS)}")
+    return names
+
+
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from ..rehearse import train_env
 
     root = Path.cwd()
     cfg = load_config(args.config)  # a bad config is refused before anything is installed
+    only = _phases(args.only)  # so is an unknown phase
     venv = args.train_venv if args.train_venv.is_absolute() else root / args.train_venv
     # a training box whose own env already holds everything (torch, sd-scripts' requirements) needs no second one
     if not _in_venv(venv) and train_env.missing_modules(Path(sys.executable)):
@@ -34,6 +49,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             again += ["--cache", str(args.cache)]
         if args.full_size:
             again.append("--full-size")
+        if args.only:
+            again += ["--only", args.only]
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
     if args.full_size:
@@ -68,7 +85,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         status.update(escape(line.strip()[:110]))
 
     try:
-        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line)
+        result = rehearse(cfg, root, args.out, cache, sizes, report=report, on_line=on_line, only=only)
     finally:
         status.stop()
     total = sum(p.seconds for p in result.phases)

@@ -44,7 +44,10 @@ REHEARSAL = {
     "hardware": {"num_gpus": 1, "blocks_to_swap": 0},
     "trainer": {"kind": "kohya"},  # the rehearsal runs sd-scripts; SimpleTuner has its own CPU proof (section 5)
     "verify": {"precision": "bf16"},  # a CPU has no fp8 matmul
+    "validation": {"enabled": False},  # the "watch" phase validates a run of its own (rehearse/watching.py)
 }
+PHASE_KEYS = ("dataset", "models", "plan", "preflight", "interrupt", "stop", "resume", "refuse", "watch", "inspect",
+              "check", "verify", "generate")
 INTERRUPT_AFTER_STEP = 2  # the first saved state: Ctrl-C right after it
 STOP_AFTER_STEP = 4  # the resumed segment's first state: `ascii-lora stop` waits for it
 LAUNCHER = Path(__file__).with_name("sd_launcher.py")
@@ -102,13 +105,14 @@ def rehearsal_probes():
 class _Trainer:
     """`ascii-lora train` in its own process group, as a terminal would run it; output to a log."""
 
-    def __init__(self, root: Path, config: Path, log: Path, extra: list[str], on_line: Callable[[str], None]):
+    def __init__(self, root: Path, config: Path, log: Path, extra: list[str], on_line: Callable[[str], None],
+                 env: dict[str, str] | None = None):
         self.log = log
         self.lines: list[str] = []
         cmd = [sys.executable, "-m", "ascii_lora", "train", "--config", str(config), "--rehearsal", *extra]
         self.proc = subprocess.Popen(
             cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            env={**os.environ, **OFFLINE}, start_new_session=True,
+            env={**os.environ, **OFFLINE, **(env or {})}, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background parent may ignore it
         )
         self.reader = threading.Thread(target=self._read, args=(on_line,), daemon=True)
@@ -191,8 +195,10 @@ def _sample_steps(sample_dir: Path, output_name: str) -> dict[int, int]:
 
 def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: st.Sizes | None = None,
              report: Callable[[Phase], None] = lambda p: None, on_line: Callable[[str], None] = lambda s: None,
-             train_timeout: float = 3600.0) -> Rehearsal:
-    """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it)."""
+             train_timeout: float = 3600.0, only: set[str] | None = None) -> Rehearsal:
+    """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it).
+
+    ``only``: the keys of the phases to run (PHASE_KEYS), the others skipped; None runs them all."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # set before the stand-ins' tokenizers are trained here
     root, out = Path(root).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -424,11 +430,32 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
                 f"picture drawn with {verdict['prompt']!r} and {verdict['lora']}, expected the trigger word and verify's winner")
         return f"2 pictures + verdicts + .ascii + sheet in {gen}, trigger word added, LoRA = verify's winner"
 
-    for n, fn in (("dataset", dataset), ("stand-in models", models), ("plan", plan), ("pre-flight", preflight),
-                  ("train, Ctrl-C after the first state", interrupt), ("RESUME=1, `ascii-lora stop`", stop),
-                  ("RESUME=1 to the end", resume),
-                  ("RESUME=1 on the finished run", refuse), ("inspect every LoRA", inspect), ("check the samples", check),
-                  ("verify: base model + last LoRA", verify), ("generate from a prompt", generate)):
+    def watching() -> str:
+        # its own short run on the rehearsal's dataset (and the caches the training phases left):
+        # validation loss, ETA lines and webhooks received here (rehearse/watching.py)
+        from .watching import watch_phase
+
+        if not list(Path(pre.dataset.out).glob("*.png")):
+            dataset()
+        def train(config: Path, log: Path, env: dict[str, str], timeout: float) -> tuple[int | None, list[str]]:
+            tr = _Trainer(root, config, log, [], on_line, env)
+            try:
+                return tr.wait(timeout), tr.lines
+            finally:
+                if tr.proc.poll() is None:
+                    tr.kill()
+
+        return watch_phase(pre, root, out, train, train_timeout)
+
+    for key, n, fn in (("dataset", "dataset", dataset), ("models", "stand-in models", models), ("plan", "plan", plan),
+                       ("preflight", "pre-flight", preflight), ("interrupt", "train, Ctrl-C after the first state", interrupt),
+                       ("stop", "RESUME=1, `ascii-lora stop`", stop), ("resume", "RESUME=1 to the end", resume),
+                       ("refuse", "RESUME=1 on the finished run", refuse),
+                       ("watch", "validation loss, ETA and webhooks", watching),
+                       ("inspect", "inspect every LoRA", inspect), ("check", "check the samples", check),
+                       ("verify", "verify: base model + last LoRA", verify), ("generate", "generate from a prompt", generate)):
+        if only is not None and key not in only:
+            continue
         if not phase(n, fn):
             break
     result.facts.update(

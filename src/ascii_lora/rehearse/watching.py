@@ -80,9 +80,13 @@ def dataset_counts(log: str) -> tuple[int | None, int | None]:
     return train, int(m.group(1)) if m else None
 
 
-def held_out_files(image_dir: Path, split: float, seed: int) -> tuple[list[str], list[str]]:
+def held_out_files(image_dir: Path, split: float, seed: int, sd_scripts: Path) -> tuple[list[str], list[str]]:
     """(trained, held out) file names by sd-scripts' own split_train_val at the pin, on its own sorted glob."""
-    from library.train_util import glob_images, split_train_val  # the pinned sd-scripts, on sys.path here
+    import sys
+
+    if str(sd_scripts) not in sys.path:
+        sys.path.insert(0, str(sd_scripts))
+    from library.train_util import glob_images, split_train_val  # the pinned sd-scripts (train environment)
 
     paths = glob_images(str(image_dir), "*")
     sizes = [None] * len(paths)
@@ -162,11 +166,11 @@ def tag_counts(captions: list[str]) -> dict[str, int]:
     return counts
 
 
-def judge_held_out(log: str, image_dir: Path, split: float, seed: int, lora: Path) -> str:
+def judge_held_out(log: str, image_dir: Path, split: float, seed: int, lora: Path, sd_scripts: Path) -> str:
     """The held-out image was never trained on: the trainer's dataset log, its own split, its own tag record."""
     from ..train.safetensors_header import read_header
 
-    train, val = held_out_files(image_dir, split, seed)
+    train, val = held_out_files(image_dir, split, seed, sd_scripts)
     counts = dataset_counts(log)
     if counts != (len(train), len(val)) or set(train) & set(val):
         raise AssertionError(f"the trainer's log says {counts} (training, validation) images; its split gives "
@@ -194,7 +198,7 @@ def watch_config(pre, out: Path):
     return ExperimentConfig.model_validate(data)
 
 
-def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, out: Path) -> str:
+def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, out: Path, sd_scripts: Path) -> str:
     """Every claim of the phase, from what the run left: see the module docstring."""
     import tomllib
 
@@ -210,7 +214,7 @@ def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, ou
     image_dir = Path(ds["subsets"][0]["image_dir"])
     steps = list(range(WATCH_EVERY, WATCH_STEPS + 1, WATCH_EVERY))
     held = judge_held_out(text, image_dir, ds["validation_split"], ds["validation_seed"],
-                          run_dir / f"{cfg.training.output_name}.safetensors")
+                          run_dir / f"{cfg.training.output_name}.safetensors", sd_scripts)
     losses = judge_losses(run_dir, steps)
     hooks = judge_webhooks(receiver.bodies, steps)
     leaks = files_holding([out], receiver.token)
@@ -218,3 +222,33 @@ def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, ou
         raise AssertionError(f"the webhook URL is written in {leaks}")
     return (f"{held}; validation loss from the event files: {losses}; {progress[-1]}; {summary}; {hooks}; "
             f"the URL is in no file under {out}")
+
+
+def watch_phase(pre, root: Path, out: Path, train, timeout: float) -> str:
+    """Train the watch run with the webhook URL in the environment, then judge everything it left.
+
+    ``train(config, log, env, timeout)`` runs ``ascii-lora train --rehearsal`` and returns (exit code or
+    None on timeout, output lines)."""
+    import shutil
+
+    import tomli_w
+
+    from ..config.watch import WEBHOOK_ENV
+    from ..fsutil import atomic_write
+    from ..train.kohya.plan import SD_SCRIPTS_DIR
+
+    cfg = watch_config(pre, out)
+    run_dir = Path(cfg.training.output_dir)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a rehearsal starts from nothing
+    config = out / "watch.toml"
+    atomic_write(config, "# The rehearsal's watch run: its config with WATCH_OVERRIDES.\n"
+                 + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)))
+    receiver = Receiver()
+    try:
+        code, lines = train(config, out / "train-watch.log", {WEBHOOK_ENV: receiver.url}, timeout)
+    finally:
+        receiver.close()
+    if code != 0:
+        raise AssertionError(f"the watch run exited {code}: {' | '.join(lines[-3:])[:400]}")
+    return judge_watch_run(cfg, run_dir, lines, receiver, out, Path(root) / SD_SCRIPTS_DIR)
