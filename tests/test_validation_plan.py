@@ -99,3 +99,10 @@ def test_plan_prints_the_duration_and_with_a_price_the_cost(tmp_path, capsys, mo
     path.write_text(f'[training]\noutput_dir = "{tmp_path / "run"}"\n[hardware]\nprice_per_hour = 2.5\n')
     assert main(["plan", "--config", str(path)]) == 0
     assert "expected duration 1 h 50 min, cost 4.59 at 2.5 per hour" in capsys.readouterr().out
+
+
+def test_a_share_that_rounds_to_no_image_is_a_warning_of_the_experiment():
+    assert ExperimentConfig.model_validate({"dataset": {"count": 8}}).warnings() == [
+        "[validation] share 0.05 of [dataset] count 8 holds out no image: no validation loss will be reported; "
+        "raise share or set images"]
+    assert ExperimentConfig.model_validate({"dataset": {"count": 8}, "validation": {"enabled": False}}).warnings() == []
