@@ -25,6 +25,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ..config.models import VerificationPrompt
 from ..validation_loss import TAG, VALIDATION_FILE, read_losses
 
 WATCH_STEPS = 4
@@ -33,7 +34,9 @@ WATCH_IMAGES = 4  # 3 trained on, 1 held out: at batch 1 an epoch is 3 steps, so
 WATCH_OVERRIDES = {
     "dataset": {"count": WATCH_IMAGES},
     "training": {"max_train_steps": WATCH_STEPS, "save_every_n_steps": WATCH_EVERY, "batch_size": 1, "resume": False},
-    "sample": {"every_n_steps": 1000, "at_first": False},  # sampling is proven by the other phases
+    # sampling is proven by the other phases; one prompt, since sd-scripts encodes every sample prompt
+    # with T5 before the first step (minutes each on a busy CPU)
+    "sample": {"every_n_steps": 1000, "at_first": False, "prompts": [VerificationPrompt]},
     "validation": {"enabled": True, "images": 1, "every_n_steps": WATCH_EVERY},
 }
 
