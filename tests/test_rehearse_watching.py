@@ -66,3 +66,17 @@ def test_the_receiver_records_json_and_the_secret_search_finds_every_copy(tmp_pa
     (tmp_path / "a" / "log.txt").write_text(f"posting to {r.url}\n")
     (tmp_path / "clean.json").write_text("{}")
     assert files_holding([tmp_path], r.token) == [str(tmp_path / "a" / "log.txt")]
+
+
+def test_the_watch_run_validates_every_second_step_on_the_rehearsals_own_images(tmp_path):
+    from ascii_lora.config.models import ExperimentConfig
+    from ascii_lora.rehearse.run import REHEARSAL
+    from ascii_lora.rehearse.watching import watch_config
+
+    pre = ExperimentConfig.model_validate({**REHEARSAL, "dataset": {**REHEARSAL["dataset"], "out": str(tmp_path / "data")},
+                                           "notify": {"webhook_url": "https://example.invalid/x"}})
+    cfg = watch_config(pre, tmp_path)
+    assert (cfg.dataset.out, cfg.dataset.count) == (pre.dataset.out, pre.dataset.count)  # the caches are reused
+    assert cfg.validation.held_out(cfg.dataset.count) == 1 and cfg.validation.every_n_steps == 2
+    assert (cfg.training.max_train_steps, cfg.training.save_every_n_steps) == (4, 2)
+    assert cfg.training.output_dir == str(tmp_path / "watch-run") and cfg.notify.webhook_url is None
