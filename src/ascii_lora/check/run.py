@@ -182,7 +182,8 @@ def refuse_clashes(images: list[Path], outputs: CheckOutputs, stems: dict[Path, 
                             f"choose another {flag}")
 
 
-def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress) -> CheckRun:
+def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress,
+              losses: dict[int, float] | None = None) -> CheckRun:
     for d in (outputs.overlay_dir, outputs.ascii_dir, outputs.report_dir):  # before any work: outputs that cannot be written
         if d:
             ensure_dir(d)
@@ -210,14 +211,15 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
         first_ok = next(r.file for r in reports if not r.error)
         run.report_dir = Path(outputs.report_dir) if outputs.report_dir else Path(first_ok).parent.parent / "check"
         ensure_dir(run.report_dir)
-        atomic_write(run.report_dir / "report.md", report_markdown(run.scores, reports))
-        save_png(run.report_dir / "scores.png", np.asarray(chart(run.scores)))
+        atomic_write(run.report_dir / "report.md", report_markdown(run.scores, reports, losses))
+        save_png(run.report_dir / "scores.png", np.asarray(chart(run.scores, losses=losses)))
     elif outputs.report_dir:
         run.report_dir = Path(outputs.report_dir)
         atomic_write(run.report_dir / "report.md", report_markdown([], reports))
 
     if outputs.json:
-        payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in run.scores]}
+        payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in run.scores],
+                   "validation_loss": {str(k): v for k, v in sorted((losses or {}).items())}}
         atomic_write(Path(outputs.json), json.dumps(payload, indent=1) + "\n")
     return run
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...config.models import ExperimentConfig
 from ...errors import UserError
+from .. import validation_plan
 from ..cluster import launch_flags, multiprocess_refusals
 from ..cluster_files import cluster_plan_files
 from ..resolved import resolved_toml
@@ -80,6 +81,7 @@ def dataset_config(cfg: ExperimentConfig, root: Path) -> dict[str, Any]:
             {
                 "resolution": t.side,
                 "batch_size": batch,
+                **validation_plan.dataset_keys(cfg),  # sd-scripts reads the split per dataset
                 "enable_bucket": False,
                 "subsets": [
                     {
@@ -140,8 +142,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         args.append("--network_train_unet_only")
     if n.dropout is not None:
         args += ["--network_dropout", _num(n.dropout)]
-    if n.args:
-        args += ["--network_args", *n.args]
+    args += ["--network_args", *n.args] if n.args else []
     args += [
         "--optimizer_type", o.kohya_type,
         "--learning_rate", _num(o.learning_rate),
@@ -179,6 +180,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         "--sample_prompts", str(run_dir / SAMPLE_PROMPTS),
         "--sample_every_n_steps", str(s.every_n_steps),
         "--logging_dir", str(run_dir / "logs"),
+        *validation_plan.trainer_args(cfg),
     ]
     if resumed:
         args += ["--log_prefix", f"{resumed.output_dir.name}-", "--initial_step", "0", "--resume", str(resumed.resume_from)]
