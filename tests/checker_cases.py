@@ -52,8 +52,8 @@ def pil_glyphs(pitch: int = CELL, threshold: bool = True) -> dict[str, np.ndarra
     out = {}
     for ch in PRINTABLE:
         im = Image.new("L", (pitch, pitch))
-        l, _, r, _ = font.getbbox(ch)
-        ImageDraw.Draw(im).text(((pitch - (r - l)) // 2 - l, top - 2), ch, fill=255, font=font)
+        left, _, r, _ = font.getbbox(ch)
+        ImageDraw.Draw(im).text(((pitch - (r - left)) // 2 - left, top - 2), ch, fill=255, font=font)
         a = np.asarray(im)
         out[ch] = (a >= 128).astype(np.uint8) * 255 if threshold else a.copy()
     out[" "] = np.zeros((pitch, pitch), np.uint8)
@@ -176,7 +176,7 @@ def morphed_tiles(kind: str) -> dict[str, np.ndarray]:
 
     atlas = get_atlas(CELL)
     out = {}
-    for ch, tile in zip(atlas.chars, atlas.tiles):
+    for ch, tile in zip(atlas.chars, atlas.tiles, strict=False):
         t = np.array(tile)
         if kind == "dilate":
             t = _dilate(t)
@@ -285,6 +285,47 @@ def family_cases(family: str, seed: int, count: int) -> list[Case]:
     return out
 
 
+def atlas_morph_case(family: str, rng, dense: bool, tag: str) -> Case:
+    """Our own atlas glyphs, thickened, thinned or nudged: read, but each a little off the atlas."""
+    kind = str(rng.choice(["dilate", "erode", "nudge"]))
+    fam = str(rng.choice(["text", "dungeon", "cave", "rooms_and_mazes"] if dense else ["text", "corridor", "maze"]))
+    grid = atlas_layout(rng, fam)
+    if not dense:
+        grid = [row if r % 3 == 0 else " " * len(row) for r, row in enumerate(grid)]
+    tiles = morphed_tiles("none" if kind == "nudge" else kind)
+    img = np.zeros((SIDE, SIDE), np.uint8)
+    for r, row in enumerate(grid):
+        for c, ch in enumerate(row):
+            t = tiles[ch]
+            if kind == "nudge" and ch not in "#-|{}[]~^<>*":
+                t = nudge(t, int(rng.integers(-1, 2)), int(rng.integers(-1, 2)))
+            img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = t
+    return Case(family, img, True, True, note=f"{tag} {kind} {fam}")
+
+
+def nothing_case(family: str, rng) -> Case:
+    """A blank, specked, noisy or single-line picture: no grid at all."""
+    kind = str(rng.choice(["blank", "specks", "noise", "line"]))
+    img = np.zeros((SIDE, SIDE), np.uint8)
+    if kind == "specks":
+        for _ in range(int(rng.integers(3, 40))):
+            y, x = rng.integers(0, SIDE - 4, 2)
+            s = int(rng.integers(1, 4))
+            img[y:y + s, x:x + s] = 255
+    elif kind == "noise":
+        img = np.where(rng.random((SIDE, SIDE)) < rng.uniform(0.002, 0.05), 255, 0).astype(np.uint8)
+    elif kind == "line":
+        im = Image.new("L", (SIDE, SIDE))
+        pts = [tuple(int(v) for v in rng.integers(0, SIDE, 2)) for _ in range(2)]
+        if rng.random() < 0.5:  # along the grid
+            pts[1] = (pts[0][0], pts[1][1]) if rng.random() < 0.5 else (pts[1][0], pts[0][1])
+        ImageDraw.Draw(im).line(pts, fill=255, width=int(rng.integers(1, 4)))
+        img = np.asarray(im)
+    if kind == "blank" and rng.random() < 0.5:
+        img = noisy(img, rng, 3)
+    return Case(family, img, False, False, offset=None, note=kind)
+
+
 def make_case(family: str, rng, dense: bool) -> Case:
     tag = "dense" if dense else "sparse"
     if family == "foreign_text":
@@ -295,20 +336,7 @@ def make_case(family: str, rng, dense: bool) -> Case:
         walls = str(rng.choice(["block", "line"]))
         return Case(family, draw_rooms(room_grid(rng, dense), walls, floor=bool(rng.random() < 0.7)), True, True, note=f"{tag} {walls}")
     if family == "atlas_morph":
-        kind = str(rng.choice(["dilate", "erode", "nudge"]))
-        fam = str(rng.choice(["text", "dungeon", "cave", "rooms_and_mazes"] if dense else ["text", "corridor", "maze"]))
-        grid = atlas_layout(rng, fam)
-        if not dense:
-            grid = [row if r % 3 == 0 else " " * len(row) for r, row in enumerate(grid)]
-        tiles = morphed_tiles("none" if kind == "nudge" else kind)
-        img = np.zeros((SIDE, SIDE), np.uint8)
-        for r, row in enumerate(grid):
-            for c, ch in enumerate(row):
-                t = tiles[ch]
-                if kind == "nudge" and ch not in "#-|{}[]~^<>*":
-                    t = nudge(t, int(rng.integers(-1, 2)), int(rng.integers(-1, 2)))
-                img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = t
-        return Case(family, img, True, True, note=f"{tag} {kind} {fam}")
+        return atlas_morph_case(family, rng, dense, tag)
     if family == "shifted":
         img, kind = foreign_ongrid(rng, dense)
         # glyphs are centred with >= 2 px margins: a shift of 5..11 px crosses every cell border;
@@ -343,25 +371,7 @@ def make_case(family: str, rng, dense: bool) -> Case:
         grid = text_grid(rng, dense) if kind != "map" else rooms_as_text(room_grid(rng, dense))
         return Case(family, render(grid, pil_glyphs(threshold=False)), True, True, crisp=False, note=f"{tag} anti-aliased font")
     if family == "nothing":
-        kind = str(rng.choice(["blank", "specks", "noise", "line"]))
-        img = np.zeros((SIDE, SIDE), np.uint8)
-        if kind == "specks":
-            for _ in range(int(rng.integers(3, 40))):
-                y, x = rng.integers(0, SIDE - 4, 2)
-                s = int(rng.integers(1, 4))
-                img[y:y + s, x:x + s] = 255
-        elif kind == "noise":
-            img = np.where(rng.random((SIDE, SIDE)) < rng.uniform(0.002, 0.05), 255, 0).astype(np.uint8)
-        elif kind == "line":
-            im = Image.new("L", (SIDE, SIDE))
-            pts = [tuple(int(v) for v in rng.integers(0, SIDE, 2)) for _ in range(2)]
-            if rng.random() < 0.5:  # along the grid
-                pts[1] = (pts[0][0], pts[1][1]) if rng.random() < 0.5 else (pts[1][0], pts[0][1])
-            ImageDraw.Draw(im).line(pts, fill=255, width=int(rng.integers(1, 4)))
-            img = np.asarray(im)
-        if kind == "blank" and rng.random() < 0.5:
-            img = noisy(img, rng, 3)
-        return Case(family, img, False, False, offset=None, note=kind)
+        return nothing_case(family, rng)
     if family == "smudged":
         img, kind = foreign_ongrid(rng, dense)
         return Case(family, smudge_half(img, rng), True, False, offset=None, note=f"{tag} {kind} half smudged")

@@ -25,7 +25,7 @@ def components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
     h, w = mask.shape
     seen = np.zeros_like(mask, dtype=bool)
     out = []
-    for y, x in zip(*np.nonzero(mask)):
+    for y, x in zip(*np.nonzero(mask), strict=False):
         if seen[y, x]:
             continue
         seen[y, x] = True
@@ -62,7 +62,7 @@ def opening(mask: np.ndarray, k: int) -> np.ndarray:
 
 
 def is_solid_rectangle(comp: list[tuple[int, int]]) -> bool:
-    ys, xs = zip(*comp)
+    ys, xs = zip(*comp, strict=False)
     return len(comp) == (max(ys) - min(ys) + 1) * (max(xs) - min(xs) + 1)
 
 
@@ -71,7 +71,7 @@ def rooms(grid: np.ndarray) -> list[tuple[int, int, int, int]]:
     out = []
     for comp in components(opening(grid == FLOOR, 3)):
         if is_solid_rectangle(comp):
-            ys, xs = zip(*comp)
+            ys, xs = zip(*comp, strict=False)
             out.append((min(ys), min(xs), max(ys) - min(ys) + 1, max(xs) - min(xs) + 1))
     return out
 

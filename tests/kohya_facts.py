@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 FIXTURE = Path(__file__).parent / "fixtures" / "sd_scripts_facts.json"
 
 

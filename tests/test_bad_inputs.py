@@ -8,11 +8,9 @@ mostly interpreter start-up), then each case is its own test.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from ascii_lora.grid.atlas import get_atlas
-from ascii_lora.check.score import check_file, check_gray
 from ascii_lora.check.ranking import parse_sample_name, rank
+from ascii_lora.check.score import check_file, check_gray
 from ascii_lora.cli import main
 from ascii_lora.config.models import CheckConfig, DatasetConfig
-from ascii_lora.dataset.writer import write_dataset
 from ascii_lora.dataset.families import FAMILIES
+from ascii_lora.dataset.writer import write_dataset
+from ascii_lora.grid.atlas import get_atlas
 
 CFG = CheckConfig()
 ATLAS = get_atlas(16)

@@ -46,7 +46,7 @@ def test_every_family_gets_the_human_verdict_on_each_criterion(family):
             assert r.offset == [0, 0] and not any("shifted" in n for n in r.notes), (case.note, r.offset)
         elif case.offset is not None:
             assert r.offset is not None, (case.note, r.notes)
-            assert all(circular(g, e) <= case.offset_slack for g, e in zip(r.offset, case.offset)), (case.note, r.offset)
+            assert all(circular(g, e) <= case.offset_slack for g, e in zip(r.offset, case.offset, strict=False)), (case.note, r.offset)
 
 
 def test_shifted_block_walls_report_their_exact_offset():
@@ -194,7 +194,7 @@ def test_snap_never_moves_on_grid_content_nor_replaces_what_it_cannot_read(tmp_p
     fixed = np.asarray(Image.open(tmp_path / "fixed" / "foreign.png"))
     assert np.array_equal(fixed, img)  # nothing moved, nothing redrawn as a different glyph
     ascii_rows = (tmp_path / "fixed" / "foreign.ascii").read_text().splitlines()
-    assert all(a == " " or t != " " for row_a, row_t in zip(ascii_rows, text) for a, t in zip(row_a, row_t))
+    assert all(a == " " or t != " " for row_a, row_t in zip(ascii_rows, text, strict=False) for a, t in zip(row_a, row_t, strict=False))
     assert sum(row.count("?") for row in ascii_rows) > 0.5 * sum(len(t.strip()) for t in text)
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from ascii_lora.check.ranking import label, parse_sample_name, rank

@@ -245,6 +245,23 @@ def test_a_checkpoint_of_degenerate_pictures_never_outranks_one_of_sparse_panels
     assert not any(s.best for s in rank(reports("degenerate", 300)))
 
 
+def test_snap_keeps_a_picture_where_it_is_when_no_grid_is_found_anywhere(tmp_path):
+    """Free-placed text: the phase search settles on (15, 11) but no grid explains the picture, so
+    snap re-reads it at (0, 0) (with the [check] settings) and moves nothing."""
+    from PIL import Image
+
+    from ascii_lora.check.run import snap_images
+    from ascii_lora.config.models import ExperimentConfig
+
+    case = cc.family_cases("off_grid", 3, 2)[1]
+    report, reading = check_gray("free", case.image, CheckConfig(), get_atlas(16))
+    assert report.offset is None and reading is not None and reading.offset != (0, 0)  # the path under test
+    Image.fromarray(case.image).save(tmp_path / "free.png")
+    [result] = snap_images([str(tmp_path / "free.png")], ExperimentConfig(), tmp_path / "fixed")
+    assert result.error is None and result.offset == (0, 0) and result.png is not None and result.png.is_file()
+    assert (tmp_path / "fixed" / "free.ascii").read_text().count("\n") == 64  # read on the unmoved grid
+
+
 def test_snap_moves_shifted_foreign_text_by_its_exact_offset_onto_the_grid(tmp_path):
     """Text in Pillow's bitmap font (a clear cell box) moved by (7, 10): snap moves it back by
     exactly that, so every cell it keeps as drawn ('?') is the original's cell, pixel for pixel."""

@@ -11,10 +11,10 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from ascii_lora.cli import main
 from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig

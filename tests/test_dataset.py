@@ -11,10 +11,10 @@ from PIL import Image
 from pydantic import BaseModel
 
 from ascii_lora.config.models import DatasetConfig
-from ascii_lora.dataset.writer import fingerprint, write_dataset
-from ascii_lora.errors import UserError
 from ascii_lora.dataset.sample import family_schedule
 from ascii_lora.dataset.validate import validate_dir
+from ascii_lora.dataset.writer import fingerprint, write_dataset
+from ascii_lora.errors import UserError
 
 COUNT = 14
 
@@ -218,7 +218,7 @@ CONTENT_CHANGES = {
 
 def _leaf_fields(model, prefix: str = "") -> set[str]:
     out = set()
-    for name, info in type(model).model_fields.items():
+    for name, _info in type(model).model_fields.items():
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             out |= _leaf_fields(value, f"{prefix}{name}.")

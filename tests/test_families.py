@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ascii_lora.config.models import DatasetConfig
+from ascii_lora.dataset.families import FAMILIES
 from ascii_lora.grid import ops as gridops
 from ascii_lora.grid import symbols
 from ascii_lora.grid.atlas import PRINTABLE, get_atlas
-from ascii_lora.config.models import DatasetConfig
-from ascii_lora.dataset.families import FAMILIES
 from ascii_lora.grid.layout import floor_fraction
 
 from . import grid_oracle as oracle

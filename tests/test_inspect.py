@@ -8,8 +8,8 @@ import pytest
 
 from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
-from ascii_lora.train.lora_inspect import inspect_lora
 from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT
+from ascii_lora.train.lora_inspect import inspect_lora
 
 from .fakes import fake_lora
 from .kohya_facts import KohyaFacts

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from ascii_lora.train.launcher import interruption_report
+
 from .fakes import ctrl_c_as_in_a_terminal
 from .test_bad_inputs import cli, tree
-
-from ascii_lora.train.launcher import interruption_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = 300  # 1024 px images: long enough (~0.5 s on 2 workers) to be stopped halfway

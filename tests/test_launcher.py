@@ -7,9 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from importlib.metadata import version
+from pathlib import Path
 
-from ascii_lora.train.launcher import launch
+import pytest
+
+from ascii_lora.train.launcher import interruption_report, launch, process_start_ticks, resolve_launcher
+
+from .fakes import ctrl_c_as_in_a_terminal
 
 
 def test_streams_logs_and_returns_the_exit_code(tmp_path):
@@ -58,16 +65,6 @@ def test_ctrl_c_reaches_the_trainer_and_is_recorded(tmp_path):
 
 
 # -- in-process specifications: the launcher runs here, the trainer is a small Python script -------------
-
-import threading
-from importlib.metadata import version
-from pathlib import Path
-
-import pytest
-
-from ascii_lora.train.launcher import interruption_report, process_start_ticks, resolve_launcher
-
-from .fakes import ctrl_c_as_in_a_terminal
 
 VERSION = version("ascii-lora")
 
@@ -229,7 +226,7 @@ def test_a_second_signal_is_passed_on_too_and_the_first_one_names_the_run(tmp_pa
     hooks = [send_on("ready", signal.SIGTERM), send_on("trainer got SIGTERM", signal.SIGINT)]
     code, lines = run(tmp_path, COUNTING, "2", "0", on_line=lambda line: [h(line) for h in hooks])
     assert code == 128 + signal.SIGTERM
-    assert [l for l in lines if "passed to the trainer" in l] == [
+    assert [line for line in lines if "passed to the trainer" in line] == [
         "SIGTERM passed to the trainer: stopping now (nothing is saved on the way out)",
         "SIGINT passed to the trainer: stopping now (nothing is saved on the way out)"]
     assert "exiting with 0 after SIGTERM SIGINT" in lines

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ascii_lora.cli import main
-from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
 from ascii_lora.config.loader import load_config
+from ascii_lora.config.models import VRAM_PROFILES, ExperimentConfig, VerificationPrompt
 from ascii_lora.train.kohya.plan import build_plan
 from ascii_lora.train.plan_files import write_plan
 from ascii_lora.train.runs import latest_state
@@ -100,6 +100,11 @@ def expected_trainer_flags(c: ExperimentConfig, root: Path, run: Path) -> dict[s
         "logging_dir": str(run / "logs"),
         "sample_at_first": True if s.at_first else None,
         "resume": None,
+        # validation (docs/watching.md): held out by default, validated at each sampling step, never per epoch
+        "validation_seed": str(c.validation.seed) if c.validation.enabled else None,
+        "validate_every_n_steps": str(c.validation.every_n_steps or s.every_n_steps) if c.validation.enabled else None,
+        "validate_every_n_epochs": str(t.max_train_steps + 1) if c.validation.enabled else None,
+        "max_validation_steps": str(c.validation.max_batches) if c.validation.max_batches else None,
     }
 
 
@@ -237,8 +242,19 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
     assert text.startswith(
         "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
         "# Unset (None, so the documented fallback applies): network.dropout, training.batch_size, hardware.blocks_to_swap, "
-        "cluster.main_process_ip, verify.steps, verify.guidance\n"
+        "hardware.price_per_hour, cluster.main_process_ip, verify.steps, verify.guidance, validation.images, "
+        "validation.every_n_steps, validation.max_batches\n"
     )
+
+
+def test_the_resolved_config_never_holds_the_webhook_url(tmp_path):
+    cfg = ExperimentConfig.model_validate({"notify": {"webhook_url": "https://hooks.example.invalid/T0/secret-token"}})
+    plan = build_plan(cfg, tmp_path)
+    write_plan(plan, tmp_path)
+    assert "# [notify] webhook_url is set and left out here: it is a secret\n" in plan.resolved_toml
+    for f in plan.run_dir.iterdir():
+        assert "secret-token" not in f.read_text(), f.name
+    assert ExperimentConfig.model_validate(tomllib.loads(plan.resolved_toml)).notify.webhook_url is None
 
 
 def saved_state(folder: Path, step: int) -> None:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ascii_lora.cli import main
 from ascii_lora.config.models import ExperimentConfig
 from ascii_lora.dataset.writer import write_dataset
-from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT, build_plan
-from ascii_lora.train.preflight import check_model_file, estimate_run_bytes, run_preflight
+from ascii_lora.train.kohya.plan import SD_SCRIPTS_COMMIT, TRAIN_SCRIPT, build_plan
+from ascii_lora.train.preflight import (
+    Check,
+    check_gpu,
+    check_model_file,
+    check_sd_scripts,
+    check_tokenizers,
+    check_trainer_parses,
+    check_writable,
+    estimate_run_bytes,
+    run_preflight,
+)
 from ascii_lora.train.probes import Gpu, Probes
 
 from .fakes import fake_lora, fake_model
@@ -163,16 +176,6 @@ def test_make_train_on_this_cpu_box_refuses_without_traceback(tmp_path, capsys, 
 
 
 # -- each check's own line: what was found and, on failure, the one fix ---------------------------------------
-
-import dataclasses
-import json
-import os
-import subprocess
-
-import numpy as np
-
-from ascii_lora.train.preflight import Check, check_gpu, check_sd_scripts, check_tokenizers, check_trainer_parses, check_writable
-from ascii_lora.train.kohya.plan import TRAIN_SCRIPT
 
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "sd_scripts_facts.json").read_text())
 PINNED = "48d368fa5577"  # the first 12 hex digits of the pin, as the user sees them

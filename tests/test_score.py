@@ -16,7 +16,15 @@ from ascii_lora.config.models import CheckConfig, DatasetConfig
 from ascii_lora.dataset.families import FAMILIES
 from ascii_lora.grid.atlas import get_atlas
 from ascii_lora.grid.layout import grid_text
-from tests.checker_cases import atlas_layout, draw_rooms, morphed_tiles, pil_glyphs, render, room_grid, text_grid
+from tests.checker_cases import (
+    atlas_layout,
+    draw_rooms,
+    morphed_tiles,
+    pil_glyphs,
+    render,
+    room_grid,
+    text_grid,
+)
 
 CFG = CheckConfig()
 ATLAS = get_atlas(16)

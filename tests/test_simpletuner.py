@@ -20,16 +20,16 @@ from ascii_lora.check.ranking import parse_sample_name
 from ascii_lora.cli import main
 from ascii_lora.config.loader import load_config
 from ascii_lora.config.models import ExperimentConfig
+from ascii_lora.dataset.families import FAMILIES
 from ascii_lora.dataset.writer import write_dataset
 from ascii_lora.errors import UserError
 from ascii_lora.grid.atlas import get_atlas
-from ascii_lora.dataset.families import FAMILIES
+from ascii_lora.train.probes import Gpu, Probes
 from ascii_lora.train.registry import build_trainer_plan
 from ascii_lora.train.simpletuner.files import write_simpletuner_plan
-from ascii_lora.train.simpletuner.preflight import SimpleTunerProbes, run_simpletuner_preflight
-from ascii_lora.train.probes import Gpu, Probes
 from ascii_lora.train.simpletuner.install import simpletuner_install_commands
 from ascii_lora.train.simpletuner.plan import SIMPLETUNER_VERSION, SimpleTunerPlan
+from ascii_lora.train.simpletuner.preflight import SimpleTunerProbes, run_simpletuner_preflight
 
 from .fakes import fake_model
 
@@ -372,7 +372,7 @@ def test_check_ranks_simpletuner_validation_images_and_finds_their_checkpoints(t
     folder = run / "validation_images"
     folder.mkdir(parents=True)
     for step, images in {0: clean, 500: grey, 1000: clean}.items():
-        for img, short in zip(images, ("validation", "prompt_01")):
+        for img, short in zip(images, ("validation", "prompt_01"), strict=False):
             Image.fromarray(img).convert("RGB").save(folder / f"step_{step}_{short}_0_1024x1024.png")
     (run / "checkpoint-500").mkdir()
     (run / "checkpoint-500" / "pytorch_lora_weights.safetensors").write_bytes(b"x")

@@ -19,7 +19,7 @@ def flood_components(mask: np.ndarray) -> list[set[tuple[int, int]]]:
     """4-connected components by breadth-first flood, in scan order of their first cell."""
     seen = np.zeros_like(mask)
     out = []
-    for y, x in zip(*np.nonzero(mask)):
+    for y, x in zip(*np.nonzero(mask), strict=False):
         if seen[y, x]:
             continue
         comp, queue = set(), deque([(y, x)])
@@ -157,7 +157,7 @@ def test_kept_maze_is_what_peeling_dead_ends_leaves(seed):
     lat = spanning.lattice(allowed)
     forest = spanning.backtracker_forest(rng, lat, rng.permutation(lat.size))
     child = np.flatnonzero(forest.parent >= 0)
-    wall_cell = {int(c): int(w) for c, w in zip(child, spanning.wall_between(lat, child, forest.parent[child]))}
+    wall_cell = {int(c): int(w) for c, w in zip(child, spanning.wall_between(lat, child, forest.parent[child]), strict=False)}
     # the cell graph of the forest: node cells and the wall cells between them
     edges: dict[int, set[int]] = {int(f): set() for f in lat.flat}
     for c, w in wall_cell.items():
@@ -170,7 +170,7 @@ def test_kept_maze_is_what_peeling_dead_ends_leaves(seed):
     owner = rng.integers(0, lat.size, k)
     on_wall = (rng.random(k) < 0.4) & (forest.parent[owner] >= 0)
     extra: dict[int, int] = {}
-    for o, w in zip(owner.tolist(), on_wall.tolist()):
+    for o, w in zip(owner.tolist(), on_wall.tolist(), strict=False):
         cell = wall_cell[o] if w else int(lat.flat[o])
         extra[cell] = extra.get(cell, 0) + 1
     per_tree = np.bincount(forest.tree[owner], minlength=int(forest.tree.max()) + 1)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from ascii_lora.errors import UserError
 from PIL import Image
 
 from ascii_lora.config.models import DatasetConfig
 from ascii_lora.dataset.validate import validate_dir
 from ascii_lora.dataset.writer import write_dataset
+from ascii_lora.errors import UserError
 
 RES = 384  # 24 cells: a small but real dataset
 

@@ -16,7 +16,14 @@ from ascii_lora.verify.draw_worker import run_jobs
 from ascii_lora.verify.generate import plan_generate, resolve_lora, run_generate, slug
 
 from .test_verify_sweep import NAME, gpu_box
-from .verify_helpers import make_models, make_run, noise_picture, perfect_codes, perfect_picture, save_like_sd_scripts
+from .verify_helpers import (
+    make_models,
+    make_run,
+    noise_picture,
+    perfect_codes,
+    perfect_picture,
+    save_like_sd_scripts,
+)
 
 
 class Drawer:

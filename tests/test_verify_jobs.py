@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from ascii_lora.config.models import ExperimentConfig, SampleConfig, VerificationPrompt
 from ascii_lora.errors import UserError
-from ascii_lora.verify.jobs import (Checkpoint, Settings, build_jobs, discover, is_drawn, make_record, record_path, select,
-                                    verify_prompts, with_trigger)
+from ascii_lora.verify.jobs import (
+    Checkpoint,
+    Settings,
+    build_jobs,
+    discover,
+    is_drawn,
+    make_record,
+    record_path,
+    select,
+    verify_prompts,
+    with_trigger,
+)
 
 from .fakes import fake_lora
 from .verify_helpers import MODULES, make_run
@@ -22,7 +31,7 @@ NAME = "flux_ascii_structure_v1"
 def test_checkpoints_are_found_by_sd_scripts_names_in_step_order(tmp_path):
     make_run(tmp_path, NAME, [1500, 500, 1000], final_steps=1800)
     (tmp_path / f"{NAME}-step00000500-state").mkdir()  # a resumable state, not a LoRA
-    fake_lora(tmp_path / f"other-step00000500.safetensors", MODULES, 4, 2.0)  # another run's file
+    fake_lora(tmp_path / "other-step00000500.safetensors", MODULES, 4, 2.0)  # another run's file
     found, notes = discover(tmp_path, NAME)
     assert [(c.key, c.step) for c in found] == [("step00000500", 500), ("step00001000", 1000), ("step00001500", 1500), ("final", 1800)]
     assert [c.path.name for c in found][-1] == f"{NAME}.safetensors"

@@ -51,3 +51,20 @@ def test_a_checkpoint_that_passes_nothing_is_named_but_the_report_says_the_grid_
     text = markdown(s, "256x256", stand_in=True)
     assert "**Winner: step 500** - 0/16 = 0%" in text
     assert "has not learned the grid" in text and "stand-in models" in text
+
+
+def checkpoint_rows(text: str) -> list[list[str]]:
+    table = text.split("## Pass rate per prompt")[0]
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+
+
+def test_each_checkpoint_shows_the_runs_validation_loss_at_its_step():
+    s = summarise(verdicts(BASE, 2) + verdicts(S500, 10) + verdicts(S900, 12), [BASE, S500, S900], ["p"] * 4, [0, 1, 2, 3])
+    s.losses = {500: 0.41234, 250: 0.5}
+    head, rule, *rows = checkpoint_rows(markdown(s, "256x256"))
+    assert head[4:6] == ["95% interval", "validation loss"] and len(rule) == len(head)
+    assert [(r[0].split(" **")[0].split(" (")[0], r[5]) for r in rows] == [("base model", "-"), ("step 500", "0.4123"), ("step 900", "-")]
+    s.losses = {}
+    head, _, *rows = checkpoint_rows(markdown(s, "256x256"))
+    assert "validation loss" not in head and len(rows[0]) == len(head)

@@ -19,7 +19,14 @@ from ascii_lora.verify.drawing import choose_precision
 from ascii_lora.verify.preflight import check_gpu
 from ascii_lora.verify.sweep import plan_sweep, run_sweep, winner_file
 
-from .verify_helpers import make_models, make_run, noise_picture, perfect_codes, perfect_picture, save_like_sd_scripts
+from .verify_helpers import (
+    make_models,
+    make_run,
+    noise_picture,
+    perfect_codes,
+    perfect_picture,
+    save_like_sd_scripts,
+)
 
 NAME = "flux_ascii_structure_v1"
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from ascii_lora.config.models import ExperimentConfig, HardwareConfig, VerifyConfig
 from ascii_lora.verify import draw_worker
 from ascii_lora.verify.draw_worker import EVENT_PREFIX, run_jobs, t5_layers
 from ascii_lora.verify.drawing import WorkerProcess, choose_precision, clear_stale, worker_spec
-from ascii_lora.config.models import ExperimentConfig, HardwareConfig, VerifyConfig
 from ascii_lora.verify.jobs import Checkpoint, Settings, build_jobs
 
 from .verify_helpers import noise_picture, save_like_sd_scripts

@@ -79,7 +79,7 @@ def test_atlas_facts_follow_the_cell_size(tmp_path):
     # the closest pair of tiles and how many pixels tell them apart, recounted here
     from ascii_lora.grid.atlas import get_atlas
 
-    tiles = dict(zip(get_atlas(8).chars, get_atlas(8).tiles))
+    tiles = dict(zip(get_atlas(8).chars, get_atlas(8).tiles, strict=False))
     a, b = atlas["closest_pair"]
     assert int((tiles[a] != tiles[b]).sum()) == atlas["min_hamming"] > 0
 

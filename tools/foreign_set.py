@@ -88,7 +88,7 @@ def kit_shapes() -> dict[str, np.ndarray]:
     from ascii_lora.grid.atlas import get_atlas
 
     atlas = get_atlas(CELL)
-    return {ch: np.array(t) for ch, t in zip(atlas.chars, atlas.tiles)}
+    return {ch: np.array(t) for ch, t in zip(atlas.chars, atlas.tiles, strict=False)}
 
 
 def place(rows: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL) -> np.ndarray:

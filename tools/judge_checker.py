@@ -32,7 +32,7 @@ def agrees(case: cases.Case, r) -> bool:
         return True
     if case.offset == (0, 0):
         return r.offset == [0, 0] and not any("shifted" in n for n in r.notes)
-    return r.offset is not None and all(min(abs(a - b), 16 - abs(a - b)) <= case.offset_slack for a, b in zip(r.offset, case.offset))
+    return r.offset is not None and all(min(abs(a - b), 16 - abs(a - b)) <= case.offset_slack for a, b in zip(r.offset, case.offset, strict=False))
 
 
 def main(argv: list[str]) -> int:

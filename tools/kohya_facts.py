@@ -150,9 +150,9 @@ class ParserWalker:
         params = [a.arg for a in fn.args.args]
         defaults = fn.args.defaults
         env: dict[str, Any] = {}
-        for name, d in zip(params[len(params) - len(defaults):], defaults):
+        for name, d in zip(params[len(params) - len(defaults):], defaults, strict=False):
             env[name] = ast.literal_eval(d)
-        for name, v in zip(params, args):
+        for name, v in zip(params, args, strict=False):
             env[name] = v
         env.update(kwargs)
         missing = [p for p in params if p not in env]
@@ -349,7 +349,7 @@ def _schema_type(node: ast.expr, where: str) -> str:
 
 def _schema_dict(node: ast.Dict, where: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for k, v in zip(node.keys, node.values):
+    for k, v in zip(node.keys, node.values, strict=False):
         required = isinstance(k, ast.Call) and ast.unparse(k.func) == "Required"
         key = ast.literal_eval(k.args[0] if required else k)
         out[key] = {"required": required, "type": _schema_type(v, f"{where} {key}")}
@@ -388,7 +388,7 @@ def extract_dataset_schema(src: Source) -> dict:
             init = node
     args, assumed = sanitizer_flags(src)
     params = [a.arg for a in init.args.args][1:]
-    flags = dict(zip(params, args))
+    flags = dict(zip(params, args, strict=False))
     attrs: dict[str, dict] = {}
 
     def part(node: ast.expr, where: str) -> dict:
@@ -404,7 +404,7 @@ def extract_dataset_schema(src: Source) -> dict:
                 return attrs[node.attr]
         if isinstance(node, ast.Dict):
             out = {}
-            for k, v in zip(node.keys, node.values):
+            for k, v in zip(node.keys, node.values, strict=False):
                 key = ast.literal_eval(k)
                 if isinstance(v, ast.List) and len(v.elts) == 1:
                     out[key] = {"required": False, "type": "list", "items": part(v.elts[0], where)}
@@ -445,7 +445,7 @@ def extract_dataset_schema(src: Source) -> dict:
 @dataclass
 class Mod:
     cls: str
-    children: dict[str, "Mod"] = field(default_factory=dict)
+    children: dict[str, Mod] = field(default_factory=dict)
     in_features: int | None = None
     out_features: int | None = None
 
@@ -472,9 +472,9 @@ class ModelBuilder:
         init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
         params = [a.arg for a in init.args.args][1:]
         env: dict[str, Any] = {}
-        for name, d in zip(params[len(params) - len(init.args.defaults):], init.args.defaults):
+        for name, d in zip(params[len(params) - len(init.args.defaults):], init.args.defaults, strict=False):
             env[name] = ast.literal_eval(d)
-        env.update(zip(params, args))
+        env.update(zip(params, args, strict=False))
         env.update(kwargs)
         mod = Mod(cls_name)
         env["self"] = mod
@@ -586,7 +586,7 @@ def flux_dev_params(src: Source) -> dict:
     tree = src.tree("library/flux_models.py")
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "configs":
-            for k, v in zip(node.value.keys, node.value.values):
+            for k, v in zip(node.value.keys, node.value.values, strict=False):
                 if ast.literal_eval(k) == "dev":
                     params = next(kw.value for kw in v.keywords if kw.arg == "params")
                     return {kw.arg: ast.literal_eval(kw.value) for kw in params.keywords}

@@ -103,13 +103,13 @@ def optimizers(root: Path) -> dict:
 
     def entries(d: ast.Dict) -> dict[str, dict]:
         out = {}
-        for k, v in zip(d.keys, d.values):
+        for k, v in zip(d.keys, d.values, strict=False):
             if not (isinstance(k, ast.Constant) and isinstance(v, ast.Dict)):
                 continue
             settings = {}
-            for k2, v2 in zip(v.keys, v.values):
+            for k2, v2 in zip(v.keys, v.values, strict=False):
                 if isinstance(k2, ast.Constant) and k2.value == "default_settings" and isinstance(v2, ast.Dict):
-                    for k3, v3 in zip(v2.keys, v2.values):
+                    for k3, v3 in zip(v2.keys, v2.values, strict=False):
                         try:
                             settings[k3.value] = _jsonable(ast.literal_eval(v3))
                         except ValueError:

@@ -19,15 +19,14 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .grid.atlas import get_atlas
-from .dataset.captions import caption
-from .console import console, say
-from .dataset.png import encode_grid
-from .dataset.writer import _write_one, default_workers
 from .config.loader import load_config
+from .console import console, say
+from .dataset.captions import caption
+from .dataset.png import encode_grid
 from .dataset.sample import build_layout, family_schedule
+from .dataset.writer import _write_one, default_workers
 from .fsutil import sha256_bytes
-
+from .grid.atlas import get_atlas
 
 # --- generation ---------------------------------------------------------------------------------
 # The floor is the cheapest faithful encoding of the same pixels with the standard tool: Pillow's
@@ -84,7 +83,7 @@ def _one_worker(cfg_json: str, schedule: list[str], families: list[str], floor_i
     """Best of ``rounds`` CPU seconds per family: 1-bit floor, this encoder alone, whole pipeline."""
     best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "encoder", "pipeline")}
     for _ in range(rounds):
-        spent = {k: defaultdict(float) for k in best}
+        spent: dict[str, defaultdict[str, float]] = {k: defaultdict(float) for k in best}
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             for i, fam in enumerate(schedule):
                 t0 = time.thread_time()
@@ -139,7 +138,7 @@ def _all_cores(cfg_json: str, schedule: list[str], families: list[str], count: i
                scratch: str | None, rounds: int) -> dict[str, dict[str, float]]:
     """Wall seconds of one pool of ``workers``: floor and pipeline, per family and in all."""
     # all cores: one pool, each family's images split across the workers, floor and pipeline alternating
-    items = list(zip(schedule, range(count)))
+    items = list(zip(schedule, range(count), strict=False))
     pool_best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "pipeline")}
     with ProcessPoolExecutor(max_workers=workers, initializer=_pool_init, initargs=(cfg_json, items)) as pool:
         list(pool.map(_pool_task, ["floor"] * workers, [""] * workers, [items[:1]] * workers))  # all started
@@ -202,8 +201,8 @@ def bench_generation(cfg, count: int, rounds: int = 5) -> dict:
 def _file_creation_ms(directory: Path, cfg_json: str, schedule: list[str], samples: int = 20) -> float | None:
     """Per image: the three atomic writes of a sample into ``directory``'s file system (None if it
     cannot be written): what a real `make dataset` adds to the pipeline above."""
-    from .dataset.writer import _config
     from .dataset.sample import make_sample
+    from .dataset.writer import _config
     from .fsutil import atomic_write
 
     while not directory.exists():
@@ -292,9 +291,9 @@ def bench_check(cfg, count: int, repeats: int = 3) -> dict:
         decoded = []
         t = time.perf_counter()
         for b in blobs:
-            with Image.open(io.BytesIO(b)) as im:
-                im.load()
-                decoded.append(im.copy())
+            with Image.open(io.BytesIO(b)) as opened:
+                opened.load()
+                decoded.append(opened.copy())
         best_dec = min(best_dec, time.perf_counter() - t)
         t = time.perf_counter()
         for im in decoded:

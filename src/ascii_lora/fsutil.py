@@ -41,7 +41,7 @@ def _read_umask() -> int:
 # not read the dataset. Finished files get what open() would have given them.
 FILE_MODE = 0o666 & ~_read_umask()
 
-_WHY = {
+_WHY: dict[int | None, str] = {  # keyed by OSError.errno, which may be None
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
     errno.EROFS: "read-only file system",
@@ -263,7 +263,7 @@ class FolderLock:
                             "it is never overwritten: move it away, then re-run")
         return bool(text)
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         for _ in range(10):  # the previous holder may unlink the file between our open and flock
             fd, created = self._open()
             if fd < 0:

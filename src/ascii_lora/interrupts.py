@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 
 class Terminated(KeyboardInterrupt):
@@ -56,7 +58,7 @@ def install() -> Callable[[], None]:
     """
     _PENDING.clear()
     _OWNER[:] = [os.getpid()]
-    previous: dict[int, object] = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
             if signum == signal.SIGINT and signal.getsignal(signum) is not signal.default_int_handler:

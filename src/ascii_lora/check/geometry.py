@@ -24,7 +24,7 @@ def solid(binary: np.ndarray) -> np.ndarray:
     n[:-1] |= binary[1:]
     n[:, 1:] |= binary[:, :-1]
     n[:, :-1] |= binary[:, 1:]
-    return binary & n
+    return np.asarray(binary & n)
 
 
 _POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.uint8)
@@ -36,7 +36,7 @@ def cell_counts(image: np.ndarray, cell: int, offset: tuple[int, int]) -> np.nda
     dx, dy = offset
     r, k = (image.shape[0] - dy) // cell, (image.shape[1] - dx) // cell
     packed = np.packbits(image[dy : dy + r * cell, dx : dx + k * cell], axis=1)
-    return _POPCOUNT[packed].reshape(r, cell, k, cell // 8).sum(axis=(1, 3), dtype=np.int32)
+    return np.asarray(_POPCOUNT[packed].reshape(r, cell, k, cell // 8).sum(axis=(1, 3), dtype=np.int32))
 
 
 def transitions(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,8 +209,8 @@ def block_cuts(cb: np.ndarray) -> np.ndarray:
     last row is empty (and likewise from below, left and right).
     """
     r, k = cb.shape[:2]
-    rf, re = cb.all(axis=3), ~cb.any(axis=3)
-    cf, ce = cb.all(axis=2), ~cb.any(axis=2)
+    rf, re = np.asarray(cb.all(axis=3)), ~np.asarray(cb.any(axis=3))
+    cf, ce = np.asarray(cb.all(axis=2)), ~np.asarray(cb.any(axis=2))
     above = np.zeros((r, k), bool)
     above[1:] = rf[:-1, :, -1]
     below = np.zeros((r, k), bool)
@@ -233,7 +233,7 @@ def canonical(blocks: np.ndarray) -> np.ndarray:
     ar = np.arange(c)
     ri = (ar[None, :] + top[:, None]) % c
     ci = (ar[None, :] + left[:, None]) % c
-    return blocks[np.arange(n)[:, None, None], ri[:, :, None], ci[:, None, :]]
+    return np.asarray(blocks[np.arange(n)[:, None, None], ri[:, :, None], ci[:, None, :]])
 
 
 def pattern_keys(blocks: np.ndarray) -> np.ndarray:
@@ -308,7 +308,7 @@ def _axis_period(e: np.ndarray, cell: int, min_ratio: float, step: float) -> tup
         k = np.arange(1, int(0.45 * hi) + 1)
         freq = k[None, :] / q[:, None]
         idx = np.minimum(np.rint(freq * NFFT).astype(np.intp), len(power) - 1)
-        return np.where(freq < 0.45, power[idx], 0.0).sum(axis=1)
+        return np.asarray(np.where(freq < 0.45, power[idx], 0.0).sum(axis=1))
 
     family = np.array([top * m / n for m in (1, 2, 3, 4) for n in (1, 2, 3, 4) if lo <= top * m / n <= hi])
     if not family.size:
@@ -348,4 +348,5 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     # one axis alone must stand out twice as clearly: sparse text lines 48 px apart give a
     # 12 px comb down the picture while nothing repeats across it
     p, ratio = (px, rx) if px is not None else (py, ry)
+    assert p is not None  # both None returned above
     return (round(p, 2) if ratio >= 2 * min_ratio else None), ratio

@@ -43,7 +43,7 @@ def _is_valid(seg: np.ndarray, valid: np.ndarray) -> np.ndarray:
     if valid.dtype == bool:
         return valid[seg.astype(np.intp)]
     pos = np.searchsorted(valid, seg)
-    return valid[np.minimum(pos, len(valid) - 1)] == seg
+    return np.asarray(valid[np.minimum(pos, len(valid) - 1)] == seg)
 
 
 def _segments(pad: np.ndarray, shift: int, count: int, cell: int) -> np.ndarray:

@@ -75,4 +75,4 @@ def stroke_like(blocks: np.ndarray) -> np.ndarray:
         return np.zeros(0, bool)
     inner = (blocks[:, 1:-1, 1:-1] & blocks[:, :-2, 1:-1] & blocks[:, 2:, 1:-1]
              & blocks[:, 1:-1, :-2] & blocks[:, 1:-1, 2:])
-    return inner.sum(axis=(1, 2)) <= STROKE_MAX_INTERIOR * np.maximum(blocks.sum(axis=(1, 2)), 1)
+    return np.asarray(inner.sum(axis=(1, 2)) <= STROKE_MAX_INTERIOR * np.maximum(blocks.sum(axis=(1, 2)), 1))

@@ -23,7 +23,7 @@ def folded(ink: np.ndarray, cell: int) -> np.ndarray:
     out = ink[:n].reshape(-1, cell).sum(axis=0).astype(np.float64)
     rest = ink[n:]
     out[: len(rest)] += rest
-    return out
+    return np.asarray(out)
 
 
 def symmetry(profile: np.ndarray, phase: int) -> float:

@@ -102,7 +102,7 @@ def newest_per_prompt(reports: list[ImageReport]) -> tuple[dict[Key, list[ImageR
     Two samples of the same prompt at the same step come from two models (a run resumed before
     segments renumbered its files drew "step 2" again with another LoRA): only the newest counts.
     """
-    newest: dict[Key, dict[int, tuple[str, ImageReport]]] = {}
+    newest: dict[Key, dict[int | str, tuple[str, ImageReport]]] = {}  # prompt index, or the name itself
     superseded: dict[Key, int] = {}
     for r in reports:
         stem = Path(r.file).stem

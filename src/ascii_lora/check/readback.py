@@ -49,7 +49,7 @@ def normalize(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     log ink height / c); the features keep what scaling forgets ('-' vs '_', '.' vs 'o').
     """
     n, c = blocks.shape[0], blocks.shape[1]
-    rows_any, cols_any = blocks.any(axis=2), blocks.any(axis=1)
+    rows_any, cols_any = np.asarray(blocks.any(axis=2)), np.asarray(blocks.any(axis=1))
     top = np.argmax(rows_any, axis=1)
     bottom = c - np.argmax(rows_any[:, ::-1], axis=1)
     left = np.argmax(cols_any, axis=1)
@@ -88,7 +88,7 @@ def _tile_bank(atlas: Atlas, normalized: bool) -> tuple[np.ndarray, np.ndarray, 
 def _box(blocks: np.ndarray) -> np.ndarray:
     """(n, 2) height and width of each shape's ink."""
     c = blocks.shape[1]
-    rows_any, cols_any = blocks.any(axis=2), blocks.any(axis=1)
+    rows_any, cols_any = np.asarray(blocks.any(axis=2)), np.asarray(blocks.any(axis=1))
     h = c - np.argmax(rows_any[:, ::-1], axis=1) - np.argmax(rows_any, axis=1)
     w = c - np.argmax(cols_any[:, ::-1], axis=1) - np.argmax(cols_any, axis=1)
     return np.stack([h, w], axis=1)
@@ -106,7 +106,7 @@ def _median_tile_height(atlas: Atlas) -> float:
     return float(np.median(normalize(np.asarray(atlas.tiles[letters]))[1][:, 2]))
 
 
-def _distances(cells: np.ndarray, bank: tuple) -> np.ndarray:
+def _distances(cells: np.ndarray, bank: tuple[np.ndarray, ...]) -> np.ndarray:
     """(m, tiles): ink of each shape farther than 1 px from the other, over both inks, best shift."""
     flat, dil, ink_t, _, _ = bank
     x = cells.reshape(len(cells), -1).astype(np.float32)
@@ -115,7 +115,7 @@ def _distances(cells: np.ndarray, bank: tuple) -> np.ndarray:
     miss_x = ink_x[:, None] - x @ dil.T  # cell ink no tile pixel is near
     miss_t = ink_t[None, :] - xd @ flat.T  # tile ink no cell pixel is near
     dist = (miss_x + miss_t) / np.maximum(ink_x[:, None] + ink_t[None, :], 1.0)
-    return dist.reshape(len(cells), len(SHIFTS), -1).min(axis=1)
+    return np.asarray(dist.reshape(len(cells), len(SHIFTS), -1).min(axis=1))
 
 
 def tolerant_nearest(atlas: Atlas, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -253,13 +253,13 @@ def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, i
     ``exact`` is ``atlas.read_exact(crop)`` when the caller has it already.
     """
     c = atlas.cell
-    codes, exact = exact if exact is not None else atlas.read_exact(crop)
+    codes, hit = exact if exact is not None else atlas.read_exact(crop)
     rows, cols = codes.shape
     cb = crop.reshape(rows, c, cols, c).transpose(0, 2, 1, 3)
-    codes = np.where(exact, codes, ord(" ")).astype(np.uint8)
-    confident = exact | ~drawn
+    codes = np.where(hit, codes, ord(" ")).astype(np.uint8)
+    confident = hit | ~drawn
     distance = np.zeros((rows, cols))
-    todo = drawn & ~exact
+    todo = drawn & ~hit
     if todo.any() and not tolerant:
         codes[todo] = UNKNOWN
         confident[todo] = False
@@ -271,7 +271,7 @@ def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, i
         codes[todo] = np.where(sure, atlas.codes[tile], np.where(loose, atlas.codes[best], UNKNOWN))
         confident[todo] = sure | loose
         distance[todo] = np.where(sure, 0.0, d1)
-    return Reading(offset, codes, exact, confident, drawn, distance, cb)
+    return Reading(offset, codes, hit, confident, drawn, distance, cb)
 
 
 VARIANT_PROBE = 64  # drawn cells tried first: enough to tell the kit's glyphs from another font

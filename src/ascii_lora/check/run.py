@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +28,10 @@ from .score import ImageReport, check_file, read_at
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
-Progress = Callable[[Iterable, int], Iterator]
+Progress = Callable[[Iterable[Any], int], Iterator[Any]]
 
 
-def _no_progress(it: Iterable, n: int) -> Iterator:
+def _no_progress(it: Iterable[Any], n: int) -> Iterator[Any]:
     return iter(it)
 
 
@@ -181,7 +182,8 @@ def refuse_clashes(images: list[Path], outputs: CheckOutputs, stems: dict[Path, 
                             f"choose another {flag}")
 
 
-def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress) -> CheckRun:
+def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress,
+              losses: dict[int, float] | None = None) -> CheckRun:
     for d in (outputs.overlay_dir, outputs.ascii_dir, outputs.report_dir):  # before any work: outputs that cannot be written
         if d:
             ensure_dir(d)
@@ -209,14 +211,15 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
         first_ok = next(r.file for r in reports if not r.error)
         run.report_dir = Path(outputs.report_dir) if outputs.report_dir else Path(first_ok).parent.parent / "check"
         ensure_dir(run.report_dir)
-        atomic_write(run.report_dir / "report.md", report_markdown(run.scores, reports))
-        save_png(run.report_dir / "scores.png", np.asarray(chart(run.scores)))
+        atomic_write(run.report_dir / "report.md", report_markdown(run.scores, reports, losses))
+        save_png(run.report_dir / "scores.png", np.asarray(chart(run.scores, losses=losses)))
     elif outputs.report_dir:
         run.report_dir = Path(outputs.report_dir)
         atomic_write(run.report_dir / "report.md", report_markdown([], reports))
 
     if outputs.json:
-        payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in run.scores]}
+        payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in run.scores],
+                   "validation_loss": {str(k): v for k, v in sorted((losses or {}).items())}}
         atomic_write(Path(outputs.json), json.dumps(payload, indent=1) + "\n")
     return run
 
@@ -252,7 +255,7 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
             continue
         move = report.offset is not None and reading.offset != (0, 0)
         if reading.offset != (0, 0) and not move:  # no grid found anywhere: keep the picture where it is
-            reading = read_at(gray, cfg, atlas, (0, 0))
+            reading = read_at(gray, cfg.check, atlas, (0, 0))
         image, codes = snapped(reading, atlas, gray.shape, move)
         png = out / f"{stems[path]}.png"
         save_png(png, image)

@@ -8,6 +8,7 @@ exact answer for pictures drawn with the kit's own tiles (their exact offset, al
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,13 +92,14 @@ def whole_cells(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> np.nd
 def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None:
     """The exact offset when the picture is the kit's own tiles (the fast path), with the exact
     read there (codes, matched) so it is not repeated; else None."""
-    def candidates():
+    def candidates() -> Iterator[tuple[int, int]]:
         yield (0, 0)  # where a good sample sits: one exact read settles it, no phase search
         cx, cy, (sx, sy) = fit_grid(binary, atlas)
         if min(sx.max(), sy.max()) >= 0.9:  # else most row segments are no tile's rows: not our font
             yield from ((dx, dy) for dy in cy for dx in cx if (dx, dy) != (0, 0))
 
-    best, best_rate, best_read = None, -1.0, None
+    best: tuple[int, int] | None = None
+    best_rate, best_read = -1.0, None
     for o in candidates():
         crop = whole_cells(binary, atlas.cell, o)
         if crop is None:
@@ -110,7 +112,7 @@ def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tup
             best, best_rate, best_read = o, rate, (codes, matched)
         if o == (0, 0) and rate >= 0.99:
             break
-    return (best, best_read) if best is not None and best_rate >= 0.9 else None
+    return (best, best_read) if best is not None and best_read is not None and best_rate >= 0.9 else None
 
 
 def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None]:
@@ -178,7 +180,7 @@ def judge_content(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: 
 
 
 def find_offset(binary: np.ndarray, drawing: Content,
-                atlas: Atlas) -> tuple[tuple[int, int], tuple | None, str | None]:
+                atlas: Atlas) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray] | None, str | None]:
     """(offset, exact read there or None, where it came from): the kit's tiles place a picture
     exactly (all 256 shifts); any other glyphs by description cost, then by their centred boxes."""
     if not drawing.drawn.any():
@@ -249,5 +251,6 @@ def read_at(gray: np.ndarray, cfg: CheckConfig, atlas: Atlas, offset: tuple[int,
     c = atlas.cell
     binary = binarize(gray, ink_threshold(gray))
     crop = whole_cells(binary, c, offset)
+    assert crop is not None, "read_at needs a picture that holds a cell at offset"
     drawn = cell_counts(solid(binary), c, offset) >= cfg.min_cell_pixels
     return read(crop, drawn, atlas, offset, cfg)

@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import get_args
 
 from .. import __version__, interrupts
@@ -16,7 +15,9 @@ from ..console import fail, say, stdout_failed
 from ..errors import UserError, write_trace
 from ..fsutil import describe
 from .check import cmd_check, cmd_snap
-from .common import int_between, nonnegative as _nonnegative, positive as _positive
+from .common import int_between
+from .common import nonnegative as _nonnegative
+from .common import positive as _positive
 from .dataset import cmd_dataset, cmd_preview, cmd_validate
 from .publish import add_commands as add_publish_commands
 from .rehearse import add_compare_args, cmd_rehearse

@@ -16,22 +16,25 @@ from ..errors import UserError
 def cmd_check(args: argparse.Namespace) -> int:
     from ..check.ranking import label
     from ..check.run import CheckOutputs, configured_run, run_check
+    from ..validation_loss import read_losses
 
     trainer = getattr(args, "trainer", None)
     cfg = load_config(args.config, {"trainer": {"kind": trainer}} if trainer else None)
     if args.paths and args.run_dir:
         raise UserError("check: give image paths or --run-dir, not both (--run-dir checks <run>/sample)")
+    losses: dict[int, float] = {}
     if args.paths:
         paths, outputs = args.paths, CheckOutputs()
     else:
         paths, outputs = configured_run(cfg, Path(args.run_dir) if args.run_dir else None)
+        losses = read_losses(Path(args.run_dir or cfg.training.output_dir))  # the run's validation loss per step
     outputs = CheckOutputs(
         json=Path(args.json) if args.json else outputs.json,
         overlay_dir=Path(args.overlay_dir) if args.overlay_dir else outputs.overlay_dir,
         ascii_dir=Path(args.ascii_dir) if args.ascii_dir else outputs.ascii_dir,
         report_dir=Path(args.report_dir) if args.report_dir else outputs.report_dir,
     )
-    run = run_check(paths, cfg, outputs, progress=lambda it, n: track(it, n, "checking"))
+    run = run_check(paths, cfg, outputs, progress=lambda it, n: track(it, n, "checking"), losses=losses)
     reports = run.reports
 
     table = Table(show_edge=False)
@@ -69,7 +72,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             say("no best checkpoint: no trained checkpoint draws content in at least half of its samples")
         else:
             say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
-        say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
+        if run.report_dir is not None:  # always set once checkpoints were scored
+            say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
     n = len(reports)
     say(f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable")
     return run.exit_code

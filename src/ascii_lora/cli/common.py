@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 
 def int_at_least(low: int) -> Callable[[str], int]:
     """argparse type: a whole number >= ``low``, with the reason in the usage error."""
@@ -39,16 +41,17 @@ positive = int_at_least(1)
 nonnegative = int_at_least(0)
 
 
-def config_int(model: type, key: str) -> Callable[[str], int]:
+def config_int(model: type[BaseModel], key: str) -> Callable[[str], int]:
     """argparse type of a flag that overrides config key ``key``: the key's own bounds, from its model.
 
     One source of truth: `--seeds 50000000` is refused as `[verify] seeds = 50000000` is, before any memory
     is spent on it.
     """
-    low, high = 0, None
+    low: int = 0
+    high: int | None = None
     for m in model.model_fields[key].metadata:
-        low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
-        high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
+        low = int(m.ge) if getattr(m, "ge", None) is not None else low
+        high = int(m.le) if getattr(m, "le", None) is not None else high
     return int_between(low, high) if high is not None else int_at_least(low)
 
 

@@ -13,14 +13,13 @@ from ..console import console, fail, say, track
 from ..errors import UserError
 from .common import human_bytes
 
-
 # -- dataset -----------------------------------------------------------------------------------
 
 def cmd_dataset(args: argparse.Namespace) -> int:
     from ..dataset.writer import worker_count, write_dataset
 
     overrides = {k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None}
-    flags = {("dataset", k): f"--{k}" for k in overrides}
+    flags: dict[tuple[str, ...], str] = {("dataset", k): f"--{k}" for k in overrides}
     cfg = load_config(args.config, {"dataset": overrides} if overrides else None, flags).dataset
     workers, capped = worker_count(args.workers, args.oversubscribe)
     if capped:
@@ -68,8 +67,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- preview -----------------------------------------------------------------------------------
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from ..fsutil import atomic_write, writable_file_target
     from ..dataset.preview import contact_sheet, default_sheet_path, sheet_png, spread
+    from ..fsutil import atomic_write, writable_file_target
 
     cfg = load_config(args.config).dataset
     directory = Path(args.dir or cfg.out)

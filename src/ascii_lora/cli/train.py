@@ -82,11 +82,37 @@ def _plan(ctx: Context, machine=None, quiet: bool = False):
     return plan_run(ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, (lambda w: None) if quiet else _warn, machine)
 
 
+def _say_estimate(ctx: Context, plan) -> None:
+    """Expected duration (and cost with a price) of what this launch trains: docs/watching.md."""
+    from ..train.validation_plan import plan_estimate
+
+    segment = getattr(plan, "segment", None)
+    e = plan_estimate(ctx.cfg, segment.offset if segment is not None else 0)
+    say(e.summary())
+    for line in e.details():
+        say(line)
+
+
+def _step_samples(ctx: Context, plan):
+    """A cumulative step -> its samples' check verdicts, for the checkpoint messages of this launch."""
+    from ..check.step_verdicts import step_verdicts, verdict_text
+
+    segment = getattr(plan, "segment", None)
+    offset = segment.offset if segment is not None else 0
+    folder = (segment.output_dir if segment is not None else plan.run_dir) / "sample"  # sd-scripts' <output_dir>/sample
+
+    def describe(step: int) -> str:
+        return verdict_text(*step_verdicts(folder, step - offset, ctx.cfg.check, ctx.cfg.dataset.cell_size))
+
+    return describe
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     ctx = _context(args, resume=True)
     plan = _plan(ctx)
     for path in ctx.trainer.write_plan(plan, ctx.root):
         say(f"wrote {path}")
+    _say_estimate(ctx, plan)
     say(f"{ctx.trainer.label} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
     return 0
 
@@ -142,6 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if note:
         _warn(note)
     argv = plans["mine"].argv
+    _say_estimate(ctx, plan)
     if rehearsal:
         from ..rehearse.run import rehearsal_argv
 
@@ -149,7 +176,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = machine.log(plan.run_dir)
     say(f"launching; log: {log}")
     try:
-        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv, machine, plans)
+        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv, machine, plans,
+                                            samples=_step_samples(ctx, plan))
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     _report_adoption(adoption)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator, model_validator
 
 from .common import MAX_CELLS, MAX_WEIGHT, ConfigPath, FloatRange, IntRange, Strict, _check_range
@@ -19,7 +21,7 @@ class FamilyMix(Strict):
     mixed: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="BSP layouts with caves grown inside some leaves.")
 
     @model_validator(mode="after")
-    def _some_family(self) -> "FamilyMix":
+    def _some_family(self) -> FamilyMix:
         if sum(self.weights().values()) <= 0:
             raise ValueError("at least one family needs a weight above 0")
         return self
@@ -37,7 +39,7 @@ class DungeonParams(Strict):
     )
 
     @model_validator(mode="after")
-    def _ranges(self) -> "DungeonParams":
+    def _ranges(self) -> DungeonParams:
         _check_range("room_fill", self.room_fill)
         _check_range("min_leaf", self.min_leaf)
         if self.min_leaf[0] < 6:
@@ -53,7 +55,7 @@ class RoomsAndMazesParams(Strict):
     extra_door_chance: float = Field(0.06, ge=0, le=1, description="Chance to open a redundant connector (loops).")
 
     @model_validator(mode="after")
-    def _ranges(self) -> "RoomsAndMazesParams":
+    def _ranges(self) -> RoomsAndMazesParams:
         _check_range("room_size", self.room_size)
         if self.room_size[0] < 3:
             raise ValueError("room_size min must be at least 3")
@@ -66,7 +68,7 @@ class CaveParams(Strict):
     min_chamber: int = Field(12, ge=1, description="Open regions smaller than this many cells are filled in.")
 
     @model_validator(mode="after")
-    def _ranges(self) -> "CaveParams":
+    def _ranges(self) -> CaveParams:
         _check_range("fill", self.fill)
         if not (0 < self.fill[0] and self.fill[1] < 1):
             raise ValueError("fill values must lie in (0, 1)")
@@ -87,7 +89,7 @@ class MazeParams(Strict):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "MazeParams":
+    def _check(self) -> MazeParams:
         _check_range("nodes", self.nodes)
         if self.nodes[0] < 2:
             raise ValueError("nodes min must be at least 2")
@@ -117,7 +119,7 @@ class CorridorParams(Strict):
         return v
 
     @model_validator(mode="after")
-    def _ranges(self) -> "CorridorParams":
+    def _ranges(self) -> CorridorParams:
         for name in ("count", "width", "segment"):
             _check_range(name, getattr(self, name))
         if self.count[0] < 1 or self.width[0] < 1 or self.segment[0] < 2:
@@ -161,7 +163,7 @@ class DatasetConfig(Strict):
     mixed: MixedParams = Field(default_factory=MixedParams, description="Mixed layout parameters.")
 
     @model_validator(mode="after")
-    def _geometry(self) -> "DatasetConfig":
+    def _geometry(self) -> DatasetConfig:
         if self.cell_size not in (8, 16, 32):
             raise ValueError(f"cell_size must be 8, 16 or 32 (16 matches a FLUX token), got {self.cell_size}")
         if self.resolution % self.cell_size:
@@ -187,6 +189,6 @@ class DatasetConfig(Strict):
     def cells(self) -> int:
         return self.resolution // self.cell_size
 
-    def content_fingerprint(self) -> dict:
+    def content_fingerprint(self) -> dict[str, Any]:
         """Everything that decides what image i looks like: count, out and workers do not."""
         return self.model_dump(mode="json", exclude={"count", "out"})

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .models import ExperimentConfig
 from ..errors import UserError
 from ..fsutil import parse_error_words, read_regular
+from .models import ExperimentConfig
 
 DEFAULT_CONFIG = Path("configs/flux_ascii.toml")
 

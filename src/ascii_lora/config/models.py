@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from .cluster import ClusterConfig
 from .common import (  # noqa: F401 - one import surface for every table
     MAX_CELLS,
     MAX_WEIGHT,
@@ -42,7 +43,6 @@ from .run_tables import (  # noqa: F401 - one import surface for every table
     VerifyConfig,
     VramProfile,
 )
-from .cluster import ClusterConfig
 from .trainers import simpletuner_refusals
 from .training_tables import (  # noqa: F401 - one import surface for every table
     OPTIMIZERS,
@@ -53,6 +53,7 @@ from .training_tables import (  # noqa: F401 - one import surface for every tabl
     OptimizerConfig,
     TrainingConfig,
 )
+from .watch import NotifyConfig, ValidationConfig, held_out_images, validation_warning
 
 # Every name the table modules define, re-exported: other modules (and other branches) import them from here.
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "MixedParams",
     "ModelConfig",
     "NetworkConfig",
+    "NotifyConfig",
     "OPTIMIZERS",
     "OUTPUT_NAME_BYTES",
     "OptimizerConfig",
@@ -84,6 +86,7 @@ __all__ = [
     "TrainerConfig",
     "TrainingConfig",
     "VRAM_PROFILES",
+    "ValidationConfig",
     "VerificationPrompt",
     "VerifyConfig",
     "VramProfile",
@@ -108,9 +111,11 @@ class ExperimentConfig(Strict):
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Held-out images and their loss.")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="A webhook told about the run.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ExperimentConfig":
+    def _consistent(self) -> ExperimentConfig:
         if self.training.side != self.dataset.resolution:
             raise ValueError(
                 f"[training] resolution {self.training.side} differs from [dataset] resolution "
@@ -121,6 +126,7 @@ class ExperimentConfig(Strict):
         p = self.hardware.profile
         if p.needs_8bit_optimizer and not self.optimizer.type.endswith("8bit"):
             raise ValueError(f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}")
+        held_out_images(self.validation, self.dataset.count)  # one line when it leaves no training image
         if self.trainer.kind == "simpletuner":
             refused = simpletuner_refusals(self)
             if refused:
@@ -140,4 +146,7 @@ class ExperimentConfig(Strict):
             out.append("[training] mixed_precision fp16: FLUX is trained in bf16; fp16 overflows are likely")
         if self.optimizer.learning_rate > 2e-3:
             out.append(f"[optimizer] learning_rate {self.optimizer.learning_rate:g} is very high for a rank-{self.network.dim} FLUX LoRA")
+        held = validation_warning(self.validation, self.dataset.count)
+        if held:
+            out.append(held)
         return out

@@ -45,7 +45,7 @@ class SampleConfig(Strict):
         return prompts
 
     @model_validator(mode="after")
-    def _sizes(self) -> "SampleConfig":
+    def _sizes(self) -> SampleConfig:
         for name in ("width", "height"):
             v = getattr(self, name)
             if v % 16 or v < 256:
@@ -90,6 +90,8 @@ class HardwareConfig(Strict):
     num_gpus: int = Field(1, ge=1, le=64, description="GPUs on each machine, one process each; > 1 (or [cluster] num_machines > 1) launches accelerate --multi_gpu.")
     num_cpu_threads_per_process: int = Field(2, ge=1, description="accelerate --num_cpu_threads_per_process.")
     blocks_to_swap: int | None = Field(None, ge=0, le=35, description="Override the profile's block swap (0-35).")
+    price_per_hour: float | None = Field(None, ge=0, description="What the card costs per hour (any currency); set, "
+                                         "`plan` and the pre-flight print the run's cost beside its duration.")
 
     @property
     def profile(self) -> VramProfile:

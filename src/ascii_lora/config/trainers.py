@@ -10,11 +10,22 @@ at all, so nothing is refused the other way.)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel
+from .run_tables import HardwareConfig
+from .training_tables import OptimizerConfig
 
 SIMPLETUNER = "SimpleTuner 3.1.6"
+
+
+class _Experiment(Protocol):
+    """What the refusals read of an ExperimentConfig (the other tables by name), without importing models."""
+
+    @property
+    def hardware(self) -> HardwareConfig: ...
+
+    @property
+    def optimizer(self) -> OptimizerConfig: ...
 
 # (table, key) -> why SimpleTuner has no counterpart. Refused when the value differs from the default.
 NO_SIMPLETUNER_EQUIVALENT: dict[tuple[str, str], str] = {
@@ -64,7 +75,7 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
-def simpletuner_refusals(cfg: BaseModel) -> list[str]:
+def simpletuner_refusals(cfg: _Experiment) -> list[str]:
     """One line per setting of ``cfg`` that SimpleTuner would not honour (empty: it can run ``cfg``)."""
     out: list[str] = []
     switch = 'or train with [trainer] kind = "kohya"'

@@ -8,7 +8,6 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .common import ConfigPath, Strict, _kohya_args, _no_control
 
-
 # [network] args that make a LoRA no loader can use, measured by the rehearsal's interop phases
 # (docs/publish.md): refused here, before a GPU hour is spent on it.
 # key -> (the value that breaks it, None for any value; why)
@@ -106,7 +105,7 @@ class OptimizerConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _warmup_fits_scheduler(self) -> "OptimizerConfig":
+    def _warmup_fits_scheduler(self) -> OptimizerConfig:
         if self.scheduler == "constant" and self.warmup_steps:
             # sd-scripts raises "constant does not require num_warmup_steps" only after loading FLUX
             raise ValueError(
@@ -177,6 +176,7 @@ class TrainingConfig(Strict):
     @field_validator("random_crop", "enable_bucket", "color_aug")
     @classmethod
     def _grid_moving_augmentation(cls, v: bool, info: ValidationInfo) -> bool:
+        assert info.field_name is not None  # a field validator always knows its field
         why = {
             "random_crop": "a random crop moves the 16 px grid",
             "enable_bucket": "bucketing resizes images off the 16 px grid",
@@ -199,7 +199,7 @@ class TrainingConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _caching_rules(self) -> "TrainingConfig":
+    def _caching_rules(self) -> TrainingConfig:
         if self.cache_text_encoder_outputs and self.shuffle_caption:
             raise ValueError("shuffle_caption needs fresh text encodings: set cache_text_encoder_outputs = false or shuffle_caption = false")
         if self.cache_text_encoder_outputs and self.caption_dropout_rate > 0:

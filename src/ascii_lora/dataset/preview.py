@@ -11,7 +11,6 @@ from ..errors import UserError
 from ..fsutil import not_regular, read_regular
 from ..imageio import ImageReadError, load_gray
 
-
 SHEET_MARK = "ascii-lora preview"  # PNG tEXt "Software": a default-named sheet with it is ours to replace
 
 

@@ -20,8 +20,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..config.models import ExperimentConfig
 from ..errors import UserError
@@ -30,9 +31,9 @@ from ..train.kohya.plan import SD_SCRIPTS_COMMIT, SD_SCRIPTS_DIR, TRAIN_SCRIPT, 
 from ..train.plan_files import write_plan
 from . import standins as st
 from .compare_report import CPU_LABEL, TINY_LABEL, add_ratios, measure_run, table
+from .overrides import REHEARSAL, rehearsal_argv, rehearsal_config
 from .peers import SPEED_MEMORY_FLAGS, PeerPreset, classes_with_peers, peers_for
 from .profiles import run_group
-from .overrides import REHEARSAL, rehearsal_argv, rehearsal_config
 
 # What a CPU or a 1+1-block stand-in cannot run, and why: the flag is dropped from that side.
 CPU_ADAPTATIONS = {
@@ -242,20 +243,21 @@ def compare(cfg: ExperimentConfig, root: Path, out: Path, models: st.StandIns, d
     out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
     first = compare_config(cfg, classes[0], data, models, out, steps, None, full_size)  # what all sides share
-    result = {"label": None if full_size and cuda else (TINY_LABEL if cuda else CPU_LABEL),
+    result: dict[str, Any] = {"label": None if full_size and cuda else (TINY_LABEL if cuda else CPU_LABEL),
               "device": torch.cuda.get_device_name(0) if cuda else "CPU", "cpus": _cpus(),
-              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "stand_ins": "full-size stand-ins (19+38 blocks, 24 T5 layers)" if full_size
               else "tiny stand-ins (1+1 blocks, 2 T5 layers)",
               "steps": steps, "resolution": first.training.side, "rank": first.network.dim,
               "images": len(list(data.glob("*.png"))),
               "sd_scripts_commit": SD_SCRIPTS_COMMIT, "torch": torch.__version__, "classes": []}
     for card in classes:
-        group = {"card_class": card, "sides": []}
+        group: dict[str, Any] = {"card_class": card, "sides": []}
         result["classes"].append(group)
         ours_cfg = compare_config(cfg, card, data, models, out / card / "ours", steps, None, full_size)
         batch = ours_cfg.training.batch_size or ours_cfg.hardware.profile.batch_size
-        sides = [("ours", our_side(build_plan(ours_cfg, root).argv, card, batch), None)]
+        sides: list[tuple[str, Side, int | None]] = [
+            ("ours", our_side(build_plan(ours_cfg, root).argv, card, batch), None)]
         sides += [(_slug(p.name), peer_side(p), p.batch_size) for p in peers_for(card)]
         for slug, side, peer_batch in sides:
             log(f"{card}: training {side.name} ({steps} steps, batch {side.batch})")

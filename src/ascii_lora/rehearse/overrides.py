@@ -22,6 +22,7 @@ REHEARSAL = {
     "hardware": {"num_gpus": 1, "blocks_to_swap": 0},
     "trainer": {"kind": "kohya"},  # the rehearsal runs sd-scripts; SimpleTuner has its own CPU proof (section 5)
     "verify": {"precision": "bf16"},  # a CPU has no fp8 matmul
+    "validation": {"enabled": False},  # the "watch" phase validates a run of its own (rehearse/watching.py)
 }
 INTERRUPT_AFTER_STEP = 2  # the first saved state: Ctrl-C right after it
 STOP_AFTER_STEP = 4  # the resumed segment's first state: `ascii-lora stop` waits for it

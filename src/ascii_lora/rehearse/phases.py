@@ -57,7 +57,25 @@ def compare_with_peers(s: RehearsalState) -> str:
     """Our profile against the peers' presets of its card class, 2 steps each: docs/compare.md."""
     from .compare import rehearsal_phase
 
+    assert s.standins is not None, "the stand-in models phase runs first"
     return rehearsal_phase(s.user, s.root, s.out / "compare", Path(s.pre.dataset.out), s.standins, 2, s.on_line)
+
+
+def watching(s: RehearsalState) -> str:
+    """Its own short run on the rehearsal's dataset: validation loss, ETA lines and webhooks received
+    here (rehearse/watching.py, docs/watching.md)."""
+    from .processes import _Trainer
+    from .watching import watch_phase
+
+    def train(config: Path, log: Path, env: dict[str, str], timeout: float) -> tuple[int | None, list[str]]:
+        tr = _Trainer(s.root, config, log, [], s.on_line, env=env)
+        try:
+            return tr.wait(timeout), tr.lines
+        finally:
+            if tr.proc.poll() is None:
+                tr.kill()
+
+    return watch_phase(s.pre, s.root, s.out, train, s.train_timeout)
 
 
 INTEROP_PHASES = ("diffusers loads the LoRA", "diffusers maps the full-size plan", "ComfyUI loads the LoRA")
@@ -88,6 +106,7 @@ GROUPS: dict[str, tuple[tuple[str, PhaseFn], ...]] = {
     "interop": tuple((name, _interop(name)) for name in INTEROP_PHASES),
     "compare": (("compare with the peers' presets (CPU form)", compare_with_peers),),
     "multi": MULTI,
+    "watch": (("validation loss, ETA and webhooks", watching),),
 }
 
 

@@ -64,13 +64,13 @@ def stop(s: RehearsalState) -> str:
             time.sleep(0.5)
         code, text = _cli(root, ["stop", "--config", str(config_file)], out / "stop.log", 120)
         _expect(code == 0 and f"saves its state at step {STOP_AFTER_STEP}" in text, f"ascii-lora stop exited {code}: {text[-300:]}")
-        code = tr.wait(train_timeout)
-        _expect(code is not None, f"the stop request did not end the trainer in {train_timeout:.0f} s: {tr.tail()}")
+        ended = tr.wait(train_timeout)
+        _expect(ended is not None, f"the stop request did not end the trainer in {train_timeout:.0f} s: {tr.tail()}")
     finally:
         if tr.proc.poll() is None:
             tr.kill()
     text = "\n".join(tr.lines)
-    _expect(code == 0, f"a requested stop exited {code}: {tr.tail()}")
+    _expect(ended == 0, f"a requested stop exited {ended}: {tr.tail()}")
     _expect(f"right after the trainer saved its state at step {STOP_AFTER_STEP}" in text, f"no stop report: {tr.tail()}")
     state = run_dir / f"{name}-step{STOP_AFTER_STEP:08d}-state"
     _expect(state_step(state) == STOP_AFTER_STEP, f"{state.name} records step {state_step(state)} after the stop")

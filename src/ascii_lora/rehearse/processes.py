@@ -89,6 +89,8 @@ def _cli(root: Path, argv: list[str], log: Path, timeout: float) -> tuple[int, s
                            env={**os.environ, **OFFLINE}, timeout=timeout)
         code, text = r.returncode, r.stdout + r.stderr
     except subprocess.TimeoutExpired as e:
-        code, text = 124, f"timed out after {timeout:.0f} s: {e.stdout or ''}"
+        # bytes even with text=True: run() hands on what was read before the kill, undecoded
+        partial = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        code, text = 124, f"timed out after {timeout:.0f} s: {partial}"
     atomic_write(log, f"$ ascii-lora {' '.join(argv)}\n{text}")
     return code, text

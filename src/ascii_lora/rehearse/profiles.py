@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 # sd-scripts' _load_tokenizer looks for <cache>/<hub id with / -> _>.
 CLIP_TOKENIZER_DIR = "openai_clip-vit-large-patch14"
@@ -150,7 +151,7 @@ def _random_state(module, dtype, gen) -> dict:
     """
     import torch
 
-    out = {}
+    out: dict[str, Any] = {}
     seen: dict[int, str] = {}
     for name, t in module.state_dict(keep_vars=True).items():  # the Parameters themselves: tied ones are one object
         if not t.dtype.is_floating_point:

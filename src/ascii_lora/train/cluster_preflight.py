@@ -197,7 +197,8 @@ def join_head(run_dir: Path, rank: int, wait_s: float = WAIT_S, clock: Callable[
             atomic_write(mine, json.dumps({"token": token, "host": socket.gethostname(), "pid": os.getpid()}))
         head = _read_json(d / HEAD_FILE)
         if head and head.get("ranks", {}).get(str(rank)) == token:
-            facts = Facts(**{k: head.get(k) for k in ("plan", "sd_scripts", "manifest", "host")})
+            facts = Facts(plan=str(head.get("plan") or ""), sd_scripts=head.get("sd_scripts"),
+                          manifest=head.get("manifest"), host=str(head.get("host") or ""))
             return Check("shared run directory", True, f"{run_dir}: the head saw this machine's token"), facts
         if clock() - t0 > wait_s:
             return Check("shared run directory", False,

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..fsutil import atomic_write, ensure_dir
@@ -29,8 +30,9 @@ def resolve_launcher(argv: list[str]) -> list[str]:
     return argv
 
 
-# sd-scripts' tqdm bar: "steps:  10%|#         | 300/3000 [..]" (\r-separated updates read as lines)
-STEP_LINE = re.compile(r"steps:\s*\d+%.*?\|\s*(\d+)/(\d+)")
+# sd-scripts' tqdm bar: "steps:  10%|#         | 300/3000 [..]" (\r-separated updates read as lines); its
+# validation bars ("validation steps:", "epoch validation steps:") count something else
+STEP_LINE = re.compile(r"(?<!validation )steps:\s*\d+%.*?\|\s*(\d+)/(\d+)")
 STATE_DIR = re.compile(r"-step(\d{8})-state$")
 # train_util.save_and_remove_state_stepwise logs this before accelerator.save_state; the loop's
 # progress_bar.set_postfix comes after the save returns (train_network.py at the pin), so the first
@@ -104,8 +106,12 @@ def stop_report(saved_step: int, saved: list[tuple[int, str]], offset: int = 0) 
 
 def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
            env: dict[str, str] | None = None, keep: dict | None = None, stop_request: Path | None = None,
-           step_offset: int = 0, record: Path | None = None, peers: Callable | None = None) -> int:
+           step_offset: int = 0, record: Path | None = None, peers: Callable | None = None,
+           progress: Any = None) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
+
+    ``progress`` (a ``watch.RunWatch``) reads the same lines: measured s/step and the time left,
+    recorded in run.json as they change, checkpoint messages, and the summary line at the end.
 
     Ctrl-C means stop now. The trainer runs in a process group of its own, so a terminal's Ctrl-C
     reaches only us, and we relay exactly that one signal to the trainer's group: never a second
@@ -153,6 +159,7 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
                 log.flush()
                 echo(line.rstrip("\n"))
                 watch.line(line, proc)
+                _progress(progress, line, echo, log, record, info)
             code = proc.wait()
             watch.tell()  # it stopped without another line
             if peer is not None:
@@ -162,6 +169,11 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         if summary:
             log.write(summary[0])
             echo(summary[1])
+        if progress is not None:
+            said = progress.finished(code, summary[1] if summary else None)
+            log.write(f"# {said}\n")
+            echo(said)
+            info["progress"] = progress.record()
     code = _close_record(record, info, code, started, relay.received, watch, stop_request)
     if peer is not None and peer.stopped_after is not None and not relay.received:
         return 0  # stopped after the head's complete save: the trainer's exit is the broken all-reduce's
@@ -178,6 +190,19 @@ def _peer_outcome(peer, relay: _Relay, watch: _Watcher, echo: Callable[[str], No
         echo(f"another machine ({peer.peer_interrupt.get('host', '?')}) was interrupted: stopped this one too")
     elif peer.stopped_after is not None:
         watch.stopped_after = peer.stopped_after
+
+
+def _progress(progress: Any, line: str, echo: Callable[[str], None], log: Any, record: Path, info: dict) -> None:
+    """What the progress watcher says about ``line``: said, logged, and kept in run.json."""
+    if progress is None:
+        return
+    said = progress.feed(line)
+    for text in said:
+        log.write(f"# {text}\n")
+        echo(text)
+    if said:
+        info["progress"] = progress.record()
+        atomic_write(record, json.dumps(info, indent=1))
 
 
 class _Relay:

@@ -21,7 +21,6 @@ from .probes import GIB, Probes
 from .safetensors_header import NotSafetensors, model_kind, read_header
 
 
-
 @dataclass
 class Check:
     name: str
@@ -132,7 +131,8 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
         images = 0
     else:
         try:
-            images, problems = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+            images, listed = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+            problems = [str(p) for p in listed]  # as each is reported: "file: message"
             drawn = read_manifest(image_dir)
         except UserError as e:  # a corrupt manifest: one failed check, the report goes on
             images, problems, drawn = 0, [str(e)], None

@@ -21,10 +21,13 @@ def _unset(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 def resolved_toml(cfg: ExperimentConfig) -> str:
     """The config as run. TOML has no null, so unset settings are named in a comment instead:
-    a reader must be able to tell "left unset" from "forgotten"."""
-    data = cfg.model_dump(mode="json")
+    a reader must be able to tell "left unset" from "forgotten". The webhook URL is a secret: left out."""
+    secret = {"notify": {"webhook_url"}}
+    data = cfg.model_dump(mode="json", exclude=secret)
     header = "# Every setting of this run, defaults filled in (written by `ascii-lora plan`).\n"
     unset = _unset(data)
     if unset:
         header += f"# Unset (None, so the documented fallback applies): {', '.join(unset)}\n"
-    return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
+    if cfg.notify.webhook_url is not None:
+        header += "# [notify] webhook_url is set and left out here: it is a secret\n"
+    return header + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True, exclude=secret))

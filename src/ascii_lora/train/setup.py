@@ -115,9 +115,10 @@ def download_models(cfg: ExperimentConfig, root: Path, say: Callable[[str], None
     check_disk_for(todo, free_bytes)
     if todo and hub_download is None:
         try:
-            from huggingface_hub import hf_hub_download as hub_download
+            from huggingface_hub import hf_hub_download
         except ImportError:
             raise UserError("huggingface_hub is missing: run `make setup-train` (it installs the train extra first)") from None
+        hub_download = hf_hub_download
     token = os.environ.get("HF_TOKEN") or None
     for d, path in todo:
         say(f"model {d.key}: downloading {d.repo_id}/{d.filename} (~{d.size_gib:g} GiB) -> {path}")

@@ -58,8 +58,10 @@ class Trainer(Protocol):
         ...
 
     def launch(self, cfg: ExperimentConfig, plan: Any, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None, machine: Any = None, plans: dict | None = None) -> tuple[int, Adoption | None]:
-        """Run the trainer to its end: its exit code and what was renumbered into the run."""
+               argv: list[str] | None = None, machine: Any = None, plans: dict | None = None,
+               samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
+        """Run the trainer to its end: its exit code and what was renumbered into the run. ``samples``: a
+        cumulative step's check verdicts, for the messages a trainer sends while it runs (kohya)."""
         ...
 
     def failure(self, plan: Any, code: int, log: Path) -> str | None:

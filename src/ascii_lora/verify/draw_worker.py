@@ -104,14 +104,13 @@ class FluxDrawer:
         saved_argv, sys.argv = sys.argv, ["flux_minimal_inference.py"]
         try:
             import accelerate
-            import torch
-            from safetensors.torch import load_file
-
             import flux_minimal_inference as fmi
+            import torch
             from library import flux_utils, strategy_flux
             from library.device_utils import get_preferred_device
             from library.utils import str_to_dtype
             from networks import lora_flux
+            from safetensors.torch import load_file
         finally:
             sys.argv = saved_argv
         self.torch, self.fmi, self.lora_flux, self.load_file = torch, fmi, lora_flux, load_file
@@ -147,6 +146,7 @@ class FluxDrawer:
         self.device = device
         self.networks: dict[tuple, Any] = {}
         self.current: str | None = "unset"
+        self._active: Any = None  # the network of self.current, once one is loaded
         emit({"event": "loaded", "seconds": round(time.monotonic() - start, 1), "device": str(device)})
 
     def memory(self) -> dict[str, float]:

@@ -138,7 +138,7 @@ def finish_picture(job: Job, cfg: ExperimentConfig, snap: bool) -> Picture:
     near_miss = (not report.passed and reading is not None and gray is not None and report.offset is not None
                  and report.criteria.get("content", False))
     ascii_text = report.ascii
-    if snap and near_miss:
+    if snap and near_miss and reading is not None and gray is not None:  # near_miss says both are, for mypy too
         image, codes = snapped(reading, atlas, gray.shape, reading.offset != (0, 0))
         buf = io.BytesIO()
         from PIL import Image
@@ -193,7 +193,7 @@ def run_generate(cfg: ExperimentConfig, root: Path, req: Request, snap: bool = F
             pic = finish_picture(job, cfg, snap)
             on_picture(pic)
         res.pictures.append(pic)
-    tiles = [Tile(p.snapped_path or p.job.out, p.report.passed or p.snapped_path is not None,
+    tiles: list[Tile | None] = [Tile(p.snapped_path or p.job.out, p.report.passed or p.snapped_path is not None,
                   f"s{p.job.seed} " + ("pass" if p.report.passed else ("snapped" if p.snapped_path else "fail"))) for p in res.pictures]
     rows = [tiles[i : i + 4] for i in range(0, len(tiles), 4)]
     sheet = contact_sheet(rows, title=req.prompt[:110])

@@ -79,6 +79,7 @@ def discover(run_dir: Path, output_name: str) -> tuple[list[Checkpoint], list[st
     if final is not None:
         twin = next((c for c in found if c.step is not None and c.step == final.step), None)
         if twin is not None:
+            assert final.path is not None and twin.path is not None  # both were found as files above
             notes.append(f"{final.path.name} is the step-{final.step} save ({twin.path.name}) under its final name: drawn once, as {twin.label}")
         else:
             found.append(final)
@@ -95,6 +96,7 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
     for token in (t.strip() for t in spec.split(",")):
         if not token:
             continue
+        pick: Checkpoint | None
         if token == "last":
             if not available:
                 raise UserError("--checkpoints last: the run has no saved LoRA yet")
@@ -153,7 +155,7 @@ class Settings:
     precision: str  # bf16 | fp8: how FLUX is held in memory
 
     @classmethod
-    def from_config(cls, cfg: ExperimentConfig, precision: str) -> "Settings":
+    def from_config(cls, cfg: ExperimentConfig, precision: str) -> Settings:
         v, s = cfg.verify, cfg.sample
         return cls(width=s.width, height=s.height, steps=v.steps or s.steps, guidance=v.guidance or s.guidance,
                    multiplier=v.multiplier, precision=precision)

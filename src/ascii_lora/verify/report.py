@@ -8,6 +8,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from ..check.score import ImageReport
+from ..validation_loss import loss_at
 from .jobs import Checkpoint, Job
 from .sheet import Tile, contact_sheet
 from .stats import Candidate, Interval, Verdict, choose_winner, wilson
@@ -56,6 +57,7 @@ class Summary:
     prompts: list[str]
     seeds: list[int]
     notes: list[str] = field(default_factory=list)
+    losses: dict[int, float] = field(default_factory=dict)  # the run's validation loss per step (validation_loss.json)
 
     @property
     def baseline(self) -> CheckpointResult | None:
@@ -146,14 +148,17 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
     else:
         lines += ["No trained checkpoint was drawn: nothing to choose.", ""]
     names = list(dict.fromkeys(k for r in summary.results for k in r.criteria))
-    head = "| checkpoint | pictures | passed | pass rate | 95% interval | " + " | ".join(n.replace("_", " ") for n in names) + " | mean cell agreement | file |"
-    lines += [head, "|" + "---|" * 2 + "---:|" * (3 + len(names) + 1) + "---|"]
+    loss_head = "validation loss | " if summary.losses else ""
+    head = (f"| checkpoint | pictures | passed | pass rate | 95% interval | {loss_head}"
+            + " | ".join(n.replace("_", " ") for n in names) + " | mean cell agreement | file |")
+    lines += [head, "|" + "---|" * 2 + "---:|" * (3 + bool(summary.losses) + len(names) + 1) + "---|"]
     for r in summary.results:
         mark = " **winner**" if r.winner else (" (highest rate)" if r.best else "")
         crit = " | ".join(_yn_rate(r.criteria.get(n, 0), r.images) for n in names)
         f = r.checkpoint.path.name if r.checkpoint.path else "(no LoRA)"
+        loss = f"{loss_at(summary.losses, r.checkpoint.step)} | " if summary.losses else ""
         lines.append(f"| {r.checkpoint.label}{mark} | {r.images} | {r.passed} | {_pct(r.rate)} | {_pct(r.interval.low)}-{_pct(r.interval.high)} | "
-                     f"{crit} | {r.mean_cell_agreement:.3f} | {f} |")
+                     f"{loss}{crit} | {r.mean_cell_agreement:.3f} | {f} |")
     lines += ["", "## Pass rate per prompt", "", "| checkpoint | " + " | ".join(f"p{i:02d}" for i in range(len(summary.prompts))) + " |",
               "|---|" + "---:|" * len(summary.prompts)]
     for r in summary.results:
@@ -166,8 +171,8 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
     unreadable = sum(r.unreadable for r in summary.results)
     if unreadable:
         lines += ["", f"{unreadable} picture(s) could not be read and count as failures (see scores.json)."]
-    for n in summary.notes:
-        lines += ["", f"Note: {n}"]
+    for note in summary.notes:
+        lines += ["", f"Note: {note}"]
     lines += ["", "![pass rate by checkpoint](chart.png)", "", "![winner next to the base model](contact_sheet.png)", "",
               "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with `.check.json` and `.ascii`.", ""]
     return "\n".join(lines)
@@ -205,12 +210,12 @@ def chart(summary: Summary, width: int = 900, height: int = 440) -> Image.Image:
     names = list(dict.fromkeys(k for r in rs for k in r.criteria))
     for k, name in enumerate(names):
         colour = CRITERION_COLOURS[k % len(CRITERION_COLOURS)]
-        pts = [(x, yv(r.criteria.get(name, 0) / r.images if r.images else 0)) for x, r in zip(xs, rs)]
+        pts = [(x, yv(r.criteria.get(name, 0) / r.images if r.images else 0)) for x, r in zip(xs, rs, strict=False)]
         if len(pts) > 1:
             d.line(pts, fill=colour, width=1)
         d.text((right + 6, top + 14 * k), name.replace("_", " "), fill=colour, font=font)
     blue = (31, 119, 180)
-    for x, r in zip(xs, rs):
+    for x, r in zip(xs, rs, strict=False):
         d.line([x, yv(r.interval.low), x, yv(r.interval.high)], fill=blue, width=2)
         for v in (r.interval.low, r.interval.high):
             d.line([x - 5, yv(v), x + 5, yv(v)], fill=blue, width=2)

@@ -21,10 +21,10 @@ class Tile:
 
 def _thumb(tile: Tile, size: int) -> Image.Image:
     try:
-        with Image.open(tile.path) as im:
-            im = im.convert("RGB")
+        with Image.open(tile.path) as opened:
+            im = opened.convert("RGB")
             # nearest keeps a 16 px grid visibly crisp at a quarter size; blur would hide what we judge
-            im.thumbnail((size, size), Image.NEAREST)
+            im.thumbnail((size, size), Image.Resampling.NEAREST)
             return im.copy()
     except (OSError, ValueError):
         return Image.new("RGB", (size, size), (60, 0, 0))

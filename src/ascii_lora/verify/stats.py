@@ -22,7 +22,7 @@ class Interval:
     low: float
     high: float
 
-    def overlaps(self, other: "Interval") -> bool:
+    def overlaps(self, other: Interval) -> bool:
         return self.low <= other.high and other.low <= self.high
 
 

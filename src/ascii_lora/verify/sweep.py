@@ -22,10 +22,22 @@ from ..fsutil import atomic_write
 from ..grid.atlas import Atlas, get_atlas
 from ..train.preflight import Check
 from ..train.probes import Probes
+from ..validation_loss import read_losses
 from .drawing import Drawer, Precision, choose_precision
 from .drive import WorkerFiles, drive_worker
-from .jobs import (BASELINE, Checkpoint, Job, Settings, base_identity, build_jobs, check_path, discover, is_drawn, select,
-                   verify_prompts)
+from .jobs import (
+    BASELINE,
+    Checkpoint,
+    Job,
+    Settings,
+    base_identity,
+    build_jobs,
+    check_path,
+    discover,
+    is_drawn,
+    select,
+    verify_prompts,
+)
 from .report import Scored, Summary, chart, markdown, summarise, winner_sheet
 
 REPORT = "report.md"
@@ -137,6 +149,7 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
     seeds = sorted({j.seed for j in outcome.jobs})
     summary = summarise(results, outcome.checkpoints, prompts, seeds)
     summary.notes = list(outcome.notes)
+    summary.losses = read_losses(verify_dir.parent)
     outcome.summary = summary
     s = settings
     settings_line = (f"{s.width}x{s.height}, {s.steps} steps, guidance {s.guidance:g}, LoRA multiplier {s.multiplier:g}, "
@@ -154,6 +167,7 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
                     "file": str(r.job.out), **{k: v for k, v in r.report.as_dict().items() if k not in ("file", "ascii")}}
                    for r in results],
         "notes": summary.notes,
+        "validation_loss": {str(k): v for k, v in sorted(summary.losses.items())},
         "stand_in": stand_in,
     }
     atomic_write(out["scores"], json.dumps(payload, indent=1) + "\n")

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...config.models import ExperimentConfig
 from ...errors import UserError
+from .. import validation_plan
 from ..cluster import launch_flags, multiprocess_refusals
 from ..cluster_files import cluster_plan_files
 from ..resolved import resolved_toml
@@ -80,6 +81,7 @@ def dataset_config(cfg: ExperimentConfig, root: Path) -> dict[str, Any]:
             {
                 "resolution": t.side,
                 "batch_size": batch,
+                **validation_plan.dataset_keys(cfg),  # sd-scripts reads the split per dataset
                 "enable_bucket": False,
                 "subsets": [
                     {
@@ -117,7 +119,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     and a log prefix of its own; segments.py renumbers what it saves.
     """
     m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
-    resumed = segment is not None and segment.resumed
+    resumed = segment if segment is not None and segment.resumed else None  # the segment, when it resumes
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
         "--pretrained_model_name_or_path", resolve_path(root, m.flux),
@@ -126,7 +128,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         "--ae", resolve_path(root, m.ae),
         "--tokenizer_cache_dir", resolve_path(root, m.tokenizer_cache_dir),
         "--dataset_config", str(run_dir / DATASET_CONFIG),
-        "--output_dir", str(segment.output_dir if resumed else run_dir),
+        "--output_dir", str(resumed.output_dir if resumed else run_dir),
         "--output_name", t.output_name,
         "--save_model_as", "safetensors",
         "--save_precision", t.save_precision,
@@ -140,8 +142,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         args.append("--network_train_unet_only")
     if n.dropout is not None:
         args += ["--network_dropout", _num(n.dropout)]
-    if n.args:
-        args += ["--network_args", *n.args]
+    args += ["--network_args", *n.args] if n.args else []
     args += [
         "--optimizer_type", o.kohya_type,
         "--learning_rate", _num(o.learning_rate),
@@ -153,7 +154,7 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     if o.args:
         args += ["--optimizer_args", *o.args]
     args += [
-        "--max_train_steps", str(segment.steps if resumed else t.max_train_steps),
+        "--max_train_steps", str(resumed.steps if resumed else t.max_train_steps),
         "--gradient_accumulation_steps", str(t.gradient_accumulation_steps),
         "--mixed_precision", t.mixed_precision,
         "--seed", str(t.seed),
@@ -179,9 +180,10 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         "--sample_prompts", str(run_dir / SAMPLE_PROMPTS),
         "--sample_every_n_steps", str(s.every_n_steps),
         "--logging_dir", str(run_dir / "logs"),
+        *validation_plan.trainer_args(cfg),
     ]
     if resumed:
-        args += ["--log_prefix", f"{segment.output_dir.name}-", "--initial_step", "0", "--resume", str(segment.resume_from)]
+        args += ["--log_prefix", f"{resumed.output_dir.name}-", "--initial_step", "0", "--resume", str(resumed.resume_from)]
     elif s.at_first:
         args.append("--sample_at_first")
     return accelerate_launch(cfg, machine_rank, head) + args

@@ -8,12 +8,15 @@ from pathlib import Path
 from ...config.models import ExperimentConfig
 from ...errors import UserError
 from .. import cluster, cluster_run, launcher, preflight
+from ..losses_file import losses_line, update_losses
 from ..plan_files import write_plan
 from ..preflight import Check
 from ..runs import incomplete_states
 from ..segments import Adoption, adopt_pending, close_segment, segments_with
 from ..setup import setup_train
 from ..stop import StopRequest, cancel_stop, request_stop
+from ..validation_plan import held_out, plan_estimate
+from ..watch import checkpoint_description, run_watch
 from .plan import Plan, build_plan
 
 
@@ -54,20 +57,36 @@ class KohyaTrainer:
         return cluster_run.handshake(cfg, plans, root, machine, replan, sd_scripts)
 
     def launch(self, cfg: ExperimentConfig, plan: Plan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None, machine=None, plans: dict | None = None) -> tuple[int, Adoption | None]:
+               argv: list[str] | None = None, machine=None, plans: dict | None = None,
+               samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
         """The head records the run (segments, plan hash) and renumbers what a resumed segment saved;
-        on several machines every launcher watches the shared run directory for a peer's stop."""
+        on several machines every launcher watches the shared run directory for a peer's stop.
+        Progress (ETA, checkpoint messages) is watched on every machine; validation losses on the head."""
         mine = (plans or {}).get("mine", plan)
+        segment, my_segment = plan.segment, mine.segment
+        assert segment is not None and my_segment is not None, "build_plan gives every Kohya plan its segment"
         stop = plan.run_dir / launcher.STOP_REQUEST
         facts = (plans or {}).get("facts") or cluster_run.machine_facts(cfg, root, plan, None)
         head = machine is None or machine.is_head
         keep = {"plan_hash": facts.plan, "processes": cluster.num_processes(cfg), "machines": cfg.cluster.num_machines}
         if head:
-            keep["segments"] = segments_with(plan.run_dir, plan.segment)
-        code = launcher.launch(argv or mine.argv, root, log, echo=echo, keep=keep, stop_request=stop,
-                               step_offset=mine.segment.offset, record=None if head else machine.record(plan.run_dir),
-                               peers=cluster_run.peer_watch(cfg, mine, machine, stop) if machine else None)
-        return code, close_segment(plan.run_dir, cfg.training.output_name, plan.segment, code) if head else None
+            keep["segments"] = segments_with(plan.run_dir, segment)
+        validated = head and bool(held_out(cfg))
+        progress = run_watch(cfg, plan.run_dir, my_segment.offset, echo,
+                             checkpoint_description(plan.run_dir, validated, samples))
+        progress.launched(plan_estimate(cfg, my_segment.offset).summary())
+        try:
+            code = launcher.launch(argv or mine.argv, root, log, echo=echo, keep=keep, stop_request=stop,
+                                   step_offset=my_segment.offset, record=None if head else machine.record(plan.run_dir),
+                                   peers=cluster_run.peer_watch(cfg, mine, machine, stop) if machine else None,
+                                   progress=progress)
+            adoption = close_segment(plan.run_dir, cfg.training.output_name, segment, code) if head else None
+            if validated:
+                losses, why = update_losses(plan.run_dir)
+                echo(why or losses_line(losses))
+        finally:
+            progress.close()
+        return code, adoption
 
     def failure(self, plan: Plan, code: int, log: Path) -> str | None:
         return None  # sd-scripts' exit code is its verdict

@@ -19,7 +19,6 @@ import os
 import sys
 from pathlib import Path
 
-
 FACTORY_KEYS = {"cache_dir_vae", "default"}
 
 

@@ -117,20 +117,20 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
                         "" if cached else f"{setup} (needs HF_TOKEN with the FLUX.1-dev licence accepted)"))
 
     images = 0
-    source = plan.view.source
-    if not source.is_dir():
-        checks.append(Check("dataset", False, f"{source} does not exist", "run `make dataset`"))
+    images_dir = plan.view.source
+    if not images_dir.is_dir():
+        checks.append(Check("dataset", False, f"{images_dir} does not exist", "run `make dataset`"))
     else:
-        images, problems = validate_dir(source, cfg.dataset.resolution, cfg.dataset.cell_size)
+        images, problems = validate_dir(images_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
         links = len(list(plan.view.target.glob("*.png"))) if plan.view.target.is_dir() else 0
         if images == 0:
-            checks.append(Check("dataset", False, f"{source} holds no PNG images", "run `make dataset`"))
+            checks.append(Check("dataset", False, f"{images_dir} holds no PNG images", "run `make dataset`"))
         elif problems:
-            checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {source}`, then `make dataset`"))
+            checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {images_dir}`, then `make dataset`"))
         elif links != images:
             checks.append(Check("dataset", False, f"{plan.view.target} links {links} of the {images} images", "run `ascii-lora plan --trainer simpletuner` again"))
         else:
-            checks.append(Check("dataset", True, f"{images} images in {source}, all pass `ascii-lora validate`, linked into {plan.view.target}"))
+            checks.append(Check("dataset", True, f"{images} images in {images_dir}, all pass `ascii-lora validate`, linked into {plan.view.target}"))
 
     saved = checkpoint_dirs(plan.run_dir)
     if plan.resume and not saved:

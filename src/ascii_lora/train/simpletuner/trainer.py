@@ -10,10 +10,10 @@ from ...errors import UserError
 from .. import launcher
 from ..preflight import Check
 from ..segments import Adoption
+from . import preflight
 from .files import write_simpletuner_plan
 from .install import setup_simpletuner
 from .plan import LORA_FILE, SimpleTunerPlan, build_simpletuner_plan, finished_lora
-from . import preflight
 
 NO_STOP = ("`ascii-lora stop` waits for sd-scripts' saved states; a SimpleTuner run stops with Ctrl-C "
            "(it resumes from its last checkpoint)")
@@ -46,7 +46,8 @@ class SimpleTunerTrainer:
         return []  # one machine only ([cluster] num_machines > 1 is refused for SimpleTuner)
 
     def launch(self, cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None, machine=None, plans: dict | None = None) -> tuple[int, Adoption | None]:
+               argv: list[str] | None = None, machine=None, plans: dict | None = None,
+               samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
         return launcher.launch(argv or plan.argv, plan.run_dir, log, echo=echo, env=plan.env), None
 
     def failure(self, plan: SimpleTunerPlan, code: int, log: Path) -> str | None:
