@@ -18,9 +18,11 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 SIDE = 1024
 CELL = 16
 PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
-WORDS = ("north tower vault ember gate river stone quiet hollow market signal relay archive "
-         "bridge cellar crypt forge lamp mirror passage secret shadow temple throne tunnel "
-         "water winter yard ready error access loading memory report status online").split()
+WORDS = (
+    "north tower vault ember gate river stone quiet hollow market signal relay archive "
+    "bridge cellar crypt forge lamp mirror passage secret shadow temple throne tunnel "
+    "water winter yard ready error access loading memory report status online"
+).split()
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Case:
 
 
 # -- glyph sets ---------------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=8)
 def pil_glyphs(pitch: int = CELL, threshold: bool = True) -> dict[str, np.ndarray]:
@@ -67,11 +70,12 @@ def render(grid: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL) ->
             y, x = r * pitch, c * pitch
             if y + pitch > SIDE or x + pitch > SIDE or ch == " ":
                 continue
-            img[y:y + pitch, x:x + pitch] = np.maximum(img[y:y + pitch, x:x + pitch], glyphs[ch])
+            img[y : y + pitch, x : x + pitch] = np.maximum(img[y : y + pitch, x : x + pitch], glyphs[ch])
     return img
 
 
 # -- cell grids (characters), drawn later by any glyph set ----------------------------------------
+
 
 def text_grid(rng, dense: bool, cols: int = 64, rows: int = 64) -> list[str]:
     grid = [" " * cols for _ in range(rows)]
@@ -99,10 +103,10 @@ def room_grid(rng, dense: bool, n: int = 64) -> np.ndarray:
             break
         h, w = (int(rng.integers(6, 16)), int(rng.integers(6, 18)))
         y, x = int(rng.integers(1, n - h - 1)), int(rng.integers(1, n - w - 1))
-        if g[y - 1:y + h + 1, x - 1:x + w + 1].any():
+        if g[y - 1 : y + h + 1, x - 1 : x + w + 1].any():
             continue
-        g[y:y + h, x:x + w] = 1
-        g[y + 1:y + h - 1, x + 1:x + w - 1] = 2
+        g[y : y + h, x : x + w] = 1
+        g[y + 1 : y + h - 1, x + 1 : x + w - 1] = 2
         side = int(rng.integers(4))
         if side == 0:
             g[y, x + w // 2] = 3
@@ -135,28 +139,29 @@ def draw_rooms(g: np.ndarray, walls: str, pitch: int = CELL, floor: bool = True)
             v = g[r, k]
             if v == 1:
                 if walls == "block":
-                    img[y:y + c, x:x + c] = 255
+                    img[y : y + c, x : x + c] = 255
                 else:
-                    img[y + half - 1:y + half + 2, x + half - 1:x + half + 2] = 255
+                    img[y + half - 1 : y + half + 2, x + half - 1 : x + half + 2] = 255
                     if r > 0 and wall[r - 1, k]:
-                        img[y:y + half, x + half - 1:x + half + 2] = 255
+                        img[y : y + half, x + half - 1 : x + half + 2] = 255
                     if r < n - 1 and wall[r + 1, k]:
-                        img[y + half:y + c, x + half - 1:x + half + 2] = 255
+                        img[y + half : y + c, x + half - 1 : x + half + 2] = 255
                     if k > 0 and wall[r, k - 1]:
-                        img[y + half - 1:y + half + 2, x:x + half] = 255
+                        img[y + half - 1 : y + half + 2, x : x + half] = 255
                     if k < n - 1 and wall[r, k + 1]:
-                        img[y + half - 1:y + half + 2, x + half:x + c] = 255
+                        img[y + half - 1 : y + half + 2, x + half : x + c] = 255
             elif v == 2 and floor:
-                img[y + half - 1:y + half + 1, x + half - 1:x + half + 1] = 255
+                img[y + half - 1 : y + half + 1, x + half - 1 : x + half + 1] = 255
             elif v == 3:
-                img[y + 3:y + c - 3, x + 3] = 255
-                img[y + 3:y + c - 3, x + c - 4] = 255
-                img[y + 3, x + 3:x + c - 3] = 255
-                img[y + c - 4, x + 3:x + c - 3] = 255
+                img[y + 3 : y + c - 3, x + 3] = 255
+                img[y + 3 : y + c - 3, x + c - 4] = 255
+                img[y + 3, x + 3 : x + c - 3] = 255
+                img[y + c - 4, x + 3 : x + c - 3] = 255
     return img
 
 
 # -- the kit's tiles, changed the way another renderer would change them ----------------------------
+
 
 def _dilate(t: np.ndarray) -> np.ndarray:
     o = t.copy()
@@ -207,6 +212,7 @@ def atlas_layout(rng, family: str) -> list[str]:
 
 # -- degradations ------------------------------------------------------------------------------
 
+
 def shift(img: np.ndarray, sx: int, sy: int) -> np.ndarray:
     out = np.zeros_like(img)
     out[sy:, sx:] = img[: SIDE - sy, : SIDE - sx]
@@ -226,7 +232,9 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def noisy(img: np.ndarray, rng, levels: int = 3) -> np.ndarray:
-    return np.clip(img.astype(np.int16) + rng.integers(-levels, levels + 1, img.shape), 0, 255).astype(np.uint8)
+    return np.clip(img.astype(np.int16) + rng.integers(-levels, levels + 1, img.shape), 0, 255).astype(
+        np.uint8
+    )
 
 
 def free_text(rng, dense: bool) -> np.ndarray:
@@ -266,6 +274,7 @@ def smudge_half(img: np.ndarray, rng) -> np.ndarray:
 
 # -- the families ---------------------------------------------------------------------------------
 
+
 def foreign_ongrid(rng, dense: bool) -> tuple[np.ndarray, str]:
     kind = rng.choice(["text", "map", "rooms_block", "rooms_line"])
     if kind == "text":
@@ -288,7 +297,9 @@ def family_cases(family: str, seed: int, count: int) -> list[Case]:
 def atlas_morph_case(family: str, rng, dense: bool, tag: str) -> Case:
     """Our own atlas glyphs, thickened, thinned or nudged: read, but each a little off the atlas."""
     kind = str(rng.choice(["dilate", "erode", "nudge"]))
-    fam = str(rng.choice(["text", "dungeon", "cave", "rooms_and_mazes"] if dense else ["text", "corridor", "maze"]))
+    fam = str(
+        rng.choice(["text", "dungeon", "cave", "rooms_and_mazes"] if dense else ["text", "corridor", "maze"])
+    )
     grid = atlas_layout(rng, fam)
     if not dense:
         grid = [row if r % 3 == 0 else " " * len(row) for r, row in enumerate(grid)]
@@ -299,7 +310,7 @@ def atlas_morph_case(family: str, rng, dense: bool, tag: str) -> Case:
             t = tiles[ch]
             if kind == "nudge" and ch not in "#-|{}[]~^<>*":
                 t = nudge(t, int(rng.integers(-1, 2)), int(rng.integers(-1, 2)))
-            img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = t
+            img[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL] = t
     return Case(family, img, True, True, note=f"{tag} {kind} {fam}")
 
 
@@ -311,7 +322,7 @@ def nothing_case(family: str, rng) -> Case:
         for _ in range(int(rng.integers(3, 40))):
             y, x = rng.integers(0, SIDE - 4, 2)
             s = int(rng.integers(1, 4))
-            img[y:y + s, x:x + s] = 255
+            img[y : y + s, x : x + s] = 255
     elif kind == "noise":
         img = np.where(rng.random((SIDE, SIDE)) < rng.uniform(0.002, 0.05), 255, 0).astype(np.uint8)
     elif kind == "line":
@@ -334,7 +345,13 @@ def make_case(family: str, rng, dense: bool) -> Case:
         return Case(family, render(rooms_as_text(room_grid(rng, dense)), pil_glyphs()), True, True, note=tag)
     if family == "rooms":
         walls = str(rng.choice(["block", "line"]))
-        return Case(family, draw_rooms(room_grid(rng, dense), walls, floor=bool(rng.random() < 0.7)), True, True, note=f"{tag} {walls}")
+        return Case(
+            family,
+            draw_rooms(room_grid(rng, dense), walls, floor=bool(rng.random() < 0.7)),
+            True,
+            True,
+            note=f"{tag} {walls}",
+        )
     if family == "atlas_morph":
         return atlas_morph_case(family, rng, dense, tag)
     if family == "shifted":
@@ -345,8 +362,15 @@ def make_case(family: str, rng, dense: bool) -> Case:
         # smaller shift leaves glyphs and lines inside their cells: on the grid, as a reader says.)
         lo, hi = (1, 15) if kind == "rooms_block" else (5, 11)
         sx, sy = (int(v) for v in rng.integers(lo, hi + 1, 2))
-        return Case(family, shift(img, sx, sy), True, False, offset=(sx, sy), offset_slack=0 if kind == "rooms_block" else 2,
-                    note=f"{tag} {kind} by {sx},{sy}")
+        return Case(
+            family,
+            shift(img, sx, sy),
+            True,
+            False,
+            offset=(sx, sy),
+            offset_slack=0 if kind == "rooms_block" else 2,
+            note=f"{tag} {kind} by {sx},{sy}",
+        )
     if family == "wrong_pitch":
         pitch = int(rng.choice([12, 15, 17, 20]))
         kind = str(rng.choice(["text", "map", "rooms_block", "rooms_line"]))
@@ -357,29 +381,55 @@ def make_case(family: str, rng, dense: bool) -> Case:
             img = render(rooms_as_text(room_grid(rng, dense, n)), pil_glyphs(pitch), pitch)
         else:
             img = draw_rooms(room_grid(rng, dense, n), kind[6:], pitch)
-        return Case(family, img, True, False, offset=None, note=f"{tag} {kind} at {pitch} px", extra={"pitch": pitch})
+        return Case(
+            family, img, True, False, offset=None, note=f"{tag} {kind} at {pitch} px", extra={"pitch": pitch}
+        )
     if family == "off_grid":
         if rng.random() < 0.5:
-            return Case(family, free_text(rng, dense), True, False, offset=None, note=f"{tag} free-placed text")
+            return Case(
+                family, free_text(rng, dense), True, False, offset=None, note=f"{tag} free-placed text"
+            )
         img, kind = foreign_ongrid(rng, dense)
         deg = float(rng.uniform(2, 8) * rng.choice([-1, 1]))
-        return Case(family, rotate(img, deg), True, False, offset=None, note=f"{tag} {kind} rotated {deg:.1f}")
+        return Case(
+            family, rotate(img, deg), True, False, offset=None, note=f"{tag} {kind} rotated {deg:.1f}"
+        )
     if family == "blurred":
         img, kind = foreign_ongrid(rng, dense)
         if rng.random() < 0.5:
             return Case(family, blur(img, 1.0), True, True, crisp=False, note=f"{tag} {kind} blur 1")
         grid = text_grid(rng, dense) if kind != "map" else rooms_as_text(room_grid(rng, dense))
-        return Case(family, render(grid, pil_glyphs(threshold=False)), True, True, crisp=False, note=f"{tag} anti-aliased font")
+        return Case(
+            family,
+            render(grid, pil_glyphs(threshold=False)),
+            True,
+            True,
+            crisp=False,
+            note=f"{tag} anti-aliased font",
+        )
     if family == "nothing":
         return nothing_case(family, rng)
     if family == "smudged":
         img, kind = foreign_ongrid(rng, dense)
-        return Case(family, smudge_half(img, rng), True, False, offset=None, note=f"{tag} {kind} half smudged")
+        return Case(
+            family, smudge_half(img, rng), True, False, offset=None, note=f"{tag} {kind} half smudged"
+        )
     if family == "jpeg_noise":
         img, kind = foreign_ongrid(rng, dense)
         return Case(family, noisy(jpeg(img, 90), rng, 3), True, True, note=f"{tag} {kind} jpeg q90 + noise")
     raise KeyError(family)
 
 
-FAMILIES = ("foreign_text", "foreign_map", "rooms", "atlas_morph", "shifted", "wrong_pitch", "off_grid",
-            "blurred", "nothing", "smudged", "jpeg_noise")
+FAMILIES = (
+    "foreign_text",
+    "foreign_map",
+    "rooms",
+    "atlas_morph",
+    "shifted",
+    "wrong_pitch",
+    "off_grid",
+    "blurred",
+    "nothing",
+    "smudged",
+    "jpeg_noise",
+)

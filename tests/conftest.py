@@ -12,4 +12,3 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def cfg() -> DatasetConfig:
     return DatasetConfig()
-

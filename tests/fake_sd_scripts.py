@@ -28,8 +28,11 @@ def flag(args, name, default=None):
 
 
 def lora(path: Path, steps: int, segment: str) -> None:
-    save_file({"lora_unet_double_blocks_0_img_attn_qkv.alpha": np.array(32.0, dtype=np.float32)}, str(path),
-              metadata={"ss_steps": str(steps), "ss_max_train_steps": "0", "fake_written_by": segment})
+    save_file(
+        {"lora_unet_double_blocks_0_img_attn_qkv.alpha": np.array(32.0, dtype=np.float32)},
+        str(path),
+        metadata={"ss_steps": str(steps), "ss_max_train_steps": "0", "fake_written_by": segment},
+    )
 
 
 def main(args):

@@ -10,7 +10,11 @@ import numpy as np
 from safetensors.numpy import save_file
 
 KEYS = {
-    "flux-dev": ["double_blocks.0.img_attn.qkv.weight", "guidance_in.in_layer.weight", "single_blocks.0.linear1.weight"],
+    "flux-dev": [
+        "double_blocks.0.img_attn.qkv.weight",
+        "guidance_in.in_layer.weight",
+        "single_blocks.0.linear1.weight",
+    ],
     "flux-schnell": ["double_blocks.0.img_attn.qkv.weight", "single_blocks.0.linear1.weight"],
     "ae": ["decoder.conv_in.weight", "encoder.conv_in.weight"],
     "clip_l": ["text_model.embeddings.token_embedding.weight", "text_model.encoder.layers.0.mlp.fc1.weight"],
@@ -24,8 +28,14 @@ def fake_model(path: Path, kind: str) -> Path:
     return path
 
 
-def fake_lora(path: Path, modules: dict[str, dict], rank: int, alpha: float, metadata: dict[str, str] | None = None,
-              alpha_bf16: bool = False) -> Path:
+def fake_lora(
+    path: Path,
+    modules: dict[str, dict],
+    rank: int,
+    alpha: float,
+    metadata: dict[str, str] | None = None,
+    alpha_bf16: bool = False,
+) -> Path:
     """A LoRA with sd-scripts' key layout; bf16 alphas are written by hand (numpy has no bf16)."""
     tensors = {}
     for name, shape in modules.items():

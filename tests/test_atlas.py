@@ -61,13 +61,17 @@ def _build_font_tool():
     return module
 
 
-VGA_FONT = Path(__file__).parent / "fixtures" / "fonts" / "Uni2-VGA8.psf.gz"  # provenance: README.md beside it
+VGA_FONT = (
+    Path(__file__).parent / "fixtures" / "fonts" / "Uni2-VGA8.psf.gz"
+)  # provenance: README.md beside it
 
 
 def test_packaged_font_is_exactly_the_vga_console_font():
     tool = _build_font_tool()
     psf = gzip.decompress(VGA_FONT.read_bytes())
-    packaged = (Path(__file__).parents[1] / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt").read_text()
+    packaged = (
+        Path(__file__).parents[1] / "src" / "ascii_lora" / "grid" / "data" / "vga8x8_ascii.txt"
+    ).read_text()
     assert packaged == tool.render_table(tool.read_psf1(psf))
 
 
@@ -76,7 +80,9 @@ def test_text_glyphs_are_the_vga_font_doubled():
     atlas = get_atlas(16)
     for ch in "AZaz09!?@$%&()/=_":
         bits = np.unpackbits(np.frombuffer(font[ord(ch)], dtype=np.uint8)).reshape(8, 8).astype(bool)
-        assert np.array_equal(atlas.tiles[PRINTABLE.index(ch)], np.kron(bits, np.ones((2, 2), dtype=bool))), ch
+        assert np.array_equal(atlas.tiles[PRINTABLE.index(ch)], np.kron(bits, np.ones((2, 2), dtype=bool))), (
+            ch
+        )
 
 
 @pytest.mark.parametrize("cell", [8, 16, 32])
@@ -150,7 +156,9 @@ def test_door_is_a_framed_panel_with_a_handle():
     want = np.array([[c == "#" for c in row] for row in DOOR_DESIGN.split()], dtype=bool)
     tile = get_atlas(8).tiles[PRINTABLE.index(symbols.DOOR)]
     assert np.array_equal(tile, want)
-    assert np.array_equal(get_atlas(16).tiles[PRINTABLE.index(symbols.DOOR)], np.kron(want, np.ones((2, 2), dtype=bool)))
+    assert np.array_equal(
+        get_atlas(16).tiles[PRINTABLE.index(symbols.DOOR)], np.kron(want, np.ones((2, 2), dtype=bool))
+    )
 
 
 def test_map_glyph_designs_are_pinned():
@@ -162,4 +170,7 @@ def test_map_glyph_designs_are_pinned():
 
     atlas = get_atlas(8)
     packed = b"".join(atlas.tiles[PRINTABLE.index(c)].tobytes() for c in sorted(symbols.MAP_SYMBOLS))
-    assert hashlib.sha256(packed).hexdigest() == "efe90cbbb25eb818d035c43f4529513cb9534c0ec10999ad12b2a1adfe371c9e"
+    assert (
+        hashlib.sha256(packed).hexdigest()
+        == "efe90cbbb25eb818d035c43f4529513cb9534c0ec10999ad12b2a1adfe371c9e"
+    )

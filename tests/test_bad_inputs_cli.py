@@ -21,7 +21,9 @@ def test_an_unexpected_exception_is_one_line_and_the_trace_goes_to_a_file(tmp_pa
     err = capsys.readouterr().err
     assert code == 70
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert "internal error" in err and "ZeroDivisionError: a bug ?[2J deep inside" in err and "\x1b" not in err
+    assert (
+        "internal error" in err and "ZeroDivisionError: a bug ?[2J deep inside" in err and "\x1b" not in err
+    )
     traces = list(tmp_path.glob("ascii-lora-trace-*.txt"))
     assert len(traces) == 1 and str(traces[0]) in " ".join(err.split())
     text = traces[0].read_text()
@@ -40,7 +42,13 @@ def test_a_deleted_working_folder_is_named_as_such(tmp_path):
     from .test_bad_inputs import cli
 
     (tmp_path / "gone").mkdir()
-    r = cli("plan", "--run-dir", "run", cwd=tmp_path, prefix=["sh", "-c", 'cd gone && rmdir ../gone && exec "$@"', "sh"])
+    r = cli(
+        "plan",
+        "--run-dir",
+        "run",
+        cwd=tmp_path,
+        prefix=["sh", "-c", 'cd gone && rmdir ../gone && exec "$@"', "sh"],
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "current folder no longer exists" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
@@ -56,11 +64,19 @@ def test_stdout_on_a_full_device_is_blamed_on_stdout(tmp_path):
     (tmp_path / "l.safetensors").write_bytes(lora())
     env = {**os.environ, "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONPATH": str(ROOT / "src")}
     with open("/dev/full", "w") as full:
-        r = subprocess.run([sys.executable, "-m", "ascii_lora", "inspect", "l.safetensors"], cwd=tmp_path, env=env,
-                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "ascii_lora", "inspect", "l.safetensors"],
+            cwd=tmp_path,
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["error: standard output could not be written (no space left on the device); "
-                                             "nothing else failed"], r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: standard output could not be written (no space left on the device); nothing else failed"
+    ], r.stderr
 
 
 def test_failed_preflight_counts_only_what_failed(capsys):

@@ -31,15 +31,36 @@ def sd_scripts_glob_images(directory: Path) -> list[str]:
 
 
 def test_validate_looks_at_exactly_the_files_the_trainer_trains_on(tmp_path):
-    names = ["a.png", "b.PNG", "c.Png", "d.jpg", "e.JPEG", "f.webp", "g.bmp", "h.avif", "i.JXL", ".hidden.png",
-             "j.png.txt", "k.gif", "l.tiff", "m.txt", "n.ascii", "o.jpeg", "p.WebP", "q.x.webp"]
+    names = [
+        "a.png",
+        "b.PNG",
+        "c.Png",
+        "d.jpg",
+        "e.JPEG",
+        "f.webp",
+        "g.bmp",
+        "h.avif",
+        "i.JXL",
+        ".hidden.png",
+        "j.png.txt",
+        "k.gif",
+        "l.tiff",
+        "m.txt",
+        "n.ascii",
+        "o.jpeg",
+        "p.WebP",
+        "q.x.webp",
+    ]
     for n in names:
         (tmp_path / n).write_bytes(b"x")
-    (tmp_path / "dir.png").mkdir()  # glob lists folders too: the trainer would fail on it, so validate must see it
+    (
+        tmp_path / "dir.png"
+    ).mkdir()  # glob lists folders too: the trainer would fail on it, so validate must see it
     assert [p.name for p in trainer_images(tmp_path)] == sd_scripts_glob_images(tmp_path)
 
 
 # -- the lock file --------------------------------------------------------------------------------------------
+
 
 def test_lock_never_follows_a_symlink(tmp_path):
     precious = tmp_path / "precious.txt"
@@ -85,6 +106,7 @@ def test_a_lock_we_created_is_removed_but_a_file_put_in_its_place_stays(tmp_path
 
 # -- temp files ------------------------------------------------------------------------------------------------
 
+
 def test_only_our_own_temp_files_are_removed(tmp_path):
     ours = tmp_path / ".ascii-lora-tmp-k3_x9qa0"  # mkstemp's 8 characters after the prefix
     mine = tmp_path / ".ascii-lora-tmp-my-notes.txt"
@@ -110,13 +132,21 @@ def test_verify_clears_its_temp_folders_but_not_a_users_folder(tmp_path):
 
 # -- a run folder and the dataset folder never overlap ---------------------------------------------------------
 
-@pytest.mark.parametrize("run, view, says", [
-    ("data", None, "is the dataset folder"),
-    ("data/run", None, "is inside the dataset folder"),
-    ("run", "run/dataset", "link folder"),  # [dataset] out = run/dataset: SimpleTuner's links would replace it
-    ("elsewhere", "data/x", "link folder"),
-    ("elsewhere", ".", "link folder"),  # a link folder above the dataset
-])
+
+@pytest.mark.parametrize(
+    "run, view, says",
+    [
+        ("data", None, "is the dataset folder"),
+        ("data/run", None, "is inside the dataset folder"),
+        (
+            "run",
+            "run/dataset",
+            "link folder",
+        ),  # [dataset] out = run/dataset: SimpleTuner's links would replace it
+        ("elsewhere", "data/x", "link folder"),
+        ("elsewhere", ".", "link folder"),  # a link folder above the dataset
+    ],
+)
 def test_a_run_folder_overlapping_the_dataset_is_refused(tmp_path, run, view, says):
     from ascii_lora.train.runs import refuse_run_in_dataset
 

@@ -72,11 +72,14 @@ def test_a_changed_multiplier_redraws_lora_pictures_but_not_the_base_models(tmp_
     one, two = _settings(), _settings(verify={"multiplier": 2.0})
     with_lora = _job(Checkpoint("step00000500", 500, lora), one, tmp_path / "v")
     _draw(with_lora)
-    assert not is_drawn(with_lora.out, _job(Checkpoint("step00000500", 500, lora), two, tmp_path / "v").record)
+    assert not is_drawn(
+        with_lora.out, _job(Checkpoint("step00000500", 500, lora), two, tmp_path / "v").record
+    )
     base = _job(Checkpoint("baseline", 0, None), one, tmp_path / "v")
     _draw(base)
-    assert is_drawn(base.out, _job(Checkpoint("baseline", 0, None), two, tmp_path / "v").record), \
+    assert is_drawn(base.out, _job(Checkpoint("baseline", 0, None), two, tmp_path / "v").record), (
         "the base model draws without the LoRA: its multiplier changes nothing"
+    )
 
 
 def test_verify_guidance_and_steps_override_sample_and_count_in_the_record(tmp_path):
@@ -100,6 +103,7 @@ def test_a_record_whose_picture_is_gone_is_drawn_again(tmp_path):
 
 # -- verify's file selection -------------------------------------------------------------------------------------
 
+
 def test_final_and_last_pick_the_step_save_the_final_file_duplicates(tmp_path):
     make_run(tmp_path, NAME, [500, 1000], final_steps=1000)
     found, _ = discover(tmp_path, NAME)
@@ -114,23 +118,36 @@ def test_an_epoch_save_sorts_by_its_step_and_a_final_twin_of_it_is_drawn_once(tm
     fake_lora(tmp_path / f"{NAME}-000002.safetensors", MODULES, 4, 2.0, {"ss_steps": "1200"})
     fake_lora(tmp_path / f"{NAME}.safetensors", MODULES, 4, 2.0, {"ss_steps": "1200"})
     found, notes = discover(tmp_path, NAME)
-    assert [(c.key, c.step) for c in found] == [("step00000500", 500), ("epoch000002", 1200), ("step00001500", 1500)]
+    assert [(c.key, c.step) for c in found] == [
+        ("step00000500", 500),
+        ("epoch000002", 1200),
+        ("step00001500", 1500),
+    ]
     assert len(notes) == 1 and "epoch 2" in notes[0]
 
 
 # -- SimpleTuner's plan arithmetic ------------------------------------------------------------------------------
 
+
 def _st_plan(tmp_path: Path, **tables):
     from ascii_lora.train.registry import build_trainer_plan
 
-    return build_trainer_plan(ExperimentConfig.model_validate({"trainer": {"kind": "simpletuner"}, **tables}),
-                              tmp_path, tmp_path / "run")
+    return build_trainer_plan(
+        ExperimentConfig.model_validate({"trainer": {"kind": "simpletuner"}, **tables}),
+        tmp_path,
+        tmp_path / "run",
+    )
 
 
 def test_simpletuner_keeps_every_checkpoint_when_the_steps_are_no_multiple_of_the_interval(tmp_path):
     c = _st_plan(tmp_path, training={"max_train_steps": 3100, "save_every_n_steps": 500}).config
-    saves = [s for s in range(500, 3100 + 1, 500)] + [3100]  # 500 ... 3000, and the last, partial interval's end
-    assert c["checkpoints_total_limit"] > len(saves) - 1 and c["checkpoints_total_limit"] == math.ceil(3100 / 500) + 1
+    saves = [s for s in range(500, 3100 + 1, 500)] + [
+        3100
+    ]  # 500 ... 3000, and the last, partial interval's end
+    assert (
+        c["checkpoints_total_limit"] > len(saves) - 1
+        and c["checkpoints_total_limit"] == math.ceil(3100 / 500) + 1
+    )
 
 
 def test_one_prompt_means_no_prompt_library(tmp_path):

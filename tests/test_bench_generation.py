@@ -11,8 +11,17 @@ from ascii_lora.config.models import DatasetConfig
 
 
 def test_bench_generation_reports_every_family_on_one_worker_and_all_cores():
-    cfg = DatasetConfig(mix={"dungeon": 1.0, "maze": 1.0, "text": 1.0, "rooms_and_mazes": 0.0, "cave": 0.0,
-                             "corridor": 0.0, "mixed": 0.0})
+    cfg = DatasetConfig(
+        mix={
+            "dungeon": 1.0,
+            "maze": 1.0,
+            "text": 1.0,
+            "rooms_and_mazes": 0.0,
+            "cave": 0.0,
+            "corridor": 0.0,
+            "mixed": 0.0,
+        }
+    )
     r = bench_generation(cfg, count=6, rounds=1)
     assert set(r["families"]) == {"dungeon", "maze", "text"}
     for table in (r["one"], r["all_cores"]):

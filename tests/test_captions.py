@@ -74,7 +74,9 @@ def test_room_counts_are_the_rooms_a_flood_fill_finds():
     """
     for seed in SEEDS:
         grid, cap = pair("rooms_and_mazes", seed)
-        assert number_before(cap, "room") == len(oracle.components(oracle.opening(grid == oracle.FLOOR, 3))), (seed, cap)
+        assert number_before(cap, "room") == len(
+            oracle.components(oracle.opening(grid == oracle.FLOOR, 3))
+        ), (seed, cap)
         walk = oracle.walkable(grid)
         assert "no dead ends" in cap and not (walk & (oracle.degree(walk) <= 1)).any(), seed
     equal = 0
@@ -101,10 +103,16 @@ def test_cave_chamber_count_is_measured_on_most_layouts():
         m = re.search(r"(\d+) chambers joined by tunnels|one connected cavern", cap)
         assert m, cap
         claimed = int(m.group(1)) if m.group(1) else 1
-        chambers = [c for c in oracle.components(oracle.opening(grid == oracle.FLOOR, 2)) if len(c) >= DatasetConfig().cave.min_chamber]
+        chambers = [
+            c
+            for c in oracle.components(oracle.opening(grid == oracle.FLOOR, 2))
+            if len(c) >= DatasetConfig().cave.min_chamber
+        ]
         agree += len(chambers) == claimed
         assert oracle.is_connected(oracle.walkable(grid)), seed  # "joined by tunnels"
-    assert agree >= 0.5 * len(seeds), f"only {agree} of {len(seeds)} caves show the chamber count their caption claims"
+    assert agree >= 0.5 * len(seeds), (
+        f"only {agree} of {len(seeds)} caves show the chamber count their caption claims"
+    )
 
 
 def test_mixed_caption_claims_rooms_and_caves_that_are_drawn():
@@ -148,10 +156,16 @@ def test_maze_caption_gives_its_size_dead_ends_and_look():
         bushy = ends / inside.sum() > 0.115
         look = "many short branching passages" if bushy else "long winding passages"
         assert look in cap, (seed, round(ends / inside.sum(), 3), cap)
-        m = re.search(r"openings on the (\w+) and (\w+) edges|entrance on the (\w+) edge, exit on the (\w+) edge", cap)
+        m = re.search(
+            r"openings on the (\w+) and (\w+) edges|entrance on the (\w+) edge, exit on the (\w+) edge", cap
+        )
         claimed = {e for e in m.groups() if e}
         runs = oracle.border_runs(oracle.walkable(grid))
-        assert claimed == {e for e, r in runs.items() if r} and all(len(r) <= 1 for r in runs.values()), (seed, runs, cap)
+        assert claimed == {e for e, r in runs.items() if r} and all(len(r) <= 1 for r in runs.values()), (
+            seed,
+            runs,
+            cap,
+        )
 
 
 def test_corridor_caption_names_the_edges_and_widths_drawn():
@@ -163,7 +177,9 @@ def test_corridor_caption_names_the_edges_and_widths_drawn():
     compared = 0
     for seed in range(20):
         grid, cap = pair("corridor", seed)
-        claims = re.findall(r"(one cell|\d+ cells) wide from the (\w+) edge to the (\w+) edge with (no turns|\d+ turns?)", cap)
+        claims = re.findall(
+            r"(one cell|\d+ cells) wide from the (\w+) edge to the (\w+) edge with (no turns|\d+ turns?)", cap
+        )
         assert len(claims) == number_before(cap, "corridor") >= 1, cap
         widths: dict[str, list[int]] = {}
         for width, a, b, turns in claims:
@@ -214,27 +230,63 @@ def test_phrasing_varies_across_seeds():
 # and every alternative wording must occur (a wording dropped or misspelt is a changed prompt).
 N = r"(\d+)"
 WORDS = {
-    "dungeon": [("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout"),
-                (rf"{N} (rectangular )?rooms? joined by corridors",), (rf"{N} doors?",)],
-    "mixed": [("mixed dungeon map", "dungeon map with natural caverns", "ruined dungeon layout"),
-              (rf"{N} rooms? and {N} caves? joined by corridors",), (rf"{N} doors?",)],
-    "rooms_and_mazes": [("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"),
-                        (rf"{N} rooms? linked by winding passages",), (rf"{N} doors?",), ("no dead ends",)],
-    "cave": [("cave system", "natural cavern map", "cellular cave layout"),
-             (rf"{N} chambers joined by tunnels", "one connected cavern"),
-             ("irregular organic walls", "ragged rock outlines")],
-    "maze": [("perfect maze", "labyrinth", "maze map"), (rf"{N} by {N} cells",),
-             ("long winding passages", "many short branching passages"), (rf"{N} dead ends?",),
-             ("openings on the west and east edges", "entrance on the west edge, exit on the east edge")],
-    "corridor": [("infinite corridor", "endless corridors", "infinite corridor map"), (rf"{N} corridors? running off the edges",),
-                 (r"(one cell|\d+ cells) wide from the (north|east|south|west) edge to the (north|east|south|west) edge "
-                  r"with (no turns|\d+ turns?)",)],
-    "terminal": [("terminal screen", "retro computer terminal", "console screen"), (r'titled "[^"]+"',),
-                 (r'command line "\$[^"]*"',), ("line frame", "brick frame")],
-    "panels": [(r"\d+ (text|framed text) panels?",), (r'titled "[^"]+"((, "[^"]+")* and "[^"]+")?',),
-               ("line frame", "brick frame"), ("monospace text", "bitmap font text")],
+    "dungeon": [
+        ("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout"),
+        (rf"{N} (rectangular )?rooms? joined by corridors",),
+        (rf"{N} doors?",),
+    ],
+    "mixed": [
+        ("mixed dungeon map", "dungeon map with natural caverns", "ruined dungeon layout"),
+        (rf"{N} rooms? and {N} caves? joined by corridors",),
+        (rf"{N} doors?",),
+    ],
+    "rooms_and_mazes": [
+        ("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"),
+        (rf"{N} rooms? linked by winding passages",),
+        (rf"{N} doors?",),
+        ("no dead ends",),
+    ],
+    "cave": [
+        ("cave system", "natural cavern map", "cellular cave layout"),
+        (rf"{N} chambers joined by tunnels", "one connected cavern"),
+        ("irregular organic walls", "ragged rock outlines"),
+    ],
+    "maze": [
+        ("perfect maze", "labyrinth", "maze map"),
+        (rf"{N} by {N} cells",),
+        ("long winding passages", "many short branching passages"),
+        (rf"{N} dead ends?",),
+        ("openings on the west and east edges", "entrance on the west edge, exit on the east edge"),
+    ],
+    "corridor": [
+        ("infinite corridor", "endless corridors", "infinite corridor map"),
+        (rf"{N} corridors? running off the edges",),
+        (
+            r"(one cell|\d+ cells) wide from the (north|east|south|west) edge to the (north|east|south|west) edge "
+            r"with (no turns|\d+ turns?)",
+        ),
+    ],
+    "terminal": [
+        ("terminal screen", "retro computer terminal", "console screen"),
+        (r'titled "[^"]+"',),
+        (r'command line "\$[^"]*"',),
+        ("line frame", "brick frame"),
+    ],
+    "panels": [
+        (r"\d+ (text|framed text) panels?",),
+        (r'titled "[^"]+"((, "[^"]+")* and "[^"]+")?',),
+        ("line frame", "brick frame"),
+        ("monospace text", "bitmap font text"),
+    ],
 }
-WALLS = ("thin line walls", "outlined walls", "line-drawn walls", "brick walls", "solid masonry walls", "block walls")
+WALLS = (
+    "thin line walls",
+    "outlined walls",
+    "line-drawn walls",
+    "brick walls",
+    "solid masonry walls",
+    "block walls",
+)
 DENSITIES = ("sparse layout", "moderately dense layout", "dense layout")
 FINISH = ("white on black", "white on pure black", "pure white on black")
 EXTRAS = ("ascii art", "16 px grid", "pixel-perfect cells", "top-down view")
@@ -283,20 +335,28 @@ def test_rare_branches_are_worded_by_what_is_drawn():
     for seed in range(5):
         grid, cap = pair("cave", seed, one_cave)
         chambers = [c for c in oracle.components(oracle.opening(grid == oracle.FLOOR, 2)) if len(c) >= 12]
-        assert len(chambers) == 1 and ", one connected cavern, " in cap and grammar("cave").fullmatch(cap), cap
+        assert len(chambers) == 1 and ", one connected cavern, " in cap and grammar("cave").fullmatch(cap), (
+            cap
+        )
     straight = DatasetConfig(corridor={"count": (1, 1), "width": (1, 1), "segment": (200, 200)})
     for seed in range(5):
         grid, cap = pair("corridor", seed, straight)
         runs = oracle.border_runs(oracle.walkable(grid))
-        (a, b), = re.findall(r"one cell wide from the (\w+) edge to the (\w+) edge with no turns", cap)
+        ((a, b),) = re.findall(r"one cell wide from the (\w+) edge to the (\w+) edge with no turns", cap)
         assert OPPOSITE[a] == b and runs[a] == [1] and runs[b] == [1], (cap, runs)
     from ascii_lora.grid.layout import Layout
 
     blank = np.full((8, 8), ord(" "), dtype=np.uint8)
-    doorless = Layout("dungeon", blank, {"rooms": [[1, 1, 3, 3]], "doors": 0, "wall_style": "blocks", "density": "sparse"})
+    doorless = Layout(
+        "dungeon", blank, {"rooms": [[1, 1, 3, 3]], "doors": 0, "wall_style": "blocks", "density": "sparse"}
+    )
     assert "door" not in caption(doorless, np.random.default_rng(0))
     two = Layout("cave", blank, {"chambers": 2, "wall_style": "blocks", "density": "sparse"})
     assert ", 2 chambers joined by tunnels, " in caption(two, np.random.default_rng(0))
-    promptless = {"kind": "terminal", "frame_style": "outline", "panels": [{"title": "LOG", "lines": ["no prompt here"]}]}
+    promptless = {
+        "kind": "terminal",
+        "frame_style": "outline",
+        "panels": [{"title": "LOG", "lines": ["no prompt here"]}],
+    }
     cap = caption(Layout("text", blank, promptless), np.random.default_rng(0))
     assert ', command line "$ _", ' in cap and grammar("terminal").fullmatch(cap), cap  # an idle prompt

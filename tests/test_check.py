@@ -150,8 +150,13 @@ def test_bad_files_are_one_line_each(tmp_path):
     Image.fromarray(picture("dungeon")[0]).save(good, "PNG")
     (tmp_path / "cut.png").write_bytes(good.getvalue()[:2000])
     Image.new("1", (9000, 9000)).save(tmp_path / "bomb.png")
-    for name, expected in (("zero.png", "not an image"), ("text.png", "not an image"), ("cut.png", "truncated"),
-                           ("bomb.png", "larger than"), ("missing.png", "not found")):
+    for name, expected in (
+        ("zero.png", "not an image"),
+        ("text.png", "not an image"),
+        ("cut.png", "truncated"),
+        ("bomb.png", "larger than"),
+        ("missing.png", "not found"),
+    ):
         report = check_file(tmp_path / name, CFG, ATLAS)[0]
         assert report.error and expected in report.error and "\n" not in report.error, (name, report.error)
         assert not report.passed
@@ -168,7 +173,9 @@ def _samples(folder: Path, plan: dict[int, list[np.ndarray]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for step, images in plan.items():
         for k, img in enumerate(images):
-            Image.fromarray(img).convert("RGB").save(folder / f"flux_ascii_structure_v1_{step:06d}_{k:02d}_20261125120000_42.png")
+            Image.fromarray(img).convert("RGB").save(
+                folder / f"flux_ascii_structure_v1_{step:06d}_{k:02d}_20261125120000_42.png"
+            )
 
 
 def test_cli_ranks_checkpoints_writes_report_chart_json_overlays_ascii(tmp_path, capsys):
@@ -178,14 +185,34 @@ def test_cli_ranks_checkpoints_writes_report_chart_json_overlays_ascii(tmp_path,
     run = tmp_path / "run"
     _samples(run / "sample", {0: clean, 250: blurred, 500: clean, 750: shifted})
     (run / "flux_ascii_structure_v1-step00000500.safetensors").write_bytes(b"x")
-    code = main(["check", str(run / "sample"), "--json", str(tmp_path / "r.json"), "--overlay-dir", str(tmp_path / "ov"),
-                 "--ascii-dir", str(tmp_path / "asc")])
+    code = main(
+        [
+            "check",
+            str(run / "sample"),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--overlay-dir",
+            str(tmp_path / "ov"),
+            "--ascii-dir",
+            str(tmp_path / "asc"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1  # some samples fail
     data = json.loads((tmp_path / "r.json").read_text())
     assert len(data["images"]) == 8
     for img in data["images"]:
-        assert {"file", "passed", "criteria", "grey_fraction", "offset", "cell_size", "cell_agreement", "ascii", "error"} <= set(img)
+        assert {
+            "file",
+            "passed",
+            "criteria",
+            "grey_fraction",
+            "offset",
+            "cell_size",
+            "cell_agreement",
+            "ascii",
+            "error",
+        } <= set(img)
         assert set(img["criteria"]) == {"content", "black_background", "crisp", "grid_aligned"}
     best = [c for c in data["checkpoints"] if c["best"]]
     assert len(best) == 1 and best[0]["number"] == 500  # step 0 (the base model) is a baseline, never best
@@ -235,7 +262,9 @@ def test_snap_repairs_a_shifted_near_miss(tmp_path, capsys):
     g, truth = picture("dungeon", 4)
     shifted = np.zeros_like(g)
     shifted[5:, 3:] = g[:-5, :-3]
-    noisy = np.clip(shifted.astype(int) + np.random.default_rng(1).integers(-5, 6, g.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(shifted.astype(int) + np.random.default_rng(1).integers(-5, 6, g.shape), 0, 255).astype(
+        np.uint8
+    )
     Image.fromarray(noisy).convert("RGB").save(tmp_path / "near.png")
     assert main(["snap", str(tmp_path / "near.png"), "--out", str(tmp_path / "fixed")]) == 0
     fixed = tmp_path / "fixed" / "near.png"
@@ -249,7 +278,10 @@ def test_snap_repairs_a_shifted_near_miss(tmp_path, capsys):
 def test_rank_ignores_unreadable_and_foreign_names():
     from ascii_lora.check.score import ImageReport
 
-    reports = [ImageReport(file="x/holiday.png"), ImageReport(file="x/a_000100_00_20261125120000.png", error="bad")]
+    reports = [
+        ImageReport(file="x/holiday.png"),
+        ImageReport(file="x/a_000100_00_20261125120000.png", error="bad"),
+    ]
     assert rank(reports) == []
 
 

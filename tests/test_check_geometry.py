@@ -46,7 +46,9 @@ def test_every_family_gets_the_human_verdict_on_each_criterion(family):
             assert r.offset == [0, 0] and not any("shifted" in n for n in r.notes), (case.note, r.offset)
         elif case.offset is not None:
             assert r.offset is not None, (case.note, r.notes)
-            assert all(circular(g, e) <= case.offset_slack for g, e in zip(r.offset, case.offset, strict=False)), (case.note, r.offset)
+            assert all(
+                circular(g, e) <= case.offset_slack for g, e in zip(r.offset, case.offset, strict=False)
+            ), (case.note, r.offset)
 
 
 def test_shifted_block_walls_report_their_exact_offset():
@@ -62,16 +64,27 @@ def test_nothing_drawn_fails_content_and_never_passes():
     blank = np.zeros((1024, 1024), np.uint8)
     specks = blank.copy()
     for y, x in rng.integers(0, 1020, (25, 2)):
-        specks[y:y + 2, x:x + 2] = 255
+        specks[y : y + 2, x : x + 2] = 255
     salt = np.where(rng.random((1024, 1024)) < 0.02, 255, 0).astype(np.uint8)
     lines = []
-    for pts in (((0, 500), (1023, 500)), ((300, 0), (300, 1023)), ((0, 0), (1023, 1023)), ((0, 100), (1023, 400))):
+    for pts in (
+        ((0, 500), (1023, 500)),
+        ((300, 0), (300, 1023)),
+        ((0, 0), (1023, 1023)),
+        ((0, 100), (1023, 400)),
+    ):
         im = Image.new("L", (1024, 1024))
         ImageDraw.Draw(im).line(pts, fill=255, width=3)
         lines.append(np.asarray(im))
-    for name, img in [("blank", blank), ("specks", specks), ("salt", salt)] + [(f"line{i}", g) for i, g in enumerate(lines)]:
+    for name, img in [("blank", blank), ("specks", specks), ("salt", salt)] + [
+        (f"line{i}", g) for i, g in enumerate(lines)
+    ]:
         r = check(img)
-        assert not r.criteria["content"] and not r.criteria["grid_aligned"] and not r.passed, (name, r.drawn_share, r.notes)
+        assert not r.criteria["content"] and not r.criteria["grid_aligned"] and not r.passed, (
+            name,
+            r.drawn_share,
+            r.notes,
+        )
         assert r.notes, name
 
 
@@ -100,10 +113,16 @@ def test_crisp_judges_edges_not_how_much_is_drawn():
 @pytest.mark.parametrize("scale", [0.75, 0.94, 1.05, 1.07, 1.25])
 def test_period_of_a_rescaled_picture_is_within_half_a_pixel_or_unknown(scale):
     rng = np.random.default_rng(4)
-    sources = [cases.render(cases.text_grid(rng, True), cases.pil_glyphs()),
-               cases.draw_rooms(cases.room_grid(rng, True), "block"),
-               ATLAS.render_gray(np.array([[ord(c) for c in row] for row in cases.atlas_layout(rng, "maze")], np.uint8)),
-               ATLAS.render_gray(np.array([[ord(c) for c in row] for row in cases.atlas_layout(rng, "dungeon")], np.uint8))]
+    sources = [
+        cases.render(cases.text_grid(rng, True), cases.pil_glyphs()),
+        cases.draw_rooms(cases.room_grid(rng, True), "block"),
+        ATLAS.render_gray(
+            np.array([[ord(c) for c in row] for row in cases.atlas_layout(rng, "maze")], np.uint8)
+        ),
+        ATLAS.render_gray(
+            np.array([[ord(c) for c in row] for row in cases.atlas_layout(rng, "dungeon")], np.uint8)
+        ),
+    ]
     found = 0
     for g in sources:
         for resample in (Image.Resampling.NEAREST, Image.Resampling.BILINEAR):
@@ -122,7 +141,10 @@ def test_period_of_a_rescaled_picture_is_within_half_a_pixel_or_unknown(scale):
 def test_wrong_pitch_periods_are_never_confidently_wrong():
     for case in cases.family_cases("wrong_pitch", 8, 8):
         r = check(case.image)
-        assert r.measured_period is None or abs(r.measured_period - case.extra["pitch"]) <= 0.5, (case.note, r.measured_period)
+        assert r.measured_period is None or abs(r.measured_period - case.extra["pitch"]) <= 0.5, (
+            case.note,
+            r.measured_period,
+        )
 
 
 def test_readback_forgives_thicker_thinner_and_nudged_strokes_and_never_guesses():
@@ -144,7 +166,9 @@ def test_readback_forgives_thicker_thinner_and_nudged_strokes_and_never_guesses(
     r, reading = check_gray("x", img.astype(np.float32), CFG, ATLAS)
     truth = np.array([[ord(c) for c in row] for row in text], np.uint8)
     sure = reading.confident & reading.drawn & (truth != 32)
-    assert (reading.codes[sure] != truth[sure]).sum() <= 0.05 * max(int((reading.drawn & (truth != 32)).sum()), 1)
+    assert (reading.codes[sure] != truth[sure]).sum() <= 0.05 * max(
+        int((reading.drawn & (truth != 32)).sum()), 1
+    )
     assert "?" in r.ascii and r.criteria["grid_aligned"]
 
 
@@ -152,13 +176,17 @@ def _samples(folder: Path, plan: dict[int, list[np.ndarray]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for step, images in plan.items():
         for k, img in enumerate(images):
-            Image.fromarray(img).convert("RGB").save(folder / f"flux_ascii_structure_v1_{step:06d}_{k:02d}_20261125120000_42.png")
+            Image.fromarray(img).convert("RGB").save(
+                folder / f"flux_ascii_structure_v1_{step:06d}_{k:02d}_20261125120000_42.png"
+            )
 
 
 def test_make_check_ranks_a_dense_foreign_font_checkpoint_over_blank_and_off_grid(tmp_path, capsys):
     rng = np.random.default_rng(6)
-    foreign = [cases.render(cases.text_grid(rng, True), cases.pil_glyphs()),
-               cases.render(cases.rooms_as_text(cases.room_grid(rng, True)), cases.pil_glyphs())]
+    foreign = [
+        cases.render(cases.text_grid(rng, True), cases.pil_glyphs()),
+        cases.render(cases.rooms_as_text(cases.room_grid(rng, True)), cases.pil_glyphs()),
+    ]
     blank = [np.zeros((1024, 1024), np.uint8), cases.noisy(np.zeros((1024, 1024), np.uint8), rng, 3)]
     off = [cases.shift(f, 7, 6) for f in foreign]
     run = tmp_path / "run"
@@ -176,7 +204,12 @@ def test_make_check_ranks_a_dense_foreign_font_checkpoint_over_blank_and_off_gri
 def test_a_checkpoint_that_draws_nothing_never_wins_even_a_tie():
     def rep(step: int, content: bool, grid: float) -> ImageReport:
         r = ImageReport(file=f"run/sample/x_{step:06d}_00_20261125120000.png", grid_score=grid, edge_grey=0.0)
-        r.criteria = {"content": content, "black_background": True, "crisp": not content, "grid_aligned": False}
+        r.criteria = {
+            "content": content,
+            "black_background": True,
+            "crisp": not content,
+            "grid_aligned": False,
+        }
         return r
 
     # both fail every image; the blank one even has the "cleaner" crispness and a perfect grid score
@@ -194,7 +227,11 @@ def test_snap_never_moves_on_grid_content_nor_replaces_what_it_cannot_read(tmp_p
     fixed = np.asarray(Image.open(tmp_path / "fixed" / "foreign.png"))
     assert np.array_equal(fixed, img)  # nothing moved, nothing redrawn as a different glyph
     ascii_rows = (tmp_path / "fixed" / "foreign.ascii").read_text().splitlines()
-    assert all(a == " " or t != " " for row_a, row_t in zip(ascii_rows, text, strict=False) for a, t in zip(row_a, row_t, strict=False))
+    assert all(
+        a == " " or t != " "
+        for row_a, row_t in zip(ascii_rows, text, strict=False)
+        for a, t in zip(row_a, row_t, strict=False)
+    )
     assert sum(row.count("?") for row in ascii_rows) > 0.5 * sum(len(t.strip()) for t in text)
 
 

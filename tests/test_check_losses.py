@@ -11,9 +11,13 @@ from .test_check_runs import NAME, report
 
 
 def scores():
-    return rank([report(f"{NAME}_e000000_00_20261126094105_1234", False),
-                 report(f"{NAME}_000002_00_20261126094420_1234", False),
-                 report(f"{NAME}_000004_00_20261126095000_1234", True)])
+    return rank(
+        [
+            report(f"{NAME}_e000000_00_20261126094105_1234", False),
+            report(f"{NAME}_000002_00_20261126094420_1234", False),
+            report(f"{NAME}_000004_00_20261126095000_1234", True),
+        ]
+    )
 
 
 def table_rows(md: str) -> list[list[str]]:
@@ -27,7 +31,10 @@ def test_each_checked_step_shows_its_validation_loss_and_a_dash_where_none_was_m
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells[:5] == ["checkpoint", "images", "pass rate", "validation loss", "content"]
     assert [(r[0], r[2], r[3]) for r in table_rows(md)] == [
-        ("step 0 (base model)", "0%", "-"), ("step 2", "0%", "0.5123"), ("step 4 **best**", "100%", "0.4000")]
+        ("step 0 (base model)", "0%", "-"),
+        ("step 2", "0%", "0.5123"),
+        ("step 4 **best**", "100%", "0.4000"),
+    ]
     rule = next(line for line in md.splitlines() if line.startswith("|---"))
     assert rule.count("|") == header.count("|")
 

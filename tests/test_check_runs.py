@@ -24,24 +24,37 @@ def test_the_real_step_0_baseline_name_is_the_baseline_at_step_0():
 
 
 def report(stem: str, passed: bool) -> ImageReport:
-    return ImageReport(file=f"run/sample/{stem}.png", passed=passed, grey_fraction=0.0, cell_agreement=1.0 if passed else 0.0,
-                       criteria={"content": passed, "black_background": passed, "crisp": passed, "grid_aligned": passed})
+    return ImageReport(
+        file=f"run/sample/{stem}.png",
+        passed=passed,
+        grey_fraction=0.0,
+        cell_agreement=1.0 if passed else 0.0,
+        criteria={"content": passed, "black_background": passed, "crisp": passed, "grid_aligned": passed},
+    )
 
 
 def test_baseline_ranks_first_and_is_never_best_even_when_it_scores_highest():
-    scores = rank([report(f"{NAME}_000002_00_20261126094420_1234", False),
-                   report(f"{NAME}_e000000_00_20261126094105_1234", True),
-                   report(f"{NAME}_000004_00_20261126095000_1234", False)])
+    scores = rank(
+        [
+            report(f"{NAME}_000002_00_20261126094420_1234", False),
+            report(f"{NAME}_e000000_00_20261126094105_1234", True),
+            report(f"{NAME}_000004_00_20261126095000_1234", False),
+        ]
+    )
     assert [(s.kind, s.number) for s in scores] == [("step", 0), ("step", 2), ("step", 4)]
     assert label(scores[0]) == "step 0 (base model)" and not scores[0].best
 
 
 def test_two_models_at_one_step_count_once_each_prompt_newest_first():
     # a run resumed before segments existed drew "step 2" again with another LoRA
-    scores = rank([report(f"{NAME}_000002_00_20261126101500_1234", True),  # the newer model, listed first
-                   report(f"{NAME}_000002_00_20261126094420_1234", False),
-                   report(f"{NAME}_000002_01_20261126094458_1234", False),
-                   report(f"{NAME}_000002_01_20261126101530_1234", True)])
+    scores = rank(
+        [
+            report(f"{NAME}_000002_00_20261126101500_1234", True),  # the newer model, listed first
+            report(f"{NAME}_000002_00_20261126094420_1234", False),
+            report(f"{NAME}_000002_01_20261126094458_1234", False),
+            report(f"{NAME}_000002_01_20261126101530_1234", True),
+        ]
+    )
     assert len(scores) == 1
     s = scores[0]
     assert (s.images, s.passed, s.superseded) == (2, 2, 2)
@@ -65,6 +78,8 @@ def test_check_run_dir_reads_that_runs_samples_and_writes_beside_them(tmp_path, 
 
 def test_disk_estimate_counts_text_encoder_caches_as_float32():
     # measured in a rehearsal at the pinned commit: one caption's *_flux_te.npz is 8,403,205 bytes
-    cfg = ExperimentConfig.model_validate({"training": {"cache_latents_to_disk": False, "max_train_steps": 1, "save_every_n_steps": 1}})
+    cfg = ExperimentConfig.model_validate(
+        {"training": {"cache_latents_to_disk": False, "max_train_steps": 1, "save_every_n_steps": 1}}
+    )
     per_caption = estimate_run_bytes(cfg, 1001) - estimate_run_bytes(cfg, 1)
     assert abs(per_caption / 1000 - 8_403_205) < 0.01 * 8_403_205

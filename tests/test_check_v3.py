@@ -32,6 +32,7 @@ def tile(ch: str) -> np.ndarray:
 
 # -- ink threshold: dim strokes are still strokes --------------------------------------------------
 
+
 def test_white_starts_at_128_unless_the_brightest_strokes_are_dim():
     img = np.zeros((256, 256), np.float32)
     img[::8, :] = 255.0
@@ -50,6 +51,7 @@ def test_a_blurred_thin_font_is_drawn_but_not_crisp():
 
 
 # -- read-back of the kit's glyphs 1 px off ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("ch", list("aeHWm#.+|{@8"))
 def test_a_tile_thickened_thinned_or_moved_by_a_pixel_reads_as_itself(ch):
@@ -81,7 +83,7 @@ def test_a_variant_two_pixels_from_another_tile_s_variant_is_still_read_at_the_d
     bank, _, index, per_tile = readback._variant_bank(ATLAS)
     cells = np.zeros((len(bank), 16, 16), bool)
     cells[:, 1:-1, 1:-1] = bank.reshape(len(bank), 14, 14) > 0
-    pick = cells[:: 7]
+    pick = cells[::7]
     _, h1, h2 = readback.variant_nearest(ATLAS, pick)
     close = pick[(h1 == 0) & (h2 == 2)]
     assert len(close) and CFG.variant_min_gap == 2
@@ -104,6 +106,7 @@ def test_the_variant_reading_never_guesses_another_font():
 
 
 # -- exact offset of shifted glyphs ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("font", ["aileron-12", "aileron-13", "aileron-14"])
 def test_shifted_text_in_a_centred_font_reports_its_exact_offset_and_snap_would_move_by_it(font):
@@ -163,6 +166,7 @@ def test_symmetry_finds_the_centre_of_a_box_and_ties_go_to_the_centred_ink():
 
 # -- sparse content is judged by what is drawn ---------------------------------------------------------
 
+
 def test_a_single_framed_panel_on_an_empty_screen_passes():
     for p in fs.pictures("tune", "sparse_panel"):
         r, _ = check(p.image)
@@ -179,8 +183,8 @@ def test_letters_used_once_explain_themselves_but_blobs_in_their_place_do_not():
         for c, ch in enumerate(row):
             if ch.isalnum():  # a different solid block in each cell: none is reused
                 h, w = 6 + k % 7, 6 + (k // 7) % 7
-                img[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] = 0
-                img[r * 16 + 2:r * 16 + 2 + h, c * 16 + 2:c * 16 + 2 + w] = 255
+                img[r * 16 : (r + 1) * 16, c * 16 : (c + 1) * 16] = 0
+                img[r * 16 + 2 : r * 16 + 2 + h, c * 16 + 2 : c * 16 + 2 + w] = 255
                 k += 1
     assert check(p.image)[0].criteria["grid_aligned"]
     assert not check(img)[0].criteria["grid_aligned"]
@@ -218,7 +222,7 @@ def test_a_corner_explains_itself_only_where_the_picture_s_strokes_usually_cross
     b[7:10, 7:48] = True  # the corner's top arm, crossing at rows 7-9 (8)
     b[7:64, 7:10] = True
     for r in (16, 32, 48):
-        b[r + 1:r + 4, 16:48] = True  # walls crossing at rows 1-3 (2)
+        b[r + 1 : r + 4, 16:48] = True  # walls crossing at rows 1-3 (2)
     drawn = b.reshape(4, 16, 3, 16).any(axis=(1, 3))
     explained = drawn.copy()
     explained[0, 0] = False
@@ -230,6 +234,7 @@ def test_a_corner_explains_itself_only_where_the_picture_s_strokes_usually_cross
 
 
 # -- rankings: nothing drawn never wins ----------------------------------------------------------------
+
 
 def test_a_checkpoint_of_degenerate_pictures_never_outranks_one_of_sparse_panels():
     def reports(klass: str, step: int) -> list[ImageReport]:
@@ -258,7 +263,9 @@ def test_snap_keeps_a_picture_where_it_is_when_no_grid_is_found_anywhere(tmp_pat
     assert report.offset is None and reading is not None and reading.offset != (0, 0)  # the path under test
     Image.fromarray(case.image).save(tmp_path / "free.png")
     [result] = snap_images([str(tmp_path / "free.png")], ExperimentConfig(), tmp_path / "fixed")
-    assert result.error is None and result.offset == (0, 0) and result.png is not None and result.png.is_file()
+    assert (
+        result.error is None and result.offset == (0, 0) and result.png is not None and result.png.is_file()
+    )
     assert (tmp_path / "fixed" / "free.ascii").read_text().count("\n") == 64  # read on the unmoved grid
 
 
@@ -288,8 +295,10 @@ def test_a_screen_a_third_in_the_kit_s_glyphs_1_px_off_reads_them_back():
     them is not read as the kit's."""
     rng = np.random.default_rng(11)
     rows = fs.text_rows(rng, 64, True)
-    kit_rows = ["".join(ch if ch in fs.kit_shapes() else "?" for ch in row) if r % 3 == 1 else " " * 64
-                for r, row in enumerate(rows)]
+    kit_rows = [
+        "".join(ch if ch in fs.kit_shapes() else "?" for ch in row) if r % 3 == 1 else " " * 64
+        for r, row in enumerate(rows)
+    ]
     kit_img, _ = fs.one_px_off(kit_rows, rng)
     foreign = [row if r % 3 != 1 else " " * 64 for r, row in enumerate(rows)]
     img = np.maximum(kit_img, fs.place(foreign, fs.font_cells("aileron-13")))

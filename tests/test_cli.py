@@ -34,7 +34,10 @@ def write(tmp_path: Path, text: str) -> Path:
         ("[dataset]\ncount = 'many'\n", "[dataset] count"),
         ("[dataset]\nresolution = 1000\n", "resolution 1000 is not a multiple of cell_size 16"),
         ("[dataset]\ncell_size = 12\n", "cell_size must be 8, 16 or 32"),
-        ("[dataset.mix]\ndungeon = 0\nrooms_and_mazes = 0\ncave = 0\nmaze = 0\ncorridor = 0\ntext = 0\nmixed = 0\n", "at least one family"),
+        (
+            "[dataset.mix]\ndungeon = 0\nrooms_and_mazes = 0\ncave = 0\nmaze = 0\ncorridor = 0\ntext = 0\nmixed = 0\n",
+            "at least one family",
+        ),
         ("[dataset.mix]\ndragons = 1\n", "[dataset.mix] dragons: unknown key"),
         ("[dataset.maze]\nalgorithms = ['kruskal']\n", "unknown maze algorithm"),
         ("[dataset.corridor]\nwidth = [3, 1]\n", "min <= max"),
@@ -67,8 +70,18 @@ def test_bad_flag_values_are_usage_errors(capsys, flag, value):
 
 def test_dataset_validate_preview_round_trip(tmp_path, capsys):
     out = tmp_path / "data"
-    code, stdout, _ = run(capsys, "dataset", "--config", str(ROOT / "configs" / "flux_ascii.toml"),
-                          "--out", str(out), "--count", "9", "--workers", "2")
+    code, stdout, _ = run(
+        capsys,
+        "dataset",
+        "--config",
+        str(ROOT / "configs" / "flux_ascii.toml"),
+        "--out",
+        str(out),
+        "--count",
+        "9",
+        "--workers",
+        "2",
+    )
     assert code == 0
     assert "9 images" in stdout and "images/s" in stdout
     assert len(list(out.glob("*.png"))) == 9
@@ -91,7 +104,10 @@ def test_another_config_in_the_same_directory_is_refused(tmp_path, capsys):
     assert run(capsys, "dataset", "--out", out, "--count", "3", "--workers", "1")[0] == 0
     code, _, err = run(capsys, "dataset", "--out", out, "--count", "3", "--seed", "1", "--workers", "1")
     assert code == 2 and "another config" in err and "--force" in err
-    assert run(capsys, "dataset", "--out", out, "--count", "3", "--seed", "1", "--force", "--workers", "1")[0] == 0
+    assert (
+        run(capsys, "dataset", "--out", out, "--count", "3", "--seed", "1", "--force", "--workers", "1")[0]
+        == 0
+    )
 
 
 def test_validate_of_a_missing_directory(tmp_path, capsys):
@@ -112,7 +128,9 @@ def test_workers_above_the_core_count_are_capped_unless_the_user_insists(tmp_pat
     assert main(["dataset", "--out", "a", "--count", "3", "--workers", str(cores + 1)]) == 0
     out = capsys.readouterr().out
     assert f"capped at the {cores} core(s)" in out and f"on {cores} worker(s)" in out
-    assert main(["dataset", "--out", "b", "--count", "3", "--workers", str(cores + 1), "--oversubscribe"]) == 0
+    assert (
+        main(["dataset", "--out", "b", "--count", "3", "--workers", str(cores + 1), "--oversubscribe"]) == 0
+    )
     assert f"on {cores + 1} worker(s)" in capsys.readouterr().out
     assert main(["dataset", "--out", "c", "--count", "3", "--workers", "65", "--oversubscribe"]) == 2
     assert "at most 64 with --oversubscribe" in capsys.readouterr().err

@@ -36,13 +36,20 @@ def write_toml(tmp_path: Path, text: str) -> Path:
 
 def test_the_cluster_table_has_accelerates_names_and_defaults():
     c = ExperimentConfig().cluster
-    assert c.model_dump() == {"num_machines": 1, "main_process_ip": None, "main_process_port": 29500,
-                              "rdzv_backend": "static", "same_network": True}
+    assert c.model_dump() == {
+        "num_machines": 1,
+        "main_process_ip": None,
+        "main_process_port": 29500,
+        "rdzv_backend": "static",
+        "same_network": True,
+    }
 
 
 def test_a_rank_in_the_shared_file_is_refused_naming_the_key(tmp_path):
     with pytest.raises(UserError) as e:
-        load_config(write_toml(tmp_path, "[cluster]\nnum_machines = 2\nmain_process_ip = \"h\"\nmachine_rank = 1\n"))
+        load_config(
+            write_toml(tmp_path, '[cluster]\nnum_machines = 2\nmain_process_ip = "h"\nmachine_rank = 1\n')
+        )
     assert "machine_rank" in str(e.value)
 
 
@@ -51,7 +58,12 @@ def test_several_machines_without_the_heads_address_are_refused(tmp_path):
         load_config(write_toml(tmp_path, "[cluster]\nnum_machines = 2\n"))
     msg = str(e.value)
     assert "main_process_ip" in msg and "\n" not in msg
-    assert load_config(write_toml(tmp_path, "[cluster]\nnum_machines = 2\nmain_process_ip = \"node001\"\n")).cluster.num_machines == 2
+    assert (
+        load_config(
+            write_toml(tmp_path, '[cluster]\nnum_machines = 2\nmain_process_ip = "node001"\n')
+        ).cluster.num_machines
+        == 2
+    )
 
 
 @pytest.mark.parametrize("ip", ["10.0.0.1", "node-01.cluster", "::1", "fe80::1", "localhost"])
@@ -65,8 +77,16 @@ def test_addresses_refused(ip):
         cfg_for(cluster={"num_machines": 2, "main_process_ip": ip})
 
 
-@pytest.mark.parametrize("bad", [{"main_process_port": 0}, {"main_process_port": 65536}, {"rdzv_backend": "etcd"},
-                                 {"num_machines": 0}, {"same_network": "yes"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"main_process_port": 0},
+        {"main_process_port": 65536},
+        {"rdzv_backend": "etcd"},
+        {"num_machines": 0},
+        {"same_network": "yes"},
+    ],
+)
 def test_out_of_range_values_refused(bad):
     with pytest.raises(ValueError):
         cfg_for(cluster=bad)
@@ -79,6 +99,7 @@ def test_num_processes_is_the_total_over_all_machines():
 
 
 # -- machine rank --------------------------------------------------------------------------------
+
 
 def test_rank_order_flag_then_machine_rank_then_slurm():
     c = cfg_for(cluster={**TWO_MACHINES, "num_machines": 4}).cluster
@@ -93,12 +114,20 @@ def test_a_lone_machine_is_rank_0_and_several_need_a_rank():
     assert resolve_machine_rank(None, {}, cfg_for().cluster) == 0
     with pytest.raises(UserError) as e:
         resolve_machine_rank(None, {}, cfg_for(cluster=TWO_MACHINES).cluster)
-    assert "--machine-rank" in str(e.value) and "MACHINE_RANK" in str(e.value) and "SLURM_NODEID" in str(e.value)
+    assert (
+        "--machine-rank" in str(e.value) and "MACHINE_RANK" in str(e.value) and "SLURM_NODEID" in str(e.value)
+    )
 
 
-@pytest.mark.parametrize("flag,env,source", [(2, {}, "--machine-rank 2"), (-1, {}, "--machine-rank -1"),
-                                             (None, {"MACHINE_RANK": "5"}, "MACHINE_RANK 5"),
-                                             (None, {"SLURM_NODEID": "2"}, "SLURM_NODEID 2")])
+@pytest.mark.parametrize(
+    "flag,env,source",
+    [
+        (2, {}, "--machine-rank 2"),
+        (-1, {}, "--machine-rank -1"),
+        (None, {"MACHINE_RANK": "5"}, "MACHINE_RANK 5"),
+        (None, {"SLURM_NODEID": "2"}, "SLURM_NODEID 2"),
+    ],
+)
 def test_a_rank_outside_the_machines_is_refused_naming_its_source(flag, env, source):
     with pytest.raises(UserError) as e:
         resolve_machine_rank(flag, env, cfg_for(cluster=TWO_MACHINES).cluster)
@@ -121,6 +150,7 @@ def test_slurms_head_address_overrides_the_config_and_obeys_its_rules():
 
 # -- what sd-scripts cannot do with several processes ---------------------------------------------
 
+
 @pytest.mark.parametrize("profile", ["16gb", "12gb"])
 def test_block_swap_with_several_processes_is_refused_before_a_plan_exists(tmp_path, profile):
     tables = {"optimizer": {"type": "adamw8bit"}} if profile == "12gb" else {}
@@ -137,7 +167,9 @@ def test_block_swap_on_several_machines_of_one_gpu_is_refused_too(tmp_path):
 
 
 def test_an_explicit_zero_swap_lifts_the_refusal(tmp_path):
-    cfg = ExperimentConfig.model_validate({"hardware": {"vram_profile": "16gb", "num_gpus": 2, "blocks_to_swap": 0}})
+    cfg = ExperimentConfig.model_validate(
+        {"hardware": {"vram_profile": "16gb", "num_gpus": 2, "blocks_to_swap": 0}}
+    )
     assert "--blocks_to_swap" not in build_plan(cfg, tmp_path).argv
 
 
@@ -147,22 +179,33 @@ def test_split_mode_in_the_argv_is_refused_with_several_processes():
     assert multiprocess_refusals(cfg_for(gpus=1), ["x.py", "--split_mode", "--blocks_to_swap", "8"]) == []
 
 
-def batch_cfg(count: int, batch: int, accumulation: int = 1, gpus: int = 2, machines: int = 1, repeats: int = 1):
+def batch_cfg(
+    count: int, batch: int, accumulation: int = 1, gpus: int = 2, machines: int = 1, repeats: int = 1
+):
     cluster = {"num_machines": machines, "main_process_ip": "h"} if machines > 1 else {}
-    return cfg_for(gpus=gpus, cluster=cluster, dataset={"count": count},
-                   training={"batch_size": batch, "gradient_accumulation_steps": accumulation, "num_repeats": repeats})
+    return cfg_for(
+        gpus=gpus,
+        cluster=cluster,
+        dataset={"count": count},
+        training={"batch_size": batch, "gradient_accumulation_steps": accumulation, "num_repeats": repeats},
+    )
 
 
-@pytest.mark.parametrize("count,batch,acc,gpus,machines,refused", [
-    (8, 4, 1, 2, 1, False),   # 2 batches, 2 processes: one each
-    (8, 8, 1, 2, 1, True),    # 1 batch for 2 processes
-    (7, 4, 1, 2, 1, False),   # ceil(7/4) = 2 batches
-    (8, 2, 2, 2, 1, False),   # 4 batches = 2 processes x 2 accumulation
-    (8, 2, 3, 2, 1, True),    # 4 batches < 6
-    (8, 2, 1, 2, 2, False),   # 4 batches, 4 processes over 2 machines
-    (8, 4, 1, 2, 2, True),    # 2 batches, 4 processes
-])
-def test_an_epoch_needs_a_batch_per_process_and_accumulation_step(tmp_path, count, batch, acc, gpus, machines, refused):
+@pytest.mark.parametrize(
+    "count,batch,acc,gpus,machines,refused",
+    [
+        (8, 4, 1, 2, 1, False),  # 2 batches, 2 processes: one each
+        (8, 8, 1, 2, 1, True),  # 1 batch for 2 processes
+        (7, 4, 1, 2, 1, False),  # ceil(7/4) = 2 batches
+        (8, 2, 2, 2, 1, False),  # 4 batches = 2 processes x 2 accumulation
+        (8, 2, 3, 2, 1, True),  # 4 batches < 6
+        (8, 2, 1, 2, 2, False),  # 4 batches, 4 processes over 2 machines
+        (8, 4, 1, 2, 2, True),  # 2 batches, 4 processes
+    ],
+)
+def test_an_epoch_needs_a_batch_per_process_and_accumulation_step(
+    tmp_path, count, batch, acc, gpus, machines, refused
+):
     cfg = batch_cfg(count, batch, acc, gpus, machines)
     lines = [r for r in multiprocess_refusals(cfg, []) if "batches" in r]
     assert bool(lines) == refused
@@ -180,6 +223,7 @@ def test_one_process_is_never_refused():
 
 
 # -- host RAM ------------------------------------------------------------------------------------
+
 
 def test_host_ram_warning_scales_with_the_processes_of_one_machine():
     gib = 1 << 30

@@ -24,8 +24,13 @@ from ascii_lora.train.cluster_preflight import (
     plan_digest,
 )
 
-FILES = {"dataset_config.toml": "a", "sample_prompts.txt": "b", "train.args.json": "[\"x\"]",
-         "config.resolved.toml": "c", "accelerate_config.yaml": "d"}
+FILES = {
+    "dataset_config.toml": "a",
+    "sample_prompts.txt": "b",
+    "train.args.json": '["x"]',
+    "config.resolved.toml": "c",
+    "accelerate_config.yaml": "d",
+}
 
 
 def free_port() -> int:
@@ -83,7 +88,9 @@ def test_a_dataset_without_manifest_never_counts_as_the_same():
 def test_an_unreachable_head_is_one_line_after_a_bounded_wait():
     port = free_port()  # nothing listens there
     c = check_reachable_head("127.0.0.1", port, wait_s=1.0, clock=Clock(0.6))
-    assert c.ok is False and f"127.0.0.1:{port} did not answer within 1 s" in c.detail and "\n" not in c.detail
+    assert (
+        c.ok is False and f"127.0.0.1:{port} did not answer within 1 s" in c.detail and "\n" not in c.detail
+    )
 
 
 def test_two_machines_sharing_the_run_directory_shake_hands(tmp_path):
@@ -117,7 +124,9 @@ def test_a_machine_with_its_own_run_directory_is_told_so(tmp_path):
 
 def test_the_head_names_missing_ranks_after_its_bounded_wait(tmp_path):
     (tmp_path / HANDSHAKE_DIR).mkdir()
-    (tmp_path / HANDSHAKE_DIR / "rank-2.json").write_text(json.dumps({"token": "stale"}))  # an earlier launch's
+    (tmp_path / HANDSHAKE_DIR / "rank-2.json").write_text(
+        json.dumps({"token": "stale"})
+    )  # an earlier launch's
     gate = HeadGate(tmp_path, free_port(), 3)  # clears it at the start
     c = gate.wait_for_ranks(Facts("p", "c", "m"), wait_s=1.0, clock=Clock(0.4))
     assert c.ok is False and "[1, 2]" in c.detail and not (tmp_path / HANDSHAKE_DIR / HEAD_FILE).exists()
@@ -162,9 +171,12 @@ def test_a_dataset_folder_is_shared_only_when_the_heads_mark_names_this_machine(
 def two_machine_cfg(port: int, caching: bool = True):
     from ascii_lora.config.models import ExperimentConfig
 
-    return ExperimentConfig.model_validate({
-        "cluster": {"num_machines": 2, "main_process_ip": "127.0.0.1", "main_process_port": port},
-        "training": {"cache_latents_to_disk": caching, "cache_text_encoder_outputs": caching}})
+    return ExperimentConfig.model_validate(
+        {
+            "cluster": {"num_machines": 2, "main_process_ip": "127.0.0.1", "main_process_port": port},
+            "training": {"cache_latents_to_disk": caching, "cache_text_encoder_outputs": caching},
+        }
+    )
 
 
 def handshake(tmp_path, head_facts: Facts, own_facts: Facts, caching: bool = True):
@@ -175,7 +187,11 @@ def handshake(tmp_path, head_facts: Facts, own_facts: Facts, caching: bool = Tru
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     out = {}
-    t = threading.Thread(target=lambda: out.setdefault(0, machine_handshake(cfg, 0, None, tmp_path, data, lambda: head_facts, 30)))
+    t = threading.Thread(
+        target=lambda: out.setdefault(
+            0, machine_handshake(cfg, 0, None, tmp_path, data, lambda: head_facts, 30)
+        )
+    )
     t.start()
     out[1] = machine_handshake(cfg, 1, "127.0.0.1", tmp_path, data, lambda: own_facts, 30)
     t.join(30)
@@ -186,13 +202,24 @@ def test_a_two_machine_handshake_passes_every_line_when_all_agree(tmp_path):
     f = Facts("plan", "commit", "manifest", "h")
     out = handshake(tmp_path, f, f)
     assert [c.name for c in out[0]] == ["machines joined"] and out[0][0].ok
-    assert [c.name for c in out[1]] == ["reachable head", "shared run directory", "shared dataset folder", "same plan",
-                                        "same sd-scripts", "same dataset"]
+    assert [c.name for c in out[1]] == [
+        "reachable head",
+        "shared run directory",
+        "shared dataset folder",
+        "same plan",
+        "same sd-scripts",
+        "same dataset",
+    ]
     assert all(c.ok for c in out[1])
 
 
 def test_another_plan_on_the_second_machine_fails_its_same_plan_line(tmp_path):
-    out = handshake(tmp_path, Facts("plan", "commit", "manifest", "h"), Facts("other", "commit", "manifest"), caching=False)
+    out = handshake(
+        tmp_path,
+        Facts("plan", "commit", "manifest", "h"),
+        Facts("other", "commit", "manifest"),
+        caching=False,
+    )
     lines = {c.name: c.ok for c in out[1]}
     assert lines["same plan"] is False and lines["same sd-scripts"] and "shared dataset folder" not in lines
 
@@ -201,4 +228,6 @@ def test_a_lone_machine_has_no_cluster_lines(tmp_path):
     from ascii_lora.config.models import ExperimentConfig
     from ascii_lora.train.cluster_preflight import machine_handshake
 
-    assert machine_handshake(ExperimentConfig(), 0, None, tmp_path, tmp_path, lambda: Facts("p", "c", "m")) == []
+    assert (
+        machine_handshake(ExperimentConfig(), 0, None, tmp_path, tmp_path, lambda: Facts("p", "c", "m")) == []
+    )

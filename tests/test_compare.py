@@ -36,12 +36,20 @@ def facts() -> KohyaFacts:
 
 
 def trainer_args(argv: list[str]) -> list[str]:
-    return argv[next(i for i, a in enumerate(argv) if a.endswith("flux_train_network.py")) + 1:]
+    return argv[next(i for i, a in enumerate(argv) if a.endswith("flux_train_network.py")) + 1 :]
 
 
 def side_cfg(tmp_path: Path, profile: str = "24gb", batch: int | None = None) -> ExperimentConfig:
-    return cmp.compare_config(ExperimentConfig(), profile, tmp_path / "data", st.paths(tmp_path / "cache"),
-                              tmp_path / "run", 2, batch, full_size=False)
+    return cmp.compare_config(
+        ExperimentConfig(),
+        profile,
+        tmp_path / "data",
+        st.paths(tmp_path / "cache"),
+        tmp_path / "run",
+        2,
+        batch,
+        full_size=False,
+    )
 
 
 def flag_names(flags) -> list[str]:
@@ -62,8 +70,11 @@ def test_every_preset_names_its_repository_file_and_commit_and_the_text_behind_e
 @pytest.mark.parametrize("p", PEERS, ids=lambda p: p.name)
 def test_the_source_text_of_every_flag_is_in_the_file_at_that_commit(p):
     mirror = MIRRORS / p.source.repo.replace("/", "+") / "repo"
-    r = subprocess.run(["git", "-C", str(mirror), "show", f"{p.source.commit}:{p.source.file}"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["git", "-C", str(mirror), "show", f"{p.source.commit}:{p.source.file}"],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         pytest.skip(f"no mirror of {p.source.repo} at {p.source.commit[:12]} here")
     missing = {flag: text for flag, text in p.evidence.items() if text not in r.stdout}
@@ -71,8 +82,12 @@ def test_the_source_text_of_every_flag_is_in_the_file_at_that_commit(p):
 
 
 def test_the_peers_are_fluxgyms_three_vram_choices_and_the_kohya_ss_flux_preset():
-    assert {p.name for p in PEERS} == {"fluxgym-20G", "fluxgym-16G", "fluxgym-12G",
-                                       "kohya_ss-flux1D-adamw8bit-fp8"}
+    assert {p.name for p in PEERS} == {
+        "fluxgym-20G",
+        "fluxgym-16G",
+        "fluxgym-12G",
+        "kohya_ss-flux1D-adamw8bit-fp8",
+    }
     assert [p.name for p in peers_for("24gb")] == ["fluxgym-20G", "kohya_ss-flux1D-adamw8bit-fp8"]
     assert peers_for("48gb+") == () and set(classes_with_peers()) == {"24gb", "16gb", "12gb"}
     twelve = next(p for p in PEERS if p.name == "fluxgym-12G")
@@ -83,7 +98,8 @@ def test_the_peers_are_fluxgyms_three_vram_choices_and_the_kohya_ss_flux_preset(
 @pytest.mark.parametrize("p", PEERS, ids=lambda p: p.name)
 @pytest.mark.parametrize("adapt", [False, True], ids=["gpu-form", "cpu-form"])
 def test_a_peer_sides_argv_is_accepted_by_sd_scripts_and_differs_from_ours_only_in_speed_and_memory(
-        facts, tmp_path, p, adapt):
+    facts, tmp_path, p, adapt
+):
     ours = build_plan(side_cfg(tmp_path, p.card_class), tmp_path).argv
     flags = cmp.cpu_form(list(p.flags))[0] if adapt else list(p.flags)
     theirs = cmp.with_flags(build_plan(side_cfg(tmp_path, p.card_class, p.batch_size), tmp_path).argv, flags)
@@ -91,7 +107,7 @@ def test_a_peer_sides_argv_is_accepted_by_sd_scripts_and_differs_from_ours_only_
     speed = {facts.flags[f]["dest"] for f in SPEED_MEMORY_FLAGS}
     assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} <= speed
     assert facts.parse(flags) == {k: v for k, v in b.items() if k in speed}, "the side runs exactly its flags"
-    launch = [argv[:argv.index(trainer_args(argv)[0])] for argv in (ours, theirs)]
+    launch = [argv[: argv.index(trainer_args(argv)[0])] for argv in (ours, theirs)]
     assert launch[0] == launch[1], "accelerate's part is kept"
 
 
@@ -105,8 +121,10 @@ def test_the_peers_batch_goes_into_its_dataset_toml_and_ours_stays_the_profiles(
 
 def test_every_side_trains_the_same_rank_resolution_steps_and_captions(tmp_path):
     user = ExperimentConfig.model_validate({"network": {"dim": 16, "alpha": 8}, "training": {"seed": 7}})
-    cfgs = [cmp.compare_config(user, prof, tmp_path / "d", st.paths(tmp_path), tmp_path / "r", 3, b, False)
-            for prof, b in (("24gb", None), ("24gb", 1), ("16gb", 1))]
+    cfgs = [
+        cmp.compare_config(user, prof, tmp_path / "d", st.paths(tmp_path), tmp_path / "r", 3, b, False)
+        for prof, b in (("24gb", None), ("24gb", 1), ("16gb", 1))
+    ]
     shared = {(c.network.dim, c.training.side, c.training.max_train_steps, c.training.seed) for c in cfgs}
     assert shared == {(16, 384, 3, 7)}
     assert all(not c.sample.at_first and c.training.save_every_n_steps > 3 for c in cfgs), "no sampling"
@@ -126,15 +144,18 @@ def test_split_flags_takes_each_named_flag_with_all_its_values():
 
 
 def test_the_cpu_form_drops_block_swap_and_split_mode_and_says_why():
-    flags, notes = cmp.cpu_form(["--sdpa", "--blocks_to_swap", "16", "--split_mode",
-                                 "--network_args", "train_blocks=single"])
+    flags, notes = cmp.cpu_form(
+        ["--sdpa", "--blocks_to_swap", "16", "--split_mode", "--network_args", "train_blocks=single"]
+    )
     assert flags == ["--sdpa", "--network_args", "train_blocks=single"]
     assert len(notes) == 2 and notes[0].startswith("dropped --blocks_to_swap 16: ") and "CUDA" in notes[0]
     assert notes[1].startswith("dropped --split_mode: ") and "--blocks_to_swap 18" in notes[1]
     assert cmp.cpu_form(["--sdpa", "--highvram"]) == (["--sdpa", "--highvram"], [])
     flags, notes = cmp.cpu_form(["--fp8_base", "--full_bf16", "--gradient_checkpointing"])
     assert flags == ["--gradient_checkpointing"] and [n.split(":")[0] for n in notes] == [
-        "dropped --fp8_base", "dropped --full_bf16"]
+        "dropped --fp8_base",
+        "dropped --full_bf16",
+    ]
 
 
 def test_the_cpu_form_trains_in_fp32_and_sd_scripts_accepts_it(facts, tmp_path):
@@ -143,6 +164,7 @@ def test_the_cpu_form_trains_in_fp32_and_sd_scripts_accepts_it(facts, tmp_path):
     values = [fp32[i + 1] for i, a in enumerate(fp32) if a == "--mixed_precision"]
     assert values == ["no", "no"] and len(notes) == 1 and "bf16" in notes[0]
     assert facts.parse(trainer_args(fp32))["mixed_precision"] == "no"
+
     def others(v):
         return [a for i, a in enumerate(v) if v[i - 1] != "--mixed_precision"]
 
@@ -152,10 +174,12 @@ def test_the_cpu_form_trains_in_fp32_and_sd_scripts_accepts_it(facts, tmp_path):
 
 # -- numbers from the trainer's output -------------------------------------------------------------
 # as sd-scripts and sd_launcher.py printed them (tqdm's \r updates; the launcher's exit lines)
-RUN = ("steps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it]"
-       "\rsteps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it, avr_loss=0.5]"
-       "\rsteps: 100%|██████████| 2/2 [02:05<00:00, 62.70s/it, avr_loss=0.4]\n"
-       "[rehearsal launcher] peak RSS: 3.50 GiB\n")
+RUN = (
+    "steps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it]"
+    "\rsteps:  50%|█████     | 1/2 [01:05<01:05, 65.10s/it, avr_loss=0.5]"
+    "\rsteps: 100%|██████████| 2/2 [02:05<00:00, 62.70s/it, avr_loss=0.4]\n"
+    "[rehearsal launcher] peak RSS: 3.50 GiB\n"
+)
 
 
 def test_step_time_leaves_out_the_first_step_and_speed_is_per_image():
@@ -173,23 +197,47 @@ def test_no_step_time_without_two_steps_in_the_bar():
 
 
 def test_ratios_are_ours_over_theirs_and_a_failed_side_gets_none():
-    rows = add_ratios([{"images_per_second": 0.04, "seconds_per_step": 50.0, "peak_rss_gib": 3.0},
-                       {"images_per_second": 0.02, "seconds_per_step": 50.0, "peak_rss_gib": 4.0},
-                       {"exit_code": 1}])
-    assert rows[1]["ours_over_theirs"] == {"images_per_second": 2.0, "seconds_per_step": 1.0,
-                                           "peak_memory": 0.75}
+    rows = add_ratios(
+        [
+            {"images_per_second": 0.04, "seconds_per_step": 50.0, "peak_rss_gib": 3.0},
+            {"images_per_second": 0.02, "seconds_per_step": 50.0, "peak_rss_gib": 4.0},
+            {"exit_code": 1},
+        ]
+    )
+    assert rows[1]["ours_over_theirs"] == {
+        "images_per_second": 2.0,
+        "seconds_per_step": 1.0,
+        "peak_memory": 0.75,
+    }
     assert set(rows[2]["ours_over_theirs"].values()) == {None}
 
 
-HEAD = {"label": CPU_LABEL, "device": "CPU", "stand_ins": "tiny", "steps": 2, "resolution": 384, "rank": 64,
-        "date": "2026-12-06"}
+HEAD = {
+    "label": CPU_LABEL,
+    "device": "CPU",
+    "stand_ins": "tiny",
+    "steps": 2,
+    "resolution": 384,
+    "rank": 64,
+    "date": "2026-12-06",
+}
 
 
 def test_the_table_carries_the_label_and_one_line_per_side():
-    sides = add_ratios([{"name": "ascii-lora 24gb", "batch": 2, "exit_code": 0, "seconds_per_step": 60.0,
-                         "images_per_second": 0.0333, "peak_rss_gib": 3.0, "adapted": []},
-                        {"name": "fluxgym-20G", "batch": 1, "exit_code": 2,
-                         "adapted": ["dropped --split_mode: why"]}])
+    sides = add_ratios(
+        [
+            {
+                "name": "ascii-lora 24gb",
+                "batch": 2,
+                "exit_code": 0,
+                "seconds_per_step": 60.0,
+                "images_per_second": 0.0333,
+                "peak_rss_gib": 3.0,
+                "adapted": [],
+            },
+            {"name": "fluxgym-20G", "batch": 1, "exit_code": 2, "adapted": ["dropped --split_mode: why"]},
+        ]
+    )
     text = table({**HEAD, "classes": [{"card_class": "24gb", "sides": sides}]})
     rows = [line for line in text.splitlines() if line.startswith("| 24gb")]
     assert text.startswith(f"**{CPU_LABEL}**") and len(rows) == 2
@@ -253,8 +301,12 @@ def test_compare_without_the_submodule_says_what_is_missing(tmp_path, capsys, mo
 
 def test_the_rehearsal_phase_fails_when_a_side_fails_and_skips_a_class_without_peers(tmp_path, monkeypatch):
     def fake_compare(cfg, root, out, models, data, classes, steps, log):
-        ours = {"name": "ascii-lora 24gb", "exit_code": 0, "seconds_per_step": 60.0,
-                "images_per_second": 0.03}
+        ours = {
+            "name": "ascii-lora 24gb",
+            "exit_code": 0,
+            "seconds_per_step": 60.0,
+            "images_per_second": 0.03,
+        }
         theirs = {"name": "fluxgym-20G", "exit_code": 1, "error": "Traceback ... CUDA"}
         sides = add_ratios([ours, theirs])
         return {"label": CPU_LABEL, "classes": [{"card_class": classes[0], "sides": sides}]}
@@ -270,13 +322,15 @@ def test_the_cpu_form_trains_on_the_rehearsals_own_images_and_asks_for_its_stand
     from ascii_lora.rehearse.run import REHEARSAL
 
     asked = {}
+
     def build(cache, sd, texts, sizes, log):
         asked.update(texts=texts, sizes=sizes)
         return "m"
 
     monkeypatch.setattr(st, "build", build)
-    data, models = cmp.prepare(ExperimentConfig(), tmp_path, tmp_path / "rehearsal", tmp_path / "cache",
-                               False)
+    data, models = cmp.prepare(
+        ExperimentConfig(), tmp_path, tmp_path / "rehearsal", tmp_path / "cache", False
+    )
     captions = sorted(p.read_text().strip() for p in data.glob("*.txt"))
     assert data == tmp_path / "rehearsal" / "data" and len(captions) == REHEARSAL["dataset"]["count"]
     assert sorted(asked["texts"]) == sorted([*captions, *ExperimentConfig().sample.prompts])
@@ -290,11 +344,28 @@ def test_the_make_rehearse_phase_runs_on_the_rehearsals_images_and_stand_ins(tmp
     seen = {}
     monkeypatch.setattr(cmp, "rehearsal_phase", lambda *a: seen.update(args=a) or "verdict")
     name, phase = phases_for("compare")[-1]
-    pre = ExperimentConfig.model_validate({"dataset": {"out": str(tmp_path / "images")}})  # wherever it wrote them
-    state = RehearsalState(root=tmp_path, out=tmp_path / "rehearsal", cache=tmp_path / "cache", sizes=None,
-                           user=ExperimentConfig(), pre=pre, name="x", run_dir=tmp_path / "run",
-                           config_file=tmp_path / "r.toml", on_line=print, train_timeout=1.0,
-                           standins="the stand-ins")
+    pre = ExperimentConfig.model_validate(
+        {"dataset": {"out": str(tmp_path / "images")}}
+    )  # wherever it wrote them
+    state = RehearsalState(
+        root=tmp_path,
+        out=tmp_path / "rehearsal",
+        cache=tmp_path / "cache",
+        sizes=None,
+        user=ExperimentConfig(),
+        pre=pre,
+        name="x",
+        run_dir=tmp_path / "run",
+        config_file=tmp_path / "r.toml",
+        on_line=print,
+        train_timeout=1.0,
+        standins="the stand-ins",
+    )
     assert phase(state) == "verdict" and "compare" in name
     _, root, out, data, models, steps, _ = seen["args"]
-    assert (out, data, models, steps) == (tmp_path / "rehearsal" / "compare", tmp_path / "images", "the stand-ins", 2)
+    assert (out, data, models, steps) == (
+        tmp_path / "rehearsal" / "compare",
+        tmp_path / "images",
+        "the stand-ins",
+        2,
+    )

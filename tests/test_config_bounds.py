@@ -17,7 +17,12 @@ from ascii_lora.dataset.families import FAMILIES
 EDGES = [
     ("corridor", "corridor", "width", lambda n: [(n - 1) // 2 - 2] * 2),
     ("maze", "maze", "nodes", lambda n: [(n - 3) // 2] * 2),
-    ("rooms_and_mazes", "rooms_and_mazes", "room_size", lambda n: [n - 3 if (n - 2) % 2 == 0 else n - 2, n - 2]),
+    (
+        "rooms_and_mazes",
+        "rooms_and_mazes",
+        "room_size",
+        lambda n: [n - 3 if (n - 2) % 2 == 0 else n - 2, n - 2],
+    ),
     ("dungeon", "dungeon", "min_leaf", lambda n: [n, n]),
     ("mixed", "dungeon", "min_leaf", lambda n: [n, n]),
     ("cave", "cave", "min_chamber", lambda n: n * n),
@@ -41,12 +46,15 @@ def test_largest_allowed_value_draws_and_one_more_is_refused(resolution, family,
         DatasetConfig.model_validate({"resolution": resolution, table: {key: _past(value)}})
 
 
-@pytest.mark.parametrize("table,key,value", [
-    ("corridor", "count", [1, 65]),
-    ("corridor", "segment", [6, 513]),
-    ("maze", "nodes", [2, 257]),
-    ("mix", "dungeon", 1e7),
-])
+@pytest.mark.parametrize(
+    "table,key,value",
+    [
+        ("corridor", "count", [1, 65]),
+        ("corridor", "segment", [6, 513]),
+        ("maze", "nodes", [2, 257]),
+        ("mix", "dungeon", 1e7),
+    ],
+)
 def test_values_no_grid_can_use_are_refused(table, key, value):
     with pytest.raises(ValidationError):
         DatasetConfig.model_validate({table: {key: value}})

@@ -144,7 +144,9 @@ def test_interrupted_run_is_completed_and_damage_repaired(tmp_path):
     summary = write_dataset(small(), out)
     assert summary.written == 2
     now = snapshot(out)
-    assert {k: v for k, v in now.items() if k != "manifest.json"} == {k: v for k, v in good.items() if k != "manifest.json"}
+    assert {k: v for k, v in now.items() if k != "manifest.json"} == {
+        k: v for k, v in good.items() if k != "manifest.json"
+    }
 
 
 def test_smaller_count_removes_images_past_the_end(tmp_path):
@@ -192,7 +194,9 @@ def test_family_schedule_is_smooth_weighted_round_robin():
     """nginx's smooth weighted round robin: the textbook 5:1:1 order, and equal weights take turns."""
     assert "".join(family_schedule({"a": 5, "b": 1, "c": 1}, 14)) == "aabacaa" * 2
     assert "".join(family_schedule({"a": 1.0, "b": 1.0, "c": 1.0}, 6)) == "abcabc"
-    assert "".join(family_schedule({"a": 0.5, "b": 0.25}, 6)) == "abaaba"  # fractional weights are weights too
+    assert (
+        "".join(family_schedule({"a": 0.5, "b": 0.25}, 6)) == "abaaba"
+    )  # fractional weights are weights too
 
 
 # Every setting that decides what an image looks like, with another valid value. A reused dataset
@@ -203,15 +207,28 @@ CONTENT_CHANGES = {
     "resolution": 512,
     "cell_size": 8,
     "outline_chance": 0.9,
-    "mix.dungeon": 0.5, "mix.rooms_and_mazes": 0.5, "mix.cave": 0.5, "mix.maze": 0.5,
-    "mix.corridor": 0.5, "mix.text": 0.5, "mix.mixed": 0.5,
-    "dungeon.min_leaf": (9, 12), "dungeon.room_fill": (0.5, 0.6),
-    "rooms_and_mazes.room_attempts": 30, "rooms_and_mazes.room_size": (5, 9),
+    "mix.dungeon": 0.5,
+    "mix.rooms_and_mazes": 0.5,
+    "mix.cave": 0.5,
+    "mix.maze": 0.5,
+    "mix.corridor": 0.5,
+    "mix.text": 0.5,
+    "mix.mixed": 0.5,
+    "dungeon.min_leaf": (9, 12),
+    "dungeon.room_fill": (0.5, 0.6),
+    "rooms_and_mazes.room_attempts": 30,
+    "rooms_and_mazes.room_size": (5, 9),
     "rooms_and_mazes.extra_door_chance": 0.2,
-    "cave.fill": (0.4, 0.5), "cave.iterations": 3, "cave.min_chamber": 20,
-    "maze.nodes": (10, 20), "maze.algorithms": ["prim"],
-    "corridor.count": (1, 2), "corridor.width": (2, 2), "corridor.segment": (8, 20),
-    "text.terminal_chance": 0.9, "text.uppercase_chance": 0.9,
+    "cave.fill": (0.4, 0.5),
+    "cave.iterations": 3,
+    "cave.min_chamber": 20,
+    "maze.nodes": (10, 20),
+    "maze.algorithms": ["prim"],
+    "corridor.count": (1, 2),
+    "corridor.width": (2, 2),
+    "corridor.segment": (8, 20),
+    "text.terminal_chance": 0.9,
+    "text.uppercase_chance": 0.9,
     "mixed.cave_leaf_chance": 0.7,
 }
 
@@ -238,7 +255,9 @@ def test_fingerprint_covers_every_content_setting_and_nothing_else():
             node = node[p]
         assert node[leaf] != value, path
         node[leaf] = value
-        assert fingerprint(DatasetConfig.model_validate(data)) != fingerprint(base), f"fingerprint ignores {path}"
+        assert fingerprint(DatasetConfig.model_validate(data)) != fingerprint(base), (
+            f"fingerprint ignores {path}"
+        )
     assert fingerprint(base) == fingerprint(small(count=99, out="elsewhere"))
 
 
@@ -263,7 +282,9 @@ def test_validate_reports_each_broken_file(built, tmp_path):
     by_file: dict[str, str] = {}
     for p in problems:  # every file edited here also differs from the sha256 its manifest recorded
         by_file[p.file] = by_file.get(p.file, "") + p.message + " | "
-    assert "sha256 differs" in by_file[pngs[0].name] and "sha256 differs" not in by_file[pngs[3].name]  # a missing file: said once
+    assert (
+        "sha256 differs" in by_file[pngs[0].name] and "sha256 differs" not in by_file[pngs[3].name]
+    )  # a missing file: said once
     assert "neither 0 nor 255" in by_file[pngs[0].name]
     assert "match no atlas tile" in by_file[pngs[1].name] or "differs" in by_file[pngs[1].name]
     assert "trigger word" in by_file[pngs[2].name]
@@ -281,7 +302,10 @@ def test_validate_refuses_a_caption_of_two_lines(built, tmp_path):
     txt = sorted(d.glob("*.txt"))[0]
     txt.write_text(txt.read_text() + "a second line\n")
     n, problems = validate_dir(d, 1024, 16)
-    assert [(p.file, p.message) for p in problems][0] == (txt.with_suffix(".png").name, "caption must be exactly one non-empty line")
+    assert [(p.file, p.message) for p in problems][0] == (
+        txt.with_suffix(".png").name,
+        "caption must be exactly one non-empty line",
+    )
     assert len(problems) == 2 and "sha256 differs" in problems[1].message
 
 
@@ -297,4 +321,3 @@ def test_trainer_caches_are_tolerated_and_dropped_when_their_image_changes(tmp_p
     write_dataset(small(), out)  # not refused: the caches are the trainer's, not foreign files
     assert (out / f"{kept}_1024x1024_flux.npz").exists() and (out / f"{kept}_flux_te.npz").exists()
     assert not list(out.glob(f"{redrawn}_*.npz"))
-

@@ -18,32 +18,50 @@ from ascii_lora.train.progress import StepClock
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DEFAULT = RunShape(profile="24gb", profile_batch=2, batch=2, resolution=1024, steps_done=0, max_train_steps=3000,
-                   sample_every=250, sample_at_first=False, prompts=4, sample_steps=20, sample_pixels=1024 * 1024,
-                   swaps_blocks=False)
+DEFAULT = RunShape(
+    profile="24gb",
+    profile_batch=2,
+    batch=2,
+    resolution=1024,
+    steps_done=0,
+    max_train_steps=3000,
+    sample_every=250,
+    sample_at_first=False,
+    prompts=4,
+    sample_steps=20,
+    sample_pixels=1024 * 1024,
+    swaps_blocks=False,
+)
 
 
 def test_the_speed_table_is_the_measured_one():
     rows = json.loads((ROOT / "docs/measurements/h100_profiles.json").read_text())
-    assert {r["profile"]: (r["seconds_per_step"], r["seconds_total"], r["peak_reserved_gib"]) for r in rows} == {
-        p: (s.seconds_per_step, s.seconds_total, s.peak_reserved_gib) for p, s in PROFILE_SPEEDS.items()}
+    assert {
+        r["profile"]: (r["seconds_per_step"], r["seconds_total"], r["peak_reserved_gib"]) for r in rows
+    } == {p: (s.seconds_per_step, s.seconds_total, s.peak_reserved_gib) for p, s in PROFILE_SPEEDS.items()}
 
 
 def test_the_default_run_is_its_steps_its_pictures_and_its_start():
     e = estimate(DEFAULT)
     # 3000 steps x 2.0 s; 12 samplings x 4 prompts x 6.0 s; start: 105.8 s for 6 steps of 2.0 s
-    assert e.parts == [("3000 steps x 2.00 s", 6000.0), ("sampling 48 pictures x 6.0 s", 288.0),
-                       ("loading, caching and the final save", 93.8)]
+    assert e.parts == [
+        ("3000 steps x 2.00 s", 6000.0),
+        ("sampling 48 pictures x 6.0 s", 288.0),
+        ("loading, caching and the final save", 93.8),
+    ]
     assert e.seconds == pytest.approx(6381.8)
     assert e.cost is None
-    assert e.summary() == ("expected duration 1 h 46 min (measured on one NVIDIA H100 80GB HBM3; "
-                           "slower cards take longer)")
+    assert e.summary() == (
+        "expected duration 1 h 46 min (measured on one NVIDIA H100 80GB HBM3; slower cards take longer)"
+    )
 
 
 def test_a_price_gives_the_cost_of_the_whole_duration():
     e = estimate(DEFAULT, price_per_hour=2.5)
     assert e.cost == pytest.approx(6381.8 / 3600 * 2.5)
-    assert e.summary().startswith("expected duration 1 h 46 min, cost 4.43 at 2.5 per hour (measured on one NVIDIA H100")
+    assert e.summary().startswith(
+        "expected duration 1 h 46 min, cost 4.43 at 2.5 per hour (measured on one NVIDIA H100"
+    )
 
 
 def test_validation_costs_a_third_of_a_step_per_forward_pass():
@@ -56,7 +74,10 @@ def test_a_resumed_run_estimates_only_what_is_left_and_draws_no_baseline():
     e = estimate(replace(DEFAULT, steps_done=1500, sample_at_first=True))
     assert e.parts[:2] == [("1500 steps x 2.00 s", 3000.0), ("sampling 24 pictures x 6.0 s", 144.0)]
     fresh = estimate(replace(DEFAULT, sample_at_first=True))
-    assert fresh.parts[1] == ("sampling 52 pictures x 6.0 s", 312.0)  # 13 samplings with the baseline at step 0
+    assert fresh.parts[1] == (
+        "sampling 52 pictures x 6.0 s",
+        312.0,
+    )  # 13 samplings with the baseline at step 0
 
 
 def test_bigger_batches_larger_pictures_and_offloading_scale_the_measurement():
@@ -68,8 +89,10 @@ def test_bigger_batches_larger_pictures_and_offloading_scale_the_measurement():
     assert swapped.parts[1] == ("sampling 48 pictures x 21.9 s", pytest.approx(48 * 21.9))
 
 
-@pytest.mark.parametrize("seconds,text", [(0, "0 s"), (59.4, "59 s"), (61, "1 min 1 s"), (3600, "1 h 0 min"),
-                                          (6381.8, "1 h 46 min"), (-5, "0 s")])
+@pytest.mark.parametrize(
+    "seconds,text",
+    [(0, "0 s"), (59.4, "59 s"), (61, "1 min 1 s"), (3600, "1 h 0 min"), (6381.8, "1 h 46 min"), (-5, "0 s")],
+)
 def test_durations_read_like_a_person_says_them(seconds, text):
     assert duration(seconds) == text
 

@@ -80,8 +80,18 @@ def test_doors_stand_in_a_wall_between_two_walkable_cells(family):
         assert doors.any()
         open_ = walkable(grid)
         wallish = np.isin(grid, [ord(c) for c in WALLS | {symbols.DOOR}])
-        across_v = gridops.shift(open_, 1, 0) & gridops.shift(open_, -1, 0) & gridops.shift(wallish, 0, 1) & gridops.shift(wallish, 0, -1)
-        across_h = gridops.shift(open_, 0, 1) & gridops.shift(open_, 0, -1) & gridops.shift(wallish, 1, 0) & gridops.shift(wallish, -1, 0)
+        across_v = (
+            gridops.shift(open_, 1, 0)
+            & gridops.shift(open_, -1, 0)
+            & gridops.shift(wallish, 0, 1)
+            & gridops.shift(wallish, 0, -1)
+        )
+        across_h = (
+            gridops.shift(open_, 0, 1)
+            & gridops.shift(open_, 0, -1)
+            & gridops.shift(wallish, 1, 0)
+            & gridops.shift(wallish, -1, 0)
+        )
         assert (across_v | across_h)[doors].all()
 
 
@@ -89,7 +99,9 @@ def test_rooms_and_mazes_has_no_dead_ends():
     for seed in SEEDS:
         lay = layout("rooms_and_mazes", seed)
         open_ = walkable(lay.grid)
-        degree = sum(gridops.shift(open_, dy, dx).astype(int) for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)))
+        degree = sum(
+            gridops.shift(open_, dy, dx).astype(int) for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))
+        )
         assert not (open_ & (degree <= 1)).any()
         assert len(lay.facts["rooms"]) >= 3
 

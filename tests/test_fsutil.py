@@ -12,12 +12,15 @@ from ascii_lora.errors import UserError
 from ascii_lora.fsutil import TMP_PREFIX, atomic_write, ensure_dir, read_regular
 
 
-@pytest.mark.parametrize("code,words", [
-    (errno.ENOSPC, "no space left"),
-    (errno.EDQUOT, "quota"),
-    (errno.EROFS, "read-only"),
-    (errno.ENAMETOOLONG, "too long"),
-])
+@pytest.mark.parametrize(
+    "code,words",
+    [
+        (errno.ENOSPC, "no space left"),
+        (errno.EDQUOT, "quota"),
+        (errno.EROFS, "read-only"),
+        (errno.ENAMETOOLONG, "too long"),
+    ],
+)
 def test_a_failed_write_names_the_path_and_leaves_no_temp_file(tmp_path, monkeypatch, code, words):
     def full(*args, **kwargs):
         raise OSError(code, os.strerror(code))

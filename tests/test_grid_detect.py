@@ -36,6 +36,7 @@ def test_nothing_to_measure_is_unknown_not_a_guess():
 
 # -- the atlas fast path: exact phase of the kit's own tiles (check/grid_detect.py) ---------------
 
+
 def drawn_at(family: str, cell: int, seed: int = 3, side_cells: int = 64) -> np.ndarray:
     lay = FAMILIES[family](np.random.default_rng([11, seed]), DatasetConfig(resolution=side_cells * 16))
     return get_atlas(cell).render(lay.grid)
@@ -51,8 +52,10 @@ def shifted(binary: np.ndarray, dx: int, dy: int) -> np.ndarray:
 def tile_rows_and_columns(cell: int) -> tuple[set[bytes], set[bytes]]:
     """Every row and every column any tile draws, as raw bytes: what the atlas can produce."""
     tiles = get_atlas(cell).tiles
-    return ({t[r].tobytes() for t in tiles for r in range(cell)},
-            {t[:, c].tobytes() for t in tiles for c in range(cell)})
+    return (
+        {t[r].tobytes() for t in tiles for r in range(cell)},
+        {t[:, c].tobytes() for t in tiles for c in range(cell)},
+    )
 
 
 @pytest.mark.parametrize("family", ["dungeon", "text", "maze"])
@@ -81,8 +84,12 @@ def test_phase_score_is_the_share_of_drawn_segments_that_some_tile_row_draws():
     the rest blank. At phase 0 the row score is 12 / 16 whichever lines are sampled."""
     rows, _ = tile_rows_and_columns(16)
     drawn_rows = sorted(r for r in rows if any(r))[:12]
-    foreign = [bytes([1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 1]),
-               bytes([1, 0] * 8), bytes([0, 1, 1, 0] * 4), bytes([1, 1, 1, 0, 1, 0, 0, 1] * 2)]
+    foreign = [
+        bytes([1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 1]),
+        bytes([1, 0] * 8),
+        bytes([0, 1, 1, 0] * 4),
+        bytes([1, 1, 1, 0, 1, 0, 0, 1] * 2),
+    ]
     assert not set(foreign) & rows  # checked against the atlas, not assumed
     segments = [np.frombuffer(r, np.uint8) for r in drawn_rows + foreign] + [np.zeros(16, np.uint8)] * 48
     line = np.concatenate(segments).astype(bool)
@@ -109,7 +116,9 @@ def test_a_phase_with_no_whole_cell_scores_zero():
 def bits_at(packed_rows: np.ndarray, start: int, width: int) -> np.ndarray:
     """Bits start..start+width-1 of each packed row (first bit = high bit of byte 0), as integers."""
     bits = np.unpackbits(packed_rows, axis=1)[:, start : start + width]
-    return (bits.astype(np.uint64) << np.arange(width - 1, -1, -1, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    return (bits.astype(np.uint64) << np.arange(width - 1, -1, -1, dtype=np.uint64)).sum(
+        axis=1, dtype=np.uint64
+    )
 
 
 @pytest.mark.parametrize("cell", [8, 16, 24, 32])

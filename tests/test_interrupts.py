@@ -40,10 +40,29 @@ def _env(home: Path) -> dict:
 
 
 def _dataset(cwd: Path, *extra: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ascii_lora", "dataset", "--out", "data", "--count", str(COUNT),
-                             "--workers", "2", *extra], cwd=cwd, env=_env(cwd), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=ctrl_c_as_in_a_terminal, **popen)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ascii_lora",
+            "dataset",
+            "--out",
+            "data",
+            "--count",
+            str(COUNT),
+            "--workers",
+            "2",
+            *extra,
+        ],
+        cwd=cwd,
+        env=_env(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+        **popen,
+    )
 
 
 def _group(pgid: int) -> list[int]:
@@ -77,14 +96,20 @@ def uninterrupted(tmp_path_factory) -> dict:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find left-over processes")
-@pytest.mark.parametrize("sig,whole_group", [
-    (signal.SIGINT, True),    # Ctrl-C in a terminal
-    (signal.SIGTERM, False),  # `kill PID`
-    (signal.SIGTERM, True),
-    (signal.SIGKILL, False),  # `kill -9 PID`: the workers must notice on their own
-    (signal.SIGKILL, True),
-], ids=["sigint-group", "sigterm-run", "sigterm-group", "sigkill-run", "sigkill-group"])
-def test_interrupted_dataset_leaves_no_orphan_and_completes_byte_identical(tmp_path, uninterrupted, sig, whole_group):
+@pytest.mark.parametrize(
+    "sig,whole_group",
+    [
+        (signal.SIGINT, True),  # Ctrl-C in a terminal
+        (signal.SIGTERM, False),  # `kill PID`
+        (signal.SIGTERM, True),
+        (signal.SIGKILL, False),  # `kill -9 PID`: the workers must notice on their own
+        (signal.SIGKILL, True),
+    ],
+    ids=["sigint-group", "sigterm-run", "sigterm-group", "sigkill-run", "sigkill-group"],
+)
+def test_interrupted_dataset_leaves_no_orphan_and_completes_byte_identical(
+    tmp_path, uninterrupted, sig, whole_group
+):
     proc = _dataset(tmp_path)
     assert _wait_for(lambda: any((tmp_path / "data").glob("*.png")) or proc.poll() is not None)
     (os.killpg if whole_group else os.kill)(proc.pid, sig)
@@ -122,8 +147,9 @@ def test_second_run_into_a_folder_in_use_names_the_holder_and_changes_nothing(tm
         assert second.returncode == 2 and "Traceback" not in second.stderr
         assert f"pid {first.pid}" in second.stderr and "in use" in second.stderr
         after = tree(tmp_path / "data")
-        assert all(after.get(k) == v for k, v in before.items() if k.endswith((".txt", ".ascii", ".png")) and v), \
-            "the refused run must not touch the folder"
+        assert all(
+            after.get(k) == v for k, v in before.items() if k.endswith((".txt", ".ascii", ".png")) and v
+        ), "the refused run must not touch the folder"
     finally:
         os.killpg(first.pid, signal.SIGINT)
         first.communicate(timeout=60)
@@ -131,8 +157,14 @@ def test_second_run_into_a_folder_in_use_names_the_holder_and_changes_nothing(tm
 
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
 def test_written_files_get_the_umask_mode_not_0600(tmp_path, umask):
-    r = subprocess.run([sys.executable, "-m", "ascii_lora", "dataset", "--out", "data", "--count", "2", "--workers", "1"],
-                       cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, preexec_fn=lambda: os.umask(umask))
+    r = subprocess.run(
+        [sys.executable, "-m", "ascii_lora", "dataset", "--out", "data", "--count", "2", "--workers", "1"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(umask),
+    )
     assert r.returncode == 0, r.stderr
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "data").iterdir()}
     assert modes and set(modes.values()) == {0o666 & ~umask}, modes
@@ -151,8 +183,12 @@ def _unprivileged() -> list[str]:
     if not setpriv:
         pytest.skip("running as root and setpriv is not installed: cannot drop privileges")
     prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", "import ascii_lora"], capture_output=True, text=True,
-                           env=_env(Path("/")))
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import ascii_lora"],
+        capture_output=True,
+        text=True,
+        env=_env(Path("/")),
+    )
     if probe.returncode:
         pytest.skip(f"user {NOBODY} cannot import the project from here: {probe.stderr.strip()[-200:]}")
     return prefix
@@ -166,9 +202,27 @@ def shared_place():
         base.chmod(0o755)
         (base / "exp.toml").write_text("[dataset]\nresolution = 384\n[training]\nresolution = 384\n")
         (base / "exp.toml").chmod(0o644)
-        r = subprocess.run([sys.executable, "-m", "ascii_lora", "dataset", "--config", "exp.toml", "--out", "data", "--count", "2",
-                            "--workers", "1"], cwd=base, env=_env(base), capture_output=True, text=True,
-                           preexec_fn=lambda: os.umask(0o022))
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ascii_lora",
+                "dataset",
+                "--config",
+                "exp.toml",
+                "--out",
+                "data",
+                "--count",
+                "2",
+                "--workers",
+                "1",
+            ],
+            cwd=base,
+            env=_env(base),
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: os.umask(0o022),
+        )
         assert r.returncode == 0, r.stderr
         (base / "ro").mkdir(mode=0o555)
         (base / "ro").chmod(0o555)
@@ -177,18 +231,28 @@ def shared_place():
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("argv,names", [
-    (["validate", "data"], None),  # written by root, read by another user: the modes allow it
-    (["dataset", "--out", "ro/data", "--count", "1"], "ro/data"),
-    (["plan", "--run-dir", "ro/run"], "ro/run"),
-    (["preview", "data", "--out", "ro/sheet.png"], "ro/sheet.png"),
-    (["check", "data/dungeon_00000.png", "--json", "ro/r.json"], "ro/r.json"),
-    (["snap", "data/dungeon_00000.png", "--out", "ro/snapped"], "ro/snapped"),
-], ids=["validate-others-files", "dataset-ro", "plan-ro", "preview-ro", "check-json-ro", "snap-ro"])
+@pytest.mark.parametrize(
+    "argv,names",
+    [
+        (["validate", "data"], None),  # written by root, read by another user: the modes allow it
+        (["dataset", "--out", "ro/data", "--count", "1"], "ro/data"),
+        (["plan", "--run-dir", "ro/run"], "ro/run"),
+        (["preview", "data", "--out", "ro/sheet.png"], "ro/sheet.png"),
+        (["check", "data/dungeon_00000.png", "--json", "ro/r.json"], "ro/r.json"),
+        (["snap", "data/dungeon_00000.png", "--out", "ro/snapped"], "ro/snapped"),
+    ],
+    ids=["validate-others-files", "dataset-ro", "plan-ro", "preview-ro", "check-json-ro", "snap-ro"],
+)
 def test_as_another_user(shared_place, argv, names):
     prefix = _unprivileged()
-    r = subprocess.run([*prefix, sys.executable, "-m", "ascii_lora", *argv, "--config", "exp.toml"], cwd=shared_place,
-                       env=_env(shared_place), capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*prefix, sys.executable, "-m", "ascii_lora", *argv, "--config", "exp.toml"],
+        cwd=shared_place,
+        env=_env(shared_place),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     out = r.stdout + r.stderr
     assert "Traceback" not in out, out
     if names is None:
@@ -223,17 +287,26 @@ sys.exit(0)
 
 
 def _launcher(tmp_path: Path, trainer: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", RUNNER, trainer, str(tmp_path), *args], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp_path),
-                            preexec_fn=ctrl_c_as_in_a_terminal)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, trainer, str(tmp_path), *args],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(tmp_path),
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
 
 
 def _ready(tmp_path: Path, word: str = "ready") -> bool:
     """The trainer printed a line ending in ``word`` (the log's header line holds the trainer's source
     text, where the word sits inside a print call, so a plain substring test would fire at once)."""
     log = tmp_path / "train.log"
-    return _wait_for(lambda: log.exists() and any(line.rstrip().endswith(word) for line in log.read_text().splitlines()),
-                     timeout=30, step=0.05)
+    return _wait_for(
+        lambda: log.exists() and any(line.rstrip().endswith(word) for line in log.read_text().splitlines()),
+        timeout=30,
+        step=0.05,
+    )
 
 
 @pytest.mark.parametrize("to_group", [True, False], ids=["terminal-ctrl-c", "kill-int-launcher"])
@@ -263,19 +336,26 @@ time.sleep(60)  # no Ctrl-C handler, like sd-scripts at the pinned commit: Keybo
 
 
 def test_ctrl_c_reports_the_steps_since_the_last_saved_state(tmp_path):
-    proc = _launcher(tmp_path, STEPPING_TRAINER, str(tmp_path), "--output_name", "flux", "--save_every_n_steps", "20")
+    proc = _launcher(
+        tmp_path, STEPPING_TRAINER, str(tmp_path), "--output_name", "flux", "--save_every_n_steps", "20"
+    )
     assert _ready(tmp_path)
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130  # the trainer died of its KeyboardInterrupt, as a shell reports it
-    assert "stopped at step 37" in out and "flux-step00000020-state" in out and "17 step(s) since then are lost" in out
+    assert (
+        "stopped at step 37" in out
+        and "flux-step00000020-state" in out
+        and "17 step(s) since then are lost" in out
+    )
     assert "17 step(s) since then are lost" in (tmp_path / "train.log").read_text()
 
 
 def test_interruption_report_wording():
     assert "nothing was lost" in interruption_report(None, [], "500")
     assert interruption_report(120, [], "500") == (
-        "stopped at step 120 before this run saved any state (one is saved every 500 steps): these 120 step(s) are lost")
+        "stopped at step 120 before this run saved any state (one is saved every 500 steps): these 120 step(s) are lost"
+    )
     assert "RESUME=1" in interruption_report(510, [(500, "x-step00000500-state")], "500")
     assert "10 step(s) since then are lost" in interruption_report(510, [(250, "a"), (500, "b")], "250")
 
@@ -287,6 +367,8 @@ def test_caption_and_ground_truth_are_in_place_before_the_png_appears(tmp_path, 
 
     order: list[str] = []
     real = writer.atomic_write
-    monkeypatch.setattr(writer, "atomic_write", lambda path, data: (order.append(Path(path).suffix), real(path, data)))
+    monkeypatch.setattr(
+        writer, "atomic_write", lambda path, data: (order.append(Path(path).suffix), real(path, data))
+    )
     writer._write_one(DatasetConfig(resolution=384).model_dump_json(), str(tmp_path), "maze", 0)
     assert order == [".txt", ".ascii", ".png"]

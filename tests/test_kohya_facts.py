@@ -34,18 +34,24 @@ def _tool():
 
 def test_fixture_is_from_the_commit_the_plan_launches_and_the_submodule_pins():
     assert KohyaFacts().commit == SD_SCRIPTS_COMMIT
-    r = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s", "vendor/sd-scripts"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-s", "vendor/sd-scripts"], capture_output=True, text=True
+    )
     if r.returncode or not r.stdout:
         pytest.skip("not a git checkout: the submodule's pinned commit cannot be read")
     mode, commit, *_ = r.stdout.split()
     assert mode == "160000" and commit == SD_SCRIPTS_COMMIT
 
 
-@pytest.mark.skipif(not (VENDOR / "flux_train_network.py").is_file(), reason="vendor/sd-scripts is not checked out")
+@pytest.mark.skipif(
+    not (VENDOR / "flux_train_network.py").is_file(), reason="vendor/sd-scripts is not checked out"
+)
 def test_fixture_matches_a_fresh_extraction_from_the_submodule():
     tool = _tool()
     fresh = tool.dumps(tool.extract(VENDOR))
-    assert fresh == FIXTURE.read_text(encoding="utf-8"), "sd-scripts facts drifted: run `make facts` and review the diff"
+    assert fresh == FIXTURE.read_text(encoding="utf-8"), (
+        "sd-scripts facts drifted: run `make facts` and review the diff"
+    )
 
 
 def test_fixture_holds_the_facts_the_plan_relies_on():
@@ -64,7 +70,10 @@ def test_fixture_holds_the_facts_the_plan_relies_on():
     mods = f.lora_modules
     assert len(mods) == 19 * 10 + 38 * 3
     assert mods["lora_unet_double_blocks_0_img_mod_lin"] == {"in_features": 3072, "out_features": 6 * 3072}
-    assert mods["lora_unet_single_blocks_37_linear1"] == {"in_features": 3072, "out_features": 3 * 3072 + 4 * 3072}
+    assert mods["lora_unet_single_blocks_37_linear1"] == {
+        "in_features": 3072,
+        "out_features": 3 * 3072 + 4 * 3072,
+    }
     assert sum(m["in_features"] + m["out_features"] for m in mods.values()) == 4_786_176  # params per rank
     assert f.requirements["accelerate"] == "==1.6.0" and f.requirements["voluptuous"] == "==0.15.2"
 
@@ -129,7 +138,12 @@ def _git_tree(path: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         (path / rel).parent.mkdir(parents=True, exist_ok=True)
         (path / rel).write_text(textwrap.dedent(text))
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
         subprocess.run(["git", "-C", str(path), *cmd], check=True, env={**env, "PATH": "/usr/bin:/bin"})
     return path
@@ -138,16 +152,29 @@ def _git_tree(path: Path, files: dict[str, str]) -> Path:
 def test_extractor_follows_helper_calls_their_flags_and_stops_at_return(tmp_path):
     flags = {f["dest"]: f for f in _tool().extract_flags(_tool().Source(_git_tree(tmp_path, TREE)))}
     assert list(flags) == [
-        "console_log_level", "network_alpha", "caption_extension", "reg_data_dir",
-        "dropout_without_caption", "lr_warmup_steps", "guidance_scale",
+        "console_log_level",
+        "network_alpha",
+        "caption_extension",
+        "reg_data_dir",
+        "dropout_without_caption",
+        "lr_warmup_steps",
+        "guidance_scale",
     ]  # parser order; --only_with_caption is behind support_caption=False, --after_return never runs
     assert flags["console_log_level"]["choices"] == ["DEBUG", "INFO"]
     assert flags["caption_extension"]["default"] == ".caption"  # module constant resolved
-    assert flags["dropout_without_caption"]["nargs"] == "*" and flags["dropout_without_caption"]["type"] == "int"
+    assert (
+        flags["dropout_without_caption"]["nargs"] == "*" and flags["dropout_without_caption"]["type"] == "int"
+    )
     assert flags["lr_warmup_steps"]["type"] == "int_or_float"
     assert flags["network_alpha"] == {
-        "options": ["--network_alpha"], "dest": "network_alpha", "type": "float", "choices": None,
-        "nargs": None, "store_true": False, "default": 1, "source": "train_network.py:9",
+        "options": ["--network_alpha"],
+        "dest": "network_alpha",
+        "type": "float",
+        "choices": None,
+        "nargs": None,
+        "store_true": False,
+        "default": 1,
+        "source": "train_network.py:9",
     }
 
 
@@ -160,4 +187,3 @@ def test_extractor_refuses_what_it_does_not_model(tmp_path):
     """
     with pytest.raises(tool.Unsupported, match="store_const|const"):
         tool.extract_flags(tool.Source(_git_tree(tmp_path, tree)))
-

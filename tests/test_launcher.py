@@ -50,11 +50,19 @@ sys.exit(launch([sys.executable, "-c", sys.argv[1]], Path(sys.argv[2]), Path(sys
 
 
 def test_ctrl_c_reaches_the_trainer_and_is_recorded(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, TRAINER, str(tmp_path)], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, TRAINER, str(tmp_path)],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
     log = tmp_path / "train.log"
     deadline = time.time() + 30
-    while time.time() < deadline and not (log.exists() and "ready" in log.read_text().splitlines()):  # the header holds the source
+    while time.time() < deadline and not (
+        log.exists() and "ready" in log.read_text().splitlines()
+    ):  # the header holds the source
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole foreground group
     proc.wait(timeout=30)
@@ -78,7 +86,13 @@ def run(tmp_path: Path, script: str, *args: str, on_line=None, **kw) -> tuple[in
         if on_line:
             on_line(line)
 
-    code = launch([sys.executable, "-c", script, *args], kw.pop("cwd", tmp_path), tmp_path / "run" / "train.log", echo=echo, **kw)
+    code = launch(
+        [sys.executable, "-c", script, *args],
+        kw.pop("cwd", tmp_path),
+        tmp_path / "run" / "train.log",
+        echo=echo,
+        **kw,
+    )
     return code, lines
 
 
@@ -92,14 +106,18 @@ def test_each_launch_appends_its_own_header_and_every_line_to_the_log(tmp_path):
     log = tmp_path / "run" / "train.log"
     assert launch(argv1, tmp_path, log, echo=lambda s: None) == 0
     assert launch(argv2, tmp_path, log, echo=lambda s: None) == 0
-    assert log.read_text() == (f"\n# ascii-lora {VERSION}: {' '.join(argv1)}\nfirst\n"
-                               f"\n# ascii-lora {VERSION}: {' '.join(argv2)}\nsecond\nthird\n")
+    assert log.read_text() == (
+        f"\n# ascii-lora {VERSION}: {' '.join(argv1)}\nfirst\n"
+        f"\n# ascii-lora {VERSION}: {' '.join(argv2)}\nsecond\nthird\n"
+    )
 
 
 def test_stdout_and_stderr_arrive_in_order_as_lines_without_newlines(tmp_path):
     # each line as written, only its newline taken off (trailing blanks and letters stay)
-    script = ("import sys\nprint('out 1 \\t', flush=True)\nprint('err 2', file=sys.stderr, flush=True)\n"
-              "sys.stdout.write('out 3 MAX\\n\\nout 5'); sys.stdout.flush()")
+    script = (
+        "import sys\nprint('out 1 \\t', flush=True)\nprint('err 2', file=sys.stderr, flush=True)\n"
+        "sys.stdout.write('out 3 MAX\\n\\nout 5'); sys.stdout.flush()"
+    )
     code, lines = run(tmp_path, script)
     assert code == 0
     assert lines == ["out 1 \t", "err 2", "out 3 MAX", "", "out 5"]
@@ -116,47 +134,77 @@ def test_the_trainer_runs_in_cwd_in_its_own_process_group_with_our_environment(t
     monkeypatch.setenv("PYTHONUNBUFFERED", "0")
     work = tmp_path / "work"
     work.mkdir()
-    script = ("import os\nprint(os.getcwd())\nprint(os.getpgid(0) == os.getpid(), os.getpgid(0) != os.getpgid(os.getppid()))\n"
-              "for k in ('ASCII_LORA_TEST_INHERITED', 'ASCII_LORA_TEST_GIVEN', 'PYTHONUNBUFFERED'): print(k, os.environ.get(k))")
+    script = (
+        "import os\nprint(os.getcwd())\nprint(os.getpgid(0) == os.getpid(), os.getpgid(0) != os.getpgid(os.getppid()))\n"
+        "for k in ('ASCII_LORA_TEST_INHERITED', 'ASCII_LORA_TEST_GIVEN', 'PYTHONUNBUFFERED'): print(k, os.environ.get(k))"
+    )
     code, lines = run(tmp_path, script, cwd=work, env={"ASCII_LORA_TEST_GIVEN": "by the plan"})
     assert code == 0
-    assert lines == [str(work), "True True", "ASCII_LORA_TEST_INHERITED from the shell", "ASCII_LORA_TEST_GIVEN by the plan",
-                     "PYTHONUNBUFFERED 1"]  # unbuffered always: the progress bar must stream
+    assert lines == [
+        str(work),
+        "True True",
+        "ASCII_LORA_TEST_INHERITED from the shell",
+        "ASCII_LORA_TEST_GIVEN by the plan",
+        "PYTHONUNBUFFERED 1",
+    ]  # unbuffered always: the progress bar must stream
 
 
 def test_the_run_record_says_what_runs_then_how_it_ended(tmp_path):
     # the trainer itself reads run.json while it runs: written before the start, with no exit code yet
     script = "import sys, time; print(open(sys.argv[1]).read().replace(chr(10), ' ')); time.sleep(0.3); sys.exit(4)"
     before = time.time()
-    code, lines = run(tmp_path, script, str(tmp_path / "run" / "run.json"), keep={"segments": [{"offset": 0}]})
+    code, lines = run(
+        tmp_path, script, str(tmp_path / "run" / "run.json"), keep={"segments": [{"offset": 0}]}
+    )
     after = time.time()
     assert code == 4
     during = json.loads(lines[0])
     argv = [sys.executable, "-c", script, str(tmp_path / "run" / "run.json")]
-    assert during == {"segments": [{"offset": 0}], "argv": argv, "cwd": str(tmp_path), "started": during["started"],
-                      "ascii_lora": VERSION, "exit_code": None, "launcher_pid": os.getpid(),  # `ascii-lora stop` checks both
-                      "launcher_start": process_start_ticks(os.getpid())}
+    assert during == {
+        "segments": [{"offset": 0}],
+        "argv": argv,
+        "cwd": str(tmp_path),
+        "started": during["started"],
+        "ascii_lora": VERSION,
+        "exit_code": None,
+        "launcher_pid": os.getpid(),  # `ascii-lora stop` checks both
+        "launcher_start": process_start_ticks(os.getpid()),
+    }
     assert isinstance(during["launcher_start"], int)  # Linux: /proc is there
     assert before <= during["started"] <= after
     done = record(tmp_path)
-    assert {k: done[k] for k in ("segments", "argv", "cwd", "started", "ascii_lora", "launcher_pid", "launcher_start")} == {k: during[k] for k in during if k != "exit_code"}
-    assert (done["exit_code"], done["interrupted"], done["last_step"], done["stopped_on_request_after"]) == (4, False, None, None)
+    assert {
+        k: done[k]
+        for k in ("segments", "argv", "cwd", "started", "ascii_lora", "launcher_pid", "launcher_start")
+    } == {k: during[k] for k in during if k != "exit_code"}
+    assert (done["exit_code"], done["interrupted"], done["last_step"], done["stopped_on_request_after"]) == (
+        4,
+        False,
+        None,
+        None,
+    )
     assert during["started"] + 0.3 <= done["finished"] <= after
     assert 0.3 <= done["seconds"] <= after - before + 0.1 and done["seconds"] == round(done["seconds"], 1)
-    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name not in ("run.json", "train.log")]  # no temp files left
+    assert not [
+        p.name for p in (tmp_path / "run").iterdir() if p.name not in ("run.json", "train.log")
+    ]  # no temp files left
 
 
 def test_the_last_progress_bar_step_is_recorded(tmp_path):
     # tqdm redraws its bar with \r: each redraw reads as a line of its own
-    bar = ("steps:   0%|          | 0/300 [00:00<?, ?it/s]\\r"
-           "steps:  10%|#         | 30/300 [00:03<00:27, 10it/s, avr_loss=0.4]\\r"
-           "steps:  12%|#1        | 37/300 [00:04<00:27, 10it/s, avr_loss=0.3]\\n"
-           "epoch 2/10\\nsaving checkpoint: 40/300\\n")
+    bar = (
+        "steps:   0%|          | 0/300 [00:00<?, ?it/s]\\r"
+        "steps:  10%|#         | 30/300 [00:03<00:27, 10it/s, avr_loss=0.4]\\r"
+        "steps:  12%|#1        | 37/300 [00:04<00:27, 10it/s, avr_loss=0.3]\\n"
+        "epoch 2/10\\nsaving checkpoint: 40/300\\n"
+    )
     code, lines = run(tmp_path, f"import sys; sys.stdout.write('{bar}')")
     assert code == 0
-    assert lines[:3] == ["steps:   0%|          | 0/300 [00:00<?, ?it/s]",
-                         "steps:  10%|#         | 30/300 [00:03<00:27, 10it/s, avr_loss=0.4]",
-                         "steps:  12%|#1        | 37/300 [00:04<00:27, 10it/s, avr_loss=0.3]"]
+    assert lines[:3] == [
+        "steps:   0%|          | 0/300 [00:00<?, ?it/s]",
+        "steps:  10%|#         | 30/300 [00:03<00:27, 10it/s, avr_loss=0.4]",
+        "steps:  12%|#1        | 37/300 [00:04<00:27, 10it/s, avr_loss=0.3]",
+    ]
     assert record(tmp_path)["last_step"] == 37  # lines that are not the bar never count as a step
 
 
@@ -204,6 +252,7 @@ def send_on(word: str, *sigs: int):
     def hook(line: str) -> None:
         if word in line and queue:
             os.kill(os.getpid(), queue.pop(0))
+
     return hook
 
 
@@ -212,13 +261,22 @@ def test_one_signal_reaches_the_trainer_once_and_the_run_says_what_was_lost(tmp_
     mine, reached_us = guarded
     code, lines = run(tmp_path, COUNTING, "1", "0", on_line=send_on("ready", sig))
     assert code == 128 + sig  # the trainer exited 0, yet the run was stopped: a shell's code for the signal
-    assert lines == ["ready", f"{sig.name} passed to the trainer: stopping now (nothing is saved on the way out)",
-                     f"trainer got {sig.name}", f"exiting with 0 after {sig.name}",
-                     "stopped before the first training step: nothing was lost"]
+    assert lines == [
+        "ready",
+        f"{sig.name} passed to the trainer: stopping now (nothing is saved on the way out)",
+        f"trainer got {sig.name}",
+        f"exiting with 0 after {sig.name}",
+        "stopped before the first training step: nothing was lost",
+    ]
     assert reached_us == []
     assert all(signal.getsignal(s) is mine for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
-    assert (tmp_path / "run" / "train.log").read_text().endswith(
-        f"exiting with 0 after {sig.name}\n# interrupted ({sig.name}): stopped before the first training step: nothing was lost\n")
+    assert (
+        (tmp_path / "run" / "train.log")
+        .read_text()
+        .endswith(
+            f"exiting with 0 after {sig.name}\n# interrupted ({sig.name}): stopped before the first training step: nothing was lost\n"
+        )
+    )
     assert (record(tmp_path)["exit_code"], record(tmp_path)["interrupted"]) == (0, True)
 
 
@@ -228,7 +286,8 @@ def test_a_second_signal_is_passed_on_too_and_the_first_one_names_the_run(tmp_pa
     assert code == 128 + signal.SIGTERM
     assert [line for line in lines if "passed to the trainer" in line] == [
         "SIGTERM passed to the trainer: stopping now (nothing is saved on the way out)",
-        "SIGINT passed to the trainer: stopping now (nothing is saved on the way out)"]
+        "SIGINT passed to the trainer: stopping now (nothing is saved on the way out)",
+    ]
     assert "exiting with 0 after SIGTERM SIGINT" in lines
     assert "# interrupted (SIGTERM): " in (tmp_path / "run" / "train.log").read_text()
 
@@ -260,9 +319,13 @@ def test_a_signal_while_the_trainer_starts_reaches_it_once_it_exists(tmp_path, g
 
     monkeypatch.setattr(launcher, "resolve_launcher", starting)
     code, lines = run(tmp_path, COUNTING, "1", "0")
-    assert code == 143 and record(tmp_path)["exit_code"] == 143  # SIGTERM's default: it never got to its handler
-    assert lines == ["SIGTERM passed to the trainer: stopping now (nothing is saved on the way out)",
-                     "stopped before the first training step: nothing was lost"]
+    assert (
+        code == 143 and record(tmp_path)["exit_code"] == 143
+    )  # SIGTERM's default: it never got to its handler
+    assert lines == [
+        "SIGTERM passed to the trainer: stopping now (nothing is saved on the way out)",
+        "stopped before the first training step: nothing was lost",
+    ]
     assert guarded[1] == []
 
 
@@ -278,11 +341,15 @@ time.sleep(10)  # no handler of its own, like sd-scripts at the pinned commit
 """
 
 
-def interrupted(tmp_path: Path, out: Path | None, *made: str, name: str = "flux", every: str | None = "20") -> tuple[int, list[str]]:
+def interrupted(
+    tmp_path: Path, out: Path | None, *made: str, name: str = "flux", every: str | None = "20"
+) -> tuple[int, list[str]]:
     """A trainer at step 37 stopped by SIGINT, after making ``made`` (state folders; ``x.file``: a file x) in ``out``."""
     where = ["--output_dir", str(out)] if out is not None else []
     flags = [*where, "--output_name", name, *(["--save_every_n_steps", every] if every else [])]
-    script = DYING.replace("sys.argv[2:]", repr(list(made))).replace("sys.argv[1]", repr(str(out or tmp_path / "run")))
+    script = DYING.replace("sys.argv[2:]", repr(list(made))).replace(
+        "sys.argv[1]", repr(str(out or tmp_path / "run"))
+    )
     return run(tmp_path, script, *flags, on_line=send_on("ready", signal.SIGINT))
 
 
@@ -290,52 +357,86 @@ def test_ctrl_c_names_the_last_state_this_run_saved_and_what_is_lost(tmp_path, g
     out = tmp_path / "out"
     code, lines = interrupted(tmp_path, out, "flux-step00000030-state", "flux-step00000020-state")
     assert code == 130  # the trainer died of its KeyboardInterrupt
-    summary = ("stopped at step 37; the last state this run saved is step 30 (flux-step00000030-state): "
-               "7 step(s) since then are lost. `make train RESUME=1` continues from it")
+    summary = (
+        "stopped at step 37; the last state this run saved is step 30 (flux-step00000030-state): "
+        "7 step(s) since then are lost. `make train RESUME=1` continues from it"
+    )
     assert lines[-1] == summary
     assert f"# interrupted (SIGINT): {summary}\n" in (tmp_path / "run" / "train.log").read_text()
-    assert (record(tmp_path)["last_step"], record(tmp_path)["exit_code"], record(tmp_path)["interrupted"]) == (37, 130, True)
+    assert (
+        record(tmp_path)["last_step"],
+        record(tmp_path)["exit_code"],
+        record(tmp_path)["interrupted"],
+    ) == (37, 130, True)
 
 
 def test_without_output_dir_the_states_are_looked_for_beside_the_log(tmp_path, guarded):
     _, lines = interrupted(tmp_path, None, "flux-step00000020-state")
-    assert lines[-1].startswith("stopped at step 37; the last state this run saved is step 20 (flux-step00000020-state)")
+    assert lines[-1].startswith(
+        "stopped at step 37; the last state this run saved is step 20 (flux-step00000020-state)"
+    )
 
 
 def test_only_this_runs_own_state_folders_count(tmp_path, guarded):
     out = tmp_path / "out"
     out.mkdir()
-    old = out / "flux-step00000030-state"  # left by a launch that ended a moment ago (a second of clock slack allowed)
+    old = (
+        out / "flux-step00000030-state"
+    )  # left by a launch that ended a moment ago (a second of clock slack allowed)
     old.mkdir()
     os.utime(old, (time.time() - 1.5, time.time() - 1.5))
-    made = ("other-step00000035-state", "flux-step00000036-state.file", "flux-step00000036-state-tmp", "flux-step0000036-state")
+    made = (
+        "other-step00000035-state",
+        "flux-step00000036-state.file",
+        "flux-step00000036-state-tmp",
+        "flux-step0000036-state",
+    )
     _, lines = interrupted(tmp_path, out, *made)
-    assert lines[-1] == ("stopped at step 37 before this run saved any state (one is saved every 20 steps): "
-                         "these 37 step(s) are lost")
+    assert lines[-1] == (
+        "stopped at step 37 before this run saved any state (one is saved every 20 steps): "
+        "these 37 step(s) are lost"
+    )
     _, lines = interrupted(tmp_path, tmp_path / "out2", every=None)
     assert lines[-1] == "stopped at step 37 before this run saved any state: these 37 step(s) are lost"
 
 
 def test_without_output_name_the_states_have_sd_scripts_default_name(tmp_path, guarded):
     # sd-scripts names its states "at-stepNNNNNNNN-state" when --output_name is not given
-    script = DYING.replace("sys.argv[2:]", "['at-step00000020-state']").replace("sys.argv[1]", repr(str(tmp_path / "run")))
+    script = DYING.replace("sys.argv[2:]", "['at-step00000020-state']").replace(
+        "sys.argv[1]", repr(str(tmp_path / "run"))
+    )
     _, lines = run(tmp_path, script, on_line=send_on("ready", signal.SIGINT))
-    assert lines[-1].startswith("stopped at step 37; the last state this run saved is step 20 (at-step00000020-state)")
+    assert lines[-1].startswith(
+        "stopped at step 37; the last state this run saved is step 20 (at-step00000020-state)"
+    )
 
 
 def test_a_flag_without_its_value_is_not_read_past_the_end(tmp_path, guarded):
     # "--output_dir" last: no value, so the states are looked for beside the log
-    script = DYING.replace("sys.argv[2:]", "['flux-step00000020-state']").replace("sys.argv[1]", repr(str(tmp_path / "run")))
-    _, lines = run(tmp_path, script, "--output_name", "flux", "--output_dir", on_line=send_on("ready", signal.SIGINT))
-    assert lines[-1].startswith("stopped at step 37; the last state this run saved is step 20 (flux-step00000020-state)")
+    script = DYING.replace("sys.argv[2:]", "['flux-step00000020-state']").replace(
+        "sys.argv[1]", repr(str(tmp_path / "run"))
+    )
+    _, lines = run(
+        tmp_path, script, "--output_name", "flux", "--output_dir", on_line=send_on("ready", signal.SIGINT)
+    )
+    assert lines[-1].startswith(
+        "stopped at step 37; the last state this run saved is step 20 (flux-step00000020-state)"
+    )
 
 
 def test_interruption_report_never_counts_negative_steps():
     assert interruption_report(15, [(20, "x-step00000020-state")], "20") == (
         "stopped at step 15; the last state this run saved is step 20 (x-step00000020-state): "
-        "0 step(s) since then are lost. `make train RESUME=1` continues from it")
-    assert interruption_report(None, [(20, "x")], None) == "stopped before the first training step: nothing was lost"
-    assert interruption_report(0, [], None) == "stopped at step 0 before this run saved any state: these 0 step(s) are lost"
+        "0 step(s) since then are lost. `make train RESUME=1` continues from it"
+    )
+    assert (
+        interruption_report(None, [(20, "x")], None)
+        == "stopped before the first training step: nothing was lost"
+    )
+    assert (
+        interruption_report(0, [], None)
+        == "stopped at step 0 before this run saved any state: these 0 step(s) are lost"
+    )
 
 
 def test_outside_the_main_thread_it_runs_and_leaves_signals_alone(tmp_path):
@@ -362,7 +463,13 @@ def test_accelerate_is_this_environments_own(tmp_path, monkeypatch):
     (path_bin / "accelerate").chmod(0o755)
     assert resolve_launcher(argv) == argv  # only one on PATH: that one
     (venv_bin / "accelerate").write_text("#!/bin/sh\n")
-    assert resolve_launcher(argv) == [str(venv_bin / "accelerate"), "launch", "--num_processes", "1", "train.py"]
+    assert resolve_launcher(argv) == [
+        str(venv_bin / "accelerate"),
+        "launch",
+        "--num_processes",
+        "1",
+        "train.py",
+    ]
     assert resolve_launcher(["python", "accelerate"]) == ["python", "accelerate"]
     assert resolve_launcher([]) == []
 
@@ -370,9 +477,11 @@ def test_accelerate_is_this_environments_own(tmp_path, monkeypatch):
 def test_the_log_is_on_disk_while_the_trainer_runs_and_lines_print_by_default(tmp_path, capsys):
     # `tail -f train.log` follows a run: each line reaches the file as it arrives, not at the end
     log = tmp_path / "run" / "train.log"
-    script = (f"import time\nprint('first', flush=True)\nend = time.time() + 10\n"
-              f"while 'first' not in open({str(log)!r}).read() and time.time() < end: time.sleep(0.02)\n"
-              f"print('log has first:', 'first' in open({str(log)!r}).read(), flush=True)")
+    script = (
+        f"import time\nprint('first', flush=True)\nend = time.time() + 10\n"
+        f"while 'first' not in open({str(log)!r}).read() and time.time() < end: time.sleep(0.02)\n"
+        f"print('log has first:', 'first' in open({str(log)!r}).read(), flush=True)"
+    )
     assert launch([sys.executable, "-c", script], tmp_path, log) == 0
     assert capsys.readouterr().out == "first\nlog has first: True\n"
 
@@ -403,12 +512,17 @@ def test_stop_report_names_the_state_it_waited_for_in_the_runs_own_steps():
     from ascii_lora.train.launcher import stop_report
 
     saved = [(250, "flux-step00000250-state"), (500, "flux-step00000500-state")]
-    assert stop_report(500, saved) == ("stopped as asked, right after the trainer saved its state at step 500 "
-                                       "(flux-step00000500-state): nothing is lost; `make train RESUME=1` continues from it")
+    assert stop_report(500, saved) == (
+        "stopped as asked, right after the trainer saved its state at step 500 "
+        "(flux-step00000500-state): nothing is lost; `make train RESUME=1` continues from it"
+    )
     # a resumed segment counts from 0 again: its step 2 is the run's step 6, and so is the state's name
     assert stop_report(2, [(2, "flux-step00000002-state")], offset=4) == (
         "stopped as asked, right after the trainer saved its state at step 6 (flux-step00000006-state): "
-        "nothing is lost; `make train RESUME=1` continues from it")
+        "nothing is lost; `make train RESUME=1` continues from it"
+    )
     # a state this launch did not see on disk is not named
-    assert stop_report(750, saved) == ("stopped as asked, right after the trainer saved its state at step 750: "
-                                       "nothing is lost; `make train RESUME=1` continues from it")
+    assert stop_report(750, saved) == (
+        "stopped as asked, right after the trainer saved its state at step 750: "
+        "nothing is lost; `make train RESUME=1` continues from it"
+    )

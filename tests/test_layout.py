@@ -29,9 +29,13 @@ ALLOWED: dict[str, set[str]] = {
     "cli": set(STAGES) - {"cli"},
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.
-PRINTS_ALLOWED = {"bench.py", "config/reference.py", "console.py",
-                  "train/simpletuner/accept.py",  # runs in the SimpleTuner environment, by file path
-                  "verify/draw_worker.py"}  # the worker is its own program: stdout is its protocol
+PRINTS_ALLOWED = {
+    "bench.py",
+    "config/reference.py",
+    "console.py",
+    "train/simpletuner/accept.py",  # runs in the SimpleTuner environment, by file path
+    "verify/draw_worker.py",
+}  # the worker is its own program: stdout is its protocol
 
 
 def module_name(path: Path) -> list[str]:
@@ -69,8 +73,12 @@ SOURCES = sorted(PKG.rglob("*.py"))
 def test_every_stage_is_a_package_with_a_docstring_saying_what_it_must_not_import():
     for stage in STAGES:
         doc = ast.get_docstring(ast.parse((PKG / stage / "__init__.py").read_text()))
-        assert doc and "Enters" in doc and "Leaves" in doc, f"{stage}/__init__.py must say what enters and leaves"
-        assert "never" in doc or "nothing" in doc.lower() or "no other stage" in doc, f"{stage}/__init__.py must say what it must not import"
+        assert doc and "Enters" in doc and "Leaves" in doc, (
+            f"{stage}/__init__.py must say what enters and leaves"
+        )
+        assert "never" in doc or "nothing" in doc.lower() or "no other stage" in doc, (
+            f"{stage}/__init__.py must say what it must not import"
+        )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PKG)))
@@ -84,7 +92,9 @@ def test_imports_follow_the_pipeline(path: Path):
         if stage is None:
             assert me and me[0] not in SHARED, f"{path.name}: shared module imports stage {other}"
             continue  # bench / __main__ may use every stage
-        assert other == stage or other in ALLOWED[stage], f"{'/'.join(me)} imports {'.'.join(target)}: {stage}/ must not import {other}/"
+        assert other == stage or other in ALLOWED[stage], (
+            f"{'/'.join(me)} imports {'.'.join(target)}: {stage}/ must not import {other}/"
+        )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PKG)))
@@ -96,7 +106,12 @@ def test_only_cli_prints(path: Path):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
             pytest.fail(f"{rel}:{node.lineno} prints; return the result and let cli/ print it")
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith("console") and node.level:
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.endswith("console")
+            and node.level
+        ):
             pytest.fail(f"{rel}:{node.lineno} imports the console; only cli/ prints")
 
 
@@ -110,7 +125,9 @@ def import_graph() -> dict[tuple[str, ...], set[tuple[str, ...]]]:
     """Module -> the modules of ascii_lora it imports, anywhere in it (a function body or a TYPE_CHECKING
     block included: a circle hidden there is still a circle between files)."""
     modules = {tuple(module_name(p)): p for p in SOURCES}
-    return {me: {t for t in imported_targets(path) if t in modules and t != me} for me, path in modules.items()}
+    return {
+        me: {t for t in imported_targets(path) if t in modules and t != me} for me, path in modules.items()
+    }
 
 
 def import_cycles(graph: dict[tuple[str, ...], set[tuple[str, ...]]]) -> list[list[str]]:
@@ -165,9 +182,14 @@ def test_cli_never_branches_on_the_trainer_kind():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Compare):
                 names = [n for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "kind"]
-                texts = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                texts = [
+                    n.value
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                ]
                 assert not names and not {"kohya", "simpletuner"} & set(texts), (
-                    f"cli/{path.name}:{node.lineno} compares the trainer kind; ask train.registry's trainer instead")
+                    f"cli/{path.name}:{node.lineno} compares the trainer kind; ask train.registry's trainer instead"
+                )
 
 
 MAX_MODULE_LINES = 400
@@ -198,7 +220,9 @@ def test_the_size_check_sees_a_long_function_and_a_long_module(tmp_path):
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
     long_function = tmp_path / "f.py"
     long_function.write_text(f"def f():\n{body}\n")
-    assert oversized(long_function, "f.py") == [f"f.py:1 f: {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})"]
+    assert oversized(long_function, "f.py") == [
+        f"f.py:1 f: {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})"
+    ]
     long_module = tmp_path / "m.py"
     long_module.write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
     assert len(oversized(long_module, "m.py")) == 1

@@ -27,26 +27,41 @@ def reader(tmp_path: Path, output: dict | None) -> str:
 def test_the_reader_output_becomes_per_validation_losses_in_cumulative_steps(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    launches = [{"name": "20261206100000", "points": [[2, 0.5, 1.0], [4, 0.45, 2.0]], "first_epoch_steps": None},
-                {"name": "resume-from-step00000004-20261206110000", "points": [[2, 0.3, 3.0]],
-                 "first_epoch_steps": None}]
+    launches = [
+        {"name": "20261206100000", "points": [[2, 0.5, 1.0], [4, 0.45, 2.0]], "first_epoch_steps": None},
+        {
+            "name": "resume-from-step00000004-20261206110000",
+            "points": [[2, 0.3, 3.0]],
+            "first_epoch_steps": None,
+        },
+    ]
     losses, why = update_losses(run, reader(tmp_path, {"launches": launches}))
     # the first launch's second value is the mean of both of its validations: 2 x 0.45 - 0.5
     assert why is None and losses == {2: 0.5, 4: 0.4, 6: 0.3}
     assert read_losses(run) == {2: 0.5, 4: 0.4, 6: 0.3}
     assert json.loads((run / VALIDATION_FILE).read_text())["launches"] == launches
-    assert losses_line(losses) == "validation loss (from the run's event files): step 2 0.5000, step 4 0.4000, step 6 0.3000"
+    assert (
+        losses_line(losses)
+        == "validation loss (from the run's event files): step 2 0.5000, step 4 0.4000, step 6 0.3000"
+    )
 
 
 def test_a_failed_reading_says_why_and_keeps_the_last_good_file(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / VALIDATION_FILE).write_text(json.dumps({"losses": [{"step": 2, "loss": 0.5}]}))
-    losses, why = update_losses(run, reader(tmp_path, {"error": "ModuleNotFoundError: No module named 'tensorboard'"}))
-    assert (losses, why) == ({}, "validation loss not read: ModuleNotFoundError: No module named 'tensorboard'")
+    losses, why = update_losses(
+        run, reader(tmp_path, {"error": "ModuleNotFoundError: No module named 'tensorboard'"})
+    )
+    assert (losses, why) == (
+        {},
+        "validation loss not read: ModuleNotFoundError: No module named 'tensorboard'",
+    )
     losses, why = update_losses(run, reader(tmp_path, None))
-    assert why == ("validation loss not read: the event-file reader wrote nothing "
-                   "(is tensorboard installed in the train environment?)")
+    assert why == (
+        "validation loss not read: the event-file reader wrote nothing "
+        "(is tensorboard installed in the train environment?)"
+    )
     losses, why = update_losses(run, str(tmp_path / "no-such-python"))
     assert why == "validation loss not read: the event-file reader did not run (FileNotFoundError)"
     assert read_losses(run) == {2: 0.5}

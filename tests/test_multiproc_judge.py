@@ -20,11 +20,22 @@ def cfg(tmp_path: Path, machines: int = 1) -> ExperimentConfig:
     return phase_config(pre, tmp_path / "run", machines)
 
 
-def good_run(run: Path, images: int = 8, batches: int = 2, per_device: int = 2, steps: int = STEPS, prompts: int = 2,
-             hashes: tuple[str, ...] = ("a", "a")) -> None:
+def good_run(
+    run: Path,
+    images: int = 8,
+    batches: int = 2,
+    per_device: int = 2,
+    steps: int = STEPS,
+    prompts: int = 2,
+    hashes: tuple[str, ...] = ("a", "a"),
+) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    meta = {"ss_steps": str(steps), "ss_num_train_images": str(images), "ss_num_batches_per_epoch": str(batches),
-            "ss_datasets": json.dumps([{"batch_size_per_device": per_device}])}
+    meta = {
+        "ss_steps": str(steps),
+        "ss_num_train_images": str(images),
+        "ss_num_batches_per_epoch": str(batches),
+        "ss_datasets": json.dumps([{"batch_size_per_device": per_device}]),
+    }
     save_file({"w": np.zeros(2, np.float32)}, str(run / f"{NAME}.safetensors"), metadata=meta)
     for k in range(1, STEPS + 1):
         save_file({"w": np.zeros(2, np.float32)}, str(run / f"{NAME}-step{k:08d}.safetensors"))
@@ -51,7 +62,11 @@ def judge(tmp_path: Path, **kw) -> list[str]:
 def test_phase_configs_are_two_processes_either_way(tmp_path):
     one, two = cfg(tmp_path, 1), cfg(tmp_path, 2)
     assert (one.hardware.num_gpus, one.cluster.num_machines) == (2, 1)
-    assert (two.hardware.num_gpus, two.cluster.num_machines, two.cluster.main_process_ip) == (1, 2, "127.0.0.1")
+    assert (two.hardware.num_gpus, two.cluster.num_machines, two.cluster.main_process_ip) == (
+        1,
+        2,
+        "127.0.0.1",
+    )
     assert one.training.max_train_steps == STEPS and one.training.save_every_n_steps == 1
     assert one.sample.every_n_steps == 1  # the resumed segment (local steps from 0) samples too
 
@@ -60,14 +75,17 @@ def test_a_sound_two_process_run_passes(tmp_path):
     assert judge(tmp_path) == []
 
 
-@pytest.mark.parametrize("kw,why", [
-    ({"steps": 4}, "counted twice"),
-    ({"batches": 4}, "per-process batch"),        # one process's share: 4 batches of 2 for 8 images
-    ({"prompts": 4}, "not one set"),              # each process drew every prompt
-    ({"prompts": 0}, "not one set"),              # the resumed segment never reached a sample step
-    ({"hashes": ("a", "b")}, "differ"),
-    ({"hashes": ("a",)}, "expected ranks 0..1"),
-])
+@pytest.mark.parametrize(
+    "kw,why",
+    [
+        ({"steps": 4}, "counted twice"),
+        ({"batches": 4}, "per-process batch"),  # one process's share: 4 batches of 2 for 8 images
+        ({"prompts": 4}, "not one set"),  # each process drew every prompt
+        ({"prompts": 0}, "not one set"),  # the resumed segment never reached a sample step
+        ({"hashes": ("a", "b")}, "differ"),
+        ({"hashes": ("a",)}, "expected ranks 0..1"),
+    ],
+)
 def test_each_multi_process_mistake_is_named(tmp_path, kw, why):
     problems = judge(tmp_path, **kw)
     assert len(problems) == 1 and why in problems[0], problems

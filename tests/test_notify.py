@@ -30,8 +30,9 @@ class Hook:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.bodies.append({"json": json.loads(body), "type": self.headers["Content-Type"],
-                                    "path": self.path})
+                hook.bodies.append(
+                    {"json": json.loads(body), "type": self.headers["Content-Type"], "path": self.path}
+                )
                 hook.arrived.set()
                 hook.release.wait(30)
                 self.send_response(status)
@@ -73,8 +74,11 @@ def test_each_message_arrives_as_json_with_text_for_slack_and_content_for_discor
     w.close()
     assert [b["json"] for b in hook.bodies] == [
         {"text": "launched: 3000 steps", "content": "launched: 3000 steps"},
-        {"text": "checkpoint at step 500: built in the background",
-         "content": "checkpoint at step 500: built in the background"}]
+        {
+            "text": "checkpoint at step 500: built in the background",
+            "content": "checkpoint at step 500: built in the background",
+        },
+    ]
     assert {b["type"] for b in hook.bodies} == {"application/json"}
     assert hook.bodies[0]["path"] == "/hook/secret-token-123"
     assert (w.delivered, w.failed, logged) == (2, 0, [])
@@ -99,7 +103,9 @@ def test_a_failing_webhook_is_reported_once_without_its_url():
     finally:
         hook.close()
     assert len(hook.bodies) == 3 and (w.delivered, w.failed) == (0, 3)
-    assert logged == ["webhook: a message was not delivered (HTTP 500); training goes on, later failures are not reported"]
+    assert logged == [
+        "webhook: a message was not delivered (HTTP 500); training goes on, later failures are not reported"
+    ]
 
 
 def test_an_unreachable_webhook_and_a_message_that_cannot_be_built_are_failures_not_crashes():

@@ -38,7 +38,9 @@ def test_facts_and_submodule_are_the_pinned_commit(facts):
 
     assert facts.commit == SD_SCRIPTS_COMMIT
     assert "vendor/sd-scripts" in (ROOT / ".gitmodules").read_text()
-    r = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s", "vendor/sd-scripts"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-s", "vendor/sd-scripts"], capture_output=True, text=True
+    )
     if r.returncode or not r.stdout:
         pytest.skip("not a git checkout")
     mode, commit, *_ = r.stdout.split()
@@ -102,7 +104,9 @@ def expected_trainer_flags(c: ExperimentConfig, root: Path, run: Path) -> dict[s
         "resume": None,
         # validation (docs/watching.md): held out by default, validated at each sampling step, never per epoch
         "validation_seed": str(c.validation.seed) if c.validation.enabled else None,
-        "validate_every_n_steps": str(c.validation.every_n_steps or s.every_n_steps) if c.validation.enabled else None,
+        "validate_every_n_steps": str(c.validation.every_n_steps or s.every_n_steps)
+        if c.validation.enabled
+        else None,
         "validate_every_n_epochs": str(t.max_train_steps + 1) if c.validation.enabled else None,
         "max_validation_steps": str(c.validation.max_batches) if c.validation.max_batches else None,
     }
@@ -110,24 +114,59 @@ def expected_trainer_flags(c: ExperimentConfig, root: Path, run: Path) -> dict[s
 
 EVERYTHING_CHANGED = {
     # one GPU: block swap with several processes is refused (tests/test_cluster_config.py)
-    "hardware": {"vram_profile": "12gb", "num_gpus": 1, "num_cpu_threads_per_process": 4, "blocks_to_swap": 20},
-    "model": {"flux": "weights/f.safetensors", "clip_l": "weights/c.safetensors", "t5xxl": "weights/t.safetensors",
-              "ae": "weights/a.safetensors", "tokenizer_cache_dir": "weights/tok"},
-    "network": {"dim": 16, "alpha": 8.5, "train_unet_only": False, "dropout": 0.1, "args": ["train_blocks=single"]},
-    "optimizer": {"type": "AdamW8BIT", "learning_rate": 1e-4, "scheduler": "cosine", "warmup_steps": 50,
-                  "max_grad_norm": 0.5, "args": ["weight_decay=0.01", "betas=0.9,0.99"]},
-    "training": {"max_train_steps": 100, "mixed_precision": "fp16", "save_precision": "float", "gradient_accumulation_steps": 2,
-                 "seed": 7, "save_every_n_steps": 50, "output_name": "other", "gradient_checkpointing": False,
-                 "cache_latents_to_disk": False, "cache_text_encoder_outputs": False, "guidance_scale": 2.0,
-                 "timestep_sampling": "sigmoid", "discrete_flow_shift": 2.5, "model_prediction_type": "additive",
-                 "max_data_loader_n_workers": 0},
+    "hardware": {
+        "vram_profile": "12gb",
+        "num_gpus": 1,
+        "num_cpu_threads_per_process": 4,
+        "blocks_to_swap": 20,
+    },
+    "model": {
+        "flux": "weights/f.safetensors",
+        "clip_l": "weights/c.safetensors",
+        "t5xxl": "weights/t.safetensors",
+        "ae": "weights/a.safetensors",
+        "tokenizer_cache_dir": "weights/tok",
+    },
+    "network": {
+        "dim": 16,
+        "alpha": 8.5,
+        "train_unet_only": False,
+        "dropout": 0.1,
+        "args": ["train_blocks=single"],
+    },
+    "optimizer": {
+        "type": "AdamW8BIT",
+        "learning_rate": 1e-4,
+        "scheduler": "cosine",
+        "warmup_steps": 50,
+        "max_grad_norm": 0.5,
+        "args": ["weight_decay=0.01", "betas=0.9,0.99"],
+    },
+    "training": {
+        "max_train_steps": 100,
+        "mixed_precision": "fp16",
+        "save_precision": "float",
+        "gradient_accumulation_steps": 2,
+        "seed": 7,
+        "save_every_n_steps": 50,
+        "output_name": "other",
+        "gradient_checkpointing": False,
+        "cache_latents_to_disk": False,
+        "cache_text_encoder_outputs": False,
+        "guidance_scale": 2.0,
+        "timestep_sampling": "sigmoid",
+        "discrete_flow_shift": 2.5,
+        "model_prediction_type": "additive",
+        "max_data_loader_n_workers": 0,
+    },
     "sample": {"every_n_steps": 100, "at_first": True},
 }
 
 
 @pytest.mark.parametrize(
     "tables",
-    [{"hardware": {"vram_profile": p}} for p in PROFILES] + [EVERYTHING_CHANGED, {"training": {"max_data_loader_n_workers": 1}}],
+    [{"hardware": {"vram_profile": p}} for p in PROFILES]
+    + [EVERYTHING_CHANGED, {"training": {"max_data_loader_n_workers": 1}}],
     ids=[f"defaults-{p}" for p in PROFILES] + ["everything-changed", "one-loader-worker"],
 )
 def test_every_trainer_flag_carries_its_config_value(facts, tmp_path, tables):
@@ -148,8 +187,15 @@ def test_every_trainer_flag_carries_its_config_value(facts, tmp_path, tables):
             assert got == want, f"--{dest} {got!r} != {want!r}"
     launch = plan.argv[: plan.argv.index(str(plan.script))]
     gpus = cfg.hardware.num_gpus
-    want_launch = ["accelerate", "launch"] + (["--multi_gpu", "--num_processes", str(gpus)] if gpus > 1 else [])
-    want_launch += ["--mixed_precision", cfg.training.mixed_precision, "--num_cpu_threads_per_process", str(cfg.hardware.num_cpu_threads_per_process)]
+    want_launch = ["accelerate", "launch"] + (
+        ["--multi_gpu", "--num_processes", str(gpus)] if gpus > 1 else []
+    )
+    want_launch += [
+        "--mixed_precision",
+        cfg.training.mixed_precision,
+        "--num_cpu_threads_per_process",
+        str(cfg.hardware.num_cpu_threads_per_process),
+    ]
     assert launch == want_launch
     assert str(plan.script) == "vendor/sd-scripts/flux_train_network.py"
 
@@ -162,11 +208,17 @@ def test_dataset_config_passes_the_trainer_schema(facts, tmp_path):
         ds = data["datasets"][0]
         sub = ds["subsets"][0]
         assert data["general"]["caption_extension"] == ".txt" and sub["caption_extension"] == ".txt"
-        assert sub["keep_tokens"] == 1 and ds["enable_bucket"] is False and data["general"]["enable_bucket"] is False
+        assert (
+            sub["keep_tokens"] == 1
+            and ds["enable_bucket"] is False
+            and data["general"]["enable_bucket"] is False
+        )
         assert ds["resolution"] == 1024 and ds["batch_size"] == VRAM_PROFILES[profile].batch_size
         assert Path(sub["image_dir"]).is_absolute() and sub["image_dir"].endswith("data/ascii_training_data")
         for table in (data["general"], sub):
-            assert table["flip_aug"] is False and table["random_crop"] is False and table["color_aug"] is False
+            assert (
+                table["flip_aug"] is False and table["random_crop"] is False and table["color_aug"] is False
+            )
 
 
 def test_schema_checker_rejects_what_sd_scripts_rejects(facts):
@@ -190,17 +242,24 @@ def test_batch_size_from_config_overrides_profile(tmp_path):
 
 
 def test_sample_prompt_file_is_one_line_per_prompt_with_every_option(tmp_path):
-    cfg = ExperimentConfig.model_validate({"sample": {"prompts": [" first prompt ", "second"], "seed": 9, "steps": 28, "guidance": 4.0}})
+    cfg = ExperimentConfig.model_validate(
+        {"sample": {"prompts": [" first prompt ", "second"], "seed": 9, "steps": 28, "guidance": 4.0}}
+    )
     assert build_plan(cfg, tmp_path).sample_prompts == (
         "first prompt --w 1024 --h 1024 --d 9 --s 28 --g 4\nsecond --w 1024 --h 1024 --d 9 --s 28 --g 4\n"
     )
 
 
 def test_caption_dropout_reaches_both_dataset_tables(facts, tmp_path):
-    cfg = ExperimentConfig.model_validate({"training": {"caption_dropout_rate": 0.1, "cache_text_encoder_outputs": False}})
+    cfg = ExperimentConfig.model_validate(
+        {"training": {"caption_dropout_rate": 0.1, "cache_text_encoder_outputs": False}}
+    )
     data = build_plan(cfg, tmp_path).dataset_config
     facts.check_dataset_toml(data)
-    assert data["general"]["caption_dropout_rate"] == 0.1 and data["datasets"][0]["subsets"][0]["caption_dropout_rate"] == 0.1
+    assert (
+        data["general"]["caption_dropout_rate"] == 0.1
+        and data["datasets"][0]["subsets"][0]["caption_dropout_rate"] == 0.1
+    )
     assert "caption_dropout_rate" not in build_plan(ExperimentConfig(), tmp_path).dataset_config["general"]
 
 
@@ -221,7 +280,13 @@ def test_constant_scheduler_emits_no_warmup(facts, tmp_path):
 def test_write_plan_files_and_train_sh_is_the_same_argv(tmp_path):
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=tmp_path / "run")
     names = sorted(p.name for p in write_plan(plan, tmp_path))
-    assert names == ["config.resolved.toml", "dataset_config.toml", "sample_prompts.txt", "train.args.json", "train.sh"]
+    assert names == [
+        "config.resolved.toml",
+        "dataset_config.toml",
+        "sample_prompts.txt",
+        "train.args.json",
+        "train.sh",
+    ]
     run = tmp_path / "run"
     argv = json.loads((run / "train.args.json").read_text())
     assert argv == plan.argv
@@ -248,7 +313,9 @@ def test_resolved_config_round_trips_with_every_default(tmp_path):
 
 
 def test_the_resolved_config_never_holds_the_webhook_url(tmp_path):
-    cfg = ExperimentConfig.model_validate({"notify": {"webhook_url": "https://hooks.example.invalid/T0/secret-token"}})
+    cfg = ExperimentConfig.model_validate(
+        {"notify": {"webhook_url": "https://hooks.example.invalid/T0/secret-token"}}
+    )
     plan = build_plan(cfg, tmp_path)
     write_plan(plan, tmp_path)
     assert "# [notify] webhook_url is set and left out here: it is a secret\n" in plan.resolved_toml
@@ -277,8 +344,14 @@ def test_resume_points_at_the_newest_saved_state(tmp_path):
     expected = list(fresh)
     expected[expected.index("--output_dir") + 1] = str(segment)
     expected[expected.index("--max_train_steps") + 1] = "1500"
-    expected += ["--log_prefix", "resume-from-step00001500-", "--initial_step", "0",
-                 "--resume", str(run / "flux_ascii_structure_v1-step00001500-state")]
+    expected += [
+        "--log_prefix",
+        "resume-from-step00001500-",
+        "--initial_step",
+        "0",
+        "--resume",
+        str(run / "flux_ascii_structure_v1-step00001500-state"),
+    ]
     assert plan.argv == expected
     assert "--resume" not in fresh
     by_config = ExperimentConfig.model_validate({"training": {"resume": True}})
@@ -293,7 +366,9 @@ def test_resume_env_without_a_saved_state_is_refused_like_the_config_switch(tmp_
     # refused before anything runs, dry run included: a printed command without --resume would be a silent fresh run
     assert main(["train", "--dry-run", "--config", config]) == 2
     err = capsys.readouterr().err
-    assert "RESUME=1 asks to continue a run" in err and "holds no saved state" in err and "drop RESUME=1" in err
+    assert (
+        "RESUME=1 asks to continue a run" in err and "holds no saved state" in err and "drop RESUME=1" in err
+    )
     assert main(["train", "--config", config]) == 2
     assert "holds no saved state" in capsys.readouterr().err
 
@@ -321,7 +396,10 @@ BAD_CONFIGS = [
     ("[optimizer]\nscheduler = 'cosine_annealing'\n", "unknown scheduler"),
     ("[optimizer]\nscheduler = 'constant'\nwarmup_steps = 100\n", "takes no warm-up"),
     ("[training]\nflip_aug = true\n", "flip_aug = true mirrors the glyphs"),
-    ("[training]\nrandom_crop = true\n", "[training] random_crop: random_crop = true refused: a random crop moves the 16 px grid"),
+    (
+        "[training]\nrandom_crop = true\n",
+        "[training] random_crop: random_crop = true refused: a random crop moves the 16 px grid",
+    ),
     ("[training]\nenable_bucket = true\n", "enable_bucket"),
     ("[training]\ncolor_aug = true\n", "color_aug"),
     ("[training]\nshuffle_caption = true\n", "shuffle_caption needs fresh text encodings"),
@@ -383,7 +461,9 @@ def test_our_dependency_ranges_admit_sd_scripts_pins(facts):
     for req in reqs:
         name = req.name.lower().replace("_", "-")
         if name in pins:
-            assert req.specifier.contains(Version(pins[name])), f"{req} excludes sd-scripts' {name}=={pins[name]}"
+            assert req.specifier.contains(Version(pins[name])), (
+                f"{req} excludes sd-scripts' {name}=={pins[name]}"
+            )
 
 
 def test_default_config_file_loads(monkeypatch):

@@ -101,7 +101,9 @@ def test_one_bit_files_are_several_times_smaller_than_8_bit_ones_of_the_same_pix
         grid = grid_of(family, i)
         ours += len(encode_grid(grid, get_atlas(16)))
         buf = io.BytesIO()
-        Image.fromarray(get_atlas(cfg.cell_size).render(grid).astype(np.uint8) * 255).save(buf, "PNG", compress_level=2)
+        Image.fromarray(get_atlas(cfg.cell_size).render(grid).astype(np.uint8) * 255).save(
+            buf, "PNG", compress_level=2
+        )
         theirs += len(buf.getvalue())
     assert theirs / ours > 2.5
 
@@ -110,7 +112,9 @@ def test_images_of_a_dataset_all_differ():
     cfg = DatasetConfig(count=56, seed=8)
     from ascii_lora.dataset.sample import family_schedule
 
-    blobs = [make_sample(cfg, fam, i).png for i, fam in enumerate(family_schedule(cfg.mix.weights(), cfg.count))]
+    blobs = [
+        make_sample(cfg, fam, i).png for i, fam in enumerate(family_schedule(cfg.mix.weights(), cfg.count))
+    ]
     assert len(set(blobs)) == len(blobs)
 
 
@@ -133,8 +137,11 @@ def test_rows_of_any_byte_width_decode_exactly(row_bytes):
 def test_rows_in_any_memory_layout_decode_exactly(layout):
     rng = np.random.default_rng(5)
     base = np.repeat(rng.integers(0, 256, (6, 32), dtype=np.uint8), 2, axis=0)
-    bits = {"fortran order": np.asfortranarray(base[:, :16]), "column slice": base[:, 8:24],
-            "reversed rows": base[::-1, :16]}[layout]
+    bits = {
+        "fortran order": np.asfortranarray(base[:, :16]),
+        "column slice": base[:, 8:24],
+        "reversed rows": base[::-1, :16],
+    }[layout]
     assert not bits.flags.c_contiguous
     with Image.open(io.BytesIO(encode_scanlines(bits))) as im:
         assert np.array_equal(np.asarray(im), np.unpackbits(np.ascontiguousarray(bits), axis=1).astype(bool))
@@ -178,7 +185,9 @@ def test_the_compression_level_asked_for_reaches_zlib():
     grid = grid_of("dungeon", 4)
     atlas = get_atlas(16)
     stored_flevel, stored_size = zlib_level_class(encode_grid(grid, atlas, level=0))
-    assert stored_flevel == 0 and stored_size > 1024 * (1 + 128)  # level 0 stores: no smaller than the raw rows
+    assert stored_flevel == 0 and stored_size > 1024 * (
+        1 + 128
+    )  # level 0 stores: no smaller than the raw rows
     assert zlib_level_class(encode_grid(grid, atlas, level=9))[0] == 3
     assert zlib_level_class(encode_scanlines(scanlines(grid, atlas), level=9))[0] == 3
     assert zlib_level_class(encode_grid(grid, atlas, level=4))[0] == 1

@@ -16,7 +16,9 @@ class FakeLoRA(torch.nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
-        self.unet_loras = torch.nn.ModuleList([torch.nn.Linear(4, 2, bias=False), torch.nn.Linear(2, 4, bias=False)])
+        self.unet_loras = torch.nn.ModuleList(
+            [torch.nn.Linear(4, 2, bias=False), torch.nn.Linear(2, 4, bias=False)]
+        )
 
 
 def test_the_digest_is_the_weights():
@@ -28,7 +30,9 @@ def test_the_digest_is_the_weights():
 
 
 def test_each_rank_writes_its_hash_when_training_ends(tmp_path, monkeypatch):
-    monkeypatch.setattr(accelerate.Accelerator, "prepare", accelerate.Accelerator.prepare)  # restored afterwards
+    monkeypatch.setattr(
+        accelerate.Accelerator, "prepare", accelerate.Accelerator.prepare
+    )  # restored afterwards
     monkeypatch.setattr(accelerate.Accelerator, "end_training", accelerate.Accelerator.end_training)
     _record_lora_per_rank(tmp_path / "hashes")
     acc = accelerate.Accelerator(cpu=True)
@@ -47,7 +51,16 @@ def test_fp32_changes_only_the_precision_flags():
     from ascii_lora.rehearse.sd_launcher import fp32_args
 
     args = ["--ae", "a", "--mixed_precision", "bf16", "--fp8_base", "--save_precision", "bf16", "--seed", "1"]
-    assert fp32_args(args) == ["--ae", "a", "--mixed_precision", "no", "--save_precision", "bf16", "--seed", "1"]
+    assert fp32_args(args) == [
+        "--ae",
+        "a",
+        "--mixed_precision",
+        "no",
+        "--save_precision",
+        "bf16",
+        "--seed",
+        "1",
+    ]
 
 
 def test_a_frozen_model_is_left_unwrapped_on_the_cpu_as_accelerate_does_on_gpus(monkeypatch):
@@ -56,8 +69,11 @@ def test_a_frozen_model_is_left_unwrapped_on_the_cpu_as_accelerate_does_on_gpus(
     from ascii_lora.rehearse.sd_launcher import _frozen_models_unwrapped_on_cpu
 
     seen = []
-    monkeypatch.setattr(accelerate.Accelerator, "prepare_model",
-                        lambda self, model, device_placement=None, evaluation_mode=False: seen.append(evaluation_mode))
+    monkeypatch.setattr(
+        accelerate.Accelerator,
+        "prepare_model",
+        lambda self, model, device_placement=None, evaluation_mode=False: seen.append(evaluation_mode),
+    )
     monkeypatch.setattr(accelerate.Accelerator, "distributed_type", DistributedType.MULTI_CPU, raising=False)
     _frozen_models_unwrapped_on_cpu()
     acc = object.__new__(accelerate.Accelerator)

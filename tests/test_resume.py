@@ -67,7 +67,9 @@ def trainer(tmp_path, monkeypatch):
 
 def outputs(run: Path) -> list[str]:
     """Every checkpoint, state and sample name, sample timestamps blanked (they differ run to run)."""
-    names = [p.name for p in run.glob(f"{NAME}*")] + [f"sample/{p.name}" for p in (run / "sample").glob("*.png")]
+    names = [p.name for p in run.glob(f"{NAME}*")] + [
+        f"sample/{p.name}" for p in (run / "sample").glob("*.png")
+    ]
     return sorted(re.sub(r"_\d{14}_", "_STAMP_", n) for n in names)
 
 
@@ -85,8 +87,16 @@ def test_interrupted_twice_then_finished_reads_like_an_uninterrupted_run(trainer
     assert outputs(broken) == outputs(straight)
     assert [p.name for p in broken.iterdir() if p.name.startswith("resume-from-step")] == []
     # nothing overwritten: each step file is the one its segment wrote
-    written_by = {int(p.name[len(NAME) + 5 : len(NAME) + 13]): meta(p)["fake_written_by"] for p in broken.glob(f"{NAME}-step*.safetensors")}
-    assert written_by == {2: "broken", 4: "resume-from-step00000002", 6: "resume-from-step00000004", 8: "resume-from-step00000004"}
+    written_by = {
+        int(p.name[len(NAME) + 5 : len(NAME) + 13]): meta(p)["fake_written_by"]
+        for p in broken.glob(f"{NAME}-step*.safetensors")
+    }
+    assert written_by == {
+        2: "broken",
+        4: "resume-from-step00000002",
+        6: "resume-from-step00000004",
+        8: "resume-from-step00000004",
+    }
     # the numbers inside match the names: LoRA metadata and each state's own train_state.json
     for p in broken.glob(f"{NAME}-step*.safetensors"):
         assert meta(p)["ss_steps"] == str(int(p.name[len(NAME) + 5 : len(NAME) + 13]))
@@ -120,13 +130,21 @@ def test_resume_of_a_finished_run_is_refused_before_the_trainer_starts(trainer, 
 def test_resumed_argv_trains_what_is_left_into_its_own_folder(tmp_path):
     run = tmp_path / "run"
     (run / f"{NAME}-step00000500-state").mkdir(parents=True)
-    (run / f"{NAME}-step00000500-state" / "train_state.json").write_text('{"current_epoch": 2, "current_step": 500}')
+    (run / f"{NAME}-step00000500-state" / "train_state.json").write_text(
+        '{"current_epoch": 2, "current_step": 500}'
+    )
     (run / f"{NAME}-step00000500-state" / "random_states_0.pkl").write_bytes(b"rng")
-    cfg = ExperimentConfig.model_validate({"sample": {"at_first": True}, "training": {"max_train_steps": 3000}})
+    cfg = ExperimentConfig.model_validate(
+        {"sample": {"at_first": True}, "training": {"max_train_steps": 3000}}
+    )
     fresh = build_plan(cfg, tmp_path, run_dir=run).argv
     resumed = build_plan(cfg, tmp_path, run_dir=run, resume=True).argv
     val = lambda argv, f: argv[argv.index(f) + 1]  # noqa: E731
-    assert val(fresh, "--max_train_steps") == "3000" and "--sample_at_first" in fresh and "--initial_step" not in fresh
+    assert (
+        val(fresh, "--max_train_steps") == "3000"
+        and "--sample_at_first" in fresh
+        and "--initial_step" not in fresh
+    )
     assert val(fresh, "--output_dir") == str(run)
     assert val(resumed, "--max_train_steps") == "2500" and val(resumed, "--initial_step") == "0"
     assert val(resumed, "--output_dir") == str(run / "resume-from-step00000500")
@@ -165,11 +183,14 @@ def test_latest_state_is_chosen_by_the_step_it_recorded_not_by_its_name(tmp_path
 def test_final_state_wins_a_tie_and_a_folder_without_its_record_is_no_state(tmp_path):
     state(tmp_path, f"{NAME}-step00000008-state", 8)
     state(tmp_path, f"{NAME}-state", 8)
-    state(tmp_path, f"{NAME}-step00000010-state", None)  # named like a newer state, but sd-scripts wrote no record
+    state(
+        tmp_path, f"{NAME}-step00000010-state", None
+    )  # named like a newer state, but sd-scripts wrote no record
     state(tmp_path, "other_run-step00000099-state", 99)
     assert latest_state(tmp_path, NAME).name == f"{NAME}-state"
-    assert [(d.name, "no train_state.json" in why) for d, why in incomplete_states(tmp_path, NAME)] == \
-        [(f"{NAME}-step00000010-state", True)]
+    assert [(d.name, "no train_state.json" in why) for d, why in incomplete_states(tmp_path, NAME)] == [
+        (f"{NAME}-step00000010-state", True)
+    ]
 
 
 def test_next_segment_refuses_a_finished_run_naming_what_to_raise(tmp_path):
@@ -182,8 +203,14 @@ def test_next_segment_refuses_a_finished_run_naming_what_to_raise(tmp_path):
 
 def lora(path: Path, steps: int, tag: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"a.alpha": np.array([32.0], dtype=np.float32), "a.lora_down.weight": np.arange(6, dtype=np.float16).reshape(2, 3)},
-              str(path), metadata={"ss_steps": str(steps), "tag": tag})
+    save_file(
+        {
+            "a.alpha": np.array([32.0], dtype=np.float32),
+            "a.lora_down.weight": np.arange(6, dtype=np.float16).reshape(2, 3),
+        },
+        str(path),
+        metadata={"ss_steps": str(steps), "tag": tag},
+    )
 
 
 def test_adoption_never_overwrites_and_is_safe_to_run_twice(tmp_path):
@@ -195,7 +222,10 @@ def test_adoption_never_overwrites_and_is_safe_to_run_twice(tmp_path):
     state(seg, f"{NAME}-step00000004-state", 4)  # -> step 6: taken
     result = adopt(seg, run, NAME, total=8)
     assert meta(run / f"{NAME}-step00000004.safetensors")["tag"] == "already there"
-    assert sorted(result.kept) == [f"{NAME}-step00000002.safetensors", f"{NAME}-step00000004-state"] and seg.is_dir()
+    assert (
+        sorted(result.kept) == [f"{NAME}-step00000002.safetensors", f"{NAME}-step00000004-state"]
+        and seg.is_dir()
+    )
     # the kept files were marked once; adopting again (after the user moved the blockers) adds 2 nowhere twice
     (run / f"{NAME}-step00000004.safetensors").unlink()
     import shutil
@@ -203,7 +233,9 @@ def test_adoption_never_overwrites_and_is_safe_to_run_twice(tmp_path):
     shutil.rmtree(run / f"{NAME}-step00000006-state")
     adopt(seg, run, NAME, total=8)
     assert meta(run / f"{NAME}-step00000004.safetensors")["ss_steps"] == "4"
-    assert json.loads((run / f"{NAME}-step00000006-state" / "train_state.json").read_text())["current_step"] == 6
+    assert (
+        json.loads((run / f"{NAME}-step00000006-state" / "train_state.json").read_text())["current_step"] == 6
+    )
     assert not seg.exists()
 
 
@@ -212,7 +244,10 @@ def test_a_segment_left_by_a_killed_launcher_is_adopted_before_the_next_plan(tra
     seg = tmp_path / "r" / "resume-from-step00000002"
     lora(seg / f"{NAME}-step00000002.safetensors", 2, "orphan")
     state(seg, f"{NAME}-step00000002-state", 2)
-    assert main(["train", "--config", str(tmp_path / "exp.toml"), "--run-dir", "r", "--dry-run", "--resume"]) == 0
+    assert (
+        main(["train", "--config", str(tmp_path / "exp.toml"), "--run-dir", "r", "--dry-run", "--resume"])
+        == 0
+    )
     assert meta(tmp_path / "r" / f"{NAME}-step00000004.safetensors")["tag"] == "orphan"
     args = json.loads((tmp_path / "r" / "train.args.json").read_text())
     assert args[args.index("--resume") + 1].endswith(f"{NAME}-step00000004-state")
@@ -239,7 +274,11 @@ def test_resumed_argv_is_one_sd_scripts_parser_accepts(tmp_path):
     state(run, f"{NAME}-step00000500-state", 500)
     plan = build_plan(ExperimentConfig(), tmp_path, run_dir=run, resume=True)
     parsed = facts.parse(plan.trainer_args)
-    assert parsed["initial_step"] == "0" and parsed["max_train_steps"] == "2500" and parsed["resume"].endswith("-state")
+    assert (
+        parsed["initial_step"] == "0"
+        and parsed["max_train_steps"] == "2500"
+        and parsed["resume"].endswith("-state")
+    )
 
 
 def test_a_half_written_state_is_never_resumed_from(tmp_path):
@@ -259,7 +298,10 @@ def test_resume_names_the_half_written_state_it_passes_over(trainer, tmp_path, c
     cut = state(tmp_path / "r", f"{NAME}-step00000006-state", 6)
     (cut / "random_states_0.pkl").unlink()
     capsys.readouterr()
-    assert main(["train", "--config", str(tmp_path / "exp.toml"), "--run-dir", "r", "--dry-run", "--resume"]) == 0
+    assert (
+        main(["train", "--config", str(tmp_path / "exp.toml"), "--run-dir", "r", "--dry-run", "--resume"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert f"{NAME}-step00000006-state: its save was cut short" in err and "not resumed from" in err
     args = json.loads((tmp_path / "r" / "train.args.json").read_text())

@@ -32,8 +32,15 @@ def bar(step: int, total: int) -> str:
 
 def watch(offset=0, total=10, describe=None):
     clock, hook = Clock(), FakeHook()
-    w = RunWatch(run="flux_ascii", total=total, offset=offset, webhook=hook, describe_step=describe, now=clock,
-                 every_s=60)
+    w = RunWatch(
+        run="flux_ascii",
+        total=total,
+        offset=offset,
+        webhook=hook,
+        describe_step=describe,
+        now=clock,
+        every_s=60,
+    )
     return w, clock, hook
 
 
@@ -63,8 +70,10 @@ def test_a_checkpoint_message_waits_for_the_next_step_and_carries_what_describe_
     w.feed("validation steps: 100%|##########| 4/4")
     assert hook.sent == [] and described == []
     w.feed(bar(3, 10))
-    assert hook.sent == ["ascii-lora flux_ascii: checkpoint saved at step 2/10. "
-                         "validation loss 0.41 at step 2; check: 3 of 4 samples pass"]
+    assert hook.sent == [
+        "ascii-lora flux_ascii: checkpoint saved at step 2/10. "
+        "validation loss 0.41 at step 2; check: 3 of 4 samples pass"
+    ]
     assert w.record()["checkpoints"] == [2]
 
 
@@ -77,10 +86,14 @@ def test_the_last_checkpoint_is_sent_at_the_end_then_the_end_message_with_the_su
     w.feed("peak CUDA memory: 18.40 GiB allocated, 20.41 GiB reserved")
     clock.t += 5
     summary = w.finished(0)
-    assert summary == ("summary: steps 0->4 of 4, wall time 35 s, 7.50 s/step, "
-                       "peak VRAM 18.40 GiB allocated, 20.41 GiB reserved")
-    assert hook.sent == ["ascii-lora flux_ascii: checkpoint saved at step 4/4",
-                         f"ascii-lora flux_ascii: training finished. {summary}"]
+    assert summary == (
+        "summary: steps 0->4 of 4, wall time 35 s, 7.50 s/step, "
+        "peak VRAM 18.40 GiB allocated, 20.41 GiB reserved"
+    )
+    assert hook.sent == [
+        "ascii-lora flux_ascii: checkpoint saved at step 4/4",
+        f"ascii-lora flux_ascii: training finished. {summary}",
+    ]
 
 
 def test_a_failure_sends_its_exit_code_and_the_last_lines():
@@ -89,7 +102,9 @@ def test_a_failure_sends_its_exit_code_and_the_last_lines():
         w.feed(f"line {i}\n")
     w.feed("RuntimeError: CUDA out of memory")
     w.finished(1)
-    assert hook.sent[0].startswith("ascii-lora flux_ascii: training failed with exit code 1. summary: steps 0->0 of 10")
+    assert hook.sent[0].startswith(
+        "ascii-lora flux_ascii: training failed with exit code 1. summary: steps 0->0 of 10"
+    )
     assert hook.sent[0].endswith("line 19\nRuntimeError: CUDA out of memory")
     assert "line 8\n" not in hook.sent[0] and "line 9\n" in hook.sent[0]  # the last 12 lines
 
@@ -97,12 +112,16 @@ def test_a_failure_sends_its_exit_code_and_the_last_lines():
 def test_a_stop_says_what_was_kept():
     w, _, hook = watch()
     w.finished(0, stop_text="stopped as asked at step 4: nothing is lost.")
-    assert hook.sent == ["ascii-lora flux_ascii: stopped. stopped as asked at step 4: nothing is lost. "
-                         "summary: steps 0->0 of 10, wall time 0 s, s/step not measured (fewer than 2 steps)"]
+    assert hook.sent == [
+        "ascii-lora flux_ascii: stopped. stopped as asked at step 4: nothing is lost. "
+        "summary: steps 0->0 of 10, wall time 0 s, s/step not measured (fewer than 2 steps)"
+    ]
 
 
 def test_launch_says_where_the_run_starts():
     w, _, hook = watch(offset=4)
     w.launched("expected duration 12 s (measured on one NVIDIA H100 80GB HBM3; slower cards take longer)")
-    assert hook.sent == ["ascii-lora flux_ascii: training launched, step 4/10. expected duration 12 s "
-                         "(measured on one NVIDIA H100 80GB HBM3; slower cards take longer)"]
+    assert hook.sent == [
+        "ascii-lora flux_ascii: training launched, step 4/10. expected duration 12 s "
+        "(measured on one NVIDIA H100 80GB HBM3; slower cards take longer)"
+    ]

@@ -48,6 +48,7 @@ def moved(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 # -- reported pixel statistics ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("bands", ["rows", "columns"])
 def test_grey_fraction_and_purity_of_bands_of_known_levels(bands):
     """Four bands of 256 rows (or columns) at 8, 9, 246 and 247: with tolerances of 8, levels 8
@@ -256,6 +257,7 @@ def test_whole_cells_is_the_part_of_the_picture_covered_by_whole_cells():
 
 # -- pictures too small or of the wrong size -------------------------------------------------------
 
+
 @pytest.mark.parametrize("shape", [(8, 8), (15, 64), (64, 15)])
 def test_a_picture_smaller_than_one_cell_is_reported_not_read(shape):
     gray = np.full(shape, 3.257, np.float32)
@@ -292,6 +294,7 @@ def test_a_size_off_the_cell_in_either_direction_is_noted_and_not_aligned(size):
 
 # -- content ---------------------------------------------------------------------------------------
 
+
 def test_a_blank_picture_draws_nothing():
     r, _ = report(np.zeros((1024, 1024), np.float32))
     assert "blank: nothing drawn" in r.notes
@@ -317,7 +320,10 @@ def kit_cells(n: int) -> np.ndarray:
 def test_too_few_drawn_cells_are_not_content_and_the_note_says_how_few():
     r, _ = report(kit_cells(10))
     assert r.drawn_share == round(10 / 4096, 6)
-    assert "only 0.2% of cells drawn (content needs 1%, or 0.5% joined up)" in r.notes and not r.criteria["content"]
+    assert (
+        "only 0.2% of cells drawn (content needs 1%, or 0.5% joined up)" in r.notes
+        and not r.criteria["content"]
+    )
 
 
 def scattered_cells(n: int) -> np.ndarray:
@@ -328,8 +334,10 @@ def scattered_cells(n: int) -> np.ndarray:
     return ATLAS.render_gray(grid)
 
 
-@pytest.mark.parametrize("cells, joined, enough", [(41, False, True), (40, False, False), (40, True, True),
-                                                   (21, True, True), (20, True, False)])
+@pytest.mark.parametrize(
+    "cells, joined, enough",
+    [(41, False, True), (40, False, False), (40, True, True), (21, True, True), (20, True, False)],
+)
 def test_one_percent_of_the_cells_drawn_or_half_a_percent_joined_up_is_content(cells, joined, enough):
     """41 of 4096 cells is 1.001 %, 40 is 0.977 %: scattered, only 41 is content; in runs (a
     panel) down to 21 cells (0.513 %) is, 20 (0.488 %) is not."""
@@ -372,7 +380,10 @@ def test_a_speck_share_exactly_at_the_limit_is_still_content():
     r, _ = report(gray, CheckConfig(max_speck_share=0.25, **loose))
     assert r.criteria["content"] and not any("specks" in n for n in r.notes)
     r, _ = report(gray, CheckConfig(max_speck_share=0.24, **loose))
-    assert not r.criteria["content"] and "25% of the white pixels are isolated specks: noise, not a drawing" in r.notes
+    assert (
+        not r.criteria["content"]
+        and "25% of the white pixels are isolated specks: noise, not a drawing" in r.notes
+    )
 
 
 def test_a_lone_line_is_not_a_picture():
@@ -388,13 +399,19 @@ def test_a_lone_line_is_not_a_picture():
 
 # -- the grid --------------------------------------------------------------------------------------
 
+
 def test_a_clean_kit_picture_passes_at_phase_0_with_nothing_to_note():
     gray, grid = kit("dungeon", 5)
     r, reading = report(gray)
     assert r.passed and r.notes == [] and r.phase_from == "atlas"
     assert r.offset == [0, 0] and r.cell_size == 16.0 and r.grid_score == 1.0
     assert r.ascii == grid_text(grid) and r.cell_agreement == 1.0
-    assert r.as_dict()["criteria"] == {"content": True, "black_background": True, "crisp": True, "grid_aligned": True}
+    assert r.as_dict()["criteria"] == {
+        "content": True,
+        "black_background": True,
+        "crisp": True,
+        "grid_aligned": True,
+    }
 
 
 def test_a_grid_score_of_exactly_the_minimum_is_a_grid_and_a_period_error_of_exactly_the_maximum_is_aligned():
@@ -485,7 +502,12 @@ def test_a_picture_drawn_at_another_pitch_reports_the_measured_period():
     big = np.asarray(Image.fromarray(gray).resize((1152, 1152), Image.Resampling.NEAREST))[:1024, :1024]
     r, _ = report(big)
     assert r.measured_period == pytest.approx(18.0, abs=0.15) and r.cell_size == r.measured_period
-    assert any(re.fullmatch(r"structures repeat every 1[78]\.\d\d px, not 16: rescaled or drawn at another pitch\?", n) for n in r.notes)
+    assert any(
+        re.fullmatch(
+            r"structures repeat every 1[78]\.\d\d px, not 16: rescaled or drawn at another pitch\?", n
+        )
+        for n in r.notes
+    )
     assert not r.criteria["grid_aligned"]
 
 
@@ -499,8 +521,12 @@ def test_ink_off_any_grid_says_how_little_sits_in_cells():
     r, _ = report(gray)
     assert r.criteria["content"] and not r.criteria["grid_aligned"] and r.offset is None
     note = [n for n in r.notes if n.startswith("no 16 px grid")]
-    assert note and re.fullmatch(r"no 16 px grid: only \d+% of the drawn ink is reused cell patterns that sit in their cells", note[0])
-    assert r.grid_score < CFG.min_grid_score and r.grid_score == round(r.grid_score, 6) != round(r.grid_score, 5)
+    assert note and re.fullmatch(
+        r"no 16 px grid: only \d+% of the drawn ink is reused cell patterns that sit in their cells", note[0]
+    )
+    assert r.grid_score < CFG.min_grid_score and r.grid_score == round(r.grid_score, 6) != round(
+        r.grid_score, 5
+    )
     assert r.cell_size is None  # no grid found and no period measured: no cell size to report
     # no grid: the fragments are not read as characters, only exact tiles are ('_' here: an edge of a rectangle)
     assert set(r.ascii) <= {" ", "?", "_", "\n"} and r.ascii.count("?") > 100

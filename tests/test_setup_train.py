@@ -49,7 +49,13 @@ def test_downloads_only_missing_files_into_model_paths(tmp_path):
 @pytest.mark.parametrize("status", [401, 403])
 def test_gated_flux_download_explains_the_licence(tmp_path, status):
     with pytest.raises(UserError) as e:
-        download_models(ExperimentConfig(), tmp_path, lambda s: None, hub_download=FakeHub(status), free_bytes=lambda p: 100 * GIB)
+        download_models(
+            ExperimentConfig(),
+            tmp_path,
+            lambda s: None,
+            hub_download=FakeHub(status),
+            free_bytes=lambda p: 100 * GIB,
+        )
     msg = str(e.value)
     assert "gated" in msg and "accept the licence" in msg and "HF_TOKEN" in msg and "\n" not in msg
 
@@ -69,7 +75,9 @@ def test_denied_public_file_is_not_blamed_on_the_flux_licence():
 def test_disk_is_checked_before_any_download(tmp_path):
     hub = FakeHub()
     with pytest.raises(UserError, match="GiB free"):
-        download_models(ExperimentConfig(), tmp_path, lambda s: None, hub_download=hub, free_bytes=lambda p: 5 * GIB)
+        download_models(
+            ExperimentConfig(), tmp_path, lambda s: None, hub_download=hub, free_bytes=lambda p: 5 * GIB
+        )
     assert hub.calls == []
 
 

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("simpletuner_facts", ROOT / "tools" / "simpletuner_facts.py")
+    spec = importlib.util.spec_from_file_location(
+        "simpletuner_facts", ROOT / "tools" / "simpletuner_facts.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -37,15 +39,22 @@ def write(root: Path, rel: str, text: str) -> None:
 @pytest.fixture
 def tree(tmp_path) -> Path:
     root = tmp_path / "simpletuner"
-    write(root, "helpers/training/__init__.py", """
+    write(
+        root,
+        "helpers/training/__init__.py",
+        """
         quantised_precision_levels = ["no_change", "int8-quanto"]
         import torch
         if torch.cuda.is_available():
             quantised_precision_levels.extend(["nf4-bnb", "fp8-quanto"])
             if True:
                 quantised_precision_levels.append("fp8-torchao")
-    """)
-    write(root, "helpers/training/optimizer_param.py", """
+    """,
+    )
+    write(
+        root,
+        "helpers/training/optimizer_param.py",
+        """
         optimizer_choices = {
             "torch-adamw": {"precision": "any", "default_settings": {"betas": (0.9, 0.999), "eps": 1e-08}, "class": X},
             "adamw_bf16": {"default_settings": {"weight_decay": 1e-2}, "class": Y},
@@ -53,8 +62,12 @@ def tree(tmp_path) -> Path:
         if is_bitsandbytes_available and hasattr(bitsandbytes, "optim"):
             optimizer_choices.update({"bnb-adamw8bit": {"default_settings": {"eps": 1e-6}, "class": Z}})
         deprecated_optimizers = {"adamw8bit": "removed"}
-    """)
-    write(root, "helpers/data_backend/factory.py", """
+    """,
+    )
+    write(
+        root,
+        "helpers/data_backend/factory.py",
+        """
         def configure(backend, args):
             a = backend.get("cache_dir_vae")
             b = backend["instance_data_dir"]
@@ -62,15 +75,24 @@ def tree(tmp_path) -> Path:
                 pass
             other = {"x": 1}
             other.get("not_a_backend_key")
-    """)
+    """,
+    )
     for rel in ("config/base.py", "config/image.py", "builders/base.py", "builders/local.py"):
-        write(root, f"helpers/data_backend/{rel}", "def f(backend_dict):\n    return backend_dict.get('resolution_type')\n")
+        write(
+            root,
+            f"helpers/data_backend/{rel}",
+            "def f(backend_dict):\n    return backend_dict.get('resolution_type')\n",
+        )
     write(root, "helpers/data_backend/config/text_embed.py", "passthrough_keys = {'cache_dir'}\n")
-    write(root, "helpers/training/validation_images.py", """
+    write(
+        root,
+        "helpers/training/validation_images.py",
+        """
         def save_images(save_dir, validation_images, validation_shortname, res, config):
             other = f"not_{res}"
             filename = f"step_{StateTracker.get_global_step()}_{validation_shortname}_{idx}_{res_label}.png"
-    """)
+    """,
+    )
     return root
 
 
@@ -96,7 +118,10 @@ def test_backend_keys_are_the_strings_read_from_an_entry(tool, tree):
 
 def test_file_name_templates_come_from_the_named_function(tool, tree):
     got = tool._find_fstring(tree / "helpers/training/validation_images.py", tree, "save_images", "step_")
-    assert got["template"] == "step_{StateTracker.get_global_step()}_{validation_shortname}_{idx}_{res_label}.png"
+    assert (
+        got["template"]
+        == "step_{StateTracker.get_global_step()}_{validation_shortname}_{idx}_{res_label}.png"
+    )
     with pytest.raises(SystemExit):
         tool._find_fstring(tree / "helpers/training/validation_images.py", tree, "save_images", "checkpoint-")
 
@@ -113,10 +138,22 @@ def test_env_report_and_loader_verdict_are_read_from_the_environment(tmp_path):
     py = fake_python(tmp_path / "env" / "python", "noise line\n" + json.dumps(report), 0)
     assert SimpleTunerProbes().env_report(py) == report
     assert SimpleTunerProbes().env_report(tmp_path / "missing" / "python") is None
-    py = fake_python(tmp_path / "env2" / "python", "ok   lora_rank = 64 -> 64\nFAIL config.json seed: ours 42, SimpleTuner parsed 7\nSimpleTuner 3.1.6: 1 value(s) not intact", 1)
-    assert SimpleTunerProbes().accepts(py, tmp_path) == (False, "FAIL config.json seed: ours 42, SimpleTuner parsed 7")
-    py = fake_python(tmp_path / "env3" / "python", "ok   a\nSimpleTuner 3.1.6 accepted config.json (58 keys)", 0)
-    assert SimpleTunerProbes().accepts(py, tmp_path) == (True, "SimpleTuner 3.1.6 accepted config.json (58 keys)")
+    py = fake_python(
+        tmp_path / "env2" / "python",
+        "ok   lora_rank = 64 -> 64\nFAIL config.json seed: ours 42, SimpleTuner parsed 7\nSimpleTuner 3.1.6: 1 value(s) not intact",
+        1,
+    )
+    assert SimpleTunerProbes().accepts(py, tmp_path) == (
+        False,
+        "FAIL config.json seed: ours 42, SimpleTuner parsed 7",
+    )
+    py = fake_python(
+        tmp_path / "env3" / "python", "ok   a\nSimpleTuner 3.1.6 accepted config.json (58 keys)", 0
+    )
+    assert SimpleTunerProbes().accepts(py, tmp_path) == (
+        True,
+        "SimpleTuner 3.1.6 accepted config.json (58 keys)",
+    )
 
 
 def test_flux_parts_are_looked_up_in_the_hugging_face_cache(tmp_path, monkeypatch):

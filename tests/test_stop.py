@@ -54,10 +54,25 @@ def run_fake(tmp_path: Path, ask: bool, offset: int = 0, on_sigint: int = 130) -
     lines: list[str] = []
     script = tmp_path / "fake_trainer.py"
     script.write_text(FAKE)
-    argv = [sys.executable, str(script), str(tmp_path), "ask" if ask else "no", str(on_sigint),
-            "--output_dir", str(tmp_path), "--output_name", "fake"]
-    code = launch(argv, tmp_path, tmp_path / "train.log", echo=lines.append,
-                  stop_request=tmp_path / STOP_REQUEST, step_offset=offset)
+    argv = [
+        sys.executable,
+        str(script),
+        str(tmp_path),
+        "ask" if ask else "no",
+        str(on_sigint),
+        "--output_dir",
+        str(tmp_path),
+        "--output_name",
+        "fake",
+    ]
+    code = launch(
+        argv,
+        tmp_path,
+        tmp_path / "train.log",
+        echo=lines.append,
+        stop_request=tmp_path / STOP_REQUEST,
+        step_offset=offset,
+    )
     return code, lines, (tmp_path / "train.log").read_text()
 
 
@@ -66,8 +81,12 @@ def test_a_requested_stop_waits_for_the_next_complete_state_then_stops_with_exit
     assert code == 0
     assert (tmp_path / "fake-step00000002-state" / "random_states_0.pkl").exists()
     assert "worked past step 1" in log  # the request waited for the save ...
-    assert "worked past step 2" not in log and not (tmp_path / "fake-step00000004-state").exists()  # ... then stopped
-    assert lines[-1].startswith("stopped as asked, right after the trainer saved its state at step 2 (fake-step00000002-state)")
+    assert (
+        "worked past step 2" not in log and not (tmp_path / "fake-step00000004-state").exists()
+    )  # ... then stopped
+    assert lines[-1].startswith(
+        "stopped as asked, right after the trainer saved its state at step 2 (fake-step00000002-state)"
+    )
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["stopped_on_request_after"] == 2 and record["interrupted"] is False
     assert not (tmp_path / STOP_REQUEST).exists()  # honoured once, then gone
@@ -96,13 +115,20 @@ def test_a_request_left_from_an_earlier_launch_is_cleared_and_does_not_stop_this
 def test_ctrl_c_reports_lost_steps_in_the_runs_cumulative_count():
     report = interruption_report(5, [(4, "x-step00000004-state")], "2", offset=10)
     # the state's name as it reads once the segment's files are renumbered into the run
-    assert report.startswith("stopped at step 15; the last state this run saved is step 14 (x-step00000014-state): 1 step(s)")
+    assert report.startswith(
+        "stopped at step 15; the last state this run saved is step 14 (x-step00000014-state): 1 step(s)"
+    )
     assert "since its resume at step 10" in interruption_report(1, [], "2", offset=10)
 
 
 def write_record(run: Path, **extra) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    record = {"exit_code": None, "launcher_pid": os.getpid(), "launcher_start": process_start_ticks(os.getpid()), **extra}
+    record = {
+        "exit_code": None,
+        "launcher_pid": os.getpid(),
+        "launcher_start": process_start_ticks(os.getpid()),
+        **extra,
+    }
     (run / "run.json").write_text(json.dumps(record))
 
 
@@ -127,21 +153,25 @@ def test_an_earlier_launchs_steps_in_the_log_are_not_the_running_ones(tmp_path):
     write_record(tmp_path, segments=[{"offset": 0}, {"offset": 2}])
     (tmp_path / "train.log").write_text(
         "\n# ascii-lora 0.1.0: accelerate launch ...\nsteps:  25%|## | 2/8 [01:00<03:00]\n"
-        "\n# ascii-lora 0.1.0: accelerate launch ... --resume ...\nloading models\n")
+        "\n# ascii-lora 0.1.0: accelerate launch ... --resume ...\nloading models\n"
+    )
     req = request_stop(tmp_path, save_every=2)
     assert (req.step, req.next_save) == (None, 4)
 
 
-@pytest.mark.parametrize("record, says", [
-    (None, "no run.json"),
-    ({"exit_code": 0, "launcher_pid": 1}, "last launch ended with exit code 0"),
-    ({"exit_code": None, "launcher_pid": 2**22 + 12345}, "is gone"),
-    # pid 1 is alive, but it is not the launcher that wrote the record (or a hand-edited record names it)
-    ({"exit_code": None, "launcher_pid": 1, "launcher_start": 123456789}, "is now another program"),
-    ({"exit_code": None, "launcher_pid": 1}, "is now another program"),
-    ({"exit_code": None, "launcher_pid": True}, "is gone"),
-    ("[[[[]]]]", "run.json: unreadable"),
-])
+@pytest.mark.parametrize(
+    "record, says",
+    [
+        (None, "no run.json"),
+        ({"exit_code": 0, "launcher_pid": 1}, "last launch ended with exit code 0"),
+        ({"exit_code": None, "launcher_pid": 2**22 + 12345}, "is gone"),
+        # pid 1 is alive, but it is not the launcher that wrote the record (or a hand-edited record names it)
+        ({"exit_code": None, "launcher_pid": 1, "launcher_start": 123456789}, "is now another program"),
+        ({"exit_code": None, "launcher_pid": 1}, "is now another program"),
+        ({"exit_code": None, "launcher_pid": True}, "is gone"),
+        ("[[[[]]]]", "run.json: unreadable"),
+    ],
+)
 def test_no_request_without_a_running_training(tmp_path, record, says):
     if record is not None:
         (tmp_path / "run.json").write_text(record if isinstance(record, str) else json.dumps(record))
@@ -178,11 +208,15 @@ def test_run_json_names_the_launcher_only_after_its_log_header(tmp_path, monkeyp
     monkeypatch.setattr(launcher, "atomic_write", spy)
     (tmp_path / "train.log").write_text("steps:  25%|## | 2/8 [01:00<03:00]\n")
     launch([sys.executable, "-c", "pass"], tmp_path, tmp_path / "train.log", echo=lambda s: None)
-    assert seen and "2/8" not in seen[0] and seen[0].startswith("0.")  # this launch's header: "<version>: argv"
+    assert (
+        seen and "2/8" not in seen[0] and seen[0].startswith("0.")
+    )  # this launch's header: "<version>: argv"
 
 
 @pytest.mark.parametrize("trainer_exit, launch_exit", [(130, 0), (1, 0), (0, 0), (7, 7), (2, 2)])
-def test_after_our_own_sigint_only_the_ways_a_sigint_ends_the_trainer_count_as_success(tmp_path, trainer_exit, launch_exit):
+def test_after_our_own_sigint_only_the_ways_a_sigint_ends_the_trainer_count_as_success(
+    tmp_path, trainer_exit, launch_exit
+):
     # Python dies of SIGINT as 130; accelerate's launcher reports its child's SIGINT as 1; any
     # other code after our SIGINT is a failure of its own and must not be hidden behind a 0
     code, lines, _ = run_fake(tmp_path, ask=True, on_sigint=trainer_exit)

@@ -58,8 +58,12 @@ def reference_settle(rock: np.ndarray, free: np.ndarray, iterations: int) -> np.
     """The 4-5 rule as written: rock stays rock with >= 4 rock neighbours, open turns rock with >= 5."""
     for _ in range(iterations):
         padded = np.pad(rock, 1, constant_values=True).astype(int)
-        count = sum(padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
-                    for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+        count = sum(
+            padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if dy or dx
+        )
         rock = np.where(rock, count >= 4, count >= 5) | ~free
     return rock
 
@@ -98,7 +102,11 @@ def test_backtracker_forest_spans_each_component_with_one_tree_and_nested_interv
     child = np.flatnonzero(forest.parent >= 0)
     carved.ravel()[spanning.wall_between(lat, child, forest.parent[child])] = True
     open_graph = allowed.copy()
-    open_graph.ravel()[((lat.flat[:, None] + lat.flat[lat.neighbours.clip(max=lat.size - 1)]) // 2)[lat.neighbours < lat.size]] = True
+    open_graph.ravel()[
+        ((lat.flat[:, None] + lat.flat[lat.neighbours.clip(max=lat.size - 1)]) // 2)[
+            lat.neighbours < lat.size
+        ]
+    ] = True
     assert len(flood_components(carved)) == len(flood_components(open_graph)) == int(forest.tree.max()) + 1
     assert len(child) == lat.size - (int(forest.tree.max()) + 1)  # a forest: no cycles
     # the subtree of v is exactly the nodes whose entry time lies in [tin[v], tout[v])
@@ -127,7 +135,11 @@ def test_random_spanning_tree_is_a_spanning_forest_of_the_lattice(seed):
     carved.ravel()[spanning.wall_between(lat, a, b)] = True
     trees = len(flood_components(carved))
     open_graph = allowed.copy()
-    open_graph.ravel()[((lat.flat[:, None] + lat.flat[lat.neighbours.clip(max=lat.size - 1)]) // 2)[lat.neighbours < lat.size]] = True
+    open_graph.ravel()[
+        ((lat.flat[:, None] + lat.flat[lat.neighbours.clip(max=lat.size - 1)]) // 2)[
+            lat.neighbours < lat.size
+        ]
+    ] = True
     assert trees == len(flood_components(open_graph))
     assert len(a) == lat.size - trees  # spanning and acyclic
 
@@ -157,7 +169,10 @@ def test_kept_maze_is_what_peeling_dead_ends_leaves(seed):
     lat = spanning.lattice(allowed)
     forest = spanning.backtracker_forest(rng, lat, rng.permutation(lat.size))
     child = np.flatnonzero(forest.parent >= 0)
-    wall_cell = {int(c): int(w) for c, w in zip(child, spanning.wall_between(lat, child, forest.parent[child]), strict=False)}
+    wall_cell = {
+        int(c): int(w)
+        for c, w in zip(child, spanning.wall_between(lat, child, forest.parent[child]), strict=False)
+    }
     # the cell graph of the forest: node cells and the wall cells between them
     edges: dict[int, set[int]] = {int(f): set() for f in lat.flat}
     for c, w in wall_cell.items():

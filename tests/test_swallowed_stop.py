@@ -40,7 +40,9 @@ SWALLOWED: list[type] = []
 
 
 def _swallowed(signum: int) -> None:
-    _SignalInFinalizer(signum)  # dropped at once: its __del__ runs here and Python reports, not raises, its exception
+    _SignalInFinalizer(
+        signum
+    )  # dropped at once: its __del__ runs here and Python reports, not raises, its exception
     gc.collect()
 
 
@@ -58,7 +60,9 @@ def handlers(monkeypatch):
     interrupts._PENDING.clear()  # a stop played here must not stop the next test's run
 
 
-@pytest.mark.parametrize("signum,kind", [(signal.SIGTERM, interrupts.Terminated), (signal.SIGINT, KeyboardInterrupt)])
+@pytest.mark.parametrize(
+    "signum,kind", [(signal.SIGTERM, interrupts.Terminated), (signal.SIGINT, KeyboardInterrupt)]
+)
 def test_the_swallowed_exception_is_raised_again_at_the_next_check(handlers, signum, kind):
     _swallowed(signum)
     assert SWALLOWED == [kind]  # the swallow really happened
@@ -123,6 +127,7 @@ def test_the_cli_reports_the_swallowed_stop_as_terminated(tmp_path, handlers, mo
                 yield r
                 if i == 0:
                     _swallowed(signal.SIGTERM)
+
         return real(cfg, out, old, workers, stopping)
 
     monkeypatch.setattr(writer, "_write_locked", swallow_then_write)
@@ -141,7 +146,9 @@ def _run_in_child(signum: int) -> int:
         try:
             interrupts._handle(signum, None)
         except BaseException:
-            os._exit(3)  # the run's stop raised in a process that is not the run: swallowed there, it lives on
+            os._exit(
+                3
+            )  # the run's stop raised in a process that is not the run: swallowed there, it lives on
         os._exit(4)
     return os.waitpid(pid, 0)[1]
 

@@ -36,13 +36,17 @@ def test_validation_points_and_the_first_epochs_end_come_out_of_each_launch_fold
     scalars = [("loss/current", s, 1.0, float(s)) for s in range(1, 7)]
     scalars += [(TAG, 2, 0.5, 2.5), ("loss/epoch_average", 1, 0.9, 3.5), (TAG, 4, 0.4, 4.5)]
     write_events(logs / "20261206100000" / "network_train", scalars)
-    write_events(logs / "resume-from-step00000006-20261206110000" / "network_train",
-                 [("loss/current", 1, 1.0, 10.0), (TAG, 2, 0.3, 12.0), ("loss/current", 2, 1.0, 11.0)])
+    write_events(
+        logs / "resume-from-step00000006-20261206110000" / "network_train",
+        [("loss/current", 1, 1.0, 10.0), (TAG, 2, 0.3, 12.0), ("loss/current", 2, 1.0, 11.0)],
+    )
     (logs / "not-a-launch").mkdir()
     out = tmp_path / "events.json"
     assert tb_events.main([str(logs), str(out)]) == 0
     data = json.loads(out.read_text())
-    assert [(run["name"], run["first_epoch_steps"], [p[:2] for p in run["points"]]) for run in data["launches"]] == [
+    assert [
+        (run["name"], run["first_epoch_steps"], [p[:2] for p in run["points"]]) for run in data["launches"]
+    ] == [
         ("20261206100000", 3, [[2, 0.5], [4, pytest.approx(0.4)]]),
         ("resume-from-step00000006-20261206110000", None, [[2, pytest.approx(0.3)]]),
     ]

@@ -63,7 +63,9 @@ def test_missing_or_unreadable_caption_and_orphans(good, tmp_path):
     found = problems_of(d)
     assert found[pngs[0].name] == ["caption .txt is missing"]
     # sd-scripts opens captions as strict UTF-8 and raises UnicodeDecodeError at start: never a replacement character
-    assert found[pngs[1].name] == [f"caption {pngs[1].stem}.txt is not UTF-8 (byte 23); the trainer stops on it at start"]
+    assert found[pngs[1].name] == [
+        f"caption {pngs[1].stem}.txt is not UTF-8 (byte 23); the trainer stops on it at start"
+    ]
     assert found["stray_00099"] == ["caption or .ascii without a PNG"]
     assert len(found) == 3
 
@@ -74,7 +76,9 @@ def test_unreadable_wrong_mode_and_one_bit_pngs(good, tmp_path):
     gray = np.asarray(Image.open(pngs[1]).convert("L"))
     Image.fromarray(gray).convert("RGB").save(pngs[1])
     own = np.asarray(Image.open(pngs[2]).convert("L"))
-    Image.fromarray(own).convert("1", dither=Image.Dither.NONE).save(pngs[2])  # 1-bit is a valid binary picture
+    Image.fromarray(own).convert("1", dither=Image.Dither.NONE).save(
+        pngs[2]
+    )  # 1-bit is a valid binary picture
     found = problems_of(d)
     assert found[pngs[0].name] == ["unreadable PNG (UnidentifiedImageError)"]
     assert found[pngs[1].name] == ["PNG mode RGB, expected 8-bit grayscale L or 1-bit"]
@@ -103,7 +107,9 @@ def test_geometry_comes_from_the_manifest_and_a_broken_manifest_is_refused(good,
     assert set(problems_of(d)) == {p.name for p in pngs}
     assert problems_of(d)[pngs[0].name] == ["size 384x384, expected 768x768"]
     (d / "manifest.json").write_text("{not json")
-    with pytest.raises(UserError, match="not a readable manifest"):  # a corrupt manifest is never trusted nor ignored
+    with pytest.raises(
+        UserError, match="not a readable manifest"
+    ):  # a corrupt manifest is never trusted nor ignored
         problems_of(d)
     manifest["config"] = {"resolution": "big"}
     (d / "manifest.json").write_text(json.dumps(manifest))

@@ -61,13 +61,16 @@ def logged(steps_per_epoch: int, every: int, total: int, per_validation_losses: 
     return points, truth
 
 
-@pytest.mark.parametrize("steps_per_epoch,every,total,batches", [
-    (126, 250, 3000, 7),  # the default run: one validation per epoch at most, never in the first
-    (10, 2, 40, 3),  # five validations in the first epoch, then one every other step
-    (4, 4, 20, 1),  # one validation at the first epoch's last step
-    (3, 1, 12, 2),  # every step validated
-    (1000, 50, 400, 5),  # the whole launch inside its first epoch
-])
+@pytest.mark.parametrize(
+    "steps_per_epoch,every,total,batches",
+    [
+        (126, 250, 3000, 7),  # the default run: one validation per epoch at most, never in the first
+        (10, 2, 40, 3),  # five validations in the first epoch, then one every other step
+        (4, 4, 20, 1),  # one validation at the first epoch's last step
+        (3, 1, 12, 2),  # every step validated
+        (1000, 50, 400, 5),  # the whole launch inside its first epoch
+    ],
+)
 def test_each_validation_gets_its_own_mean_back(steps_per_epoch, every, total, batches):
     points, truth = logged(steps_per_epoch, every, total, batches * 4, seed=every)
     first_end = steps_per_epoch if total > steps_per_epoch else None  # None: the first epoch never ended
@@ -91,7 +94,11 @@ def test_launch_folders_carry_their_offset_and_time():
 
 def test_a_run_is_its_newest_fresh_launch_and_the_resumes_after_it():
     launches = [
-        {"name": "20261201000000", "points": [[2, 9.0, 0], [8, 9.0, 0]], "first_epoch_steps": 1},  # an old attempt
+        {
+            "name": "20261201000000",
+            "points": [[2, 9.0, 0], [8, 9.0, 0]],
+            "first_epoch_steps": 1,
+        },  # an old attempt
         {"name": "resume-from-step00000004-20261201010000", "points": [[2, 9.0, 0]], "first_epoch_steps": 1},
         {"name": "20261206100000", "points": [[2, 0.5, 0], [4, 0.3, 0]], "first_epoch_steps": 1},
         {"name": "resume-from-step00000004-20261206110000", "points": [[2, 0.2, 0]], "first_epoch_steps": 1},
@@ -107,4 +114,8 @@ def test_the_file_round_trips_and_a_missing_or_broken_one_reads_as_nothing(tmp_p
     assert [r["step"] for r in json.loads((tmp_path / VALIDATION_FILE).read_text())["losses"]] == [250, 500]
     (tmp_path / VALIDATION_FILE).write_text("{not json")
     assert read_losses(tmp_path) == {}
-    assert (loss_at({500: 0.412346}, 500), loss_at({500: 0.4}, 750), loss_at({}, None)) == ("0.4123", "-", "-")
+    assert (loss_at({500: 0.412346}, 500), loss_at({500: 0.4}, 750), loss_at({}, None)) == (
+        "0.4123",
+        "-",
+        "-",
+    )

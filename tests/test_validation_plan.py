@@ -48,9 +48,15 @@ def test_the_default_run_holds_out_14_images_that_sd_scripts_splits_off_exactly(
 
 
 def test_interval_batches_and_seed_reach_the_trainer(facts, tmp_path):
-    cfg, plan = plan_for(tmp_path, {"validation": {"images": 30, "every_n_steps": 500, "max_batches": 4, "seed": 9}})
+    cfg, plan = plan_for(
+        tmp_path, {"validation": {"images": 30, "every_n_steps": 500, "max_batches": 4, "seed": 9}}
+    )
     parsed = facts.parse(plan.trainer_args)
-    assert (parsed["validate_every_n_steps"], parsed["max_validation_steps"], parsed["validation_seed"]) == ("500", "4", "9")
+    assert (parsed["validate_every_n_steps"], parsed["max_validation_steps"], parsed["validation_seed"]) == (
+        "500",
+        "4",
+        "9",
+    )
     ds = plan.dataset_config["datasets"][0]
     assert (ds["validation_seed"], round(280 * ds["validation_split"])) == (9, 30)
     assert validation_batches(cfg) == 4  # 30 images at batch 2 are 15 batches, capped at 4
@@ -66,19 +72,30 @@ def test_the_estimate_prices_the_run_the_plan_describes():
     cfg = ExperimentConfig.model_validate({"hardware": {"price_per_hour": 2.5}})
     e = estimate(run_shape(cfg), cfg.hardware.price_per_hour)
     assert e.parts[0] == ("3000 steps x 2.00 s", 6000.0)
-    assert e.parts[2][0] == "validation 12 x 7 batches x 4 timesteps"  # 14 held out at batch 2, every 250 steps
+    assert (
+        e.parts[2][0] == "validation 12 x 7 batches x 4 timesteps"
+    )  # 14 held out at batch 2, every 250 steps
     assert e.cost == pytest.approx(e.seconds / 3600 * 2.5)
 
 
-@pytest.mark.parametrize("toml,line", [
-    ("[dataset]\ncount = 4\n[validation]\nimages = 4\n",
-     "D/exp.toml: [validation] holds out 4 of [dataset] count 4 images and leaves no training image; "
-     "lower share or images, or raise count"),
-    ("[notify]\nwebhook_url = \"ftp://example.invalid/secret-token\"\n",
-     "D/exp.toml: [notify] webhook_url must start with https:// (or http://) (the value is a secret and is not shown)"),
-    ("[hardware]\nprice_per_hour = -1.5\n",
-     "D/exp.toml: [hardware] price_per_hour: Input should be greater than or equal to 0 (got -1.5)"),
-])
+@pytest.mark.parametrize(
+    "toml,line",
+    [
+        (
+            "[dataset]\ncount = 4\n[validation]\nimages = 4\n",
+            "D/exp.toml: [validation] holds out 4 of [dataset] count 4 images and leaves no training image; "
+            "lower share or images, or raise count",
+        ),
+        (
+            '[notify]\nwebhook_url = "ftp://example.invalid/secret-token"\n',
+            "D/exp.toml: [notify] webhook_url must start with https:// (or http://) (the value is a secret and is not shown)",
+        ),
+        (
+            "[hardware]\nprice_per_hour = -1.5\n",
+            "D/exp.toml: [hardware] price_per_hour: Input should be greater than or equal to 0 (got -1.5)",
+        ),
+    ],
+)
 def test_each_refusal_is_one_line(tmp_path, toml, line):
     path = tmp_path / "exp.toml"
     path.write_text(toml)
@@ -104,5 +121,11 @@ def test_plan_prints_the_duration_and_with_a_price_the_cost(tmp_path, capsys, mo
 def test_a_share_that_rounds_to_no_image_is_a_warning_of_the_experiment():
     assert ExperimentConfig.model_validate({"dataset": {"count": 8}}).warnings() == [
         "[validation] share 0.05 of [dataset] count 8 holds out no image: no validation loss will be reported; "
-        "raise share or set images"]
-    assert ExperimentConfig.model_validate({"dataset": {"count": 8}, "validation": {"enabled": False}}).warnings() == []
+        "raise share or set images"
+    ]
+    assert (
+        ExperimentConfig.model_validate(
+            {"dataset": {"count": 8}, "validation": {"enabled": False}}
+        ).warnings()
+        == []
+    )

@@ -37,7 +37,13 @@ class Drawer:
 
         def draw(job, folder):
             s = job["seed"]
-            pic = perfect_picture(s) if s == 0 else np.roll(perfect_picture(s, margin=2), (3, 5), (0, 1)) if s == 1 else noise_picture(s)
+            pic = (
+                perfect_picture(s)
+                if s == 0
+                else np.roll(perfect_picture(s, margin=2), (3, 5), (0, 1))
+                if s == 1
+                else noise_picture(s)
+            )
             save_like_sd_scripts(folder, pic)
 
         run_jobs(spec["jobs"], draw, on_event)
@@ -55,18 +61,25 @@ def box(tmp_path):
 
 
 def test_slug_is_the_prompts_words_without_the_trigger():
-    assert slug("ascii_structure_style, Dungeon map: 6 rooms!", "ascii_structure_style") == "dungeon_map_6_rooms"
+    assert (
+        slug("ascii_structure_style, Dungeon map: 6 rooms!", "ascii_structure_style") == "dungeon_map_6_rooms"
+    )
     assert slug("ascii_structure_style", "ascii_structure_style") == "image"
     assert len(slug("word " * 40, "x")) <= 40
 
 
 def test_trigger_word_added_seeds_counted_and_files_named(box):
     cfg, root, run_dir = box
-    req = plan_generate(cfg, root, run_dir, "dungeon map, white on black", count=3, seed=40, out=str(root / "out"))
+    req = plan_generate(
+        cfg, root, run_dir, "dungeon map, white on black", count=3, seed=40, out=str(root / "out")
+    )
     assert req.added_trigger and req.prompt == "ascii_structure_style, dungeon map, white on black"
     assert req.seeds == [40, 41, 42] and req.seed_given
-    assert [j.out.name for j in req.jobs] == ["dungeon_map_white_on_black-s40.png", "dungeon_map_white_on_black-s41.png",
-                                              "dungeon_map_white_on_black-s42.png"]
+    assert [j.out.name for j in req.jobs] == [
+        "dungeon_map_white_on_black-s40.png",
+        "dungeon_map_white_on_black-s41.png",
+        "dungeon_map_white_on_black-s42.png",
+    ]
     assert all(j.prompt == req.prompt for j in req.jobs)
 
 
@@ -80,7 +93,9 @@ def test_lora_default_is_the_verify_winner_then_the_final_lora(box):
     cfg, root, run_dir = box
     assert resolve_lora(cfg, run_dir, None) == (run_dir / f"{NAME}.safetensors", "the run's final LoRA")
     (run_dir / "verify").mkdir()
-    (run_dir / "verify" / "scores.json").write_text(json.dumps({"winner_file": str(run_dir / f"{NAME}-step00000500.safetensors")}))
+    (run_dir / "verify" / "scores.json").write_text(
+        json.dumps({"winner_file": str(run_dir / f"{NAME}-step00000500.safetensors")})
+    )
     assert resolve_lora(cfg, run_dir, None)[0] == run_dir / f"{NAME}-step00000500.safetensors"
     assert resolve_lora(cfg, run_dir, "none")[0] is None
     with pytest.raises(UserError, match="--lora nope.safetensors: no such file"):
@@ -99,14 +114,20 @@ def test_each_picture_gets_its_verdict_and_ascii_and_snap_repairs_only_near_miss
     assert good.report.passed and good.snapped_path is None
     assert good.ascii_path.read_text() == grid_text(perfect_codes(0))
     assert not shifted.report.passed and shifted.snapped_path == out / "dungeon-s1.snapped.png"
-    assert shifted.moved == (-5, -3) and shifted.ascii_path.read_text() == grid_text(perfect_codes(1, margin=2))
+    assert shifted.moved == (-5, -3) and shifted.ascii_path.read_text() == grid_text(
+        perfect_codes(1, margin=2)
+    )
     with Image.open(shifted.snapped_path) as im:
         assert np.array_equal(np.asarray(im.convert("L")), perfect_picture(1, margin=2))
     assert not noise.report.passed and noise.snapped_path is None
     assert "?" in noise.ascii_path.read_text()
     verdict = json.loads((out / "dungeon-s1.check.json").read_text())
-    assert verdict["criteria"]["grid_aligned"] is False and verdict["snapped"].endswith("dungeon-s1.snapped.png")
-    assert verdict["prompt"] == "ascii_structure_style, dungeon" and verdict["lora"].endswith(f"{NAME}.safetensors")
+    assert verdict["criteria"]["grid_aligned"] is False and verdict["snapped"].endswith(
+        "dungeon-s1.snapped.png"
+    )
+    assert verdict["prompt"] == "ascii_structure_style, dungeon" and verdict["lora"].endswith(
+        f"{NAME}.safetensors"
+    )
     assert res.sheet == out / "dungeon-s0-n3.sheet.png" and res.sheet.stat().st_size > 0
 
 
@@ -120,7 +141,13 @@ def test_without_snap_nothing_is_repaired(box):
 
 def test_the_same_request_again_draws_nothing(box):
     cfg, root, run_dir = box
-    run_generate(cfg, root, plan_generate(cfg, root, run_dir, "dungeon", count=2, seed=0, out=str(root / "out")), drawer=Drawer(), probes=gpu_box())
+    run_generate(
+        cfg,
+        root,
+        plan_generate(cfg, root, run_dir, "dungeon", count=2, seed=0, out=str(root / "out")),
+        drawer=Drawer(),
+        probes=gpu_box(),
+    )
     req = plan_generate(cfg, root, run_dir, "dungeon", count=2, seed=0, out=str(root / "out"))
     assert req.pending == []
     res = run_generate(cfg, root, req, drawer=Drawer(), probes=gpu_box(gpus=[], torch_cuda=False))
@@ -138,7 +165,20 @@ def test_cli_without_a_gpu_refuses_in_one_line_and_draws_nothing(box, capsys, mo
     cfg, root, run_dir = box
     monkeypatch.chdir(root)
     lora = run_dir / f"{NAME}.safetensors"
-    code = main(["generate", "a cave", "--lora", str(lora), "--out", str(root / "o"), "--seed", "3", "--device", "cuda"])
+    code = main(
+        [
+            "generate",
+            "a cave",
+            "--lora",
+            str(lora),
+            "--out",
+            str(root / "o"),
+            "--seed",
+            "3",
+            "--device",
+            "cuda",
+        ]
+    )
     out, err = capsys.readouterr()
     if code == 0:  # pragma: no cover - a CUDA box
         pytest.skip("this machine has a CUDA GPU")
@@ -153,7 +193,10 @@ def test_cli_verify_dry_run_lists_the_work(box, capsys, monkeypatch):
     monkeypatch.chdir(root)
     assert main(["verify", "--run-dir", str(run_dir), "--dry-run", "--seeds", "2"]) == 0
     out, _ = capsys.readouterr()
-    assert "3 checkpoint(s) incl. the base model x 4 prompts x 2 seeds = 24 pictures: 0 already drawn, 24 to draw" in out
+    assert (
+        "3 checkpoint(s) incl. the base model x 4 prompts x 2 seeds = 24 pictures: 0 already drawn, 24 to draw"
+        in out
+    )
     assert "nothing was drawn" in out and not (run_dir / "verify").exists()
 
 
@@ -167,6 +210,15 @@ def test_cli_verify_without_checkpoints_is_one_clear_line(box, capsys, monkeypat
 def test_relative_lora_and_out_reach_the_worker_as_absolute_paths(box, monkeypatch):
     cfg, root, run_dir = box
     monkeypatch.chdir(root)
-    req = plan_generate(cfg, root, run_dir.relative_to(root), "maze", lora=f"runs/r/{NAME}-step00000500.safetensors", count=1, seed=0, out="gen")
+    req = plan_generate(
+        cfg,
+        root,
+        run_dir.relative_to(root),
+        "maze",
+        lora=f"runs/r/{NAME}-step00000500.safetensors",
+        count=1,
+        seed=0,
+        out="gen",
+    )
     assert req.lora == run_dir / f"{NAME}-step00000500.safetensors"
     assert req.jobs[0].out == root / "gen" / "maze-s0.png"

@@ -33,7 +33,12 @@ def test_checkpoints_are_found_by_sd_scripts_names_in_step_order(tmp_path):
     (tmp_path / f"{NAME}-step00000500-state").mkdir()  # a resumable state, not a LoRA
     fake_lora(tmp_path / "other-step00000500.safetensors", MODULES, 4, 2.0)  # another run's file
     found, notes = discover(tmp_path, NAME)
-    assert [(c.key, c.step) for c in found] == [("step00000500", 500), ("step00001000", 1000), ("step00001500", 1500), ("final", 1800)]
+    assert [(c.key, c.step) for c in found] == [
+        ("step00000500", 500),
+        ("step00001000", 1000),
+        ("step00001500", 1500),
+        ("final", 1800),
+    ]
     assert [c.path.name for c in found][-1] == f"{NAME}.safetensors"
     assert notes == []
 
@@ -77,11 +82,14 @@ def test_select_accepts_any_lora_file(run, tmp_path):
     assert picked[0].path == other and picked[0].key == "mine"
 
 
-@pytest.mark.parametrize("spec,words", [
-    ("700", ["step 700", "500, 1000, 1500, 2000"]),
-    ("banana", ["'banana'", "step number"]),
-    ("missing.safetensors", ["missing.safetensors", "does not exist"]),
-])
+@pytest.mark.parametrize(
+    "spec,words",
+    [
+        ("700", ["step 700", "500, 1000, 1500, 2000"]),
+        ("banana", ["'banana'", "step number"]),
+        ("missing.safetensors", ["missing.safetensors", "does not exist"]),
+    ],
+)
 def test_select_refuses_what_is_not_there_naming_what_is(run, spec, words):
     with pytest.raises(UserError) as e:
         select(run[1], spec, run[0] / f"{NAME}.safetensors")
@@ -102,12 +110,15 @@ def test_the_verification_prompt_is_always_drawn_and_first_when_added():
     assert len(verify_prompts(ExperimentConfig())) == len(ExperimentConfig().sample.prompts)
 
 
-@pytest.mark.parametrize("given,drawn,added", [
-    ("dungeon map, white on black", "ascii_structure_style, dungeon map, white on black", True),
-    ("ascii_structure_style, cave", "ascii_structure_style, cave", False),
-    ("a cave in ascii_structure_style", "a cave in ascii_structure_style", False),
-    ("  two   spaces ", "ascii_structure_style, two spaces", True),
-])
+@pytest.mark.parametrize(
+    "given,drawn,added",
+    [
+        ("dungeon map, white on black", "ascii_structure_style, dungeon map, white on black", True),
+        ("ascii_structure_style, cave", "ascii_structure_style, cave", False),
+        ("a cave in ascii_structure_style", "a cave in ascii_structure_style", False),
+        ("  two   spaces ", "ascii_structure_style, two spaces", True),
+    ],
+)
 def test_trigger_word_is_added_only_when_missing(given, drawn, added):
     assert with_trigger(given) == (drawn, added)
 
@@ -124,7 +135,12 @@ def test_jobs_are_checkpoint_major_and_named_by_prompt_and_seed(run, tmp_path):
     assert jobs[-1].out == tmp_path / "verify" / "step00001000" / "p01_s0002.png"
     assert len({j.out for j in jobs}) == len(jobs)
     spec = jobs[-1].spec(SETTINGS)
-    assert spec["lora"] == str(run[1][1].path) and spec["prompt"] == "b" and spec["seed"] == 2 and spec["steps"] == 20
+    assert (
+        spec["lora"] == str(run[1][1].path)
+        and spec["prompt"] == "b"
+        and spec["seed"] == 2
+        and spec["steps"] == 20
+    )
     assert jobs[0].spec(SETTINGS)["lora"] is None
 
 
@@ -143,11 +159,13 @@ def test_a_picture_counts_as_drawn_only_with_its_matching_record(run, tmp_path):
     assert not is_drawn(job.out, job.record), "a PNG without its record may be half a job"
     _drawn(job)
     assert is_drawn(job.out, job.record)
-    for changed in (make_record("a", 8, SETTINGS, lora, {"flux": "f", "size": 1}),
-                    make_record("a", 7, Settings(1024, 1024, 28, 3.5, 1.0, "fp8"), lora, {"flux": "f", "size": 1}),
-                    make_record("a", 7, Settings(1024, 1024, 20, 3.5, 1.0, "bf16"), lora, {"flux": "f", "size": 1}),
-                    make_record("b", 7, SETTINGS, lora, {"flux": "f", "size": 1}),
-                    make_record("a", 7, SETTINGS, lora, {"flux": "f", "size": 2})):
+    for changed in (
+        make_record("a", 8, SETTINGS, lora, {"flux": "f", "size": 1}),
+        make_record("a", 7, Settings(1024, 1024, 28, 3.5, 1.0, "fp8"), lora, {"flux": "f", "size": 1}),
+        make_record("a", 7, Settings(1024, 1024, 20, 3.5, 1.0, "bf16"), lora, {"flux": "f", "size": 1}),
+        make_record("b", 7, SETTINGS, lora, {"flux": "f", "size": 1}),
+        make_record("a", 7, SETTINGS, lora, {"flux": "f", "size": 2}),
+    ):
         assert not is_drawn(job.out, changed)
 
 

@@ -17,8 +17,12 @@ def verdicts(ck: Checkpoint, passed: int, n: int = 16, unreadable: int = 0) -> l
     out = []
     for i in range(n):
         ok = i < passed
-        r = ImageReport(file=f"{ck.key}/{i}.png", passed=ok, criteria={"black_background": ok, "crisp": True, "grid_aligned": ok},
-                        cell_agreement=1.0 if ok else 0.5)
+        r = ImageReport(
+            file=f"{ck.key}/{i}.png",
+            passed=ok,
+            criteria={"black_background": ok, "crisp": True, "grid_aligned": ok},
+            cell_agreement=1.0 if ok else 0.5,
+        )
         if i >= n - unreadable:
             r = ImageReport(file=f"{ck.key}/{i}.png", error="cannot identify image file")
         out.append(Scored(Job(ck, i % 4, "p", i // 4, Path(f"{ck.key}/{i}.png"), {}), r))
@@ -60,11 +64,20 @@ def checkpoint_rows(text: str) -> list[list[str]]:
 
 
 def test_each_checkpoint_shows_the_runs_validation_loss_at_its_step():
-    s = summarise(verdicts(BASE, 2) + verdicts(S500, 10) + verdicts(S900, 12), [BASE, S500, S900], ["p"] * 4, [0, 1, 2, 3])
+    s = summarise(
+        verdicts(BASE, 2) + verdicts(S500, 10) + verdicts(S900, 12),
+        [BASE, S500, S900],
+        ["p"] * 4,
+        [0, 1, 2, 3],
+    )
     s.losses = {500: 0.41234, 250: 0.5}
     head, rule, *rows = checkpoint_rows(markdown(s, "256x256"))
     assert head[4:6] == ["95% interval", "validation loss"] and len(rule) == len(head)
-    assert [(r[0].split(" **")[0].split(" (")[0], r[5]) for r in rows] == [("base model", "-"), ("step 500", "0.4123"), ("step 900", "-")]
+    assert [(r[0].split(" **")[0].split(" (")[0], r[5]) for r in rows] == [
+        ("base model", "-"),
+        ("step 500", "0.4123"),
+        ("step 900", "-"),
+    ]
     s.losses = {}
     head, _, *rows = checkpoint_rows(markdown(s, "256x256"))
     assert "validation loss" not in head and len(rows[0]) == len(head)

@@ -12,12 +12,15 @@ import pytest
 from ascii_lora.verify.stats import Candidate, Interval, choose_winner, wilson
 
 
-@pytest.mark.parametrize("k,n,low,high", [
-    (81, 263, 0.2553, 0.3662),
-    (15, 148, 0.0624, 0.1605),
-    (0, 20, 0.0000, 0.1611),
-    (1, 29, 0.0061, 0.1718),
-])
+@pytest.mark.parametrize(
+    "k,n,low,high",
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0000, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
 def test_wilson_matches_newcombes_published_table(k, n, low, high):
     iv = wilson(k, n)
     assert iv.low == pytest.approx(low, abs=6e-5)
@@ -27,16 +30,18 @@ def test_wilson_matches_newcombes_published_table(k, n, low, high):
 def test_all_passed_and_none_passed_reach_the_bound_exactly_and_keep_width():
     # 32 of 32: the normal interval would be [1, 1]; Wilson's lower bound is n / (n + z^2) = 32 / 35.8415
     assert wilson(32, 32).high == 1.0
-    assert wilson(32, 32).low == pytest.approx(32 / (32 + 1.959964 ** 2), abs=1e-6)
+    assert wilson(32, 32).low == pytest.approx(32 / (32 + 1.959964**2), abs=1e-6)
     assert wilson(0, 32).low == 0.0
-    assert wilson(0, 32).high == pytest.approx(1.959964 ** 2 / (32 + 1.959964 ** 2), abs=1e-6)
+    assert wilson(0, 32).high == pytest.approx(1.959964**2 / (32 + 1.959964**2), abs=1e-6)
 
 
 def test_interval_is_mirror_symmetric_and_holds_the_observed_rate():
     for n in (1, 7, 32):
         for k in range(n + 1):
             a, b = wilson(k, n), wilson(n - k, n)
-            assert a.low == pytest.approx(1 - b.high, abs=1e-12) and a.high == pytest.approx(1 - b.low, abs=1e-12)
+            assert a.low == pytest.approx(1 - b.high, abs=1e-12) and a.high == pytest.approx(
+                1 - b.low, abs=1e-12
+            )
             assert 0.0 <= a.low <= k / n <= a.high <= 1.0
 
 

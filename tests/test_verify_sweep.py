@@ -32,8 +32,13 @@ NAME = "flux_ascii_structure_v1"
 
 
 def gpu_box(**over) -> Probes:
-    base = dict(gpus=[Gpu("NVIDIA H100", 80.0)], torch_cuda=True, modules={"torch": True, "accelerate": True, "transformers": True},
-                submodule_head=SD_SCRIPTS_COMMIT, free_bytes=10**12)
+    base = dict(
+        gpus=[Gpu("NVIDIA H100", 80.0)],
+        torch_cuda=True,
+        modules={"torch": True, "accelerate": True, "transformers": True},
+        submodule_head=SD_SCRIPTS_COMMIT,
+        free_bytes=10**12,
+    )
     return Probes(**{**base, **over})
 
 
@@ -108,25 +113,45 @@ def test_every_checkpoint_and_the_base_model_are_drawn_scored_and_ranked(setup):
     assert out.error is None and out.failed_checks == []
     assert drawer.drawn == len(plan.jobs) == 4 * 4 * 4  # (base + 3 LoRAs) x 4 prompts x 4 seeds
     v = run_dir / "verify"
-    assert sorted(p.name for p in v.iterdir() if p.is_dir()) == ["baseline", "final", "step00000500", "step00001000"]
+    assert sorted(p.name for p in v.iterdir() if p.is_dir()) == [
+        "baseline",
+        "final",
+        "step00000500",
+        "step00001000",
+    ]
     for ck in ("baseline", "final"):
         names = sorted(p.name for p in (v / ck).iterdir())
-        assert names == sorted(f"p{i:02d}_s{s:04d}{ext}" for i in range(4) for s in range(4)
-                               for ext in (".png", ".job.json", ".check.json", ".ascii"))
+        assert names == sorted(
+            f"p{i:02d}_s{s:04d}{ext}"
+            for i in range(4)
+            for s in range(4)
+            for ext in (".png", ".job.json", ".check.json", ".ascii")
+        )
     verdict = json.loads((v / "final" / "p01_s0002.check.json").read_text())
-    assert verdict["passed"] is True and verdict["criteria"] == {"content": True, "black_background": True, "crisp": True, "grid_aligned": True}
+    assert verdict["passed"] is True and verdict["criteria"] == {
+        "content": True,
+        "black_background": True,
+        "crisp": True,
+        "grid_aligned": True,
+    }
     assert (v / "final" / "p01_s0002.ascii").read_text() == grid_text(perfect_codes(2 + 100))
 
     scores = json.loads((v / "scores.json").read_text())
     by = {c["checkpoint"]: c for c in scores["checkpoints"]}
-    assert [(k, by[k]["passed"], by[k]["images"]) for k in ("baseline", "step00000500", "step00001000", "final")] == [
-        ("baseline", 0, 16), ("step00000500", 4, 16), ("step00001000", 15, 16), ("final", 16, 16)]
+    assert [
+        (k, by[k]["passed"], by[k]["images"]) for k in ("baseline", "step00000500", "step00001000", "final")
+    ] == [("baseline", 0, 16), ("step00000500", 4, 16), ("step00001000", 15, 16), ("final", 16, 16)]
     # Wilson 95 % by hand: 15/16 -> [0.7167, 0.9889]; 16/16 -> [16/19.8415, 1]; 0/16 -> [0, 3.8415/19.8415]
     assert by["step00001000"]["interval95"] == pytest.approx([0.7167, 0.9889], abs=1e-4)
     assert by["final"]["interval95"] == pytest.approx([0.8064, 1.0], abs=1e-4)
     assert by["baseline"]["interval95"] == pytest.approx([0.0, 0.1936], abs=1e-4)
     assert by["step00001000"]["criteria"]["grid_aligned"] == {"passed": 15, "rate": 0.9375}
-    assert {k: c["passed"] for k, c in by["step00000500"]["criteria"].items()} == {"content": 16, "black_background": 8, "crisp": 8, "grid_aligned": 4}
+    assert {k: c["passed"] for k, c in by["step00000500"]["criteria"].items()} == {
+        "content": 16,
+        "black_background": 8,
+        "crisp": 8,
+        "grid_aligned": 4,
+    }
     assert by["step00001000"]["per_prompt"]["0"] == {"passed": 3, "images": 4}
     # 15/16 and 16/16 overlap: tied, and the earlier step wins; the base model never does
     assert scores["winner"] == "step00001000" and by["final"]["best"] and not by["final"]["winner"]
@@ -221,17 +246,21 @@ def test_paths_handed_to_the_worker_are_absolute_whatever_the_working_directory(
 
 # -- the card's memory, against what drawing was measured to need (rehearse --full-size, H100) -------------
 
+
 def _gpu_check(precision_name: str, total_gib: float):
     cfg = ExperimentConfig(verify=VerifyConfig(precision=precision_name))
     return check_gpu(choose_precision(cfg), Probes(gpus=[Gpu("card", total_gib)], torch_cuda=True))
 
 
-@pytest.mark.parametrize("precision,total_gib,ok", [
-    ("bf16", 40.0, True),     # an A100 40GB: 38.6 GiB reserved at peak + the CUDA context
-    ("bf16", 38.7, False),    # the peak alone fits, the context does not
-    ("fp8", 15.99, True),     # a 16 GB card (16376 MiB)
-    ("fp8", 14.9, False),     # 14.8 GiB reserved at peak + the CUDA context
-])
+@pytest.mark.parametrize(
+    "precision,total_gib,ok",
+    [
+        ("bf16", 40.0, True),  # an A100 40GB: 38.6 GiB reserved at peak + the CUDA context
+        ("bf16", 38.7, False),  # the peak alone fits, the context does not
+        ("fp8", 15.99, True),  # a 16 GB card (16376 MiB)
+        ("fp8", 14.9, False),  # 14.8 GiB reserved at peak + the CUDA context
+    ],
+)
 def test_the_card_must_hold_the_measured_peak_of_its_precision(precision, total_gib, ok):
     check = _gpu_check(precision, total_gib)
     assert check.ok is ok, check.detail
@@ -248,6 +277,8 @@ def test_a_card_too_small_even_for_fp8_is_told_there_is_no_block_swap():
 
 
 def test_fp8_on_a_card_that_fits_bf16_names_the_faster_setting():
-    assert 'precision = "bf16"' in _gpu_check("fp8", 80.0).detail and "faster" in _gpu_check("fp8", 80.0).detail
+    assert (
+        'precision = "bf16"' in _gpu_check("fp8", 80.0).detail and "faster" in _gpu_check("fp8", 80.0).detail
+    )
     assert "faster" not in _gpu_check("fp8", 24.0).detail
     assert "faster" not in _gpu_check("bf16", 80.0).detail

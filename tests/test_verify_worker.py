@@ -23,13 +23,17 @@ from .verify_helpers import noise_picture, save_like_sd_scripts
 
 
 def jobs_in(tmp_path: Path, n: int = 3) -> list[dict]:
-    return [{"out": str(tmp_path / "ck" / f"p00_s{i:04d}.png"), "record": {"seed": i}, "seed": i} for i in range(n)]
+    return [
+        {"out": str(tmp_path / "ck" / f"p00_s{i:04d}.png"), "record": {"seed": i}, "seed": i}
+        for i in range(n)
+    ]
 
 
 def drawing(calls: list):
     def draw(job, folder):
         calls.append(job["seed"])
         save_like_sd_scripts(folder, noise_picture(job["seed"]))
+
     return draw
 
 
@@ -41,7 +45,8 @@ def test_each_job_ends_as_its_png_and_then_its_record(tmp_path):
         assert png.stat().st_size > 0
         assert json.loads(png.with_name(png.stem + ".job.json").read_text()) == {"seed": i}
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == sorted(
-        [f"p00_s{i:04d}.png" for i in range(3)] + [f"p00_s{i:04d}.job.json" for i in range(3)]), "no temp files left"
+        [f"p00_s{i:04d}.png" for i in range(3)] + [f"p00_s{i:04d}.job.json" for i in range(3)]
+    ), "no temp files left"
     assert [e["event"] for e in events] == ["drawn"] * 3 and [e["index"] for e in events] == [0, 1, 2]
 
 
@@ -77,7 +82,9 @@ def test_a_sampler_that_leaves_no_or_two_pictures_is_an_error_not_a_guess(tmp_pa
 
 
 def test_t5_layer_count_is_read_from_the_file_header(tmp_path):
-    keys = {f"encoder.block.{i}.layer.0.SelfAttention.q.weight": np.zeros((1, 1), np.float16) for i in range(2)}
+    keys = {
+        f"encoder.block.{i}.layer.0.SelfAttention.q.weight": np.zeros((1, 1), np.float16) for i in range(2)
+    }
     save_file({**keys, "shared.weight": np.zeros((1, 1), np.float16)}, str(tmp_path / "t5.safetensors"))
     assert t5_layers(str(tmp_path / "t5.safetensors")) == 2
 
@@ -136,7 +143,9 @@ def worker(tmp_path):
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER)
     (tmp_path / "sd").mkdir()
-    return WorkerProcess(tmp_path / "state" / "jobs.json", tmp_path / "draw.log", python=sys.executable, worker=script)
+    return WorkerProcess(
+        tmp_path / "state" / "jobs.json", tmp_path / "draw.log", python=sys.executable, worker=script
+    )
 
 
 def test_the_worker_runs_offline_from_sd_scripts_with_the_spec_file(worker, tmp_path):
@@ -171,7 +180,9 @@ def test_stale_temp_folders_of_a_killed_worker_are_cleared(tmp_path):
 SD_SCRIPTS = Path(__file__).resolve().parents[1] / "vendor" / "sd-scripts" / "flux_minimal_inference.py"
 
 
-@pytest.mark.skipif(not SD_SCRIPTS.exists(), reason="vendor/sd-scripts is not checked out (git submodule update --init)")
+@pytest.mark.skipif(
+    not SD_SCRIPTS.exists(), reason="vendor/sd-scripts is not checked out (git submodule update --init)"
+)
 def test_the_worker_sets_every_global_that_generate_image_reads():
     """generate_image() reads names its script assigns only under __main__; one unset name is a
     NameError after a minute of model loading, so the pinned source is read here instead."""
@@ -202,10 +213,17 @@ def test_the_worker_sets_every_global_that_generate_image_reads():
 def test_a_worker_whose_command_is_killed_outright_stops_drawing(tmp_path):
     """`verify` killed with SIGKILL cannot stop its worker; the kernel must, or it holds the GPU on."""
     pid_file = tmp_path / "worker.pid"
-    worker = (f"import sys, time, os; sys.path.insert(0, {str(Path(draw_worker.__file__).parent)!r}); import draw_worker; "
-              f"draw_worker.die_with_parent(); open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)")
-    parent = subprocess.Popen([sys.executable, "-c",
-                               f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(120)"])
+    worker = (
+        f"import sys, time, os; sys.path.insert(0, {str(Path(draw_worker.__file__).parent)!r}); import draw_worker; "
+        f"draw_worker.die_with_parent(); open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(120)",
+        ]
+    )
     try:
         deadline = time.monotonic() + 120  # two interpreters start: slow on a loaded box, never a verdict
         while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:

@@ -55,12 +55,23 @@ def test_default_holds_out_five_percent_rounded():
     assert held_out_images(ValidationConfig(enabled=False), 280) == 0
 
 
-@pytest.mark.parametrize("table,count,line", [
-    ({"images": 4}, 4, "[validation] holds out 4 of [dataset] count 4 images and leaves no training image; "
-                       "lower share or images, or raise count"),
-    ({"share": 0.9}, 2, "[validation] holds out 2 of [dataset] count 2 images and leaves no training image; "
-                        "lower share or images, or raise count"),
-])
+@pytest.mark.parametrize(
+    "table,count,line",
+    [
+        (
+            {"images": 4},
+            4,
+            "[validation] holds out 4 of [dataset] count 4 images and leaves no training image; "
+            "lower share or images, or raise count",
+        ),
+        (
+            {"share": 0.9},
+            2,
+            "[validation] holds out 2 of [dataset] count 2 images and leaves no training image; "
+            "lower share or images, or raise count",
+        ),
+    ],
+)
 def test_a_hold_out_that_leaves_no_training_image_is_refused_in_one_line(table, count, line):
     with pytest.raises(ValueError) as e:
         held_out_images(ValidationConfig(**table), count)
@@ -71,7 +82,8 @@ def test_a_share_too_small_for_a_tiny_dataset_is_a_warning_not_a_refusal():
     assert held_out_images(ValidationConfig(), 8) == 0
     assert validation_warning(ValidationConfig(), 8) == (
         "[validation] share 0.05 of [dataset] count 8 holds out no image: no validation loss will be reported; "
-        "raise share or set images")
+        "raise share or set images"
+    )
     assert validation_warning(ValidationConfig(), 280) is None
     assert validation_warning(ValidationConfig(enabled=False), 8) is None
 
@@ -87,13 +99,19 @@ def refusal(data: dict) -> str:
     return format_validation_error("exp.toml", e.value, root=Root)
 
 
-@pytest.mark.parametrize("url,why", [
-    ("ftp://hooks.example.invalid/very-secret-token", "must start with https:// (or http://)"),
-    ("hooks.example.invalid/very-secret-token", "must start with https:// (or http://)"),
-    ("file:///etc/very-secret-token", "must start with https:// (or http://)"),
-    ("https:///very-secret-token", "must name a host and hold no spaces or control characters"),
-    ("https://hooks.example.invalid/very secret-token", "must name a host and hold no spaces or control characters"),
-])
+@pytest.mark.parametrize(
+    "url,why",
+    [
+        ("ftp://hooks.example.invalid/very-secret-token", "must start with https:// (or http://)"),
+        ("hooks.example.invalid/very-secret-token", "must start with https:// (or http://)"),
+        ("file:///etc/very-secret-token", "must start with https:// (or http://)"),
+        ("https:///very-secret-token", "must name a host and hold no spaces or control characters"),
+        (
+            "https://hooks.example.invalid/very secret-token",
+            "must name a host and hold no spaces or control characters",
+        ),
+    ],
+)
 def test_a_bad_webhook_url_is_refused_in_one_line_that_never_shows_it(url, why):
     line = refusal({"notify": {"webhook_url": url}})
     assert line == f"exp.toml: [notify] webhook_url {why} (the value is a secret and is not shown)"
@@ -106,13 +124,27 @@ def test_the_webhook_url_never_leaves_the_model_in_a_dump():
     assert "very-secret-token" not in repr(cfg) + str(cfg.model_dump(mode="json")) + cfg.model_dump_json()
 
 
-@pytest.mark.parametrize("table,line", [
-    ({"validation": {"share": 0}}, "exp.toml: [validation] share: Input should be greater than 0 (got 0)"),
-    ({"validation": {"share": 1.0}}, "exp.toml: [validation] share: Input should be less than 1 (got 1.0)"),
-    ({"validation": {"every_n_steps": 0}},
-     "exp.toml: [validation] every_n_steps: Input should be greater than or equal to 1 (got 0)"),
-    ({"notify": {"timeout_s": 0}}, "exp.toml: [notify] timeout_s: Input should be greater than 0 (got 0)"),
-])
+@pytest.mark.parametrize(
+    "table,line",
+    [
+        (
+            {"validation": {"share": 0}},
+            "exp.toml: [validation] share: Input should be greater than 0 (got 0)",
+        ),
+        (
+            {"validation": {"share": 1.0}},
+            "exp.toml: [validation] share: Input should be less than 1 (got 1.0)",
+        ),
+        (
+            {"validation": {"every_n_steps": 0}},
+            "exp.toml: [validation] every_n_steps: Input should be greater than or equal to 1 (got 0)",
+        ),
+        (
+            {"notify": {"timeout_s": 0}},
+            "exp.toml: [notify] timeout_s: Input should be greater than 0 (got 0)",
+        ),
+    ],
+)
 def test_out_of_range_settings_are_one_line(table, line):
     assert refusal(table) == line
 
@@ -124,5 +156,7 @@ def test_the_environment_url_wins_and_is_checked_without_being_shown():
     assert webhook_url(NotifyConfig(), {}) is None
     with pytest.raises(UserError) as e:
         webhook_url(NotifyConfig(), {"ASCII_LORA_WEBHOOK_URL": "gopher://x/very-secret-token"})
-    assert str(e.value) == ("ASCII_LORA_WEBHOOK_URL must start with https:// (or http://) "
-                            "(the value is a secret and is not shown)")
+    assert str(e.value) == (
+        "ASCII_LORA_WEBHOOK_URL must start with https:// (or http://) "
+        "(the value is a secret and is not shown)"
+    )

@@ -22,6 +22,7 @@ from ascii_lora.errors import UserError
 @pytest.fixture(autouse=True)
 def fails_instead_of_hanging():
     """A hang is the failure these tests look for: end it as one, after a minute."""
+
     def hung(signum, frame):
         raise TimeoutError("run_chunks hung")
 
@@ -150,6 +151,7 @@ def _slow(chunk):
 
 
 # -- a worker's loop, run here: mutmut (and coverage) see nothing of what runs in a forked child ----------
+
 
 def _double_or_fail(chunk):
     if chunk == "bad":

@@ -39,8 +39,15 @@ def manifest(out: Path) -> dict:
 
 # -- the fingerprint ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, value", [("__version__", "9.9.9"), ("STRUCTURE_REVISION", "another"),
-                                         ("PNG_FORMAT", {"mode": "L", "bit_depth": 8})])
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("__version__", "9.9.9"),
+        ("STRUCTURE_REVISION", "another"),
+        ("PNG_FORMAT", {"mode": "L", "bit_depth": 8}),
+    ],
+)
 def test_fingerprint_changes_with_the_generator_the_structures_and_the_png_format(monkeypatch, name, value):
     """A new generator version, family revision or PNG format draws other bytes: an old dataset
     must not be taken for the new one."""
@@ -56,18 +63,28 @@ def test_fingerprint_is_sixteen_hex_digits():
 
 # -- the manifest and the summary ----------------------------------------------------------------------
 
+
 def test_manifest_states_tool_status_fingerprint_format_versions_config_and_sorted_files(tmp_path):
     out = tmp_path / "d"
     write_dataset(small(), out)
     m = manifest(out)
-    assert m["tool"] == "ascii-lora" and m["status"] == "complete" and m["fingerprint"] == fingerprint(small())
+    assert (
+        m["tool"] == "ascii-lora" and m["status"] == "complete" and m["fingerprint"] == fingerprint(small())
+    )
     assert m["png"]["mode"] == "1" and m["png"]["bit_depth"] == 1
-    assert m["versions"] == {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__,
-                             "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    assert m["versions"] == {
+        "ascii_lora": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
     assert m["config"] == json.loads(small().model_dump_json())
     assert list(m["files"]) == sorted(m["files"]) == [p.name for p in data_files(out)]
     # one key per line, one space per level: readable, and diffable between two datasets
-    assert (out / "manifest.json").read_text().startswith('{\n "tool": "ascii-lora",\n "status": "complete",\n')
+    assert (
+        (out / "manifest.json").read_text().startswith('{\n "tool": "ascii-lora",\n "status": "complete",\n')
+    )
     assert (out / "manifest.json").read_text().endswith("\n}\n")
 
 
@@ -114,7 +131,12 @@ def test_summary_counts_are_what_lies_on_disk(tmp_path):
     assert (first.count, first.written, first.skipped, first.removed) == (COUNT, COUNT, 0, 0)
     assert first.bytes_total == first.bytes_written == sum(sizes.values())
     assert first.hashes == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_files(out)}
-    assert sum(first.families.values()) == COUNT and first.workers == 1 and first.seconds > 0 and first.out == out
+    assert (
+        sum(first.families.values()) == COUNT
+        and first.workers == 1
+        and first.seconds > 0
+        and first.out == out
+    )
 
     victim = data_files(out)[0]
     victim.write_bytes(b"damaged")
@@ -181,6 +203,7 @@ def test_without_affinity_the_cpu_count_decides_and_at_least_one_worker(monkeypa
 
 # -- what is not ours ------------------------------------------------------------------------------------
 
+
 def test_the_lock_file_and_temp_files_are_not_foreign_but_a_symlink_or_a_folder_is(tmp_path):
     out = tmp_path / "d"
     write_dataset(small(), out)
@@ -192,7 +215,9 @@ def test_the_lock_file_and_temp_files_are_not_foreign_but_a_symlink_or_a_folder_
     (tmp_path / "elsewhere.png").write_bytes(png.read_bytes())
     png.unlink()
     png.symlink_to(tmp_path / "elsewhere.png")  # same bytes, but a link may point anywhere
-    with pytest.raises(UserError, match=rf"1 file\(s\).*\({png.name}\): the dataset's manifest does not list them"):
+    with pytest.raises(
+        UserError, match=rf"1 file\(s\).*\({png.name}\): the dataset's manifest does not list them"
+    ):
         write_dataset(small(), out)
     png.unlink()
     png.mkdir()
@@ -207,7 +232,10 @@ def test_a_temp_file_renamed_away_while_the_folder_is_listed_is_not_foreign(tmp_
 
     out = tmp_path / "d"
     write_dataset(small(), out)
-    listed = [*out.iterdir(), out / ".ascii-lora-tmp-gone1234"]  # listed, then renamed before it was looked at
+    listed = [
+        *out.iterdir(),
+        out / ".ascii-lora-tmp-gone1234",
+    ]  # listed, then renamed before it was looked at
     monkeypatch.setattr(Path, "iterdir", lambda self: iter(listed) if self == out else iter(()))
     owned = {p.name for p in out.iterdir() if p.suffix in (".png", ".txt", ".ascii")}
     assert foreign_entries(out, owned) == []
@@ -220,13 +248,19 @@ def test_foreign_files_are_counted_and_the_first_three_named(tmp_path):
         (out / name).write_bytes(b"x")
     with pytest.raises(UserError) as e:
         write_dataset(small(), out)
-    assert f"{out}: holds 4 file(s) that are not part of an ascii-lora dataset (a.jpg, b.jpg, c.jpg ...): " \
-           "no manifest.json says they belong to an ascii-lora dataset" in str(e.value)
+    assert (
+        f"{out}: holds 4 file(s) that are not part of an ascii-lora dataset (a.jpg, b.jpg, c.jpg ...): "
+        "no manifest.json says they belong to an ascii-lora dataset" in str(e.value)
+    )
     (out / "d.jpg").unlink()
     with pytest.raises(UserError) as e:
         write_dataset(small(), out)
     assert "(a.jpg, b.jpg, c.jpg): no manifest" in str(e.value)
-    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]  # nothing written, not even a lock
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+    ]  # nothing written, not even a lock
 
 
 def test_a_trainer_cache_of_an_image_this_dataset_never_had_is_foreign(tmp_path):
@@ -257,11 +291,14 @@ def test_the_other_config_message_names_both_fingerprints_and_seeds(tmp_path):
     write_dataset(small(), out)
     with pytest.raises(UserError) as e:
         write_dataset(small(seed=9), out)
-    assert (f"holds a dataset of another config (fingerprint {fingerprint(small())}, seed 5, "
-            f"now {fingerprint(small(seed=9))}, seed 9)") in str(e.value)
+    assert (
+        f"holds a dataset of another config (fingerprint {fingerprint(small())}, seed 5, "
+        f"now {fingerprint(small(seed=9))}, seed 9)"
+    ) in str(e.value)
 
 
 # -- trainer caches -------------------------------------------------------------------------------------
+
 
 def test_caches_of_images_past_a_smaller_count_go_with_their_images(tmp_path):
     out = tmp_path / "d"
@@ -298,14 +335,24 @@ def test_drop_trainer_caches_leaves_other_images_and_non_cache_names():
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d)
-        for name in ("maze_00001_1024x1024_flux.npz", "maze_00001_te.npz", "maze_000012_te.npz",
-                     "maze_00001_notes.txt", "maze_00002_te.npz"):
+        for name in (
+            "maze_00001_1024x1024_flux.npz",
+            "maze_00001_te.npz",
+            "maze_000012_te.npz",
+            "maze_00001_notes.txt",
+            "maze_00002_te.npz",
+        ):
             (out / name).write_bytes(b"x")
         writer.drop_trainer_caches(out, "maze_00001")
-        assert sorted(p.name for p in out.iterdir()) == ["maze_000012_te.npz", "maze_00001_notes.txt", "maze_00002_te.npz"]
+        assert sorted(p.name for p in out.iterdir()) == [
+            "maze_000012_te.npz",
+            "maze_00001_notes.txt",
+            "maze_00002_te.npz",
+        ]
 
 
 # -- workers and their run --------------------------------------------------------------------------------
+
 
 def _in_fork(target) -> int:
     p = multiprocessing.get_context("fork").Process(target=target)
@@ -342,9 +389,15 @@ def test_a_worker_of_a_living_run_ignores_ctrl_c_takes_sigterm_by_default_and_di
     def worker():
         writer._worker_start(os.getppid())
         death = ctypes.c_int(0)
-        ctypes.CDLL(None, use_errno=True).prctl(2, ctypes.byref(death))  # PR_GET_PDEATHSIG, asked of the kernel
-        ok = (writer._PARENT == os.getppid() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-              and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and death.value == signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(
+            2, ctypes.byref(death)
+        )  # PR_GET_PDEATHSIG, asked of the kernel
+        ok = (
+            writer._PARENT == os.getppid()
+            and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+            and death.value == signal.SIGKILL
+        )
         os._exit(0 if ok else 3)
 
     assert _in_fork(worker) == 0
@@ -379,16 +432,22 @@ def test_worker_start_in_this_process_sets_what_a_worker_needs(worker_state_undo
     after = ctypes.c_int(0)
     worker_state_undone.prctl(2, ctypes.byref(after))
     assert writer._PARENT == os.getppid() and after.value == signal.SIGKILL
-    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert (
+        signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
 
 
 class _Exit(Exception):
     pass
 
 
-def test_in_this_process_a_worker_or_task_whose_run_is_gone_exits_with_status_1(tmp_path, monkeypatch, worker_state_undone):
+def test_in_this_process_a_worker_or_task_whose_run_is_gone_exits_with_status_1(
+    tmp_path, monkeypatch, worker_state_undone
+):
     """The same two checks as in the forked tests above, with os._exit caught, so that they are
     measured in-process too."""
+
     def fake_exit(code):
         raise _Exit(code)
 
@@ -435,10 +494,14 @@ def test_several_workers_write_what_one_writes(tmp_path):
     # 32 images over 2 workers: handed out several to a task, each image exactly once
     summary = write_dataset(small(count=32), two, workers=2, progress=progress)
     assert (summary.written, summary.skipped) == (32, 0) and running == [3, 2]
-    assert {p.name: p.read_bytes() for p in data_files(one)} == {p.name: p.read_bytes() for p in data_files(two)}
-    assert {p.name: p.read_bytes() for p in data_files(three)} == {k: v for k, v in
-                                                                   {p.name: p.read_bytes() for p in data_files(one)}.items()
-                                                                   if int(k.split("_")[-1].split(".")[0]) < 9}
+    assert {p.name: p.read_bytes() for p in data_files(one)} == {
+        p.name: p.read_bytes() for p in data_files(two)
+    }
+    assert {p.name: p.read_bytes() for p in data_files(three)} == {
+        k: v
+        for k, v in {p.name: p.read_bytes() for p in data_files(one)}.items()
+        if int(k.split("_")[-1].split(".")[0]) < 9
+    }
     write_dataset(small(count=4), tmp_path / "fresh", workers=1, progress=progress)
     sorted(three.glob("*.png"))[0].write_bytes(b"damaged")
     write_dataset(small(count=9), three, workers=3, progress=progress)
@@ -455,7 +518,9 @@ def test_forcing_another_config_redraws_every_image(tmp_path):
     summary = write_dataset(small(seed=9), out, force=True)
     write_dataset(small(seed=9), fresh)
     assert summary.written == COUNT
-    assert {p.name: p.read_bytes() for p in data_files(out)} == {p.name: p.read_bytes() for p in data_files(fresh)}
+    assert {p.name: p.read_bytes() for p in data_files(out)} == {
+        p.name: p.read_bytes() for p in data_files(fresh)
+    }
 
 
 def test_a_run_that_fails_midway_stops_its_workers_and_stays_incomplete(tmp_path):
@@ -486,7 +551,9 @@ def test_one_image_task_by_default_compares_before_writing_and_leaves_caches_alo
     again = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
     assert (again.name, again.family, again.files_written, again.bytes_written) == (stem, family, 0, 0)
     fresh = writer._write_one(small(count=1).model_dump_json(), str(tmp_path), family, 0)
-    assert fresh.files_written == 3 and fresh.bytes_written == sum(p.stat().st_size for p in data_files(tmp_path))
+    assert fresh.files_written == 3 and fresh.bytes_written == sum(
+        p.stat().st_size for p in data_files(tmp_path)
+    )
     (out / f"{stem}.txt").write_text("damaged")
     repaired = writer._write_one(small(count=1).model_dump_json(), str(out), family, 0)
     assert repaired.files_written == 1 and (out / f"{stem}_1024x1024_flux.npz").exists()

@@ -44,9 +44,14 @@ def save_like_sd_scripts(folder: Path, gray: np.ndarray) -> Path:
 def make_run(run_dir: Path, name: str, steps: list[int], final_steps: int | None = None) -> list[Path]:
     """LoRA files named as sd-scripts' train_util names them, ``ss_steps`` in their metadata."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    out = [fake_lora(run_dir / f"{name}-step{s:08d}.safetensors", MODULES, 4, 2.0, {"ss_steps": str(s)}) for s in steps]
+    out = [
+        fake_lora(run_dir / f"{name}-step{s:08d}.safetensors", MODULES, 4, 2.0, {"ss_steps": str(s)})
+        for s in steps
+    ]
     if final_steps is not None:
-        out.append(fake_lora(run_dir / f"{name}.safetensors", MODULES, 4, 2.0, {"ss_steps": str(final_steps)}))
+        out.append(
+            fake_lora(run_dir / f"{name}.safetensors", MODULES, 4, 2.0, {"ss_steps": str(final_steps)})
+        )
     return out
 
 

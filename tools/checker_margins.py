@@ -30,8 +30,14 @@ def measures(image: np.ndarray, cfg: CheckConfig, atlas) -> dict:
     r, _ = check_gray("x", image.astype(np.float32), cfg, atlas)
     binary = binarize(image.astype(np.float32), ink_threshold(image.astype(np.float32)))
     joined = content(binary, solid(binary), atlas.cell, cfg.min_cell_pixels).connected
-    return {"background_level": r.background_level, "light_level": r.light_level, "edge_grey": r.edge_grey,
-            "drawn_share": r.drawn_share, "connected": joined, "grid_score": r.grid_score}
+    return {
+        "background_level": r.background_level,
+        "light_level": r.light_level,
+        "edge_grey": r.edge_grey,
+        "drawn_share": r.drawn_share,
+        "connected": joined,
+        "grid_score": r.grid_score,
+    }
 
 
 def main(argv: list[str]) -> int:

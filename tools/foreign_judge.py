@@ -33,15 +33,17 @@ def sheet(pics: list[Picture], out: Path, crop: int = 192, zoom: int = 2) -> Non
         ink = (p.image > 128).reshape(SIDE // 64, 64, SIDE // 64, 64).sum(axis=(1, 3))
         by, bx = np.unravel_index(np.argmax(ink), ink.shape)  # the inkiest 64 px block, centred
         y0, x0 = (max(0, min(SIDE - crop, int(v) * 64 + 32 - crop // 2)) // CELL * CELL for v in (by, bx))
-        part = rgb[y0:y0 + crop, x0:x0 + crop].repeat(zoom, 0).repeat(zoom, 1)
+        part = rgb[y0 : y0 + crop, x0 : x0 + crop].repeat(zoom, 0).repeat(zoom, 1)
         part[:: CELL * zoom] = (40, 110, 255)
         part[:, :: CELL * zoom] = (40, 110, 255)
         whole = np.asarray(Image.fromarray(p.image).resize((crop * zoom, crop * zoom), Image.Resampling.BOX))
         gap = np.full((crop * zoom, 6, 3), 90, np.uint8)
         tile = np.concatenate([np.repeat(whole[..., None], 3, 2), gap, part], 1)
         tiles.append(np.pad(tile, ((0, 6), (0, 6), (0, 0)), constant_values=90))
-    rows = [np.concatenate(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])), 1)
-            for i in range(0, len(tiles), 2)]
+    rows = [
+        np.concatenate(tiles[i : i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i : i + 2])), 1)
+        for i in range(0, len(tiles), 2)
+    ]
     Image.fromarray(np.concatenate(rows, 0)).save(out)
 
 

@@ -31,12 +31,25 @@ SIDE = 1024
 CELL = 16
 PARTS = {"tune": 1000, "held": 2000}
 PER_CLASS = 6
-CLASSES = ("kit_1px", "decoder_levels", "jpeg_noise", "shifted", "sparse_panel", "grey", "blurred",
-           "antialiased", "wrong_pitch", "off_grid", "degenerate")
+CLASSES = (
+    "kit_1px",
+    "decoder_levels",
+    "jpeg_noise",
+    "shifted",
+    "sparse_panel",
+    "grey",
+    "blurred",
+    "antialiased",
+    "wrong_pitch",
+    "off_grid",
+    "degenerate",
+)
 PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
-WORDS = ("amber basin cobalt delta ember fjord gravel harbor island juniper kettle lantern meadow "
-         "nickel orchard pylon quarry ravine summit thicket umber valley willow xenon yonder zenith "
-         "ALERT DOOR KEY GOLD HP MP LEVEL SCORE 0123 4567 89 [ok] (no) {x} <y> a+b=c 50% #7 @home").split()
+WORDS = (
+    "amber basin cobalt delta ember fjord gravel harbor island juniper kettle lantern meadow "
+    "nickel orchard pylon quarry ravine summit thicket umber valley willow xenon yonder zenith "
+    "ALERT DOOR KEY GOLD HP MP LEVEL SCORE 0123 4567 89 [ok] (no) {x} <y> a+b=c 50% #7 @home"
+).split()
 
 
 @dataclass
@@ -56,6 +69,7 @@ class Picture:
 
 
 # -- glyphs: Pillow's fonts, each glyph centred in its cell ----------------------------------------
+
 
 @lru_cache(maxsize=16)
 def font_cells(font_name: str, pitch: int = CELL, threshold: bool = True) -> dict[str, np.ndarray]:
@@ -97,11 +111,12 @@ def place(rows: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL) -> 
         for c, ch in enumerate(line):
             y, x = r * pitch, c * pitch
             if ch != " " and y + pitch <= SIDE and x + pitch <= SIDE:
-                img[y:y + pitch, x:x + pitch] = np.maximum(img[y:y + pitch, x:x + pitch], glyphs[ch])
+                img[y : y + pitch, x : x + pitch] = np.maximum(img[y : y + pitch, x : x + pitch], glyphs[ch])
     return img
 
 
 # -- layouts: what is written where, in cells ------------------------------------------------------
+
 
 def text_rows(rng, n: int, dense: bool) -> list[str]:
     rows = [" " * n for _ in range(n)]
@@ -124,15 +139,15 @@ def room_rows(rng, n: int, dense: bool, lines: bool) -> list[str]:
             break
         h, w = int(rng.integers(5, 14)), int(rng.integers(6, 18))
         y, x = int(rng.integers(1, n - h - 1)), int(rng.integers(1, n - w - 1))
-        if (g[y - 1:y + h + 1, x - 1:x + w + 1] != " ").any():
+        if (g[y - 1 : y + h + 1, x - 1 : x + w + 1] != " ").any():
             continue
         if lines:
-            g[y, x:x + w] = g[y + h - 1, x:x + w] = "-"
-            g[y:y + h, x] = g[y:y + h, x + w - 1] = "|"
+            g[y, x : x + w] = g[y + h - 1, x : x + w] = "-"
+            g[y : y + h, x] = g[y : y + h, x + w - 1] = "|"
             g[y, x], g[y, x + w - 1], g[y + h - 1, x], g[y + h - 1, x + w - 1] = "{", "}", "[", "]"
         else:
-            g[y:y + h, x:x + w] = "#"
-        g[y + 1:y + h - 1, x + 1:x + w - 1] = "."
+            g[y : y + h, x : x + w] = "#"
+        g[y + 1 : y + h - 1, x + 1 : x + w - 1] = "."
         g[y + h // 2, x + (0 if rng.random() < 0.5 else w - 1)] = "+"
         placed += 1
     return ["".join(row) for row in g]
@@ -143,19 +158,21 @@ def panel_rows(rng, n: int) -> list[str]:
     g = np.full((n, n), " ")
     w, h = int(rng.integers(12, 18)), int(rng.integers(4, 6))
     y, x = int(rng.integers(2, n - h - 2)), int(rng.integers(2, n - w - 2))
-    g[y, x:x + w] = g[y + h - 1, x:x + w] = "-"
-    g[y:y + h, x] = g[y:y + h, x + w - 1] = "|"
+    g[y, x : x + w] = g[y + h - 1, x : x + w] = "-"
+    g[y : y + h, x] = g[y : y + h, x + w - 1] = "|"
     g[y, x], g[y, x + w - 1], g[y + h - 1, x], g[y + h - 1, x + w - 1] = "{", "}", "[", "]"
     for k in range(1, h - 1, 2):
         words = " ".join(WORDS[int(i)] for i in rng.integers(len(WORDS), size=4))[: w - 4]
-        g[y + k, x + 2:x + 2 + len(words)] = list(words)
+        g[y + k, x + 2 : x + 2 + len(words)] = list(words)
     return ["".join(row) for row in g]
 
 
 # -- drawing rooms with Pillow shapes -----------------------------------------------------------------
 
-def draw_map(rows: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL, stroke: int = 3,
-             walls: str = "#-|{}[]") -> np.ndarray:
+
+def draw_map(
+    rows: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL, stroke: int = 3, walls: str = "#-|{}[]"
+) -> np.ndarray:
     """Walls drawn as shapes (blocks fill cells; line walls are strokes through cell centres that
     join their neighbours), everything else as the font's glyph."""
     im = Image.new("L", (SIDE, SIDE))
@@ -174,9 +191,12 @@ def draw_map(rows: list[str], glyphs: dict[str, np.ndarray], pitch: int = CELL, 
                 arms = {"-": "ew", "|": "ns", "{": "es", "}": "ws", "[": "ne", "]": "nw"}[ch]
                 a, b = half - stroke // 2, half - stroke // 2 + stroke - 1
                 d.rectangle([x + a, y + a, x + b, y + b], fill=255)
-                for arm, box in (("n", [x + a, y, x + b, y + b]), ("s", [x + a, y + a, x + b, y + pitch - 1]),
-                                 ("w", [x, y + a, x + b, y + b]),
-                                 ("e", [x + a, y + a, x + pitch - 1, y + b])):
+                for arm, box in (
+                    ("n", [x + a, y, x + b, y + b]),
+                    ("s", [x + a, y + a, x + b, y + pitch - 1]),
+                    ("w", [x, y + a, x + b, y + b]),
+                    ("e", [x + a, y + a, x + pitch - 1, y + b]),
+                ):
                     if arm in arms:
                         d.rectangle(box, fill=255)
             out += " " if ch in walls else ch
@@ -196,6 +216,7 @@ def ongrid(rng, font: str | None = None, dense: bool | None = None) -> tuple[np.
 
 
 # -- degradations (none of them the checker's code) -----------------------------------------------
+
 
 def levels(img: np.ndarray, black: float, white: float, rng, noise: int) -> np.ndarray:
     out = black + (img.astype(np.float64) / 255.0) * (white - black)
@@ -227,7 +248,7 @@ def one_px_off(rows: list[str], rng) -> tuple[np.ndarray, str]:
             dy, dx = (int(v) for v in rng.integers(-1, 2, 2)) if rng.random() < 0.7 else (0, 0)
             t = _move_inside(t, dy, dx)
             moved += (dy, dx) != (0, 0) and t.any()
-            img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = t
+            img[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL] = t
     mode = str(rng.choice(["thicker", "thinner", "same"], p=[0.45, 0.35, 0.2]))
     dy, dx = [(0, 1), (1, 0), (1, 1)][int(rng.integers(3))]
     other = np.zeros_like(img)
@@ -343,10 +364,19 @@ def _off_grid(rng) -> Made:
 
 def make(klass: str, rng) -> Made:
     """One picture of ``klass``: (uint8 image, what was drawn, the characters drawn or None)."""
-    makers = {"kit_1px": _kit_1px, "decoder_levels": _decoder_levels, "jpeg_noise": _jpeg_noise,
-              "shifted": _shifted, "sparse_panel": _sparse_panel, "grey": _grey, "blurred": _blurred,
-              "antialiased": _antialiased, "wrong_pitch": _wrong_pitch, "off_grid": _off_grid,
-              "degenerate": degenerate}
+    makers = {
+        "kit_1px": _kit_1px,
+        "decoder_levels": _decoder_levels,
+        "jpeg_noise": _jpeg_noise,
+        "shifted": _shifted,
+        "sparse_panel": _sparse_panel,
+        "grey": _grey,
+        "blurred": _blurred,
+        "antialiased": _antialiased,
+        "wrong_pitch": _wrong_pitch,
+        "off_grid": _off_grid,
+        "degenerate": degenerate,
+    }
     return makers[klass](rng)
 
 

@@ -26,13 +26,21 @@ from tests import checker_cases as cases  # noqa: E402
 
 
 def agrees(case: cases.Case, r) -> bool:
-    if (r.criteria["content"], r.criteria["grid_aligned"], r.criteria["crisp"], r.passed) != (case.content, case.aligned, case.crisp, case.passed):
+    if (r.criteria["content"], r.criteria["grid_aligned"], r.criteria["crisp"], r.passed) != (
+        case.content,
+        case.aligned,
+        case.crisp,
+        case.passed,
+    ):
         return False
     if case.offset is None or not case.content:
         return True
     if case.offset == (0, 0):
         return r.offset == [0, 0] and not any("shifted" in n for n in r.notes)
-    return r.offset is not None and all(min(abs(a - b), 16 - abs(a - b)) <= case.offset_slack for a, b in zip(r.offset, case.offset, strict=False))
+    return r.offset is not None and all(
+        min(abs(a - b), 16 - abs(a - b)) <= case.offset_slack
+        for a, b in zip(r.offset, case.offset, strict=False)
+    )
 
 
 def main(argv: list[str]) -> int:

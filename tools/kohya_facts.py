@@ -150,7 +150,7 @@ class ParserWalker:
         params = [a.arg for a in fn.args.args]
         defaults = fn.args.defaults
         env: dict[str, Any] = {}
-        for name, d in zip(params[len(params) - len(defaults):], defaults, strict=False):
+        for name, d in zip(params[len(params) - len(defaults) :], defaults, strict=False):
             env[name] = ast.literal_eval(d)
         for name, v in zip(params, args, strict=False):
             env[name] = v
@@ -180,12 +180,20 @@ class ParserWalker:
             if isinstance(v, ast.Call) and self._is_parser_call(v, env):
                 raise Unsupported(f"{env['__rel__']}:{stmt.lineno}: argument groups are not modelled")
             if len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr == "ArgumentParser":
+                if (
+                    isinstance(v, ast.Call)
+                    and isinstance(v.func, ast.Attribute)
+                    and v.func.attr == "ArgumentParser"
+                ):
                     env[stmt.targets[0].id] = PARSER
-                elif isinstance(v, ast.Call) and (target := self._resolve(v.func, env["__rel__"])) is not None:
+                elif (
+                    isinstance(v, ast.Call) and (target := self._resolve(v.func, env["__rel__"])) is not None
+                ):
                     args = [self._value(a, env) for a in v.args]
                     kwargs = {k.arg: self._value(k.value, env) for k in v.keywords}
-                    env[stmt.targets[0].id] = self._call(target[0], target[1], args, kwargs)  # parser = setup_parser()
+                    env[stmt.targets[0].id] = self._call(
+                        target[0], target[1], args, kwargs
+                    )  # parser = setup_parser()
                 else:
                     try:
                         env[stmt.targets[0].id] = self._value(v, env)
@@ -200,12 +208,16 @@ class ParserWalker:
 
     def _is_parser_call(self, call: ast.Call, env: dict) -> bool:
         f = call.func
-        return isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and env.get(f.value.id) is PARSER
+        return (
+            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and env.get(f.value.id) is PARSER
+        )
 
     def _truth(self, test: ast.expr, env: dict) -> bool:
         v = self._value(test, env)
         if v is OPAQUE:
-            raise Unsupported(f"{env['__rel__']}:{test.lineno}: condition {ast.unparse(test)} cannot be decided")
+            raise Unsupported(
+                f"{env['__rel__']}:{test.lineno}: condition {ast.unparse(test)} cannot be decided"
+            )
         return bool(v)
 
     def _expr_call(self, call: ast.Call, env: dict) -> None:
@@ -270,14 +282,31 @@ class ParserWalker:
         rel = env["__rel__"]
         options = [ast.literal_eval(a) for a in call.args]
         kw = {k.arg: k.value for k in call.keywords}
-        unknown = set(kw) - {"type", "default", "choices", "nargs", "action", "help", "dest", "required", "metavar", "const"}
+        unknown = set(kw) - {
+            "type",
+            "default",
+            "choices",
+            "nargs",
+            "action",
+            "help",
+            "dest",
+            "required",
+            "metavar",
+            "const",
+        }
         if unknown or "const" in kw or "required" in kw:
-            raise Unsupported(f"{rel}:{call.lineno}: add_argument keywords {sorted(unknown | ({'const', 'required'} & set(kw)))}")
+            raise Unsupported(
+                f"{rel}:{call.lineno}: add_argument keywords {sorted(unknown | ({'const', 'required'} & set(kw)))}"
+            )
         action = ast.literal_eval(kw["action"]) if "action" in kw else "store"
         if action not in ("store", "store_true"):
             raise Unsupported(f"{rel}:{call.lineno}: action={action!r}")
         long = [o for o in options if o.startswith("--")]
-        dest = ast.literal_eval(kw["dest"]) if "dest" in kw else (long[0] if long else options[0]).lstrip("-").replace("-", "_")
+        dest = (
+            ast.literal_eval(kw["dest"])
+            if "dest" in kw
+            else (long[0] if long else options[0]).lstrip("-").replace("-", "_")
+        )
         store_true = action == "store_true"
         ftype = None
         if "type" in kw:
@@ -360,7 +389,11 @@ def sanitizer_flags(src: Source) -> tuple[list, dict]:
     """The positional arguments train_network.py gives ConfigSanitizer (a non-literal reads False)."""
     tree = src.tree("train_network.py")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "ConfigSanitizer":
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "ConfigSanitizer"
+        ):
             values, assumed = [], {}
             for a in node.args:
                 try:
@@ -380,7 +413,11 @@ def extract_dataset_schema(src: Source) -> dict:
     consts: dict[str, dict] = {}
     init = None
     for node in cls.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and isinstance(node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Dict)
+            and isinstance(node.targets[0], ast.Name)
+        ):
             name = node.targets[0].id
             if name.endswith("_SCHEMA"):
                 consts[name] = _schema_dict(node.value, f"{rel}:{node.lineno}")
@@ -472,7 +509,7 @@ class ModelBuilder:
         init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
         params = [a.arg for a in init.args.args][1:]
         env: dict[str, Any] = {}
-        for name, d in zip(params[len(params) - len(init.args.defaults):], init.args.defaults, strict=False):
+        for name, d in zip(params[len(params) - len(init.args.defaults) :], init.args.defaults, strict=False):
             env[name] = ast.literal_eval(d)
         env.update(zip(params, args, strict=False))
         env.update(kwargs)
@@ -488,7 +525,11 @@ class ModelBuilder:
                 value = self._eval(stmt.value, env)
                 if isinstance(target, ast.Name):
                     env[target.id] = value
-                elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                elif (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
                     if isinstance(value, Mod):
                         mod.children[target.attr] = value
                     else:
@@ -523,8 +564,15 @@ class ModelBuilder:
             raise Unsupported(f"{self.rel}:{node.lineno}: attribute {ast.unparse(node)}")
         if isinstance(node, ast.BinOp):
             a, b = self._eval(node.left, env), self._eval(node.right, env)
-            ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
-                   ast.FloorDiv: lambda: a // b, ast.Mod: lambda: a % b, ast.Pow: lambda: a ** b, ast.Div: lambda: a / b}
+            ops = {
+                ast.Add: lambda: a + b,
+                ast.Sub: lambda: a - b,
+                ast.Mult: lambda: a * b,
+                ast.FloorDiv: lambda: a // b,
+                ast.Mod: lambda: a % b,
+                ast.Pow: lambda: a**b,
+                ast.Div: lambda: a / b,
+            }
             if type(node.op) not in ops:
                 raise Unsupported(f"{self.rel}:{node.lineno}: operator {ast.unparse(node)}")
             return ops[type(node.op)]()
@@ -563,12 +611,18 @@ class ModelBuilder:
 
     def _call(self, node: ast.Call, env: dict) -> Any:
         fname = ast.unparse(node.func)
-        if fname.startswith(("nn.", "torch.nn.")) and fname not in ("nn.Linear", "nn.Sequential", "nn.ModuleList"):
+        if fname.startswith(("nn.", "torch.nn.")) and fname not in (
+            "nn.Linear",
+            "nn.Sequential",
+            "nn.ModuleList",
+        ):
             return Mod(fname.split(".")[-1])  # LayerNorm, GELU, Parameter, ...: no Linear inside
         args = [self._eval(a, env) for a in node.args]
         kwargs = {k.arg: self._eval(k.value, env) for k in node.keywords}
         if fname in ("int", "float", "sum", "len", "range"):
-            return {"int": int, "float": float, "sum": sum, "len": len, "range": lambda *a: list(range(*a))}[fname](*args)
+            return {"int": int, "float": float, "sum": sum, "len": len, "range": lambda *a: list(range(*a))}[
+                fname
+            ](*args)
         if fname == "nn.Linear":
             in_f = args[0] if args else kwargs["in_features"]
             out_f = args[1] if len(args) > 1 else kwargs["out_features"]
@@ -585,7 +639,11 @@ def flux_dev_params(src: Source) -> dict:
     """configs["dev"].params of library/flux_models.py, as literal keyword values."""
     tree = src.tree("library/flux_models.py")
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "configs":
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "configs"
+        ):
             for k, v in zip(node.value.keys, node.value.values, strict=False):
                 if ast.literal_eval(k) == "dev":
                     params = next(kw.value for kw in v.keywords if kw.arg == "params")
@@ -618,7 +676,10 @@ def extract_lora_modules(src: Source) -> dict:
             for child_name, child in module.named_modules():
                 if child.cls == "Linear":  # Conv2d does not occur inside these blocks
                     lora_name = (prefix + "." + (name + "." if name else "") + child_name).replace(".", "_")
-                    modules[lora_name] = {"in_features": child.in_features, "out_features": child.out_features}
+                    modules[lora_name] = {
+                        "in_features": child.in_features,
+                        "out_features": child.out_features,
+                    }
     return {
         "network_module": "networks.lora_flux",
         "model": 'library/flux_models.Flux(configs["dev"].params), train_blocks="all", no split_qkv',
@@ -651,8 +712,13 @@ def extract_image_extensions(src: Source) -> list[str]:
     tree = src.tree("library/train_util.py")
     found = list(module_constants(tree)["IMAGE_EXTENSIONS"])
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "extend"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "IMAGE_EXTENSIONS"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "extend"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "IMAGE_EXTENSIONS"
+        ):
             found += [s for s in ast.literal_eval(node.args[0]) if s not in found]
     return found
 
@@ -677,12 +743,17 @@ def dumps(facts: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sd-scripts", type=Path, default=Path("vendor/sd-scripts"), help="checked-out sd-scripts tree")
+    ap.add_argument(
+        "--sd-scripts", type=Path, default=Path("vendor/sd-scripts"), help="checked-out sd-scripts tree"
+    )
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/sd_scripts_facts.json"))
     ap.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh extraction")
     a = ap.parse_args(argv)
     if not (a.sd_scripts / "flux_train_network.py").is_file():
-        print(f"{a.sd_scripts}: sd-scripts is not checked out (git submodule update --init vendor/sd-scripts)", file=sys.stderr)
+        print(
+            f"{a.sd_scripts}: sd-scripts is not checked out (git submodule update --init vendor/sd-scripts)",
+            file=sys.stderr,
+        )
         return 2
     try:
         text = dumps(extract(a.sd_scripts))

@@ -27,8 +27,19 @@ def main() -> None:
     rng = np.random.default_rng(2026)
     grid = cases.atlas_layout(rng, "dungeon")
     tiles = cases.morphed_tiles("none")
-    img = np.concatenate([np.concatenate([cases.nudge(tiles[c], *rng.integers(-1, 2, 2)) if c not in "#-|{}[]~^<>*" else tiles[c]
-                                          for c in row], axis=1) for row in grid], axis=0)
+    img = np.concatenate(
+        [
+            np.concatenate(
+                [
+                    cases.nudge(tiles[c], *rng.integers(-1, 2, 2)) if c not in "#-|{}[]~^<>*" else tiles[c]
+                    for c in row
+                ],
+                axis=1,
+            )
+            for row in grid
+        ],
+        axis=0,
+    )
     cells = img.reshape(64, 16, 64, 16).transpose(0, 2, 1, 3)
     drawn = np.argwhere(cells.reshape(64, 64, -1).max(-1)[:24, :24] > 0)
     yy, xx = np.mgrid[0:16, 0:16]
@@ -38,7 +49,9 @@ def main() -> None:
     report, reading = check_gray("doc", img.astype(np.float32), CheckConfig(), atlas)
     full = overlay(img.astype(np.float32), reading, atlas, move=report.offset is not None)
     side = 384
-    out = np.concatenate([full[:side, :side], full[:side, 1024:1032], full[:side, 1032:1032 + side]], axis=1)
+    out = np.concatenate(
+        [full[:side, :side], full[:side, 1024:1032], full[:side, 1032 : 1032 + side]], axis=1
+    )
     Image.fromarray(out).save(ROOT / "docs" / "check_overlay.png", optimize=True)
     print(report.criteria, report.notes)
 

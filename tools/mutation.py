@@ -41,7 +41,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "writer": ("dataset/writer.py", ["test_writer.py", "test_dataset.py"]),
     "workers": ("dataset/workers.py", ["test_workers.py", "test_swallowed_stop.py"]),
     "validate": ("dataset/validate.py", ["test_validate.py", "test_dataset.py"]),
-    "models": ("config/models.py", ["test_config_warnings.py", "test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"]),
+    "models": (
+        "config/models.py",
+        ["test_config_warnings.py", "test_plan.py", "test_cli.py", "test_dataset.py", "test_docs.py"],
+    ),
     "loader": ("config/loader.py", ["test_config_loader.py", "test_cli.py", "test_plan.py"]),
     "plan": ("train/kohya/plan.py", ["test_plan.py", "test_simpletuner.py"]),
     "preflight": ("train/preflight.py", ["test_preflight.py"]),
@@ -168,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             less = "".join(f" less {t}" for t in DESELECT.get(key, []))
             print(f"== {key}: {MODULES[key][0]} against {', '.join(MODULES[key][1])}{less}", flush=True)
             with open(box / "mutmut.log", "w") as log:
-                subprocess.run([str(mutmut), "run", "--max-children", str(a.max_children)], cwd=box, stdout=log, stderr=subprocess.STDOUT)
+                subprocess.run(
+                    [str(mutmut), "run", "--max-children", str(a.max_children)],
+                    cwd=box,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
     print("mutation score (mutmut; killed / checked, equivalent mutants excluded):")
     for key in keys:
         summary = summarise(key)
@@ -180,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         listing = WORK / key / "survivors.txt"
         listing.write_text("".join(f"{s}\n" for s in left))
         if left:
-            print(f"{'':13s} survivors: {listing.relative_to(ROOT)} (inspect: cd {(WORK / key).relative_to(ROOT)} && mutmut show NAME)")
+            print(
+                f"{'':13s} survivors: {listing.relative_to(ROOT)} (inspect: cd {(WORK / key).relative_to(ROOT)} && mutmut show NAME)"
+            )
     return 0
 
 

@@ -28,7 +28,10 @@ def main() -> None:
     args = p.parse_args()
     cfg = DatasetConfig(count=args.count)
     atlas = get_atlas(cfg.cell_size)
-    grids = [build_layout(cfg, fam, i)[0].grid for i, fam in enumerate(family_schedule(cfg.mix.weights(), args.count))]
+    grids = [
+        build_layout(cfg, fam, i)[0].grid
+        for i, fam in enumerate(family_schedule(cfg.mix.weights(), args.count))
+    ]
     bilevel = [Image.fromarray(atlas.render(g)) for g in grids]
     gray = [im.convert("L") for im in bilevel]
 
@@ -40,6 +43,7 @@ def main() -> None:
                 im.save(buf, "PNG", compress_level=level)
                 out.append(len(buf.getvalue()))
             return out
+
         return run
 
     def ours(level):
@@ -55,7 +59,9 @@ def main() -> None:
             t = time.thread_time()
             sizes[name] = fn()
             best[name] = min(best[name], time.thread_time() - t)
-    print(f"{len(grids)} images {cfg.resolution}x{cfg.resolution}, CPU ms per image (best of {args.rounds}), mean KiB")
+    print(
+        f"{len(grids)} images {cfg.resolution}x{cfg.resolution}, CPU ms per image (best of {args.rounds}), mean KiB"
+    )
     for name in rows:
         print(f"  {name:40s} {best[name] / len(grids) * 1e3:7.3f} ms  {np.mean(sizes[name]) / 1024:7.2f} KiB")
 

@@ -26,7 +26,16 @@ import os
 import sys
 from pathlib import Path
 
-PACKAGES = ("simpletuner", "diffusers", "torchao", "torch", "transformers", "peft", "accelerate", "bitsandbytes")
+PACKAGES = (
+    "simpletuner",
+    "diffusers",
+    "torchao",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+)
 
 
 def _jsonable(v):
@@ -54,14 +63,16 @@ def parser_options() -> list[dict]:
     for a in parser._actions:
         if not a.option_strings or a.dest == "help":
             continue
-        out.append({
-            "options": list(a.option_strings),
-            "dest": a.dest,
-            "type": _type_name(a.type),
-            "choices": None if a.choices is None else [str(c) for c in a.choices],
-            "default": _jsonable(a.default),
-            "required": bool(a.required),
-        })
+        out.append(
+            {
+                "options": list(a.option_strings),
+                "dest": a.dest,
+                "type": _type_name(a.type),
+                "choices": None if a.choices is None else [str(c) for c in a.choices],
+                "default": _jsonable(a.default),
+                "required": bool(a.required),
+            }
+        )
     return sorted(out, key=lambda f: f["dest"])
 
 
@@ -70,7 +81,9 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _literal_strings(node) -> list[str]:
-    return [e.value for e in getattr(node, "elts", []) if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return [
+        e.value for e in getattr(node, "elts", []) if isinstance(e, ast.Constant) and isinstance(e.value, str)
+    ]
 
 
 def cuda_only_precisions(root: Path) -> dict:
@@ -80,11 +93,15 @@ def cuda_only_precisions(root: Path) -> dict:
     base: list[str] = []
     cuda: list[str] = []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "quantised_precision_levels" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "quantised_precision_levels" for t in node.targets
+        ):
             base = _literal_strings(node.value)
         if isinstance(node, ast.If) and "cuda.is_available" in ast.unparse(node.test):
             for sub in ast.walk(node):
-                if isinstance(sub, ast.Call) and ast.unparse(sub.func).startswith("quantised_precision_levels."):
+                if isinstance(sub, ast.Call) and ast.unparse(sub.func).startswith(
+                    "quantised_precision_levels."
+                ):
                     for arg in sub.args:
                         if isinstance(arg, ast.Constant):
                             cuda.append(arg.value)
@@ -108,7 +125,11 @@ def optimizers(root: Path) -> dict:
                 continue
             settings = {}
             for k2, v2 in zip(v.keys, v.values, strict=False):
-                if isinstance(k2, ast.Constant) and k2.value == "default_settings" and isinstance(v2, ast.Dict):
+                if (
+                    isinstance(k2, ast.Constant)
+                    and k2.value == "default_settings"
+                    and isinstance(v2, ast.Dict)
+                ):
                     for k3, v3 in zip(v2.keys, v2.values, strict=False):
                         try:
                             settings[k3.value] = _jsonable(ast.literal_eval(v3))
@@ -126,7 +147,11 @@ def optimizers(root: Path) -> dict:
                 deprecated = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
         if isinstance(node, ast.If) and ast.unparse(node.test).startswith("is_bitsandbytes_available"):
             for sub in ast.walk(node):
-                if isinstance(sub, ast.Dict) and sub.keys and all(isinstance(k, ast.Constant) for k in sub.keys):
+                if (
+                    isinstance(sub, ast.Dict)
+                    and sub.keys
+                    and all(isinstance(k, ast.Constant) for k in sub.keys)
+                ):
                     found = entries(sub)
                     if any(k.startswith("bnb-") for k in found):
                         bnb.update(found)
@@ -166,20 +191,36 @@ def backend_keys(root: Path) -> dict:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             key = None
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
-                if getattr(node.func.value, "id", None) in BACKEND_DICT_NAMES and node.args and isinstance(node.args[0], ast.Constant):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+            ):
+                if (
+                    getattr(node.func.value, "id", None) in BACKEND_DICT_NAMES
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                ):
                     key = node.args[0].value
             elif isinstance(node, ast.Subscript) and getattr(node.value, "id", None) in BACKEND_DICT_NAMES:
                 if isinstance(node.slice, ast.Constant):
                     key = node.slice.value
-            elif isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant) and any(isinstance(o, ast.In) for o in node.ops):
+            elif (
+                isinstance(node, ast.Compare)
+                and isinstance(node.left, ast.Constant)
+                and any(isinstance(o, ast.In) for o in node.ops)
+            ):
                 if any(getattr(c, "id", None) in BACKEND_DICT_NAMES for c in node.comparators):
                     key = node.left.value
             if isinstance(key, str):
                 keys.setdefault(key, f"{_rel(path, root)}:{node.lineno}")
         # TextEmbedBackendConfig copies these keys through verbatim
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "passthrough_keys" and isinstance(node.value, ast.Set):
+            if (
+                isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", "") == "passthrough_keys"
+                and isinstance(node.value, ast.Set)
+            ):
                 for e in node.value.elts:
                     keys.setdefault(e.value, f"{_rel(path, root)}:{e.lineno}")
     return dict(sorted(keys.items()))
@@ -190,8 +231,15 @@ def backend_choices(root: Path) -> dict:
     out: dict = {}
     path = root / "helpers" / "data_backend" / "config" / "validators.py"
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "").startswith("valid_") and isinstance(node.value, ast.List):
-            out[node.targets[0].id] = {"values": _literal_strings(node.value), "source": f"{_rel(path, root)}:{node.lineno}"}
+        if (
+            isinstance(node, ast.Assign)
+            and getattr(node.targets[0], "id", "").startswith("valid_")
+            and isinstance(node.value, ast.List)
+        ):
+            out[node.targets[0].id] = {
+                "values": _literal_strings(node.value),
+                "source": f"{_rel(path, root)}:{node.lineno}",
+            }
     path = root / "helpers" / "prompts.py"
     strategies: list[str] = []
     for node in ast.walk(ast.parse(path.read_text())):
@@ -204,7 +252,11 @@ def backend_choices(root: Path) -> dict:
     types = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ClassDef) and node.name == "DatasetType":
-            types = [s.value.value for s in node.body if isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant)]
+            types = [
+                s.value.value
+                for s in node.body
+                if isinstance(s, ast.Assign) and isinstance(s.value, ast.Constant)
+            ]
     out["dataset_type"] = {"values": types, "source": _rel(path, root)}
     return out
 
@@ -226,8 +278,14 @@ def _find_fstring(path: Path, root: Path, function: str, startswith: str) -> dic
                 if isinstance(sub, ast.JoinedStr):
                     t = _fstring_template(sub)
                     if t.startswith(startswith):
-                        return {"template": t, "source": f"{_rel(path, root)}:{sub.lineno}", "function": function}
-    raise SystemExit(f"{path}: no f-string starting {startswith!r} in {function}(); SimpleTuner changed, re-read it")
+                        return {
+                            "template": t,
+                            "source": f"{_rel(path, root)}:{sub.lineno}",
+                            "function": function,
+                        }
+    raise SystemExit(
+        f"{path}: no f-string starting {startswith!r} in {function}(); SimpleTuner changed, re-read it"
+    )
 
 
 def output_layout(root: Path) -> dict:
@@ -241,9 +299,16 @@ def output_layout(root: Path) -> dict:
 
     return {
         "validation_dir": save_dir,
-        "validation_image": _find_fstring(root / "helpers" / "training" / "validation_images.py", root, "save_images", "step_"),
-        "checkpoint_dir": _find_fstring(root / "helpers" / "training" / "trainer.py", root, "checkpoint_state_save", "checkpoint-"),
-        "lora_weights_file": {"name": LORA_WEIGHT_NAME_SAFE, "source": "diffusers.loaders.lora_base.LORA_WEIGHT_NAME_SAFE"},
+        "validation_image": _find_fstring(
+            root / "helpers" / "training" / "validation_images.py", root, "save_images", "step_"
+        ),
+        "checkpoint_dir": _find_fstring(
+            root / "helpers" / "training" / "trainer.py", root, "checkpoint_state_save", "checkpoint-"
+        ),
+        "lora_weights_file": {
+            "name": LORA_WEIGHT_NAME_SAFE,
+            "source": "diffusers.loaders.lora_base.LORA_WEIGHT_NAME_SAFE",
+        },
     }
 
 
@@ -289,8 +354,10 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text)
     os.replace(tmp, args.out)
-    print(f"wrote {args.out}: {len(facts['parser_options'])} options, {len(facts['backend_keys'])} backend keys, "
-          f"simpletuner {facts['provenance']['versions']['simpletuner']}")
+    print(
+        f"wrote {args.out}: {len(facts['parser_options'])} options, {len(facts['backend_keys'])} backend keys, "
+        f"simpletuner {facts['provenance']['versions']['simpletuner']}"
+    )
     return 0
 
 

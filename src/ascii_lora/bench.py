@@ -48,7 +48,9 @@ def _floor_images(cfg, schedule) -> list:
     from PIL import Image
 
     atlas = get_atlas(cfg.cell_size)
-    return [Image.fromarray(atlas.render(build_layout(cfg, fam, i)[0].grid)) for i, fam in enumerate(schedule)]
+    return [
+        Image.fromarray(atlas.render(build_layout(cfg, fam, i)[0].grid)) for i, fam in enumerate(schedule)
+    ]
 
 
 def _floor_encode(image) -> bytes:
@@ -78,10 +80,20 @@ def _pool_task(kind: str, out: str, items: list[tuple[str, int]]) -> int:
     return len(items)
 
 
-def _one_worker(cfg_json: str, schedule: list[str], families: list[str], floor_images: list, grids: list, atlas,
-                scratch: str | None, rounds: int) -> dict[str, dict[str, float]]:
+def _one_worker(
+    cfg_json: str,
+    schedule: list[str],
+    families: list[str],
+    floor_images: list,
+    grids: list,
+    atlas,
+    scratch: str | None,
+    rounds: int,
+) -> dict[str, dict[str, float]]:
     """Best of ``rounds`` CPU seconds per family: 1-bit floor, this encoder alone, whole pipeline."""
-    best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "encoder", "pipeline")}
+    best: dict[str, dict[str, float]] = {
+        k: defaultdict(lambda: float("inf")) for k in ("floor", "encoder", "pipeline")
+    }
     for _ in range(rounds):
         spent: dict[str, defaultdict[str, float]] = {k: defaultdict(float) for k in best}
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
@@ -91,7 +103,9 @@ def _one_worker(cfg_json: str, schedule: list[str], families: list[str], floor_i
                 t1 = time.thread_time()
                 encode_grid(grids[i], atlas)
                 t2 = time.thread_time()
-                _write_one(cfg_json, tmp, fam, i, False, False)  # a fresh directory, as `make dataset` sees it
+                _write_one(
+                    cfg_json, tmp, fam, i, False, False
+                )  # a fresh directory, as `make dataset` sees it
                 t3 = time.thread_time()
                 spent["floor"][fam] += t1 - t0
                 spent["encoder"][fam] += t2 - t1
@@ -104,7 +118,9 @@ def _one_worker(cfg_json: str, schedule: list[str], families: list[str], floor_i
     return best
 
 
-def _stage_breakdown(cfg, schedule: list[str], atlas, rounds: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+def _stage_breakdown(
+    cfg, schedule: list[str], atlas, rounds: int
+) -> tuple[dict[str, float], dict[str, list[float]]]:
     """CPU seconds per pipeline stage, and the structure step's time per grid and family."""
     # stage breakdown and structure time per family (CPU time of this thread: one core; the
     # structure step is timed best of ``rounds`` per grid, its cost without a busy neighbour's
@@ -128,25 +144,39 @@ def _stage_breakdown(cfg, schedule: list[str], atlas, rounds: int) -> tuple[dict
             sha256_bytes(data)
         t5 = time.thread_time()
         structure[fam].append(fastest)
-        for name, dt in (("structure", fastest), ("render + encode", t2 - t1), ("caption", t3 - t2),
-                         ("ground truth", t4 - t3), ("hashes", t5 - t4)):
+        for name, dt in (
+            ("structure", fastest),
+            ("render + encode", t2 - t1),
+            ("caption", t3 - t2),
+            ("ground truth", t4 - t3),
+            ("hashes", t5 - t4),
+        ):
             stages[name] += dt
     return stages, structure
 
 
-def _all_cores(cfg_json: str, schedule: list[str], families: list[str], count: int, workers: int,
-               scratch: str | None, rounds: int) -> dict[str, dict[str, float]]:
+def _all_cores(
+    cfg_json: str,
+    schedule: list[str],
+    families: list[str],
+    count: int,
+    workers: int,
+    scratch: str | None,
+    rounds: int,
+) -> dict[str, dict[str, float]]:
     """Wall seconds of one pool of ``workers``: floor and pipeline, per family and in all."""
     # all cores: one pool, each family's images split across the workers, floor and pipeline alternating
     items = list(zip(schedule, range(count), strict=False))
-    pool_best: dict[str, dict[str, float]] = {k: defaultdict(lambda: float("inf")) for k in ("floor", "pipeline")}
+    pool_best: dict[str, dict[str, float]] = {
+        k: defaultdict(lambda: float("inf")) for k in ("floor", "pipeline")
+    }
     with ProcessPoolExecutor(max_workers=workers, initializer=_pool_init, initargs=(cfg_json, items)) as pool:
         list(pool.map(_pool_task, ["floor"] * workers, [""] * workers, [items[:1]] * workers))  # all started
         for _ in range(rounds):
             with tempfile.TemporaryDirectory(dir=scratch) as tmp:
                 for fam in [*families, "all"]:
                     mine = [it for it in items if fam in ("all", it[0])]
-                    parts = [mine[k::workers * 2] for k in range(workers * 2)]
+                    parts = [mine[k :: workers * 2] for k in range(workers * 2)]
                     for kind in ("floor", "pipeline"):
                         out = Path(tmp) / f"{fam}-{kind}"
                         out.mkdir()
@@ -226,16 +256,27 @@ def report_generation(cfg, count: int) -> None:
     r = bench_generation(cfg, count)
     one, pool = r["one"], r["all_cores"]
     rows = [*r["families"], "all"]
-    table = Table(title=f"generation, one worker, {r['count']} images {cfg.resolution}x{cfg.resolution}, "
-                        f"CPU ms per image (best of {r['rounds']} interleaved rounds)", show_edge=False)
+    table = Table(
+        title=f"generation, one worker, {r['count']} images {cfg.resolution}x{cfg.resolution}, "
+        f"CPU ms per image (best of {r['rounds']} interleaved rounds)",
+        show_edge=False,
+    )
     for col in ("family", "images", "floor", "encoder", "pipeline", "ratio", "struct", "max"):
         table.add_column(col, justify="left" if col == "family" else "right")
     for fam in rows:
         n = r["images"][fam]
         ms = {k: one[k][fam] / n * 1000 for k in one}
         sm = r["structure_ms"].get(fam)
-        table.add_row(fam, str(n), f"{ms['floor']:.2f}", f"{ms['encoder']:.2f}", f"{ms['pipeline']:.2f}",
-                      f"{ms['pipeline'] / ms['floor']:.2f}x", f"{sm[0]:.2f}" if sm else "", f"{sm[1]:.2f}" if sm else "")
+        table.add_row(
+            fam,
+            str(n),
+            f"{ms['floor']:.2f}",
+            f"{ms['encoder']:.2f}",
+            f"{ms['pipeline']:.2f}",
+            f"{ms['pipeline'] / ms['floor']:.2f}x",
+            f"{sm[0]:.2f}" if sm else "",
+            f"{sm[1]:.2f}" if sm else "",
+        )
     console.print(table)
     table = Table(title=f"generation, {r['workers']} workers (one pool), wall ms per image", show_edge=False)
     for col in ("family", "floor", "pipeline", "ratio"):
@@ -245,22 +286,33 @@ def report_generation(cfg, count: int) -> None:
         f, p = pool["floor"][fam] / n * 1000, pool["pipeline"][fam] / n * 1000
         table.add_row(fam, f"{f:.2f}", f"{p:.2f}", f"{p / f:.2f}x")
     console.print(table)
-    say("floor: Pillow mode \"1\" PNG, compress_level 1, of the same pixels; encoder: the dataset's own "
+    say(
+        'floor: Pillow mode "1" PNG, compress_level 1, of the same pixels; encoder: the dataset\'s own '
         f"PNG writer alone; pipeline: all per-image work, atomic writes into {r['scratch']}; "
-        "struct/max: structure step, mean and slowest grid, CPU ms on one core")
+        "struct/max: structure step, mean and slowest grid, CPU ms on one core"
+    )
     total = sum(r["stages"].values())
-    say("stage share (1 worker, CPU time): " + ", ".join(f"{k} {v / total:.0%}" for k, v in r["stages"].items()))
+    say(
+        "stage share (1 worker, CPU time): "
+        + ", ".join(f"{k} {v / total:.0%}" for k, v in r["stages"].items())
+    )
     ratio = one["pipeline"]["all"] / one["floor"]["all"]
     verdict = "meets" if ratio <= 1.3 else "misses"
-    say(f"generation / 1-bit encode floor = {ratio:.2f}x on one worker ({verdict} the 1.3x goal); "
-        f"{pool['pipeline']['all'] / pool['floor']['all']:.2f}x on {r['workers']} workers")
+    say(
+        f"generation / 1-bit encode floor = {ratio:.2f}x on one worker ({verdict} the 1.3x goal); "
+        f"{pool['pipeline']['all'] / pool['floor']['all']:.2f}x on {r['workers']} workers"
+    )
     slowest = max(r["structure_ms"], key=lambda f: r["structure_ms"][f][0])
     worst = r["structure_ms"][slowest][0]
-    say(f"structure: slowest family {slowest} at {worst:.2f} ms per grid on one core "
-        f"({'meets' if worst < 1.0 else 'misses'} the 1 ms goal)")
+    say(
+        f"structure: slowest family {slowest} at {worst:.2f} ms per grid on one core "
+        f"({'meets' if worst < 1.0 else 'misses'} the 1 ms goal)"
+    )
     if r["disk_write_ms"] is not None:
-        say(f"file creation where the dataset goes ({r['disk_dir']}): {r['disk_write_ms']:.2f} ms per image "
-            "for its three atomic writes, a property of that disk, not in the numbers above")
+        say(
+            f"file creation where the dataset goes ({r['disk_dir']}): {r['disk_write_ms']:.2f} ms per image "
+            "for its three atomic writes, a property of that disk, not in the numbers above"
+        )
     say("load average during the run: " + " / ".join(f"{v:.1f}" for v in r["load"]))
 
 
@@ -281,7 +333,9 @@ def bench_check(cfg, count: int, repeats: int = 3) -> dict:
     blobs = []
     for i, fam in enumerate(schedule):
         layout, _ = build_layout(cfg, fam, i)
-        g = atlas.render_gray(layout.grid).astype(np.int16) + rng.integers(-3, 4, (cfg.resolution, cfg.resolution))
+        g = atlas.render_gray(layout.grid).astype(np.int16) + rng.integers(
+            -3, 4, (cfg.resolution, cfg.resolution)
+        )
         buf = io.BytesIO()
         Image.fromarray(np.clip(g, 0, 255).astype(np.uint8)).convert("RGB").save(buf, "PNG")
         blobs.append(buf.getvalue())
@@ -323,10 +377,14 @@ def main(argv: list[str] | None = None) -> int:
 
     c = bench_check(cfg, min(args.count, 70))
     n = c["count"]
-    print_timings(f"checker, {n} RGB samples {cfg.resolution}x{cfg.resolution} with decoder-like noise", n, [
-        ("PNG decode floor", c["decode"]),
-        ("check (grey conversion, detection, read-back)", c["check"]),
-    ])
+    print_timings(
+        f"checker, {n} RGB samples {cfg.resolution}x{cfg.resolution} with decoder-like noise",
+        n,
+        [
+            ("PNG decode floor", c["decode"]),
+            ("check (grey conversion, detection, read-back)", c["check"]),
+        ],
+    )
     ratio = c["check"] / c["decode"]
     verdict = "meets" if ratio <= 2.0 else "misses"
     say(f"check / decode = {ratio:.2f}x ({verdict} the 2x goal)")

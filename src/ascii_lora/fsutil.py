@@ -65,7 +65,9 @@ class WriteError(UserError):
 
     def __init__(self, path: Path | str, error: OSError) -> None:
         why = describe(error)
-        if error.errno == errno.ENOENT and Path(path).parent.is_dir():  # /proc, /sys: the folder is there, creating is not
+        if (
+            error.errno == errno.ENOENT and Path(path).parent.is_dir()
+        ):  # /proc, /sys: the folder is there, creating is not
             why = "this file system does not let files be created here"
         super().__init__(f"{path}: cannot write here ({why})")
 
@@ -105,7 +107,9 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         data = data.encode("utf-8")
     path = Path(path)
     why = not_regular(path)
-    if why not in (None, "not found") and not path.is_symlink():  # rename would replace a device node or a FIFO
+    if (
+        why not in (None, "not found") and not path.is_symlink()
+    ):  # rename would replace a device node or a FIFO
         raise UserError(f"{path}: {why}; give a path for a new or regular file")
     try:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
@@ -173,7 +177,13 @@ def not_regular(path: Path | str) -> str | None:
         return None
     if stat.S_ISDIR(mode):
         return "is a directory, not a regular file"
-    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+    )
     return f"is {kind}, not a regular file"
 
 
@@ -197,7 +207,9 @@ def read_regular(path: Path | str, limit: int) -> bytes:
         raise UserError(f"{path}: {not_regular(path) or 'not a regular file'}")
     with os.fdopen(fd, "rb") as f:
         if st.st_size > limit:
-            raise UserError(f"{path}: {st.st_size / 2**20:.1f} MiB is larger than the {limit / 2**20:g} MiB this file may have")
+            raise UserError(
+                f"{path}: {st.st_size / 2**20:.1f} MiB is larger than the {limit / 2**20:g} MiB this file may have"
+            )
         try:
             data = f.read(limit + 1)
         except OSError as e:
@@ -241,13 +253,17 @@ class FolderLock:
             return -1, False  # the previous holder removed it between our two opens: try again
         except OSError as e:
             if e.errno == errno.ELOOP:
-                raise UserError(f"{self.path}: is a symbolic link where the lock file goes; lock files are "
-                                "never followed: remove the link, then re-run") from None
+                raise UserError(
+                    f"{self.path}: is a symbolic link where the lock file goes; lock files are "
+                    "never followed: remove the link, then re-run"
+                ) from None
             raise WriteError(self.path, e) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             why = not_regular(self.path) or "not a regular file"
-            raise UserError(f"{self.path}: {why}; it sits where the lock file goes: move it away, then re-run")
+            raise UserError(
+                f"{self.path}: {why}; it sits where the lock file goes: move it away, then re-run"
+            )
         return fd, False
 
     def _is_ours(self, fd: int) -> bool:
@@ -259,8 +275,10 @@ class FolderLock:
         text = os.pread(fd, 200, 0)
         if text and not _LOCK_TEXT.fullmatch(text):
             os.close(fd)
-            raise UserError(f"{self.path}: a file that is not an ascii-lora lock file has the lock's name; "
-                            "it is never overwritten: move it away, then re-run")
+            raise UserError(
+                f"{self.path}: a file that is not an ascii-lora lock file has the lock's name; "
+                "it is never overwritten: move it away, then re-run"
+            )
         return bool(text)
 
     def __enter__(self) -> FolderLock:
@@ -273,7 +291,9 @@ class FolderLock:
             except BlockingIOError:
                 holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
                 os.close(fd)
-                raise UserError(f"{self.path.parent}: in use by {holder}; wait for it to finish or stop it, then re-run") from None
+                raise UserError(
+                    f"{self.path.parent}: in use by {holder}; wait for it to finish or stop it, then re-run"
+                ) from None
             try:
                 same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
             except FileNotFoundError:

@@ -62,8 +62,11 @@ def run_losses(launches: list[dict]) -> dict[int, float]:
     starts the run over, so launches older than the newest fresh one are left out; a later launch
     wins a step that two launches logged.
     """
-    dated = sorted((parsed[1], parsed[0], i) for i, launch in enumerate(launches)
-                   if (parsed := launch_offset(launch["name"])) is not None)
+    dated = sorted(
+        (parsed[1], parsed[0], i)
+        for i, launch in enumerate(launches)
+        if (parsed := launch_offset(launch["name"])) is not None
+    )
     fresh = max((k for k, (_, offset, _) in enumerate(dated) if offset == 0), default=0)
     out: dict[int, float] = {}
     for _, offset, i in dated[fresh:]:

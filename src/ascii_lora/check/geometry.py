@@ -44,8 +44,13 @@ def transitions(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return binary[:, 1:] != binary[:, :-1], binary[1:] != binary[:-1]
 
 
-def edge_grey_share(gray: np.ndarray, binary: np.ndarray, black: float, white: float,
-                    edges: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, int]:
+def edge_grey_share(
+    gray: np.ndarray,
+    binary: np.ndarray,
+    black: float,
+    white: float,
+    edges: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[float, int]:
     """Share of grey among the pixels on either side of a black/white edge, and how many there are.
 
     Only edges tell blur and anti-aliasing from crisp drawing; counting grey over all pixels
@@ -70,7 +75,9 @@ def cells(image: np.ndarray, cell: int, offset: tuple[int, int]) -> np.ndarray:
     return image[dy : dy + r * cell, dx : dx + k * cell].reshape(r, cell, k, cell).transpose(0, 2, 1, 3)
 
 
-LINE_MAX_SHARE = 0.1  # a 3 px line corner to corner crosses ~3 % of the cells; 40 px wide would be broad anyway
+LINE_MAX_SHARE = (
+    0.1  # a 3 px line corner to corner crosses ~3 % of the cells; 40 px wide would be broad anyway
+)
 
 
 @dataclass
@@ -125,6 +132,7 @@ def connected_share(drawn: np.ndarray) -> float:
 
 # -- phase: where is the picture cheapest to describe, one axis at a time -------------------------
 
+
 def _description_bits(binary: np.ndarray, cell: int, step: int = 3) -> np.ndarray:
     """Bits to write every cell-wide row segment at each phase: count x entropy + a dictionary.
 
@@ -170,7 +178,9 @@ def _off_centre(binary: np.ndarray, cell: int) -> np.ndarray:
     return (dist @ ink) / total if total else np.zeros(cell)
 
 
-def axis_phase(bits: np.ndarray, off_centre: np.ndarray, weight: float = CENTRE_WEIGHT, slack: float = 0.05) -> int:
+def axis_phase(
+    bits: np.ndarray, off_centre: np.ndarray, weight: float = CENTRE_WEIGHT, slack: float = 0.05
+) -> int:
     """The phase where the picture is cheapest to describe; 0 whenever 0 is about as cheap.
 
     Content that fits the grid must never be called shifted: a glyph with margins, or a brick
@@ -201,6 +211,7 @@ def find_phase(binary: np.ndarray, cell: int) -> tuple[int, int]:
 
 # -- cells at one phase: explained or not --------------------------------------------------------
 
+
 def block_cuts(cb: np.ndarray) -> np.ndarray:
     """Cells where a block of white crosses the cell border and ends inside the cell.
 
@@ -219,8 +230,12 @@ def block_cuts(cb: np.ndarray) -> np.ndarray:
     left[:, 1:] = cf[:, :-1, -1]
     right = np.zeros((r, k), bool)
     right[:, :-1] = cf[:, 1:, 0]
-    return ((rf[..., 0] & re[..., -1] & above) | (rf[..., -1] & re[..., 0] & below)
-            | (cf[..., 0] & ce[..., -1] & left) | (cf[..., -1] & ce[..., 0] & right))
+    return (
+        (rf[..., 0] & re[..., -1] & above)
+        | (rf[..., -1] & re[..., 0] & below)
+        | (cf[..., 0] & ce[..., -1] & left)
+        | (cf[..., -1] & ce[..., 0] & right)
+    )
 
 
 def canonical(blocks: np.ndarray) -> np.ndarray:
@@ -251,8 +266,9 @@ class Geometry:
     patterns: int  # distinct cell patterns among the drawn cells
 
 
-def explain(binary: np.ndarray, drawn: np.ndarray, cell: int, offset: tuple[int, int],
-            known: np.ndarray | None = None) -> Geometry:
+def explain(
+    binary: np.ndarray, drawn: np.ndarray, cell: int, offset: tuple[int, int], known: np.ndarray | None = None
+) -> Geometry:
     """Score the grid at ``offset``: each drawn cell must be a reused pattern that no block edge cuts.
 
     ``known`` marks cells already explained (exact tiles of the kit's atlas): they are skipped,
@@ -321,8 +337,13 @@ def _axis_period(e: np.ndarray, cell: int, min_ratio: float, step: float) -> tup
     return (float(fine[np.argmax(fs)]) if ratio >= min_ratio else None), ratio
 
 
-def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: float = 0.02,
-                   edges: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float | None, float]:
+def measure_period(
+    binary: np.ndarray,
+    cell: int,
+    min_ratio: float = 8.0,
+    step: float = 0.02,
+    edges: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[float | None, float]:
     """Cell size from the spectrum of edge projections, within 0.7x-1.4x the cell, or None.
 
     Mazes repeat every two cells and brick mortar every half cell, so the strongest line of the
@@ -337,8 +358,10 @@ def measure_period(binary: np.ndarray, cell: int, min_ratio: float = 8.0, step: 
     Unknown, never a guess.
     """
     dx, dy = edges if edges is not None else transitions(binary)
-    (px, rx), (py, ry) = (_axis_period(np.count_nonzero(dx, axis=0), cell, min_ratio, step),
-                          _axis_period(np.count_nonzero(dy, axis=1), cell, min_ratio, step))
+    (px, rx), (py, ry) = (
+        _axis_period(np.count_nonzero(dx, axis=0), cell, min_ratio, step),
+        _axis_period(np.count_nonzero(dy, axis=1), cell, min_ratio, step),
+    )
     if px is not None and py is not None:
         if abs(px - py) <= 0.5:
             return round((px * rx + py * ry) / (rx + ry), 2), max(rx, ry)

@@ -42,8 +42,9 @@ def dark_level(gray: np.ndarray, counts: np.ndarray, cell: int) -> float:
         flat = (counts == 0) | (counts == cell * cell)
         if flat.mean() >= FLAT_MIN_SHARE:
             q, q3 = cell // 4, (3 * cell) // 4
-            samples = [gray[a : rows * cell : cell, b : cols * cell : cell][flat]
-                       for a in (q, q3) for b in (q, q3)]
+            samples = [
+                gray[a : rows * cell : cell, b : cols * cell : cell][flat] for a in (q, q3) for b in (q, q3)
+            ]
             return round(float(np.median(np.concatenate(samples))), 2)
     return round(float(np.percentile(gray, 25)), 2)
 
@@ -58,8 +59,15 @@ def light_level(gray: np.ndarray, strokes: np.ndarray) -> float | None:
     return round(float(np.median(values)), 2)
 
 
-def measure(gray: np.ndarray, binary: np.ndarray, strokes: np.ndarray, counts: np.ndarray, cell: int,
-            edges: tuple[np.ndarray, np.ndarray], band: float) -> Levels:
+def measure(
+    gray: np.ndarray,
+    binary: np.ndarray,
+    strokes: np.ndarray,
+    counts: np.ndarray,
+    cell: int,
+    edges: tuple[np.ndarray, np.ndarray],
+    band: float,
+) -> Levels:
     """The picture's dark and light levels and the grey share beside its edges.
 
     A pixel beside an edge is grey when it lies more than ``band`` of the dark-to-light contrast

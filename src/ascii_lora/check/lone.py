@@ -29,8 +29,9 @@ def crossings(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> tuple[n
 CROSSING_SPREAD = 2.0  # px: a corner's strokes cross its borders where the picture's strokes usually do
 
 
-def crossing_positions(binary: np.ndarray, cell: int,
-                       offset: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def crossing_positions(
+    binary: np.ndarray, cell: int, offset: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean position (px along the border) where ink crosses each border, NaN where none does:
     (across (rows, cols-1), down (rows-1, cols)), laid out like ``crossings``."""
     dx, dy = offset
@@ -45,8 +46,12 @@ def crossing_positions(binary: np.ndarray, cell: int,
     return across, down
 
 
-def leads_into(explained: np.ndarray, across: np.ndarray, down: np.ndarray,
-               positions: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def leads_into(
+    explained: np.ndarray,
+    across: np.ndarray,
+    down: np.ndarray,
+    positions: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Cells whose every border crossing continues into an explained cell (a frame's corner
     joining its explained edges), where the picture's strokes usually cross (within
     ``CROSSING_SPREAD`` px of the median crossing of that orientation): at the true grid a
@@ -73,6 +78,11 @@ def stroke_like(blocks: np.ndarray) -> np.ndarray:
     """Cells whose ink is strokes, not a blob: at most half of it lies inside a stroke."""
     if not len(blocks):
         return np.zeros(0, bool)
-    inner = (blocks[:, 1:-1, 1:-1] & blocks[:, :-2, 1:-1] & blocks[:, 2:, 1:-1]
-             & blocks[:, 1:-1, :-2] & blocks[:, 1:-1, 2:])
+    inner = (
+        blocks[:, 1:-1, 1:-1]
+        & blocks[:, :-2, 1:-1]
+        & blocks[:, 2:, 1:-1]
+        & blocks[:, 1:-1, :-2]
+        & blocks[:, 1:-1, 2:]
+    )
     return np.asarray(inner.sum(axis=(1, 2)) <= STROKE_MAX_INTERIOR * np.maximum(blocks.sum(axis=(1, 2)), 1))

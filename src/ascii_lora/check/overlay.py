@@ -12,7 +12,9 @@ MISS = np.array([255, 40, 40], dtype=np.float32)  # drawn cells read as no chara
 SOURCE = np.array([255, 190, 40], dtype=np.float32)  # snapped cells kept as drawn (unreadable)
 
 
-def snapped(reading: Reading, atlas: Atlas, shape: tuple[int, int], move: bool) -> tuple[np.ndarray, np.ndarray]:
+def snapped(
+    reading: Reading, atlas: Atlas, shape: tuple[int, int], move: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Repair: confidently read cells become their tile, the rest keep their thresholded pixels.
 
     ``move`` places the cells read at the detected offset onto the phase-0 grid; without it

@@ -78,5 +78,7 @@ def exact_phase(binary: np.ndarray, cell: int) -> tuple[int, int]:
     px, py = axis_phase(bx, _off_centre(binary, cell)), axis_phase(by, _off_centre(t, cell))
     if (px, py) == (0, 0):
         return 0, 0
-    return (refine_axis(binary.sum(axis=0, dtype=np.int64), bx, px),
-            refine_axis(binary.sum(axis=1, dtype=np.int64), by, py))
+    return (
+        refine_axis(binary.sum(axis=0, dtype=np.int64), bx, px),
+        refine_axis(binary.sum(axis=1, dtype=np.int64), by, py),
+    )

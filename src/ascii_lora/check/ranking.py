@@ -16,13 +16,17 @@ import numpy as np
 from .score import ImageReport
 
 # {output_name}_{step:06d | e{epoch:06d}}_{enum:02d}_{YYYYmmddHHMMSS}[_{seed}].png (flux_train_utils.py)
-SAMPLE_NAME = re.compile(r"^(?P<name>.+)_(?P<num>e?\d{6})_(?P<enum>\d{2})_(?P<stamp>\d{14})(?:_(?P<seed>\d+))?$")
+SAMPLE_NAME = re.compile(
+    r"^(?P<name>.+)_(?P<num>e?\d{6})_(?P<enum>\d{2})_(?P<stamp>\d{14})(?:_(?P<seed>\d+))?$"
+)
 # SimpleTuner 3.1.6: <output_dir>/validation_images/step_{global_step}_{shortname}_{index}_{W}x{H}.png
 # (helpers/training/validation_images.py save_images; pinned in tests/fixtures/simpletuner_facts.json)
 SIMPLETUNER_NAME = re.compile(r"^step_(?P<step>\d+)_(?P<shortname>.+)_(?P<index>\d+)_(?P<w>\d+)x(?P<h>\d+)$")
 SIMPLETUNER = "simpletuner"  # the group name of SimpleTuner's validation images (it has no output_name)
 SIMPLETUNER_SAMPLES = "validation_images"
-SIMPLETUNER_LORA = "pytorch_lora_weights.safetensors"  # in checkpoint-{step}/ and, when finished, in output_dir
+SIMPLETUNER_LORA = (
+    "pytorch_lora_weights.safetensors"  # in checkpoint-{step}/ and, when finished, in output_dir
+)
 
 
 MIN_CONTENT_RATE = 0.5  # a best checkpoint draws something in at least half its samples
@@ -84,7 +88,9 @@ def checkpoint_file(sample_dir: Path, name: str, kind: str, number: int, last: b
                 return str(out / n)
         return None
     out = sample_dir.parent if sample_dir.name == "sample" else sample_dir
-    names = [f"{name}-step{number:08d}.safetensors"] if kind == "step" else [f"{name}-{number:06d}.safetensors"]
+    names = (
+        [f"{name}-step{number:08d}.safetensors"] if kind == "step" else [f"{name}-{number:06d}.safetensors"]
+    )
     if last:
         names.append(f"{name}.safetensors")
     for n in names:
@@ -119,7 +125,9 @@ def newest_per_prompt(reports: list[ImageReport]) -> tuple[dict[Key, list[ImageR
     return {k: [r for _, (_, r) in sorted(v.items())] for k, v in newest.items()}, superseded
 
 
-def score_checkpoint(key: Key, rs: list[ImageReport], checkpoint: str | None, superseded: int) -> CheckpointScore:
+def score_checkpoint(
+    key: Key, rs: list[ImageReport], checkpoint: str | None, superseded: int
+) -> CheckpointScore:
     """Rates and means of one checkpoint's reports."""
     name, kind, number = key
 
@@ -130,15 +138,21 @@ def score_checkpoint(key: Key, rs: list[ImageReport], checkpoint: str | None, su
         return round(float(np.mean([v or 0.0 for v in values])), 6)
 
     return CheckpointScore(
-        name=name, kind=kind, number=number, images=len(rs),
+        name=name,
+        kind=kind,
+        number=number,
+        images=len(rs),
         passed=sum(r.passed for r in rs),
         pass_rate=round(sum(r.passed for r in rs) / len(rs), 4),
-        content_rate=rate("content"), black_rate=rate("black_background"),
-        crisp_rate=rate("crisp"), aligned_rate=rate("grid_aligned"),
+        content_rate=rate("content"),
+        black_rate=rate("black_background"),
+        crisp_rate=rate("crisp"),
+        aligned_rate=rate("grid_aligned"),
         mean_grid_score=mean([r.grid_score for r in rs]),
         mean_edge_grey=mean([r.edge_grey for r in rs]),
         mean_cell_agreement=mean([r.cell_agreement for r in rs]),
-        checkpoint_file=checkpoint, superseded=superseded,
+        checkpoint_file=checkpoint,
+        superseded=superseded,
     )
 
 
@@ -151,7 +165,10 @@ def mark_best(scores: list[CheckpointScore]) -> None:
     trained = [s for s in scores if s.number > 0] or scores
     drawing = [s for s in trained if s.content_rate >= MIN_CONTENT_RATE]
     if drawing:
-        best = max(drawing, key=lambda s: (s.pass_rate, s.mean_grid_score, s.aligned_rate, -s.mean_edge_grey, s.number))
+        best = max(
+            drawing,
+            key=lambda s: (s.pass_rate, s.mean_grid_score, s.aligned_rate, -s.mean_edge_grey, s.number),
+        )
         best.best = True
 
 
@@ -166,7 +183,9 @@ def rank(reports: list[ImageReport]) -> list[CheckpointScore]:
     for key in sorted(groups, key=lambda k: (k[0], k[1] != "step", k[2])):
         name, kind, number = key
         rs = groups[key]
-        found = checkpoint_file(Path(rs[0].file).parent, name, kind, number, kind == "step" and number == last_step)
+        found = checkpoint_file(
+            Path(rs[0].file).parent, name, kind, number, kind == "step" and number == last_step
+        )
         scores.append(score_checkpoint(key, rs, found, superseded.get(key, 0)))
     mark_best(scores)
     return scores

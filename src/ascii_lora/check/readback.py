@@ -60,8 +60,15 @@ def normalize(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ys = np.floor((top + bottom) / 2.0)[:, None] + np.floor(t[None, :] / scale[:, None])
     xs = np.floor((left + right) / 2.0)[:, None] + np.floor(t[None, :] / scale[:, None])
     yi, xi = ys.astype(np.intp), xs.astype(np.intp)
-    inside = ((ys >= top[:, None]) & (ys < bottom[:, None]))[:, :, None] & ((xs >= left[:, None]) & (xs < right[:, None]))[:, None, :]
-    out = blocks[np.arange(n)[:, None, None], np.clip(yi, 0, c - 1)[:, :, None], np.clip(xi, 0, c - 1)[:, None, :]] & inside
+    inside = ((ys >= top[:, None]) & (ys < bottom[:, None]))[:, :, None] & (
+        (xs >= left[:, None]) & (xs < right[:, None])
+    )[:, None, :]
+    out = (
+        blocks[
+            np.arange(n)[:, None, None], np.clip(yi, 0, c - 1)[:, :, None], np.clip(xi, 0, c - 1)[:, None, :]
+        ]
+        & inside
+    )
     feats = np.stack([np.log(h / w), (top + bottom) / (2.0 * c), np.log(h / c)], axis=1)
     return out, feats
 
@@ -70,7 +77,9 @@ FEATURE_WEIGHTS = np.array([0.25, 1.0, 0.15])  # aspect, vertical position, heig
 
 
 @lru_cache(maxsize=8)
-def _tile_bank(atlas: Atlas, normalized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _tile_bank(
+    atlas: Atlas, normalized: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every non-blank tile (scaled to fill the cell or as drawn) at the nine one-pixel shifts:
     (flat, flat dilated, ink, tile index, features)."""
     keep = [i for i in range(len(atlas.chars)) if atlas.tiles[i].any()]
@@ -118,7 +127,9 @@ def _distances(cells: np.ndarray, bank: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.asarray(dist.reshape(len(cells), len(SHIFTS), -1).min(axis=1))
 
 
-def tolerant_nearest(atlas: Atlas, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def tolerant_nearest(
+    atlas: Atlas, blocks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(n, c, c) bool cells -> (tile index, distance, runner-up distance, agrees); 0 is the same shape.
 
     distance = (ink of the cell farther than 1 px from the tile + ink of the tile farther than
@@ -243,8 +254,15 @@ class Reading:
         return float((self.confident & self.drawn).sum() / n) if n else None
 
 
-def read(crop: np.ndarray, drawn: np.ndarray, atlas: Atlas, offset: tuple[int, int], cfg: CheckConfig,
-         tolerant: bool = True, exact: tuple[np.ndarray, np.ndarray] | None = None) -> Reading:
+def read(
+    crop: np.ndarray,
+    drawn: np.ndarray,
+    atlas: Atlas,
+    offset: tuple[int, int],
+    cfg: CheckConfig,
+    tolerant: bool = True,
+    exact: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Reading:
     """Exact tiles first (cheap, decisive), then the kit's tiles 1 px off, then the tolerant
     distance for the drawn rest.
 

@@ -122,11 +122,14 @@ def configured_run(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[
     samples = run_dir / (SIMPLETUNER_SAMPLES if simpletuner else "sample")
     if not samples.is_dir():
         who = "SimpleTuner draws its validation images" if simpletuner else "sd-scripts draws them"
-        raise UserError(f"{samples}: no samples yet; {who} there during `make train` "
-                        f"(every [sample] every_n_steps), or pass image files/folders")
+        raise UserError(
+            f"{samples}: no samples yet; {who} there during `make train` "
+            f"(every [sample] every_n_steps), or pass image files/folders"
+        )
     out = run_dir / "check"
-    return [str(samples)], CheckOutputs(json=out / "report.json", overlay_dir=out / "overlays",
-                                        ascii_dir=out / "ascii", report_dir=out)
+    return [str(samples)], CheckOutputs(
+        json=out / "report.json", overlay_dir=out / "overlays", ascii_dir=out / "ascii", report_dir=out
+    )
 
 
 REPORT_HEADER = "# ascii-lora check report"
@@ -174,17 +177,28 @@ def refuse_clashes(images: list[Path], outputs: CheckOutputs, stems: dict[Path, 
         if not (path.exists() or path.is_symlink()):
             continue
         if path.parent.resolve() in beside:
-            raise UserError(f"{path}: check would replace this file beside the images it checks; "
-                            f"choose another {flag}")
+            raise UserError(
+                f"{path}: check would replace this file beside the images it checks; choose another {flag}"
+            )
         if path.parent in ours and not ours[path.parent]:
             hint = "" if outputs.report_dir else " (the default, <images>/../check)"
-            raise UserError(f"{path}: not a report check wrote{hint}; it is never replaced: "
-                            f"choose another {flag}")
+            raise UserError(
+                f"{path}: not a report check wrote{hint}; it is never replaced: choose another {flag}"
+            )
 
 
-def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, progress: Progress = _no_progress,
-              losses: dict[int, float] | None = None) -> CheckRun:
-    for d in (outputs.overlay_dir, outputs.ascii_dir, outputs.report_dir):  # before any work: outputs that cannot be written
+def run_check(
+    paths: list[str],
+    cfg: ExperimentConfig,
+    outputs: CheckOutputs,
+    progress: Progress = _no_progress,
+    losses: dict[int, float] | None = None,
+) -> CheckRun:
+    for d in (
+        outputs.overlay_dir,
+        outputs.ascii_dir,
+        outputs.report_dir,
+    ):  # before any work: outputs that cannot be written
         if d:
             ensure_dir(d)
     if outputs.json:
@@ -202,14 +216,19 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
         if gray is None:
             continue
         if outputs.overlay_dir:
-            save_png(Path(outputs.overlay_dir) / f"{stems[path]}.overlay.png", overlay(gray, reading, atlas, move=report.offset is not None))
+            save_png(
+                Path(outputs.overlay_dir) / f"{stems[path]}.overlay.png",
+                overlay(gray, reading, atlas, move=report.offset is not None),
+            )
         if outputs.ascii_dir and report.ascii is not None:
             atomic_write(Path(outputs.ascii_dir) / f"{stems[path]}.ascii", report.ascii)
 
     run = CheckRun(reports=reports, scores=rank(reports))
     if run.scores:
         first_ok = next(r.file for r in reports if not r.error)
-        run.report_dir = Path(outputs.report_dir) if outputs.report_dir else Path(first_ok).parent.parent / "check"
+        run.report_dir = (
+            Path(outputs.report_dir) if outputs.report_dir else Path(first_ok).parent.parent / "check"
+        )
         ensure_dir(run.report_dir)
         atomic_write(run.report_dir / "report.md", report_markdown(run.scores, reports, losses))
         save_png(run.report_dir / "scores.png", np.asarray(chart(run.scores, losses=losses)))
@@ -218,8 +237,11 @@ def run_check(paths: list[str], cfg: ExperimentConfig, outputs: CheckOutputs, pr
         atomic_write(run.report_dir / "report.md", report_markdown([], reports))
 
     if outputs.json:
-        payload = {"images": [r.as_dict() for r in reports], "checkpoints": [s.as_dict() for s in run.scores],
-                   "validation_loss": {str(k): v for k, v in sorted((losses or {}).items())}}
+        payload = {
+            "images": [r.as_dict() for r in reports],
+            "checkpoints": [s.as_dict() for s in run.scores],
+            "validation_loss": {str(k): v for k, v in sorted((losses or {}).items())},
+        }
         atomic_write(Path(outputs.json), json.dumps(payload, indent=1) + "\n")
     return run
 
@@ -234,7 +256,9 @@ class Snapped:
     error: str | None = None
 
 
-def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Progress = _no_progress) -> list[Snapped]:
+def snap_images(
+    paths: list[str], cfg: ExperimentConfig, out: Path, progress: Progress = _no_progress
+) -> list[Snapped]:
     """Repair near-misses: threshold, move onto the grid when a shifted grid was found, the read
     character's tile per cell; unreadable cells keep their thresholded pixels and read ``?``."""
     atlas = get_atlas(cfg.dataset.cell_size)
@@ -245,7 +269,15 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
     if any(p.parent.resolve() == out.resolve() for p in images):  # beside the originals: under new names
         stems = {p: f"{s}.snapped" for p, s in stems.items()}
     inputs = {p.resolve() for p in images}
-    clash = next((out / f"{s}{ext}" for s in stems.values() for ext in (".png", ".ascii") if (out / f"{s}{ext}").resolve() in inputs), None)
+    clash = next(
+        (
+            out / f"{s}{ext}"
+            for s in stems.values()
+            for ext in (".png", ".ascii")
+            if (out / f"{s}{ext}").resolve() in inputs
+        ),
+        None,
+    )
     if clash is not None:
         raise UserError(f"{clash}: snap would overwrite this input; choose another --out")
     for path in progress(images, len(images)):
@@ -260,7 +292,13 @@ def snap_images(paths: list[str], cfg: ExperimentConfig, out: Path, progress: Pr
         png = out / f"{stems[path]}.png"
         save_png(png, image)
         atomic_write(out / f"{stems[path]}.ascii", grid_text(codes))
-        results.append(Snapped(path, png, offset=(-reading.offset[0], -reading.offset[1]),
-                               repaired=int((reading.drawn & ~reading.exact & reading.confident).sum()),
-                               unknown=int((reading.drawn & ~reading.confident).sum())))
+        results.append(
+            Snapped(
+                path,
+                png,
+                offset=(-reading.offset[0], -reading.offset[1]),
+                repaired=int((reading.drawn & ~reading.exact & reading.confident).sum()),
+                unknown=int((reading.drawn & ~reading.confident).sum()),
+            )
+        )
     return results

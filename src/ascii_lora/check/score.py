@@ -33,7 +33,9 @@ class ImageReport:
     file: str
     passed: bool = False
     criteria: dict[str, bool] = field(default_factory=lambda: {k: False for k in CRITERIA})
-    grey_fraction: float | None = None  # grey share over all pixels (reported, not judged; every 2nd row/column)
+    grey_fraction: float | None = (
+        None  # grey share over all pixels (reported, not judged; every 2nd row/column)
+    )
     edge_grey: float | None = None  # grey share beside edges: what `crisp` judges
     purity: float | None = None  # share of exact 0/255 (reported; every 2nd row/column)
     background_level: float | None = None  # the picture's dark level (its empty cells)
@@ -89,9 +91,12 @@ def whole_cells(binary: np.ndarray, cell: int, offset: tuple[int, int]) -> np.nd
     return binary[dy : dy + rows * cell, dx : dx + cols * cell]
 
 
-def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None:
+def _atlas_phase(
+    binary: np.ndarray, atlas: Atlas
+) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None:
     """The exact offset when the picture is the kit's own tiles (the fast path), with the exact
     read there (codes, matched) so it is not repeated; else None."""
+
     def candidates() -> Iterator[tuple[int, int]]:
         yield (0, 0)  # where a good sample sits: one exact read settles it, no phase search
         cx, cy, (sx, sy) = fit_grid(binary, atlas)
@@ -115,7 +120,9 @@ def _atlas_phase(binary: np.ndarray, atlas: Atlas) -> tuple[tuple[int, int], tup
     return (best, best_read) if best is not None and best_read is not None and best_rate >= 0.9 else None
 
 
-def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None]:
+def check_gray(
+    name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | None = None
+) -> tuple[ImageReport, Reading | None]:
     """One picture's report, criterion by criterion, and its read-back (None when no cell fits)."""
     atlas = atlas or get_atlas(16)
     c = atlas.cell
@@ -139,13 +146,22 @@ def check_gray(name: str, gray: np.ndarray, cfg: CheckConfig, atlas: Atlas | Non
 def report_pixel_stats(r: ImageReport, gray: np.ndarray, cfg: CheckConfig) -> None:
     """Grey share and purity over all pixels: reported, not judged (every other row and column)."""
     q = gray[::2, ::2]
-    r.grey_fraction = round(float(1.0 - ((q <= cfg.black_tolerance) | (q >= 255 - cfg.white_tolerance)).mean()), 6)
+    r.grey_fraction = round(
+        float(1.0 - ((q <= cfg.black_tolerance) | (q >= 255 - cfg.white_tolerance)).mean()), 6
+    )
     r.purity = round(float(((q == 0) | (q == 255)).mean()), 6)
 
 
-def judge_levels(r: ImageReport, gray: np.ndarray, binary: np.ndarray, strokes: np.ndarray,
-                 counts: np.ndarray, edges: tuple[np.ndarray, np.ndarray], cfg: CheckConfig,
-                 cell: int) -> None:
+def judge_levels(
+    r: ImageReport,
+    gray: np.ndarray,
+    binary: np.ndarray,
+    strokes: np.ndarray,
+    counts: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray],
+    cfg: CheckConfig,
+    cell: int,
+) -> None:
     """`black_background` and `crisp`, against the picture's own measured dark and light levels."""
     lv = levels.measure(gray, binary, strokes, counts, cell, edges, cfg.edge_band)
     r.background_level, r.light_level, r.edge_grey = lv.dark, lv.light, round(lv.edge_grey, 6)
@@ -155,32 +171,42 @@ def judge_levels(r: ImageReport, gray: np.ndarray, binary: np.ndarray, strokes: 
         r.notes.append(f"the strokes are grey (level {lv.light:g}), not white")
 
 
-def judge_content(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: CheckConfig,
-                  cell: int) -> Content:
+def judge_content(
+    r: ImageReport, binary: np.ndarray, strokes: np.ndarray, cfg: CheckConfig, cell: int
+) -> Content:
     """`content`: enough drawn cells that join up, not specks, not a lone line."""
     drawing = content(binary, strokes, cell, cfg.min_cell_pixels)
     r.drawn_share = round(drawing.drawn_share, 6)
     enough = drawing.drawn_share >= cfg.min_drawn_share or (
-        drawing.drawn_share >= cfg.min_sparse_share and drawing.connected >= cfg.min_connected_share)
-    r.criteria["content"] = (enough and drawing.breadth >= cfg.min_breadth
-                             and drawing.speck_share <= cfg.max_speck_share)
+        drawing.drawn_share >= cfg.min_sparse_share and drawing.connected >= cfg.min_connected_share
+    )
+    r.criteria["content"] = (
+        enough and drawing.breadth >= cfg.min_breadth and drawing.speck_share <= cfg.max_speck_share
+    )
     if not binary.any():
         r.notes.append("blank: nothing drawn")
     elif drawing.speck_share > cfg.max_speck_share:
-        r.notes.append(f"{drawing.speck_share:.0%} of the white pixels are isolated specks: noise, not a drawing")
+        r.notes.append(
+            f"{drawing.speck_share:.0%} of the white pixels are isolated specks: noise, not a drawing"
+        )
     elif drawing.drawn_share < cfg.min_sparse_share:
-        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn (content needs "
-                       f"{cfg.min_drawn_share:.0%}, or {cfg.min_sparse_share:.1%} joined up)")
+        r.notes.append(
+            f"only {drawing.drawn_share:.1%} of cells drawn (content needs "
+            f"{cfg.min_drawn_share:.0%}, or {cfg.min_sparse_share:.1%} joined up)"
+        )
     elif not enough:
-        r.notes.append(f"only {drawing.drawn_share:.1%} of cells drawn and {drawing.connected:.0%} of them "
-                       "touch another: scattered specks, not a screen")
+        r.notes.append(
+            f"only {drawing.drawn_share:.1%} of cells drawn and {drawing.connected:.0%} of them "
+            "touch another: scattered specks, not a screen"
+        )
     elif drawing.breadth < cfg.min_breadth:
         r.notes.append("the drawing is a lone line or a few specks, not a picture")
     return drawing
 
 
-def find_offset(binary: np.ndarray, drawing: Content,
-                atlas: Atlas) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray] | None, str | None]:
+def find_offset(
+    binary: np.ndarray, drawing: Content, atlas: Atlas
+) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray] | None, str | None]:
     """(offset, exact read there or None, where it came from): the kit's tiles place a picture
     exactly (all 256 shifts); any other glyphs by description cost, then by their centred boxes."""
     if not drawing.drawn.any():
@@ -191,8 +217,15 @@ def find_offset(binary: np.ndarray, drawing: Content,
     return exact_phase(binary, atlas.cell), None, "geometry"
 
 
-def judge_grid(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, edges: tuple[np.ndarray, np.ndarray],
-               drawing: Content, cfg: CheckConfig, atlas: Atlas) -> Reading | None:
+def judge_grid(
+    r: ImageReport,
+    binary: np.ndarray,
+    strokes: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray],
+    drawing: Content,
+    cfg: CheckConfig,
+    atlas: Atlas,
+) -> Reading | None:
     """`grid_aligned`, the offset and period, and the read-back at the offset found."""
     c = atlas.cell
     h, w = binary.shape
@@ -217,27 +250,45 @@ def judge_grid(r: ImageReport, binary: np.ndarray, strokes: np.ndarray, edges: t
     r.ascii = grid_text(reading.codes)
     r.offset = list(offset) if found else None
     r.cell_size = float(c) if found and period_ok else period
-    r.criteria["grid_aligned"] = (r.criteria["content"] and found and offset == (0, 0) and period_ok
-                                  and not misfit)
+    r.criteria["grid_aligned"] = (
+        r.criteria["content"] and found and offset == (0, 0) and period_ok and not misfit
+    )
     grid_notes(r, found, offset, period, period_ok, geo.score, drawing, reading, c)
     return reading
 
 
-def grid_notes(r: ImageReport, found: bool, offset: tuple[int, int], period: float | None, period_ok: bool,
-               score: float, drawing: Content, reading: Reading, c: int) -> None:
+def grid_notes(
+    r: ImageReport,
+    found: bool,
+    offset: tuple[int, int],
+    period: float | None,
+    period_ok: bool,
+    score: float,
+    drawing: Content,
+    reading: Reading,
+    c: int,
+) -> None:
     """What a person should know about the grid verdict, in words."""
     if found and offset != (0, 0) and period_ok:
-        r.notes.append(f"content is on a {c} px grid but shifted by {offset[0]},{offset[1]} px (`ascii-lora snap` repairs it)")
+        r.notes.append(
+            f"content is on a {c} px grid but shifted by {offset[0]},{offset[1]} px (`ascii-lora snap` repairs it)"
+        )
     if period is not None and not period_ok:
-        r.notes.append(f"structures repeat every {period:.2f} px, not {c}: rescaled or drawn at another pitch?")
+        r.notes.append(
+            f"structures repeat every {period:.2f} px, not {c}: rescaled or drawn at another pitch?"
+        )
     elif drawing.drawn.any() and not found:
-        r.notes.append(f"no {c} px grid: only {score:.0%} of the drawn ink is reused cell patterns that sit in their cells")
+        r.notes.append(
+            f"no {c} px grid: only {score:.0%} of the drawn ink is reused cell patterns that sit in their cells"
+        )
     unknown = int((reading.drawn & ~reading.confident).sum())
     if unknown:
         r.notes.append(f"{unknown} of {int(reading.drawn.sum())} drawn cells read as no character ('?')")
 
 
-def check_file(path: Path, cfg: CheckConfig, atlas: Atlas | None = None) -> tuple[ImageReport, Reading | None, np.ndarray | None]:
+def check_file(
+    path: Path, cfg: CheckConfig, atlas: Atlas | None = None
+) -> tuple[ImageReport, Reading | None, np.ndarray | None]:
     try:
         gray = load_gray(path)
     except ImageReadError as e:

@@ -16,8 +16,11 @@ from .score import check_file
 
 def step_verdicts(sample_dir: Path, step: int, cfg: CheckConfig, cell_size: int) -> tuple[int, int]:
     """(passed, checked) among the samples named for ``step`` in ``sample_dir`` (unreadable ones fail)."""
-    files = sorted(p for p in Path(sample_dir).glob("*.png")
-                   if (parsed := parse_sample_name(p.stem)) is not None and parsed[1:] == ("step", step))
+    files = sorted(
+        p
+        for p in Path(sample_dir).glob("*.png")
+        if (parsed := parse_sample_name(p.stem)) is not None and parsed[1:] == ("step", step)
+    )
     atlas = get_atlas(cell_size)
     passed = sum(bool(check_file(p, cfg, atlas)[0].passed) for p in files)
     return passed, len(files)

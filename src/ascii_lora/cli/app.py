@@ -30,6 +30,7 @@ TRAINERS = get_args(TrainerConfig.model_fields["kind"].annotation)
 
 # -- parser ------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ascii-lora",
@@ -41,12 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--config", type=Path, default=None, help="experiment TOML (default configs/flux_ascii.toml)")
+        p.add_argument(
+            "--config", type=Path, default=None, help="experiment TOML (default configs/flux_ascii.toml)"
+        )
         p.set_defaults(handler=handler)
         return p
 
-    for add_commands in (_dataset_commands, _train_commands, _check_commands, add_verify_commands,
-                         add_publish_commands):
+    for add_commands in (
+        _dataset_commands,
+        _train_commands,
+        _check_commands,
+        add_verify_commands,
+        add_publish_commands,
+    ):
         add_commands(add)
     return parser
 
@@ -59,8 +67,12 @@ def _dataset_commands(add: Add) -> None:
     p.add_argument("--out", help="output directory (default [dataset] out)")
     p.add_argument("--count", type=_positive, help="number of images (default [dataset] count)")
     p.add_argument("--seed", type=_nonnegative, help="master seed (default [dataset] seed)")
-    p.add_argument("--workers", type=_positive, help="processes (default: number of cores; more are capped at it)")
-    p.add_argument("--oversubscribe", action="store_true", help="allow --workers above the core count (at most 64)")
+    p.add_argument(
+        "--workers", type=_positive, help="processes (default: number of cores; more are capped at it)"
+    )
+    p.add_argument(
+        "--oversubscribe", action="store_true", help="allow --workers above the core count (at most 64)"
+    )
     p.add_argument("--force", action="store_true", help="replace a dataset of another config in --out")
 
     p = add("validate", cmd_validate, "check every image of a dataset pixel by pixel against its .ascii")
@@ -70,59 +82,117 @@ def _dataset_commands(add: Add) -> None:
     p.add_argument("dir", nargs="?", help="dataset directory (default [dataset] out)")
     p.add_argument("--out", help="sheet PNG (default <dir>_preview.png beside the dataset)")
     # a 20 x 20 sheet of 256 px thumbnails is already ~30 MP
-    p.add_argument("--count", type=int_between(1, 400), default=16, help="images on the sheet (default 16, at most 400)")
+    p.add_argument(
+        "--count", type=int_between(1, 400), default=16, help="images on the sheet (default 16, at most 400)"
+    )
     p.add_argument("--columns", type=int_between(1, 20), default=4, help="columns (default 4, at most 20)")
 
 
 def _train_commands(add: Add) -> None:
-    p = add("plan", cmd_plan, "write the run's trainer files (Kohya: dataset_config.toml, prompts, argv; SimpleTuner: config.json, multidatabackend.json) and resolved config")
+    p = add(
+        "plan",
+        cmd_plan,
+        "write the run's trainer files (Kohya: dataset_config.toml, prompts, argv; SimpleTuner: config.json, multidatabackend.json) and resolved config",
+    )
     p.add_argument("--run-dir", help="where to write (default [training] output_dir)")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
     p = add("train", cmd_train, "plan, pre-flight check this machine, then run sd-scripts (CUDA only)")
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
-    p.add_argument("--dry-run", action="store_true", help="write the plan and print the exact command; run nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="write the plan and print the exact command; run nothing"
+    )
     p.add_argument("--resume", action="store_true", help="continue from the newest saved state (or RESUME=1)")
-    p.add_argument("--machine-rank", type=int, default=None, metavar="N", help="this machine's rank with [cluster] "
-                   "num_machines > 1 (else MACHINE_RANK, else SLURM_NODEID); with --dry-run: print machine N's command")
-    p.add_argument("--rehearsal", action="store_true", help=argparse.SUPPRESS)  # `ascii-lora rehearse` only: CPU, stand-ins
+    p.add_argument(
+        "--machine-rank",
+        type=int,
+        default=None,
+        metavar="N",
+        help="this machine's rank with [cluster] "
+        "num_machines > 1 (else MACHINE_RANK, else SLURM_NODEID); with --dry-run: print machine N's command",
+    )
+    p.add_argument(
+        "--rehearsal", action="store_true", help=argparse.SUPPRESS
+    )  # `ascii-lora rehearse` only: CPU, stand-ins
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
-    p = add("stop", cmd_stop, "ask a running training to stop right after its next saved state (nothing lost)")
+    p = add(
+        "stop", cmd_stop, "ask a running training to stop right after its next saved state (nothing lost)"
+    )
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument("--cancel", action="store_true", help="withdraw a pending stop request")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
-    p = add("setup-train", cmd_setup_train, "CUDA box set-up: sd-scripts submodule, packages, model files, tokenizers")
+    p = add(
+        "setup-train",
+        cmd_setup_train,
+        "CUDA box set-up: sd-scripts submodule, packages, model files, tokenizers",
+    )
     p.add_argument("--skip-install", action="store_true", help="do not pip install (packages already there)")
-    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind (simpletuner: its own .venv-simpletuner)")
+    p.add_argument(
+        "--trainer", choices=TRAINERS, help="override [trainer] kind (simpletuner: its own .venv-simpletuner)"
+    )
 
     p = add("inspect", cmd_inspect, "describe a LoRA .safetensors from its header (no torch)")
     p.add_argument("file", help="LoRA .safetensors")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = add("rehearse", cmd_rehearse, "run the real trainer on this plan on the CPU with tiny random stand-in models")
-    p.add_argument("--out", type=Path, default=Path("runs/rehearsal"), help="rehearsal folder (default runs/rehearsal)")
-    p.add_argument("--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)")
-    p.add_argument("--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)")
-    p.add_argument("--train-venv", type=Path, default=Path(".venv-train"), help="train env to build/use (default .venv-train)")
-    p.add_argument("--fp32", action="store_true", help="train in float32 (a CPU without fast bf16: bf16 steps take hours)")
-    p.add_argument("--phases", default="all", metavar="GROUP[,GROUP]",
-                   help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
-                        "interrupt, resume, stop, inspect, check, verify, generate), interop (diffusers and ComfyUI load "
-                        "the LoRA of a rehearsal already in --out), compare (the peers' presets), multi (2 processes, "
-                        "2 machines)")
+    p = add(
+        "rehearse",
+        cmd_rehearse,
+        "run the real trainer on this plan on the CPU with tiny random stand-in models",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/rehearsal"), help="rehearsal folder (default runs/rehearsal)"
+    )
+    p.add_argument(
+        "--cache", type=Path, default=None, help="stand-in models (default .cache/rehearsal/<size>)"
+    )
+    p.add_argument(
+        "--full-size", action="store_true", help="stand-ins of the real sizes at 1024 px (CUDA GPU)"
+    )
+    p.add_argument(
+        "--train-venv",
+        type=Path,
+        default=Path(".venv-train"),
+        help="train env to build/use (default .venv-train)",
+    )
+    p.add_argument(
+        "--fp32",
+        action="store_true",
+        help="train in float32 (a CPU without fast bf16: bf16 steps take hours)",
+    )
+    p.add_argument(
+        "--phases",
+        default="all",
+        metavar="GROUP[,GROUP]",
+        help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
+        "interrupt, resume, stop, inspect, check, verify, generate), interop (diffusers and ComfyUI load "
+        "the LoRA of a rehearsal already in --out), compare (the peers' presets), multi (2 processes, "
+        "2 machines)",
+    )
     add_compare_args(p)
 
 
 def _check_commands(add: Add) -> None:
-    p = add("check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints")
-    p.add_argument("paths", nargs="*", help="images or folders (default: the configured run's sample folder, outputs in <run>/check)")
+    p = add(
+        "check", cmd_check, "score samples against the 16 px grid, read them back as ASCII, rank checkpoints"
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="images or folders (default: the configured run's sample folder, outputs in <run>/check)",
+    )
     p.add_argument("--json", help="write every score as JSON here")
     p.add_argument("--overlay-dir", help="write <image>.overlay.png (grid + unmatched cells | snapped) here")
     p.add_argument("--ascii-dir", help="write the read-back <image>.ascii here")
     p.add_argument("--report-dir", help="report.md + scores.png (default: <sample folder>/../check)")
-    p.add_argument("--run-dir", help="check this run's sample folder, outputs in <run>/check (a run planned with --run-dir)")
-    p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind (where the configured run's samples are)")
+    p.add_argument(
+        "--run-dir",
+        help="check this run's sample folder, outputs in <run>/check (a run planned with --run-dir)",
+    )
+    p.add_argument(
+        "--trainer", choices=TRAINERS, help="override [trainer] kind (where the configured run's samples are)"
+    )
 
     p = add("snap", cmd_snap, "repair near-misses: threshold, move onto the grid, nearest tile per cell")
     p.add_argument("images", nargs="+", help="images or folders")
@@ -149,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.getcwd()
     except FileNotFoundError:  # every relative path would fail with "its folder does not exist"
-        fail("the current folder no longer exists (deleted or moved away while this shell was in it): "
-             "cd into an existing folder and run the command again")
+        fail(
+            "the current folder no longer exists (deleted or moved away while this shell was in it): "
+            "cd into an existing folder and run the command again"
+        )
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -168,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         fail(_os_error_words(e))
         return 2
     except Exception as e:  # noqa: BLE001 - our bug: one line here, the whole trace in a file
-        fail(f"internal error, not a mistake in your input ({_first_line(e)}); the full trace is in "
-             f"{write_trace(e)}: please report it with that file")
+        fail(
+            f"internal error, not a mistake in your input ({_first_line(e)}); the full trace is in "
+            f"{write_trace(e)}: please report it with that file"
+        )
         return 70  # EX_SOFTWARE
     finally:
         restore()

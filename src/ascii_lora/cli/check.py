@@ -27,7 +27,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         paths, outputs = args.paths, CheckOutputs()
     else:
         paths, outputs = configured_run(cfg, Path(args.run_dir) if args.run_dir else None)
-        losses = read_losses(Path(args.run_dir or cfg.training.output_dir))  # the run's validation loss per step
+        losses = read_losses(
+            Path(args.run_dir or cfg.training.output_dir)
+        )  # the run's validation loss per step
     outputs = CheckOutputs(
         json=Path(args.json) if args.json else outputs.json,
         overlay_dir=Path(args.overlay_dir) if args.overlay_dir else outputs.overlay_dir,
@@ -49,10 +51,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             table.add_row(name, "[red]unreadable[/red]", "", "", "", "", "", "", "", "")
             continue
         c = r.criteria
-        table.add_row(name, "[green]pass[/green]" if r.passed else "[red]FAIL[/red]", yn(c["content"]), yn(c["black_background"]),
-                      yn(c["crisp"]), yn(c["grid_aligned"]), f"{r.grid_score:.0%}" if r.grid_score is not None else "-",
-                      f"{r.edge_grey:.1%}", f"{r.offset[0]},{r.offset[1]}" if r.offset else "-",
-                      f"{r.cell_agreement:.0%}" if r.cell_agreement is not None else "-")
+        table.add_row(
+            name,
+            "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
+            yn(c["content"]),
+            yn(c["black_background"]),
+            yn(c["crisp"]),
+            yn(c["grid_aligned"]),
+            f"{r.grid_score:.0%}" if r.grid_score is not None else "-",
+            f"{r.edge_grey:.1%}",
+            f"{r.offset[0]},{r.offset[1]}" if r.offset else "-",
+            f"{r.cell_agreement:.0%}" if r.cell_agreement is not None else "-",
+        )
     console.print(table)
     for r in reports:
         if r.error:
@@ -60,22 +70,44 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if run.scores:
         ct = Table(title="checkpoints", show_edge=False)
-        for col in ("checkpoint", "images", "pass rate", "content", "black bg", "crisp", "aligned", "grid score", "file"):
+        for col in (
+            "checkpoint",
+            "images",
+            "pass rate",
+            "content",
+            "black bg",
+            "crisp",
+            "aligned",
+            "grid score",
+            "file",
+        ):
             ct.add_column(col)
         for s in run.scores:
-            ct.add_row(("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""), str(s.images), f"{s.pass_rate:.0%}",
-                       f"{s.content_rate:.0%}", f"{s.black_rate:.0%}", f"{s.crisp_rate:.0%}", f"{s.aligned_rate:.0%}",
-                       f"{s.mean_grid_score:.2f}", escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-")
+            ct.add_row(
+                ("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""),
+                str(s.images),
+                f"{s.pass_rate:.0%}",
+                f"{s.content_rate:.0%}",
+                f"{s.black_rate:.0%}",
+                f"{s.crisp_rate:.0%}",
+                f"{s.aligned_rate:.0%}",
+                f"{s.mean_grid_score:.2f}",
+                escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-",
+            )
         console.print(ct)
         best = run.best
         if best is None:
             say("no best checkpoint: no trained checkpoint draws content in at least half of its samples")
         else:
-            say(f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}")
+            say(
+                f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}"
+            )
         if run.report_dir is not None:  # always set once checkpoints were scored
             say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
     n = len(reports)
-    say(f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable")
+    say(
+        f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable"
+    )
     return run.exit_code
 
 
@@ -89,8 +121,10 @@ def cmd_snap(args: argparse.Namespace) -> int:
         if s.error:
             fail(f"{s.source}: {s.error}")
         else:
-            say(f"{s.source} -> {s.png}: moved by {s.offset[0]},{s.offset[1]} px, "
-                f"{s.repaired} cells redrawn as read, {s.unknown} unreadable kept as drawn ('?')")
+            say(
+                f"{s.source} -> {s.png}: moved by {s.offset[0]},{s.offset[1]} px, "
+                f"{s.repaired} cells redrawn as read, {s.unknown} unreadable kept as drawn ('?')"
+            )
     errors = sum(1 for s in results if s.error)
     say(f"{len(results) - errors} snapped into {out}, {errors} unreadable")
     return 2 if errors else 0

@@ -15,10 +15,13 @@ from .common import human_bytes
 
 # -- dataset -----------------------------------------------------------------------------------
 
+
 def cmd_dataset(args: argparse.Namespace) -> int:
     from ..dataset.writer import worker_count, write_dataset
 
-    overrides = {k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None}
+    overrides = {
+        k: v for k, v in {"count": args.count, "seed": args.seed, "out": args.out}.items() if v is not None
+    }
     flags: dict[tuple[str, ...], str] = {("dataset", k): f"--{k}" for k in overrides}
     cfg = load_config(args.config, {"dataset": overrides} if overrides else None, flags).dataset
     workers, capped = worker_count(args.workers, args.oversubscribe)
@@ -26,7 +29,10 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         say(capped)
     out = Path(cfg.out)
     summary = write_dataset(
-        cfg, out, workers=workers, force=args.force,
+        cfg,
+        out,
+        workers=workers,
+        force=args.force,
         progress=lambda it, n: track(it, n, "drawing"),
     )
     table = Table(title=f"dataset {escape(str(out))}", show_edge=False)
@@ -46,6 +52,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 # -- validate ----------------------------------------------------------------------------------
 
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from ..dataset.validate import validate_dir
 
@@ -53,18 +60,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     directory = Path(args.dir or cfg.out)
     if not directory.is_dir():
         raise UserError(f"{directory}: not a directory (run `make dataset` first or pass DIR)")
-    n, problems = validate_dir(directory, cfg.resolution, cfg.cell_size, progress=lambda it, k: track(it, k, "validating"))
+    n, problems = validate_dir(
+        directory, cfg.resolution, cfg.cell_size, progress=lambda it, k: track(it, k, "validating")
+    )
     for p in problems:
         fail(f"{directory / p.file}: {p.message}")
     if n == 0:
         fail(f"{directory}: no PNG images found")
         return 1
     bad = len({p.file for p in problems if p.file.endswith(".png")})
-    say(f"{n} images checked in {directory}: {n - bad if bad <= n else 0} perfect, {len(problems)} problem(s)")
+    say(
+        f"{n} images checked in {directory}: {n - bad if bad <= n else 0} perfect, {len(problems)} problem(s)"
+    )
     return 1 if problems else 0
 
 
 # -- preview -----------------------------------------------------------------------------------
+
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from ..dataset.preview import contact_sheet, default_sheet_path, sheet_png, spread

@@ -19,13 +19,24 @@ def add_compare_args(p: argparse.ArgumentParser) -> None:
     from ..rehearse.peers import classes_with_peers
     from .common import int_between
 
-    p.add_argument("--compare", action="store_true",
-                   help="only: train our profile and each peer kit's preset of its card class side by side "
-                        "(<out>/compare)")
-    p.add_argument("--steps", type=int_between(2, 1000), default=None,
-                   help="--compare: steps per side (default 2; 20 with --full-size)")
-    p.add_argument("--vram-profile", action="append", choices=classes_with_peers(),
-                   help="--compare: card class to compare (repeatable; default [hardware] vram_profile)")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="only: train our profile and each peer kit's preset of its card class side by side "
+        "(<out>/compare)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int_between(2, 1000),
+        default=None,
+        help="--compare: steps per side (default 2; 20 with --full-size)",
+    )
+    p.add_argument(
+        "--vram-profile",
+        action="append",
+        choices=classes_with_peers(),
+        help="--compare: card class to compare (repeatable; default [hardware] vram_profile)",
+    )
 
 
 def _in_venv(venv: Path) -> bool:
@@ -74,9 +85,13 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         import torch
 
         if not torch.cuda.is_available():
-            raise UserError("rehearse --full-size: stand-ins of the real sizes need a CUDA GPU (about 40 GB of files, 1024 px)")
+            raise UserError(
+                "rehearse --full-size: stand-ins of the real sizes need a CUDA GPU (about 40 GB of files, 1024 px)"
+            )
         problem = train_env.sd_scripts_problem(root)
-        if problem and not os.environ.get("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL"):  # a device copy has no submodule .git
+        if problem and not os.environ.get(
+            "ASCII_LORA_SD_SCRIPTS_FROM_TARBALL"
+        ):  # a device copy has no submodule .git
             raise UserError(problem)
         return _full_size(root, args)
     problem = train_env.sd_scripts_problem(root)
@@ -92,8 +107,10 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     sizes = st.Sizes.tiny()
     cache = args.cache or root / ".cache" / "rehearsal" / "tiny"
-    say(f"rehearsal in {args.out}: the pinned sd-scripts trains this plan on the CPU with random stand-ins "
-        f"({sizes.double_blocks}+{sizes.single_blocks} FLUX blocks, {sizes.t5_layers} T5 layers); stand-ins in {cache}")
+    say(
+        f"rehearsal in {args.out}: the pinned sd-scripts trains this plan on the CPU with random stand-ins "
+        f"({sizes.double_blocks}+{sizes.single_blocks} FLUX blocks, {sizes.t5_layers} T5 layers); stand-ins in {cache}"
+    )
 
     status = console.status("starting", spinner="dots")
     status.start()
@@ -111,7 +128,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         status.stop()
     total = sum(p.seconds for p in result.phases)
     verdict = "every phase held" if result.ok else f"{sum(not p.ok for p in result.phases)} phase(s) failed"
-    say(f"rehearsal {verdict} in {total / 60:.1f} min; summary {result.out / 'rehearsal.json'}, logs in {result.out}")
+    say(
+        f"rehearsal {verdict} in {total / 60:.1f} min; summary {result.out / 'rehearsal.json'}, logs in {result.out}"
+    )
     return 0 if result.ok else 1
 
 
@@ -130,8 +149,10 @@ def _full_size(root: Path, args: argparse.Namespace) -> int:
         elif r.get("exit_code"):
             say(f"{r['profile']:>6}: FAIL exit {r['exit_code']}: {r.get('error', '')}")
         else:
-            say(f"{r['profile']:>6}: peak {r.get('peak_allocated_gib', '?')} GiB allocated / {r.get('peak_reserved_gib', '?')} GiB "
-                f"reserved, {r.get('seconds_per_step', '?')} s/step (batch {r['batch']}) on {r['card']}")
+            say(
+                f"{r['profile']:>6}: peak {r.get('peak_allocated_gib', '?')} GiB allocated / {r.get('peak_reserved_gib', '?')} GiB "
+                f"reserved, {r.get('seconds_per_step', '?')} s/step (batch {r['batch']}) on {r['card']}"
+            )
     trained = next((r for r in rows if r["profile"] == "24gb" and r.get("exit_code") == 0), None)
     drawing: list[dict] = []
     if trained is None:
@@ -144,9 +165,11 @@ def _full_size(root: Path, args: argparse.Namespace) -> int:
             if r.get("exit_code"):
                 say(f"{r['precision']:>6} drawing: FAIL exit {r['exit_code']}: {r.get('error', '')}")
             else:
-                say(f"{r['precision']:>6} drawing: load {r.get('load_s', '?')} s, {r.get('seconds_per_picture', '?')} s/picture "
+                say(
+                    f"{r['precision']:>6} drawing: load {r.get('load_s', '?')} s, {r.get('seconds_per_picture', '?')} s/picture "
                     f"({r['size']}, {r['steps']} steps; first {r.get('first_picture_s', '?')} s), peak "
-                    f"{r.get('peak_allocated_gib', '?')} / {r.get('peak_reserved_gib', '?')} GiB on {r['card']}")
+                    f"{r.get('peak_allocated_gib', '?')} / {r.get('peak_reserved_gib', '?')} GiB on {r['card']}"
+                )
     say(f"results: {Path(args.out) / 'profiles.json'}, {Path(args.out) / 'drawing.json'}")
     ok = all(not r.get("exit_code") and "skipped" not in r for r in rows)
     return 0 if ok and trained is not None and all(not r.get("exit_code") for r in drawing) else 1
@@ -162,13 +185,17 @@ def _compare(root: Path, args: argparse.Namespace, cfg) -> int:
     if refusal:
         raise UserError(refusal)
     problem = train_env.sd_scripts_problem(root)
-    if problem and not (args.full_size and os.environ.get("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL")):  # a device copy
+    if problem and not (
+        args.full_size and os.environ.get("ASCII_LORA_SD_SCRIPTS_FROM_TARBALL")
+    ):  # a device copy
         raise UserError(problem)
     classes = args.vram_profile or [cfg.hardware.vram_profile]
     steps = args.steps or (20 if args.full_size else 2)
     cache = args.cache or root / ".cache" / "rehearsal" / ("full" if args.full_size else "tiny")
     out = Path(args.out) / "compare"
-    say(f"compare in {out}: ours vs the peers' presets for {', '.join(classes)}, {steps} steps each, stand-ins in {cache}")
+    say(
+        f"compare in {out}: ours vs the peers' presets for {', '.join(classes)}, {steps} steps each, stand-ins in {cache}"
+    )
     data, models = cmp.prepare(cfg, root, Path(args.out), cache, args.full_size, log=say)
     result = cmp.compare(cfg, root, out, models, data, classes, steps, args.full_size, log=say)
     console.print(escape(table(result)), soft_wrap=True)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # -- plan / train ------------------------------------------------------------------------------
 
+
 def _root() -> Path:
     """The checkout: where vendor/, data/ and models/ live. Commands run from it (make does)."""
     return Path.cwd()
@@ -52,8 +53,13 @@ def _context(args: argparse.Namespace, resume: bool = False) -> Context:
     if resume:
         cfg, asked = with_resume(cfg, _resume_request(args))
     root = _root()
-    return Context(cfg, root, run_dir_of(root, cfg.training.output_dir, getattr(args, "run_dir", None)),
-                   trainer_for(cfg), asked)
+    return Context(
+        cfg,
+        root,
+        run_dir_of(root, cfg.training.output_dir, getattr(args, "run_dir", None)),
+        trainer_for(cfg),
+        asked,
+    )
 
 
 def _warn(text: str) -> None:
@@ -79,7 +85,9 @@ def _plan(ctx: Context, machine=None, quiet: bool = False):
 
     for w in [] if quiet else ctx.cfg.warnings():
         _warn(w)
-    return plan_run(ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, (lambda w: None) if quiet else _warn, machine)
+    return plan_run(
+        ctx.trainer, ctx.cfg, ctx.root, ctx.run_dir, ctx.asked, (lambda w: None) if quiet else _warn, machine
+    )
 
 
 def _say_estimate(ctx: Context, plan) -> None:
@@ -99,7 +107,9 @@ def _step_samples(ctx: Context, plan):
 
     segment = getattr(plan, "segment", None)
     offset = segment.offset if segment is not None else 0
-    folder = (segment.output_dir if segment is not None else plan.run_dir) / "sample"  # sd-scripts' <output_dir>/sample
+    folder = (
+        segment.output_dir if segment is not None else plan.run_dir
+    ) / "sample"  # sd-scripts' <output_dir>/sample
 
     def describe(step: int) -> str:
         return verdict_text(*step_verdicts(folder, step - offset, ctx.cfg.check, ctx.cfg.dataset.cell_size))
@@ -113,7 +123,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for path in ctx.trainer.write_plan(plan, ctx.root):
         say(f"wrote {path}")
     _say_estimate(ctx, plan)
-    say(f"{ctx.trainer.label} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command")
+    say(
+        f"{ctx.trainer.label} plan ready in {plan.run_dir}: `make train` checks the machine, then runs train.sh's command"
+    )
     return 0
 
 
@@ -129,8 +141,14 @@ def _preflight_passed(ctx: Context, plans: dict, machine, rehearsal: bool) -> bo
         probes = rehearsal_probes(ctx.cfg.hardware.num_gpus)
     checks = ctx.trainer.preflight(ctx.cfg, plans["mine"], ctx.root, probes)
     if not [c for c in checks if c.ok is False]:
-        checks += ctx.trainer.cluster_checks(ctx.cfg, plans, ctx.root, machine, lambda m: _plan(ctx, m, quiet=True),
-                                             (probes or Probes()).head(ctx.root))
+        checks += ctx.trainer.cluster_checks(
+            ctx.cfg,
+            plans,
+            ctx.root,
+            machine,
+            lambda m: _plan(ctx, m, quiet=True),
+            (probes or Probes()).head(ctx.root),
+        )
     for c in checks:
         mark = {True: "[green]  ok[/green]", False: "[red]FAIL[/red]", None: "  - "}[c.ok]
         fix = f" [dim]->[/dim] {escape(c.fix)}" if c.ok is False and c.fix else ""
@@ -151,7 +169,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     ctx = _context(args, resume=True)
     machine = this_machine(ctx.cfg, getattr(args, "machine_rank", None), os.environ)
     if machine.is_head:  # the head owns the run directory: segments, plan files, run.json
-        for a in ctx.trainer.adopt_leftovers(ctx.cfg, ctx.run_dir):  # a launcher killed outright left a segment
+        for a in ctx.trainer.adopt_leftovers(
+            ctx.cfg, ctx.run_dir
+        ):  # a launcher killed outright left a segment
             _report_adoption(a)
     plan = _plan(ctx)
     if machine.is_head:
@@ -176,8 +196,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = machine.log(plan.run_dir)
     say(f"launching; log: {log}")
     try:
-        code, adoption = ctx.trainer.launch(ctx.cfg, plan, ctx.root, log, say, argv, machine, plans,
-                                            samples=_step_samples(ctx, plan))
+        code, adoption = ctx.trainer.launch(
+            ctx.cfg, plan, ctx.root, log, say, argv, machine, plans, samples=_step_samples(ctx, plan)
+        )
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     _report_adoption(adoption)
@@ -194,24 +215,35 @@ def cmd_stop(args: argparse.Namespace) -> int:
     cfg, run_dir = ctx.cfg, ctx.run_dir
     if args.cancel:
         cancelled = ctx.trainer.cancel_stop(cfg, run_dir)
-        say(f"stop request withdrawn in {run_dir}" if cancelled else f"no stop request was pending in {run_dir}")
+        say(
+            f"stop request withdrawn in {run_dir}"
+            if cancelled
+            else f"no stop request was pending in {run_dir}"
+        )
         return 0
     req = ctx.trainer.request_stop(cfg, run_dir)
     now = f"at step {req.step}" if req.step is not None else "before its first step"
-    say(f"asked the training in {run_dir} ({now}) to stop right after it saves its state at step {req.next_save} "
+    say(
+        f"asked the training in {run_dir} ({now}) to stop right after it saves its state at step {req.next_save} "
         f"(one every {cfg.training.save_every_n_steps} steps); nothing will be lost. `make train RESUME=1` continues "
-        "from it; `ascii-lora stop --cancel` withdraws the request")
+        "from it; `ascii-lora stop --cancel` withdraws the request"
+    )
     return 0
 
 
 def _report_adoption(a) -> None:
     if a is None:
         return
-    say(f"resumed segment from step {a.offset}: {len(a.moved)} file(s) renumbered into the run directory"
-        + (f", last saved step {a.last_step}" if a.last_step is not None else ", no step saved"))
+    say(
+        f"resumed segment from step {a.offset}: {len(a.moved)} file(s) renumbered into the run directory"
+        + (f", last saved step {a.last_step}" if a.last_step is not None else ", no step saved")
+    )
     if a.kept:
-        err_console.print(f"[yellow]warning:[/yellow] kept in {escape(str(a.segment))} (name taken in the run directory): "
-                          f"{escape(', '.join(a.kept))}", soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/yellow] kept in {escape(str(a.segment))} (name taken in the run directory): "
+            f"{escape(', '.join(a.kept))}",
+            soft_wrap=True,
+        )
 
 
 def cmd_setup_train(args: argparse.Namespace) -> int:
@@ -241,9 +273,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         table.add_column("value", overflow="fold")
         blocks = "; ".join(f"{k} {v[0]}-{v[-1]} ({len(v)})" for k, v in info.blocks.items())
         for k, v in (
-            ("rank", info.rank), ("alpha", info.alpha), ("module", info.module), ("base model", info.base_model),
-            ("modules", info.modules), ("blocks", blocks + (f"; {info.other_modules} other" if info.other_modules else "")),
-            ("dtype", info.dtype), ("parameters", f"{info.parameters:,}"),
+            ("rank", info.rank),
+            ("alpha", info.alpha),
+            ("module", info.module),
+            ("base model", info.base_model),
+            ("modules", info.modules),
+            ("blocks", blocks + (f"; {info.other_modules} other" if info.other_modules else "")),
+            ("dtype", info.dtype),
+            ("parameters", f"{info.parameters:,}"),
             *info.training.items(),
         ):
             table.add_row(escape(str(k)), escape(str(v)))

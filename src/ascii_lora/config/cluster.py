@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # A host name (RFC 1123 labels) or an IPv4/IPv6 address: what torch.distributed can dial. Anything
 # else (a space, a scheme, a leading '-') would reach accelerate's argv as something other than an address.
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _IPV6 = re.compile(r"^[0-9A-Fa-f:.]+$")
 
 
@@ -24,15 +26,23 @@ class ClusterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
-    num_machines: int = Field(1, ge=1, le=1024, description="Machines taking part; each runs [hardware] num_gpus processes.")
+    num_machines: int = Field(
+        1, ge=1, le=1024, description="Machines taking part; each runs [hardware] num_gpus processes."
+    )
     main_process_ip: str | None = Field(
-        None, description="Address of the head machine (rank 0) that every machine dials; required when num_machines > 1."
+        None,
+        description="Address of the head machine (rank 0) that every machine dials; required when num_machines > 1.",
     )
-    main_process_port: int = Field(29500, ge=1, le=65535, description="Port the head listens on (torch.distributed's default).")
+    main_process_port: int = Field(
+        29500, ge=1, le=65535, description="Port the head listens on (torch.distributed's default)."
+    )
     rdzv_backend: Literal["static", "c10d"] = Field(
-        "static", description="Rendezvous: static (fixed ranks, the head's address) or c10d (torch's elastic store)."
+        "static",
+        description="Rendezvous: static (fixed ranks, the head's address) or c10d (torch's elastic store).",
     )
-    same_network: bool = Field(True, description="All machines on one local network (accelerate's same_network).")
+    same_network: bool = Field(
+        True, description="All machines on one local network (accelerate's same_network)."
+    )
 
     @field_validator("main_process_ip")
     @classmethod
@@ -42,7 +52,9 @@ class ClusterConfig(BaseModel):
         if ":" in v and _IPV6.match(v):
             return v
         if not _HOST.match(v):
-            raise ValueError(f"main_process_ip {v!r} is not a host name or IP address (e.g. \"10.0.0.1\" or \"node001\")")
+            raise ValueError(
+                f'main_process_ip {v!r} is not a host name or IP address (e.g. "10.0.0.1" or "node001")'
+            )
         return v
 
     @model_validator(mode="after")

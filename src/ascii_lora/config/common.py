@@ -43,8 +43,10 @@ def _kohya_args(name: str, items: list[str]) -> list[str]:
     """sd-scripts splits each item on '=' into a key and a value; anything else crashes it or smuggles a flag."""
     for item in items:
         if item.lstrip().startswith("-"):
-            raise ValueError(f"{name} item {item!r} starts with '-': it would reach the trainer as a flag of its own "
-                             "(--); write key=value")
+            raise ValueError(
+                f"{name} item {item!r} starts with '-': it would reach the trainer as a flag of its own "
+                "(--); write key=value"
+            )
         if _no_control(item) or "=" not in item or not item.split("=", 1)[0].strip():
             raise ValueError(f"{name} item {item!r} must be one key=value without control characters")
     return items
@@ -60,4 +62,3 @@ class Strict(BaseModel):
 def _check_range(name: str, value: tuple[int, int] | tuple[float, float]) -> None:
     if value[0] > value[1]:
         raise ValueError(f"{name} must be [min, max] with min <= max, got {list(value)}")
-

@@ -12,13 +12,27 @@ from .common import MAX_CELLS, MAX_WEIGHT, ConfigPath, FloatRange, IntRange, Str
 class FamilyMix(Strict):
     """Relative weights of the structure families; 0 leaves a family out."""
 
-    dungeon: float = Field(2.0, ge=0, le=MAX_WEIGHT, description="BSP rooms joined by corridors, doors at room walls.")
-    rooms_and_mazes: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Rooms in a pruned winding maze (classic roguelike).")
-    cave: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Cellular-automaton caves, every chamber tunnelled together.")
-    maze: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="Perfect mazes (recursive backtracker or Prim).")
-    corridor: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Long straight and turning corridors running off the edges.")
-    text: float = Field(1.5, ge=0, le=MAX_WEIGHT, description="Framed text panels and terminal screens of real words.")
-    mixed: float = Field(1.0, ge=0, le=MAX_WEIGHT, description="BSP layouts with caves grown inside some leaves.")
+    dungeon: float = Field(
+        2.0, ge=0, le=MAX_WEIGHT, description="BSP rooms joined by corridors, doors at room walls."
+    )
+    rooms_and_mazes: float = Field(
+        1.5, ge=0, le=MAX_WEIGHT, description="Rooms in a pruned winding maze (classic roguelike)."
+    )
+    cave: float = Field(
+        1.5, ge=0, le=MAX_WEIGHT, description="Cellular-automaton caves, every chamber tunnelled together."
+    )
+    maze: float = Field(
+        1.0, ge=0, le=MAX_WEIGHT, description="Perfect mazes (recursive backtracker or Prim)."
+    )
+    corridor: float = Field(
+        1.5, ge=0, le=MAX_WEIGHT, description="Long straight and turning corridors running off the edges."
+    )
+    text: float = Field(
+        1.5, ge=0, le=MAX_WEIGHT, description="Framed text panels and terminal screens of real words."
+    )
+    mixed: float = Field(
+        1.0, ge=0, le=MAX_WEIGHT, description="BSP layouts with caves grown inside some leaves."
+    )
 
     @model_validator(mode="after")
     def _some_family(self) -> FamilyMix:
@@ -32,7 +46,8 @@ class FamilyMix(Strict):
 
 class DungeonParams(Strict):
     min_leaf: IntRange = Field(
-        (9, 18), description="Smallest BSP leaf side in cells, drawn per image from [min, max]; smaller means more rooms."
+        (9, 18),
+        description="Smallest BSP leaf side in cells, drawn per image from [min, max]; smaller means more rooms.",
     )
     room_fill: FloatRange = Field(
         (0.45, 0.9), description="Room side as a share of its leaf side, drawn per room from [min, max]."
@@ -50,9 +65,13 @@ class DungeonParams(Strict):
 
 
 class RoomsAndMazesParams(Strict):
-    room_attempts: int = Field(60, ge=1, le=1000, description="Room placements tried; overlaps are discarded.")
+    room_attempts: int = Field(
+        60, ge=1, le=1000, description="Room placements tried; overlaps are discarded."
+    )
     room_size: IntRange = Field((3, 11), description="Room side in cells [min, max], odd sizes are used.")
-    extra_door_chance: float = Field(0.06, ge=0, le=1, description="Chance to open a redundant connector (loops).")
+    extra_door_chance: float = Field(
+        0.06, ge=0, le=1, description="Chance to open a redundant connector (loops)."
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> RoomsAndMazesParams:
@@ -128,12 +147,16 @@ class CorridorParams(Strict):
 
 
 class TextParams(Strict):
-    terminal_chance: float = Field(0.4, ge=0, le=1, description="Share of text images drawn as terminal screens.")
+    terminal_chance: float = Field(
+        0.4, ge=0, le=1, description="Share of text images drawn as terminal screens."
+    )
     uppercase_chance: float = Field(0.3, ge=0, le=1, description="Share of panels written in capitals.")
 
 
 class MixedParams(Strict):
-    cave_leaf_chance: float = Field(0.45, ge=0, le=1, description="Chance that a BSP leaf holds a cave, not a room.")
+    cave_leaf_chance: float = Field(
+        0.45, ge=0, le=1, description="Chance that a BSP leaf holds a cave, not a room."
+    )
 
 
 class DatasetConfig(Strict):
@@ -149,13 +172,21 @@ class DatasetConfig(Strict):
         ),
     )
     seed: int = Field(20261125, ge=0, description="Master seed; image i depends only on (seed, i).")
-    out: ConfigPath = Field("data/ascii_training_data", description="Output directory, relative to the working directory.")
-    resolution: int = Field(1024, ge=64, le=4096, description="Image side in pixels; a multiple of cell_size.")
+    out: ConfigPath = Field(
+        "data/ascii_training_data", description="Output directory, relative to the working directory."
+    )
+    resolution: int = Field(
+        1024, ge=64, le=4096, description="Image side in pixels; a multiple of cell_size."
+    )
     cell_size: int = Field(16, description="Cell side in pixels: 16 = one FLUX token (VAE 8x, 2x2 patches).")
-    outline_chance: float = Field(0.35, ge=0, le=1, description="Share of maps drawn with line walls, not brick blocks.")
+    outline_chance: float = Field(
+        0.35, ge=0, le=1, description="Share of maps drawn with line walls, not brick blocks."
+    )
     mix: FamilyMix = Field(default_factory=FamilyMix, description="Relative weight of each structure family.")
     dungeon: DungeonParams = Field(default_factory=DungeonParams, description="Dungeon (BSP) parameters.")
-    rooms_and_mazes: RoomsAndMazesParams = Field(default_factory=RoomsAndMazesParams, description="Rooms-and-mazes parameters.")
+    rooms_and_mazes: RoomsAndMazesParams = Field(
+        default_factory=RoomsAndMazesParams, description="Rooms-and-mazes parameters."
+    )
     cave: CaveParams = Field(default_factory=CaveParams, description="Cave parameters (also used by mixed).")
     maze: MazeParams = Field(default_factory=MazeParams, description="Maze parameters.")
     corridor: CorridorParams = Field(default_factory=CorridorParams, description="Corridor parameters.")
@@ -167,22 +198,37 @@ class DatasetConfig(Strict):
         if self.cell_size not in (8, 16, 32):
             raise ValueError(f"cell_size must be 8, 16 or 32 (16 matches a FLUX token), got {self.cell_size}")
         if self.resolution % self.cell_size:
-            raise ValueError(
-                f"resolution {self.resolution} is not a multiple of cell_size {self.cell_size}"
-            )
+            raise ValueError(f"resolution {self.resolution} is not a multiple of cell_size {self.cell_size}")
         if self.resolution // self.cell_size < 24:
             raise ValueError("resolution / cell_size must give at least 24 cells per side")
         n = self.cells
         for key, value, most, why in (
-            ("corridor] width", self.corridor.width[1], (n - 1) // 2 - 2, "a corridor and its walls must fit twice across the grid"),
+            (
+                "corridor] width",
+                self.corridor.width[1],
+                (n - 1) // 2 - 2,
+                "a corridor and its walls must fit twice across the grid",
+            ),
             ("dungeon] min_leaf", self.dungeon.min_leaf[1], n, "a leaf cannot be larger than the grid"),
-            ("rooms_and_mazes] room_size", self.rooms_and_mazes.room_size[1], n - 2, "a room and its walls must fit the grid"),
-            ("maze] nodes", self.maze.nodes[0], (n - 3) // 2, "the smallest maze must fit inside its outer wall"),
+            (
+                "rooms_and_mazes] room_size",
+                self.rooms_and_mazes.room_size[1],
+                n - 2,
+                "a room and its walls must fit the grid",
+            ),
+            (
+                "maze] nodes",
+                self.maze.nodes[0],
+                (n - 3) // 2,
+                "the smallest maze must fit inside its outer wall",
+            ),
             ("cave] min_chamber", self.cave.min_chamber, n * n, "no chamber is larger than the grid"),
         ):
             if value > most:
-                raise ValueError(f"[dataset.{key} {value} does not fit a grid of {n}x{n} cells (resolution {self.resolution} / "
-                                 f"cell_size {self.cell_size}): at most {most}; {why}")
+                raise ValueError(
+                    f"[dataset.{key} {value} does not fit a grid of {n}x{n} cells (resolution {self.resolution} / "
+                    f"cell_size {self.cell_size}): at most {most}; {why}"
+                )
         return self
 
     @property

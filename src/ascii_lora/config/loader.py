@@ -52,8 +52,12 @@ def _location(loc: tuple[Any, ...], root: type[BaseModel] = ExperimentConfig) ->
     return where + (f"[{index}]" if index is not None else "")
 
 
-def format_validation_error(source: str, err: ValidationError, flags: dict[tuple[str, ...], str] | None = None,
-                            root: type[BaseModel] = ExperimentConfig) -> str:
+def format_validation_error(
+    source: str,
+    err: ValidationError,
+    flags: dict[tuple[str, ...], str] | None = None,
+    root: type[BaseModel] = ExperimentConfig,
+) -> str:
     """First problem of a pydantic error as ``file: [table] key: message (got value)``.
 
     ``flags`` maps a config key to the command-line flag that set it: a bad ``--count`` is blamed on
@@ -77,7 +81,9 @@ def format_validation_error(source: str, err: ValidationError, flags: dict[tuple
             lines.append(f"{source}: {msg}{got_s}")
         else:
             lines.append(f"{source}: {where}: {msg}{got_s}" if where else f"{source}: {msg}{got_s}")
-    return lines[0] if len(lines) == 1 else lines[0] + f" (+{len(lines) - 1} more: " + "; ".join(lines[1:]) + ")"
+    return (
+        lines[0] if len(lines) == 1 else lines[0] + f" (+{len(lines) - 1} more: " + "; ".join(lines[1:]) + ")"
+    )
 
 
 MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few KiB; /dev/zero must not fill memory
@@ -88,10 +94,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: config file not found (pass --config FILE or CONFIG=...)")
     if os.path.isdir(path):
         raise UserError(f"{path}: is a directory, expected a .toml file")
-    raw = b"" if os.path.realpath(path) == os.devnull else read_regular(path, MAX_CONFIG_BYTES)  # /dev/null: "no settings"
+    raw = (
+        b"" if os.path.realpath(path) == os.devnull else read_regular(path, MAX_CONFIG_BYTES)
+    )  # /dev/null: "no settings"
     if raw.startswith(b"\xef\xbb\xbf"):  # tomllib would say "Invalid statement (at line 1, column 1)"
-        raise UserError(f"{path}: starts with a byte-order mark (BOM), which TOML does not allow; "
-                        "save it as UTF-8 without BOM")
+        raise UserError(
+            f"{path}: starts with a byte-order mark (BOM), which TOML does not allow; "
+            "save it as UTF-8 without BOM"
+        )
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -109,8 +119,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,
-                flags: dict[tuple[str, ...], str] | None = None) -> ExperimentConfig:
+def load_config(
+    path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    flags: dict[tuple[str, ...], str] | None = None,
+) -> ExperimentConfig:
     """Read ``path`` (default ``configs/flux_ascii.toml`` when it exists), apply CLI overrides, validate.
 
     ``flags`` names the command-line flag of each override, for the error message.

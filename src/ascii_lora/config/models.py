@@ -107,11 +107,17 @@ class ExperimentConfig(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training run.")
     sample: SampleConfig = Field(default_factory=SampleConfig, description="Samples drawn during training.")
     hardware: HardwareConfig = Field(default_factory=HardwareConfig, description="GPU profile.")
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Several machines under accelerate.")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="Several machines under accelerate."
+    )
     check: CheckConfig = Field(default_factory=CheckConfig, description="Sample checker thresholds.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Which trainer runs the plan.")
-    verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Drawing with the trained LoRA after training.")
-    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Held-out images and their loss.")
+    verify: VerifyConfig = Field(
+        default_factory=VerifyConfig, description="Drawing with the trained LoRA after training."
+    )
+    validation: ValidationConfig = Field(
+        default_factory=ValidationConfig, description="Held-out images and their loss."
+    )
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="A webhook told about the run.")
 
     @model_validator(mode="after")
@@ -122,10 +128,14 @@ class ExperimentConfig(Strict):
                 f"{self.dataset.resolution}; Kohya would resize the images off the grid"
             )
         if self.training.flip_aug and self.dataset.mix.text > 0:
-            raise ValueError("[training] flip_aug = true mirrors the glyphs of the text family; set flip_aug = false or [dataset.mix] text = 0")
+            raise ValueError(
+                "[training] flip_aug = true mirrors the glyphs of the text family; set flip_aug = false or [dataset.mix] text = 0"
+            )
         p = self.hardware.profile
         if p.needs_8bit_optimizer and not self.optimizer.type.endswith("8bit"):
-            raise ValueError(f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}")
+            raise ValueError(
+                f"[hardware] vram_profile {self.hardware.vram_profile} needs an 8-bit optimizer (adamw8bit), got [optimizer] type {self.optimizer.type!r}"
+            )
         held_out_images(self.validation, self.dataset.count)  # one line when it leaves no training image
         if self.trainer.kind == "simpletuner":
             refused = simpletuner_refusals(self)
@@ -137,15 +147,23 @@ class ExperimentConfig(Strict):
         """Legal but suspicious settings: printed, never fatal."""
         out = []
         if self.network.alpha > self.network.dim:
-            out.append(f"[network] alpha {self.network.alpha:g} > dim {self.network.dim}: updates are scaled up by {self.network.alpha / self.network.dim:g}x")
+            out.append(
+                f"[network] alpha {self.network.alpha:g} > dim {self.network.dim}: updates are scaled up by {self.network.alpha / self.network.dim:g}x"
+            )
         if self.training.save_every_n_steps > self.training.max_train_steps:
-            out.append("[training] save_every_n_steps > max_train_steps: only the final LoRA is saved and the run cannot resume midway")
+            out.append(
+                "[training] save_every_n_steps > max_train_steps: only the final LoRA is saved and the run cannot resume midway"
+            )
         if self.sample.every_n_steps > self.training.max_train_steps:
-            out.append("[sample] every_n_steps > max_train_steps: no samples during training, nothing for `make check`")
+            out.append(
+                "[sample] every_n_steps > max_train_steps: no samples during training, nothing for `make check`"
+            )
         if self.training.mixed_precision == "fp16":
             out.append("[training] mixed_precision fp16: FLUX is trained in bf16; fp16 overflows are likely")
         if self.optimizer.learning_rate > 2e-3:
-            out.append(f"[optimizer] learning_rate {self.optimizer.learning_rate:g} is very high for a rank-{self.network.dim} FLUX LoRA")
+            out.append(
+                f"[optimizer] learning_rate {self.optimizer.learning_rate:g} is very high for a rank-{self.network.dim} FLUX LoRA"
+            )
         held = validation_warning(self.validation, self.dataset.count)
         if held:
             out.append(held)

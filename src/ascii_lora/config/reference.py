@@ -35,7 +35,9 @@ def tables(model: BaseModel, prefix: str) -> list[str]:
         if isinstance(value, BaseModel):
             nested.append((f"{prefix}.{name}" if prefix else name, value))
         else:
-            rows.append(f"| `{name}` | {_default(model, name)} | {(field.description or '').replace('|', '/')} |")
+            rows.append(
+                f"| `{name}` | {_default(model, name)} | {(field.description or '').replace('|', '/')} |"
+            )
     if rows:
         lines += [f"### `[{prefix}]`", "", "| key | default | meaning |", "|---|---|---|", *rows, ""]
     for p, m in nested:

@@ -24,9 +24,12 @@ def _shareable(items: list[str]) -> list[str]:
         key, value = (s.strip() for s in item.split("=", 1))
         rule = UNSHAREABLE_NETWORK_ARGS.get(key)
         if rule and (rule[0] is None or value.lower() == rule[0]):
-            raise ValueError(f"args item {item!r} {rule[1]}; remove it "
-                             "(train_blocks, *_dim and dropout args stay loadable)")
+            raise ValueError(
+                f"args item {item!r} {rule[1]}; remove it "
+                "(train_blocks, *_dim and dropout args stay loadable)"
+            )
     return items
+
 
 OPTIMIZERS = {  # our lower-case name -> sd-scripts' spelling (it lower-cases before comparing)
     "adamw": "AdamW",
@@ -43,9 +46,13 @@ SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "cosine_with_restart
 class ModelConfig(Strict):
     """``[model]``: local files of FLUX.1-dev and its encoders (sd-scripts takes no Hub ids)."""
 
-    flux: ConfigPath = Field("models/flux1-dev.safetensors", description="FLUX.1-dev transformer (BFL single-file format).")
+    flux: ConfigPath = Field(
+        "models/flux1-dev.safetensors", description="FLUX.1-dev transformer (BFL single-file format)."
+    )
     clip_l: ConfigPath = Field("models/clip_l.safetensors", description="CLIP-L text encoder.")
-    t5xxl: ConfigPath = Field("models/t5xxl_fp16.safetensors", description="T5-XXL text encoder (fp16 or fp8 file).")
+    t5xxl: ConfigPath = Field(
+        "models/t5xxl_fp16.safetensors", description="T5-XXL text encoder (fp16 or fp8 file)."
+    )
     ae: ConfigPath = Field("models/ae.safetensors", description="FLUX autoencoder (VAE).")
     tokenizer_cache_dir: ConfigPath = Field(
         "models/tokenizers", description="Pre-filled tokenizer cache so training never reaches the Hub."
@@ -55,12 +62,16 @@ class ModelConfig(Strict):
 class NetworkConfig(Strict):
     """``[network]``: the LoRA itself."""
 
-    module: Literal["networks.lora_flux"] = Field("networks.lora_flux", description="sd-scripts network module for FLUX LoRA.")
+    module: Literal["networks.lora_flux"] = Field(
+        "networks.lora_flux", description="sd-scripts network module for FLUX LoRA."
+    )
     dim: int = Field(64, ge=1, le=1024, description="LoRA rank.")
     alpha: float = Field(32.0, gt=0, description="LoRA alpha; the update is scaled by alpha / dim.")
     train_unet_only: bool = Field(True, description="Train the transformer only, not the text encoders.")
     dropout: float | None = Field(None, ge=0, lt=1, description="Neuron dropout, None for off.")
-    args: list[str] = Field(default_factory=list, description="Extra --network_args, e.g. ['train_blocks=single'].")
+    args: list[str] = Field(
+        default_factory=list, description="Extra --network_args, e.g. ['train_blocks=single']."
+    )
 
     @field_validator("args")
     @classmethod
@@ -76,7 +87,9 @@ class OptimizerConfig(Strict):
     scheduler: str = Field("constant_with_warmup", description="One of: " + ", ".join(SCHEDULERS) + ".")
     warmup_steps: int = Field(100, ge=0, description="Learning-rate warm-up steps.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping, 0 for off.")
-    args: list[str] = Field(default_factory=list, description="Extra --optimizer_args, e.g. ['weight_decay=0.01'].")
+    args: list[str] = Field(
+        default_factory=list, description="Extra --optimizer_args, e.g. ['weight_decay=0.01']."
+    )
 
     @field_validator("args")
     @classmethod
@@ -127,34 +140,56 @@ class TrainingConfig(Strict):
 
     # states are named -step{:08d}-state: a ninth digit would hide them from resume
     max_train_steps: int = Field(3000, ge=1, le=99_999_999, description="Optimizer steps.")
-    mixed_precision: Literal["bf16", "fp16"] = Field("bf16", description="Compute precision; FLUX is trained in bf16.")
+    mixed_precision: Literal["bf16", "fp16"] = Field(
+        "bf16", description="Compute precision; FLUX is trained in bf16."
+    )
     save_precision: Literal["bf16", "fp16", "float"] = Field("bf16", description="dtype of the saved LoRA.")
-    resolution: int | list[int] = Field(1024, description="Training resolution: one side, or [width, height] (must be square).")
-    batch_size: int | None = Field(None, ge=1, le=64, description="Per-GPU batch; None takes the VRAM profile's.")
+    resolution: int | list[int] = Field(
+        1024, description="Training resolution: one side, or [width, height] (must be square)."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, le=64, description="Per-GPU batch; None takes the VRAM profile's."
+    )
     gradient_accumulation_steps: int = Field(1, ge=1, description="Batches per optimizer step.")
     # sd-scripts lists every image num_repeats times in memory before the first step (train_util's bucketing)
     num_repeats: int = Field(1, ge=1, le=10_000, description="Times each image is repeated per epoch.")
     # accelerate's set_seed hands it to numpy's np.random.seed, which refuses 2**32 and more (at start)
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Training seed (noise, shuffling).")
     save_every_n_steps: int = Field(500, ge=1, description="Checkpoint (and resumable state) interval.")
-    output_dir: ConfigPath = Field("runs/flux_ascii", description="Run directory: plan files, log, checkpoints, samples.")
+    output_dir: ConfigPath = Field(
+        "runs/flux_ascii", description="Run directory: plan files, log, checkpoints, samples."
+    )
     output_name: str = Field("flux_ascii_structure_v1", description="Checkpoint file stem.")
     resume: bool = Field(False, description="Continue from the newest saved state (also RESUME=1).")
     gradient_checkpointing: bool = Field(True, description="Trade compute for memory; needed below 48 GB.")
-    cache_latents_to_disk: bool = Field(True, description="Encode images once with the VAE and keep latents on disk.")
-    cache_text_encoder_outputs: bool = Field(True, description="Encode captions once; frees the text encoders' VRAM.")
-    guidance_scale: float = Field(1.0, gt=0, description="Embedded guidance during training; sd-scripts docs: 1.0 for dev.")
-    timestep_sampling: Literal["sigma", "uniform", "sigmoid", "shift", "flux_shift"] = Field("shift", description="Timestep distribution.")
+    cache_latents_to_disk: bool = Field(
+        True, description="Encode images once with the VAE and keep latents on disk."
+    )
+    cache_text_encoder_outputs: bool = Field(
+        True, description="Encode captions once; frees the text encoders' VRAM."
+    )
+    guidance_scale: float = Field(
+        1.0, gt=0, description="Embedded guidance during training; sd-scripts docs: 1.0 for dev."
+    )
+    timestep_sampling: Literal["sigma", "uniform", "sigmoid", "shift", "flux_shift"] = Field(
+        "shift", description="Timestep distribution."
+    )
     discrete_flow_shift: float = Field(3.1582, gt=0, description="Shift for timestep_sampling = shift.")
-    model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = Field("raw", description="How the model output is read.")
+    model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = Field(
+        "raw", description="How the model output is read."
+    )
     max_data_loader_n_workers: int = Field(2, ge=0, description="Data loader processes.")
     keep_tokens: int = Field(1, ge=0, description="Leading caption tokens kept in place (the trigger word).")
     flip_aug: bool = Field(False, description="Horizontal flips; refused with text (mirrored glyphs).")
     random_crop: bool = Field(False, description="Refused: a crop moves the 16 px grid.")
     enable_bucket: bool = Field(False, description="Refused: bucketing resizes and moves the grid.")
     color_aug: bool = Field(False, description="Refused: colour jitter makes grey.")
-    shuffle_caption: bool = Field(False, description="Shuffle caption tags; needs cache_text_encoder_outputs = false.")
-    caption_dropout_rate: float = Field(0.0, ge=0, le=1, description="Share of steps trained with an empty caption.")
+    shuffle_caption: bool = Field(
+        False, description="Shuffle caption tags; needs cache_text_encoder_outputs = false."
+    )
+    caption_dropout_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of steps trained with an empty caption."
+    )
 
     @property
     def side(self) -> int:
@@ -190,19 +225,24 @@ class TrainingConfig(Strict):
     @classmethod
     def _plain_stem(cls, v: str) -> str:
         if "/" in v or "\\" in v or not v.strip() or v.strip(".") == "" or _no_control(v):
-            raise ValueError(f"output_name {v!r} must be a plain file stem (no /, no control characters, not . or ..)")
+            raise ValueError(
+                f"output_name {v!r} must be a plain file stem (no /, no control characters, not . or ..)"
+            )
         if v.startswith("-"):
             raise ValueError(f"output_name {v!r} starts with '-': the trainer would read it as a flag")
         if len(v.encode()) > OUTPUT_NAME_BYTES:
-            raise ValueError(f"output_name is {len(v.encode())} bytes long, at most {OUTPUT_NAME_BYTES}: sd-scripts appends "
-                             "'-step00000000-state' and file names stop at 255 bytes")
+            raise ValueError(
+                f"output_name is {len(v.encode())} bytes long, at most {OUTPUT_NAME_BYTES}: sd-scripts appends "
+                "'-step00000000-state' and file names stop at 255 bytes"
+            )
         return v
 
     @model_validator(mode="after")
     def _caching_rules(self) -> TrainingConfig:
         if self.cache_text_encoder_outputs and self.shuffle_caption:
-            raise ValueError("shuffle_caption needs fresh text encodings: set cache_text_encoder_outputs = false or shuffle_caption = false")
+            raise ValueError(
+                "shuffle_caption needs fresh text encodings: set cache_text_encoder_outputs = false or shuffle_caption = false"
+            )
         if self.cache_text_encoder_outputs and self.caption_dropout_rate > 0:
             raise ValueError("caption_dropout_rate > 0 needs cache_text_encoder_outputs = false")
         return self
-

@@ -26,17 +26,37 @@ class ValidationConfig(Strict):
     model at 4 fixed timesteps with a fixed noise seed: the numbers compare across steps and runs.
     """
 
-    enabled: bool = Field(True, description="Hold images out and report their loss. Cost: they are not trained "
-                          "on, and each validation runs 4 forward passes per held-out batch (no backward pass).")
-    share: float = Field(0.05, gt=0, lt=1, description="Share of [dataset] count held out (rounded); 0.05 of 280 "
-                         "is 14 images.")
-    images: int | None = Field(None, ge=1, le=1_000_000, description="Held-out image count; set, it replaces share.")
-    every_n_steps: int | None = Field(None, ge=1, description="Validation interval in steps; None takes [sample] "
-                                      "every_n_steps, so each sampled step has its loss beside its pass rate.")
-    max_batches: int | None = Field(None, ge=1, le=1_000_000, description="At most this many held-out batches per "
-                                    "validation (--max_validation_steps); None: all of them.")
-    seed: int = Field(20261206, ge=0, le=2**32 - 1, description="Seed of the held-out choice and of the "
-                      "validation noise (--validation_seed): the same images and noise at every validation.")
+    enabled: bool = Field(
+        True,
+        description="Hold images out and report their loss. Cost: they are not trained "
+        "on, and each validation runs 4 forward passes per held-out batch (no backward pass).",
+    )
+    share: float = Field(
+        0.05, gt=0, lt=1, description="Share of [dataset] count held out (rounded); 0.05 of 280 is 14 images."
+    )
+    images: int | None = Field(
+        None, ge=1, le=1_000_000, description="Held-out image count; set, it replaces share."
+    )
+    every_n_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Validation interval in steps; None takes [sample] "
+        "every_n_steps, so each sampled step has its loss beside its pass rate.",
+    )
+    max_batches: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="At most this many held-out batches per "
+        "validation (--max_validation_steps); None: all of them.",
+    )
+    seed: int = Field(
+        20261206,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the held-out choice and of the "
+        "validation noise (--validation_seed): the same images and noise at every validation.",
+    )
 
     def held_out(self, count: int) -> int:
         """How many of ``count`` images are held out (0 when validation is off)."""
@@ -49,16 +69,20 @@ def held_out_images(validation: ValidationConfig, count: int) -> int:
     """The held-out count for ``[dataset] count`` images; refused in one line when it leaves no training image."""
     k = validation.held_out(count)
     if validation.enabled and k >= count:
-        raise ValueError(f"[validation] holds out {k} of [dataset] count {count} images and leaves no training image; "
-                         "lower share or images, or raise count")
+        raise ValueError(
+            f"[validation] holds out {k} of [dataset] count {count} images and leaves no training image; "
+            "lower share or images, or raise count"
+        )
     return k
 
 
 def validation_warning(validation: ValidationConfig, count: int) -> str | None:
     """A share too small for the dataset holds out nothing: legal (a tiny test set), but no loss is reported."""
     if validation.enabled and validation.held_out(count) == 0:
-        return (f"[validation] share {validation.share:g} of [dataset] count {count} holds out no image: no validation "
-                "loss will be reported; raise share or set images")
+        return (
+            f"[validation] share {validation.share:g} of [dataset] count {count} holds out no image: no validation "
+            "loss will be reported; raise share or set images"
+        )
     return None
 
 
@@ -79,7 +103,9 @@ def validation_split(count: int, held_out: int) -> float:
         if train == count - held_out and val == held_out:
             return split
         split = math.nextafter(split, 1.0 if train > count - held_out else 0.0)
-    raise ValueError(f"no validation_split gives {held_out} of {count} images")  # not reached for count < 2**40
+    raise ValueError(
+        f"no validation_split gives {held_out} of {count} images"
+    )  # not reached for count < 2**40
 
 
 class NotifyConfig(Strict):
@@ -89,10 +115,15 @@ class NotifyConfig(Strict):
     It may come from the environment (``ASCII_LORA_WEBHOOK_URL``) instead of the config file.
     """
 
-    webhook_url: SecretStr | None = Field(None, description="https:// (or http://) URL; messages go out on launch, "
-                                          "each saved checkpoint, a stop, a failure and the end. Or set "
-                                          f"{WEBHOOK_ENV}.")
-    timeout_s: float = Field(5.0, gt=0, le=60, description="Seconds one POST may take; it never slows training.")
+    webhook_url: SecretStr | None = Field(
+        None,
+        description="https:// (or http://) URL; messages go out on launch, "
+        "each saved checkpoint, a stop, a failure and the end. Or set "
+        f"{WEBHOOK_ENV}.",
+    )
+    timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Seconds one POST may take; it never slows training."
+    )
 
     @model_validator(mode="after")
     def _http_url(self) -> NotifyConfig:

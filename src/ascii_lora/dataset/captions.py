@@ -41,9 +41,15 @@ def _doors(f: dict[str, Any]) -> list[str]:
 
 
 def _dungeon(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
-    subject = _pick(rng, ("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout"))
+    subject = _pick(
+        rng, ("systematic dungeon map", "top-down dungeon floor plan", "roguelike dungeon layout")
+    )
     rooms = len(f["rooms"])
-    return [subject, f"{_plural(rooms, _pick(rng, ('room', 'rectangular room')))} joined by corridors", *_doors(f)]
+    return [
+        subject,
+        f"{_plural(rooms, _pick(rng, ('room', 'rectangular room')))} joined by corridors",
+        *_doors(f),
+    ]
 
 
 def _mixed(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
@@ -53,8 +59,16 @@ def _mixed(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
 
 
 def _rooms_and_mazes(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
-    subject = _pick(rng, ("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"))
-    return [subject, f"{_plural(len(f['rooms']), 'room')} linked by winding passages", *_doors(f), "no dead ends"]
+    subject = _pick(
+        rng,
+        ("roguelike rooms and mazes", "dungeon of rooms and winding maze passages", "rooms and mazes map"),
+    )
+    return [
+        subject,
+        f"{_plural(len(f['rooms']), 'room')} linked by winding passages",
+        *_doors(f),
+        "no dead ends",
+    ]
 
 
 def _cave(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
@@ -73,7 +87,9 @@ def _maze(rng: np.random.Generator, f: dict[str, Any]) -> list[str]:
         f"{w} by {h} cells",
         look,
         f"{_plural(f['dead_ends'], 'dead end')}",
-        _pick(rng, ("openings on the west and east edges", "entrance on the west edge, exit on the east edge")),
+        _pick(
+            rng, ("openings on the west and east edges", "entrance on the west edge, exit on the east edge")
+        ),
     ]
 
 

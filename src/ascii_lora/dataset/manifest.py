@@ -28,18 +28,26 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    tool: Literal["ascii-lora"] = Field(description="Writer; a manifest of another tool is not ours to act on.")
-    status: Literal["incomplete", "complete"] = Field(description="'incomplete' until the last image is written.")
+    tool: Literal["ascii-lora"] = Field(
+        description="Writer; a manifest of another tool is not ours to act on."
+    )
+    status: Literal["incomplete", "complete"] = Field(
+        description="'incomplete' until the last image is written."
+    )
     fingerprint: str = Field(description="Hash of everything that decides the images' content.")
     seed: int = Field(ge=0, description="Master seed of the dataset.")
     count: int = Field(ge=1, le=1_000_000, description="Images the dataset holds when complete.")
-    config: DatasetConfig = Field(description="The [dataset] config that drew it (geometry for validate, ownership).")
+    config: DatasetConfig = Field(
+        description="The [dataset] config that drew it (geometry for validate, ownership)."
+    )
     files: dict[str, str] = Field(default_factory=dict, description="sha256 of every finished file, by name.")
 
     def names(self) -> set[str]:
         """Every file name this dataset may hold: its schedule's names and the files it lists."""
         schedule = family_schedule(self.config.mix.weights(), self.count)
-        return {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS} | set(self.files)
+        return {f"{sample_name(fam, i)}{ext}" for i, fam in enumerate(schedule) for ext in EXTENSIONS} | set(
+            self.files
+        )
 
 
 def read_manifest(folder: Path) -> Manifest | None:

@@ -41,8 +41,13 @@ FILTER_NONE, FILTER_UP = 0, 2
 # with encode time, which is what the generator spends most of its time on: level 2.
 COMPRESS_LEVEL = 2
 
-FORMAT = {"mode": "1", "bit_depth": 1, "values": [0, 255], "compress_level": COMPRESS_LEVEL,
-          "filters": "up where a row repeats the row above, else none"}
+FORMAT = {
+    "mode": "1",
+    "bit_depth": 1,
+    "values": [0, 255],
+    "compress_level": COMPRESS_LEVEL,
+    "filters": "up where a row repeats the row above, else none",
+}
 
 
 _WORD = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -88,8 +93,12 @@ def encode_scanlines(bits: np.ndarray, level: int = COMPRESS_LEVEL) -> bytes:
     raw[repeat, 0] = FILTER_UP
     raw[repeat, 1:] = 0  # "Up": each byte minus the byte above
     header = struct.pack(">IIBBBBB", row_bytes * 8, height, 1, 0, 0, 0, 0)
-    return (SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level))
-            + _chunk(b"IEND", b""))
+    return (
+        SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def encode_grid(grid: np.ndarray, atlas: Atlas, level: int = COMPRESS_LEVEL) -> bytes:

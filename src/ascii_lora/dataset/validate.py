@@ -27,8 +27,11 @@ TRAINER_IMAGE_SUFFIXES = _SUFFIXES + tuple(s.upper() for s in _SUFFIXES)
 
 def trainer_images(directory: Path) -> list[Path]:
     """Every entry of ``directory`` the trainer's image list takes (folders and FIFOs too: it takes them)."""
-    return sorted(p for p in Path(directory).iterdir()
-                  if not p.name.startswith(".") and p.name.endswith(TRAINER_IMAGE_SUFFIXES))
+    return sorted(
+        p
+        for p in Path(directory).iterdir()
+        if not p.name.startswith(".") and p.name.endswith(TRAINER_IMAGE_SUFFIXES)
+    )
 
 
 def _read_text(path: Path, what: str, problems: list[str], strict: bool = False) -> str | None:
@@ -137,21 +140,40 @@ def validate_dir(
     images = trainer_images(directory)
     pngs = [p for p in images if p.suffix == ".png"]
     problems: list[FileProblem] = [
-        FileProblem(p.name, f"the trainer would train on this {p.suffix} too, but the dataset is PNGs "
-                            "drawn by `ascii-lora dataset`; move it out of the folder")
-        for p in images if p.suffix != ".png"]
+        FileProblem(
+            p.name,
+            f"the trainer would train on this {p.suffix} too, but the dataset is PNGs "
+            "drawn by `ascii-lora dataset`; move it out of the folder",
+        )
+        for p in images
+        if p.suffix != ".png"
+    ]
     if manifest is not None:
         resolution, cell = manifest.config.resolution, manifest.config.cell_size
         present = len({p.name for p in pngs} & manifest.names())
-        redo = (f"run `ascii-lora dataset --out {directory} --count {manifest.count} --seed {manifest.seed}` "
-                "with the --config that wrote it")
+        redo = (
+            f"run `ascii-lora dataset --out {directory} --count {manifest.count} --seed {manifest.seed}` "
+            "with the --config that wrote it"
+        )
         if manifest.status != "complete":
-            problems.append(FileProblem(MANIFEST, f"the dataset is incomplete: {present} of {manifest.count} images "
-                                                  f"(an interrupted `ascii-lora dataset`); {redo} to complete it"))
+            problems.append(
+                FileProblem(
+                    MANIFEST,
+                    f"the dataset is incomplete: {present} of {manifest.count} images "
+                    f"(an interrupted `ascii-lora dataset`); {redo} to complete it",
+                )
+            )
         elif present < manifest.count:
-            problems.append(FileProblem(MANIFEST, f"holds {present} of the {manifest.count} images the manifest lists; "
-                                                  f"{redo} to restore the missing ones"))
-    for stem in sorted({p.stem for p in directory.glob("*.txt")} | {p.stem for p in directory.glob("*.ascii")}):
+            problems.append(
+                FileProblem(
+                    MANIFEST,
+                    f"holds {present} of the {manifest.count} images the manifest lists; "
+                    f"{redo} to restore the missing ones",
+                )
+            )
+    for stem in sorted(
+        {p.stem for p in directory.glob("*.txt")} | {p.stem for p in directory.glob("*.ascii")}
+    ):
         if not (directory / f"{stem}.png").exists():
             problems.append(FileProblem(stem, "caption or .ascii without a PNG"))
     for png in progress(pngs, len(pngs)) if progress else pngs:
@@ -169,14 +191,18 @@ def _against_manifest(png: Path, manifest: Manifest) -> list[str]:
     only the recorded sha256 tells it is not this picture's caption.
     """
     if png.name not in manifest.names():
-        return ["not part of this dataset (its manifest does not list it), yet the trainer would train "
-                "on it; move it out of the folder"]
+        return [
+            "not part of this dataset (its manifest does not list it), yet the trainer would train "
+            "on it; move it out of the folder"
+        ]
     problems = []
     for ext in EXTENSIONS:
         path = png.with_suffix(ext)
         want, got = manifest.files.get(path.name), sha256_file(path)  # None: missing or no file, said above
         if want is not None and got is not None and got != want:
-            problems.append(f"{path.name} is not the file `ascii-lora dataset` wrote (its sha256 differs "
-                            "from the manifest's): edited, swapped or damaged; re-run `ascii-lora dataset` "
-                            "to restore it")
+            problems.append(
+                f"{path.name} is not the file `ascii-lora dataset` wrote (its sha256 differs "
+                "from the manifest's): edited, swapped or damaged; re-run `ascii-lora dataset` "
+                "to restore it"
+            )
     return problems

@@ -27,9 +27,16 @@ class WorkerDied(UserError):
     Not the user's mistake, but it travels like one: a line saying what to do, no traceback."""
 
 
-def _serve(conn: Connection, not_mine: tuple[Connection, ...], work: Callable[[Any], Any], start: Callable[..., None],
-           start_args: tuple[Any, ...]) -> None:
-    for other in not_mine:  # the run's ends, inherited by fork: the run alone may hold them, or closing one ends nothing
+def _serve(
+    conn: Connection,
+    not_mine: tuple[Connection, ...],
+    work: Callable[[Any], Any],
+    start: Callable[..., None],
+    start_args: tuple[Any, ...],
+) -> None:
+    for other in (
+        not_mine
+    ):  # the run's ends, inherited by fork: the run alone may hold them, or closing one ends nothing
         other.close()
     start(*start_args)
     while True:
@@ -50,12 +57,20 @@ def _died(proc: multiprocessing.process.BaseProcess) -> WorkerDied:
     """What a worker's end means, said once it is reaped; a stop of the whole run (its workers die with it) wins."""
     proc.join(timeout=5)
     interrupts.raise_if_pending()
-    return WorkerDied(f"a dataset worker (pid {proc.pid}) ended with exit code {proc.exitcode} before its images "
-                      "were written; re-run the same command to continue")
+    return WorkerDied(
+        f"a dataset worker (pid {proc.pid}) ended with exit code {proc.exitcode} before its images "
+        "were written; re-run the same command to continue"
+    )
 
 
-def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, start: Callable[..., None] = lambda: None,
-               start_args: tuple[Any, ...] = (), wake_s: float = 0.2) -> Generator[Any, None, None]:
+def run_chunks(
+    work: Callable[[Any], Any],
+    chunks: Sequence[Any],
+    workers: int,
+    start: Callable[..., None] = lambda: None,
+    start_args: tuple[Any, ...] = (),
+    wake_s: float = 0.2,
+) -> Generator[Any, None, None]:
     """Yield ``work(chunk)`` for every chunk, in the order they finish, from ``workers`` forked processes.
 
     Waits in slices of ``wake_s`` so a stop whose exception Python swallowed is raised again
@@ -77,7 +92,8 @@ def run_chunks(work: Callable[[Any], Any], chunks: Sequence[Any], workers: int, 
         for _ in range(min(workers, len(chunks))):
             mine, theirs = ctx.Pipe()
             proc: multiprocessing.process.BaseProcess = ctx.Process(
-                target=_serve, args=(theirs, (*of, mine), work, start, start_args), daemon=True)
+                target=_serve, args=(theirs, (*of, mine), work, start, start_args), daemon=True
+            )
             proc.start()
             theirs.close()
             of[mine], owed[mine] = proc, 0

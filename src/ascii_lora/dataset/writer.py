@@ -56,8 +56,12 @@ TRAINER_CACHE = re.compile(r"^([a-z_]+_\d{5,})_.*\.npz$")
 
 def fingerprint(cfg: DatasetConfig) -> str:
     """Hash of everything that decides image content, generator version included."""
-    payload = {"generator": __version__, "structure": STRUCTURE_REVISION, "png": PNG_FORMAT,
-               "dataset": cfg.content_fingerprint()}
+    payload = {
+        "generator": __version__,
+        "structure": STRUCTURE_REVISION,
+        "png": PNG_FORMAT,
+        "dataset": cfg.content_fingerprint(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -138,7 +142,9 @@ def _write_star(task: tuple[Any, ...]) -> WriteResult:
     return _write_one(*task)
 
 
-def _write_one(cfg_json: str, out: str, family: str, index: int, cached: bool = False, present: bool = True) -> WriteResult:
+def _write_one(
+    cfg_json: str, out: str, family: str, index: int, cached: bool = False, present: bool = True
+) -> WriteResult:
     """Generate image ``index`` and write each of its files unless identical bytes are there.
 
     Takes the config as JSON so process-pool workers receive a small picklable string.
@@ -174,8 +180,13 @@ def drop_trainer_caches(out: Path, stem: str) -> None:
 
 def _versions() -> dict[str, str]:
     # zlib: the PNG bytes come from the runtime zlib's deflate, so it is part of "byte-identical"
-    return {"ascii_lora": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "pillow": PIL.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    return {
+        "ascii_lora": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
 
 
 def _atlas_facts(cell: int) -> dict[str, Any]:
@@ -231,7 +242,11 @@ def check_directory(out: Path, cfg: DatasetConfig, force: bool) -> Manifest | No
         raise UserError(f"{out}: cannot be read ({e.strerror})") from None
     if foreign:
         shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-        why = "no manifest.json says they belong to an ascii-lora dataset" if old is None else "the dataset's manifest does not list them"
+        why = (
+            "no manifest.json says they belong to an ascii-lora dataset"
+            if old is None
+            else "the dataset's manifest does not list them"
+        )
         raise UserError(
             f"{out}: holds {len(foreign)} file(s) that are not part of an ascii-lora dataset ({shown}): {why}. They are never "
             "removed or replaced (and Kohya would train on them): move them away or choose an empty or new --out"
@@ -264,8 +279,13 @@ def write_dataset(
     return summary
 
 
-def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: int,
-                  progress: Callable[[Iterable[WriteResult], int], Iterable[WriteResult]] | None) -> DatasetSummary:
+def _write_locked(
+    cfg: DatasetConfig,
+    out: Path,
+    old: Manifest | None,
+    workers: int,
+    progress: Callable[[Iterable[WriteResult], int], Iterable[WriteResult]] | None,
+) -> DatasetSummary:
     remove_stale_temps(out)
     schedule = family_schedule(cfg.mix.weights(), cfg.count)
     families = dict(Counter(schedule))
@@ -282,7 +302,9 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
     present: set[str] = set()
     for p in out.iterdir():
         cache = TRAINER_CACHE.match(p.name)
-        if (p.name in owned and p.name not in expected) or (cache and cache.group(1) in owned_stems and cache.group(1) not in stems):
+        if (p.name in owned and p.name not in expected) or (
+            cache and cache.group(1) in owned_stems and cache.group(1) not in stems
+        ):
             p.unlink()
             summary.removed += 1
         elif cache:
@@ -301,15 +323,22 @@ def _write_locked(cfg: DatasetConfig, out: Path, old: Manifest | None, workers: 
             todo.append((fam, i))
 
     cfg_json = cfg.model_dump_json()
-    tasks = [(cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present) for f, i in todo]
+    tasks = [
+        (cfg_json, str(out), f, i, sample_name(f, i) in cached, sample_name(f, i) in present) for f, i in todo
+    ]
     chunked: Generator[list[WriteResult], None, None] | None = None
     if workers <= 1 or len(todo) < 2:
         results: Iterator[WriteResult] = map(_write_star, tasks)
     else:
         _register_at_fork()
         size = max(1, len(todo) // (workers * 8))
-        chunked = run_chunks(_write_chunk, [tasks[k : k + size] for k in range(0, len(tasks), size)], workers,
-                             _worker_start, (os.getpid(),))
+        chunked = run_chunks(
+            _write_chunk,
+            [tasks[k : k + size] for k in range(0, len(tasks), size)],
+            workers,
+            _worker_start,
+            (os.getpid(),),
+        )
         results = (r for chunk in chunked for r in chunk)
     try:
         for r in progress(results, len(todo)) if progress else results:
@@ -344,5 +373,8 @@ def worker_count(asked: int | None, oversubscribe: bool) -> tuple[int, str | Non
     if oversubscribe and workers > MAX_OVERSUBSCRIBED:
         raise UserError(f"--workers {workers}: at most {MAX_OVERSUBSCRIBED} with --oversubscribe")
     if workers > cores and not oversubscribe:
-        return cores, f"--workers {workers} capped at the {cores} core(s) this process may use (--oversubscribe to insist)"
+        return (
+            cores,
+            f"--workers {workers} capped at the {cores} core(s) this process may use (--oversubscribe to insist)",
+        )
     return workers, None

@@ -38,19 +38,23 @@ from .profiles import run_group
 # What a CPU or a 1+1-block stand-in cannot run, and why: the flag is dropped from that side.
 CPU_ADAPTATIONS = {
     "--blocks_to_swap": "block swap shuttles blocks between the CPU and a CUDA device, and the tiny stand-in "
-                        "has 1 double + 1 single block",
+    "has 1 double + 1 single block",
     "--split_mode": "sd-scripts turns it into --blocks_to_swap 18 (deprecated at our pin), which needs CUDA "
-                    "and 18+ blocks",
+    "and 18+ blocks",
     "--fp8_base": "fp8 base weights compute through a bf16 autocast, and the CPU form trains in fp32",
     "--full_bf16": "it requires --mixed_precision bf16, and the CPU form trains in fp32",
 }
 # Measured on the 2-core rehearsal box (no AVX-512) with the train env's torch 2.14.1+cu130: a
 # 512x4096 @ 4096x4096 matmul took 0.96 s in fp32 and did not finish in 110 s in bf16.
-CPU_FP32 = ("--mixed_precision bf16 -> no on every side (accelerate's and the trainer's): this CPU's torch "
-            "runs bf16 matmuls over 100x slower than fp32, so a bf16 step would not end in a rehearsal")
-FULL_SIZE_NEEDS_CUDA = ("rehearse --compare --full-size: the measurement needs a CUDA GPU (stand-ins of "
-                        "FLUX.1-dev's real sizes at 1024 px); without one, `rehearse --compare` runs the CPU "
-                        "plumbing form")
+CPU_FP32 = (
+    "--mixed_precision bf16 -> no on every side (accelerate's and the trainer's): this CPU's torch "
+    "runs bf16 matmuls over 100x slower than fp32, so a bf16 step would not end in a rehearsal"
+)
+FULL_SIZE_NEEDS_CUDA = (
+    "rehearse --compare --full-size: the measurement needs a CUDA GPU (stand-ins of "
+    "FLUX.1-dev's real sizes at 1024 px); without one, `rehearse --compare` runs the CPU "
+    "plumbing form"
+)
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,16 @@ def peer_side(p: PeerPreset) -> Side:
     return Side(p.name, p.kit, src, p.batch_size, list(p.flags), notes=p.notes)
 
 
-def compare_config(cfg: ExperimentConfig, profile: str, data: Path, models: st.StandIns, run_dir: Path,
-                   steps: int, batch: int | None, full_size: bool) -> ExperimentConfig:
+def compare_config(
+    cfg: ExperimentConfig,
+    profile: str,
+    data: Path,
+    models: st.StandIns,
+    run_dir: Path,
+    steps: int,
+    batch: int | None,
+    full_size: bool,
+) -> ExperimentConfig:
     """The experiment every side trains: the user's (rank, captions, schedule), at ``profile``, for
     ``steps`` steps on the stand-ins, saving only at the end and sampling nothing. The CPU form takes
     the rehearsal's dataset and resolution; ``full_size`` trains at the config's own resolution."""
@@ -130,8 +142,13 @@ def compare_config(cfg: ExperimentConfig, profile: str, data: Path, models: st.S
         for table_name in ("dataset", "training"):
             d.setdefault(table_name, {}).update(REHEARSAL[table_name])
     d["dataset"]["out"] = str(data)
-    d["training"].update(max_train_steps=steps, save_every_n_steps=100_000, output_dir=str(run_dir),
-                         resume=False, batch_size=batch)
+    d["training"].update(
+        max_train_steps=steps,
+        save_every_n_steps=100_000,
+        output_dir=str(run_dir),
+        resume=False,
+        batch_size=batch,
+    )
     d["sample"] = {**d.get("sample", {}), "every_n_steps": 100_000, "at_first": False}
     d["hardware"] = {**d.get("hardware", {}), "vram_profile": profile, "num_gpus": 1}
     d["trainer"] = {"kind": "kohya"}
@@ -159,8 +176,10 @@ def check_classes(classes: list[str]) -> None:
     """Refuse, in one line, a card class no peer preset competes with (48gb+)."""
     missing = [c for c in classes if not peers_for(c)]
     if missing:
-        raise UserError(f"rehearse --compare: no peer preset for vram_profile {', '.join(missing)}; "
-                        f"peers exist for {', '.join(classes_with_peers())}")
+        raise UserError(
+            f"rehearse --compare: no peer preset for vram_profile {', '.join(missing)}; "
+            f"peers exist for {', '.join(classes_with_peers())}"
+        )
 
 
 def _accelerate_argv(argv: list[str]) -> list[str]:
@@ -171,8 +190,14 @@ def _accelerate_argv(argv: list[str]) -> list[str]:
     return out
 
 
-def prepare(cfg: ExperimentConfig, root: Path, rehearsal: Path, cache: Path, full_size: bool,
-            log: Callable[[str], None] = lambda m: None) -> tuple[Path, st.StandIns]:
+def prepare(
+    cfg: ExperimentConfig,
+    root: Path,
+    rehearsal: Path,
+    cache: Path,
+    full_size: bool,
+    log: Callable[[str], None] = lambda m: None,
+) -> tuple[Path, st.StandIns]:
     """The images and the stand-ins every side trains on: the rehearsal's own (``<rehearsal>/data``,
     the same captions, so the same stand-in cache), or `--full-size`'s (4 images of the default
     experiment, as profiles.measure). The dataset writer keeps the trainer's caches beside images it
@@ -204,8 +229,9 @@ def _fresh(side_dir: Path) -> Path:
     return side_dir
 
 
-def run_side(side: Side, cfg: ExperimentConfig, root: Path, out: Path, steps: int, adapt: bool,
-             timeout_s: float) -> dict:
+def run_side(
+    side: Side, cfg: ExperimentConfig, root: Path, out: Path, steps: int, adapt: bool, timeout_s: float
+) -> dict:
     """Plan, write and train one side; its row of compare.json (the trainer's log beside it)."""
     plan = build_plan(cfg, root)
     flags, adapted = cpu_form(side.flags) if adapt else (list(side.flags), [])
@@ -219,10 +245,19 @@ def run_side(side: Side, cfg: ExperimentConfig, root: Path, out: Path, steps: in
     code, text = run_group(_accelerate_argv(plan.argv), root, timeout_s)
     code = 124 if code is None else code
     atomic_write(out / f"{_slug(side.name)}.log", text)
-    row = {"name": side.name, "kit": side.kit, "source": side.source, "batch": side.batch, "flags": flags,
-           "adapted": [*side.adapted, *adapted], "notes": list(side.notes), "argv": plan.argv,
-           "exit_code": code,
-           "seconds_total": round(time.monotonic() - started, 1), **measure_run(text, side.batch, steps)}
+    row = {
+        "name": side.name,
+        "kit": side.kit,
+        "source": side.source,
+        "batch": side.batch,
+        "flags": flags,
+        "adapted": [*side.adapted, *adapted],
+        "notes": list(side.notes),
+        "argv": plan.argv,
+        "exit_code": code,
+        "seconds_total": round(time.monotonic() - started, 1),
+        **measure_run(text, side.batch, steps),
+    }
     if code:
         row["error"] = " | ".join(text.strip().splitlines()[-3:])[:400]
     return row
@@ -232,9 +267,18 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
-def compare(cfg: ExperimentConfig, root: Path, out: Path, models: st.StandIns, data: Path, classes: list[str],
-            steps: int = 2, full_size: bool = False, timeout_s: float = 3600.0,
-            log: Callable[[str], None] = lambda m: None) -> dict:
+def compare(
+    cfg: ExperimentConfig,
+    root: Path,
+    out: Path,
+    models: st.StandIns,
+    data: Path,
+    classes: list[str],
+    steps: int = 2,
+    full_size: bool = False,
+    timeout_s: float = 3600.0,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict:
     """Every side of every card class, one after the other; compare.json and compare.md in ``out``."""
     import torch
 
@@ -243,21 +287,30 @@ def compare(cfg: ExperimentConfig, root: Path, out: Path, models: st.StandIns, d
     out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
     first = compare_config(cfg, classes[0], data, models, out, steps, None, full_size)  # what all sides share
-    result: dict[str, Any] = {"label": None if full_size and cuda else (TINY_LABEL if cuda else CPU_LABEL),
-              "device": torch.cuda.get_device_name(0) if cuda else "CPU", "cpus": _cpus(),
-              "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-              "stand_ins": "full-size stand-ins (19+38 blocks, 24 T5 layers)" if full_size
-              else "tiny stand-ins (1+1 blocks, 2 T5 layers)",
-              "steps": steps, "resolution": first.training.side, "rank": first.network.dim,
-              "images": len(list(data.glob("*.png"))),
-              "sd_scripts_commit": SD_SCRIPTS_COMMIT, "torch": torch.__version__, "classes": []}
+    result: dict[str, Any] = {
+        "label": None if full_size and cuda else (TINY_LABEL if cuda else CPU_LABEL),
+        "device": torch.cuda.get_device_name(0) if cuda else "CPU",
+        "cpus": _cpus(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "stand_ins": "full-size stand-ins (19+38 blocks, 24 T5 layers)"
+        if full_size
+        else "tiny stand-ins (1+1 blocks, 2 T5 layers)",
+        "steps": steps,
+        "resolution": first.training.side,
+        "rank": first.network.dim,
+        "images": len(list(data.glob("*.png"))),
+        "sd_scripts_commit": SD_SCRIPTS_COMMIT,
+        "torch": torch.__version__,
+        "classes": [],
+    }
     for card in classes:
         group: dict[str, Any] = {"card_class": card, "sides": []}
         result["classes"].append(group)
         ours_cfg = compare_config(cfg, card, data, models, out / card / "ours", steps, None, full_size)
         batch = ours_cfg.training.batch_size or ours_cfg.hardware.profile.batch_size
         sides: list[tuple[str, Side, int | None]] = [
-            ("ours", our_side(build_plan(ours_cfg, root).argv, card, batch), None)]
+            ("ours", our_side(build_plan(ours_cfg, root).argv, card, batch), None)
+        ]
         sides += [(_slug(p.name), peer_side(p), p.batch_size) for p in peers_for(card)]
         for slug, side, peer_batch in sides:
             log(f"{card}: training {side.name} ({steps} steps, batch {side.batch})")
@@ -288,8 +341,15 @@ def ok(result: dict) -> bool:
     return bool(rows) and all(r["exit_code"] == 0 and "seconds_per_step" in r for r in rows)
 
 
-def rehearsal_phase(cfg: ExperimentConfig, root: Path, out: Path, data: Path, models: st.StandIns,
-                    steps: int = 2, log: Callable[[str], None] = lambda m: None) -> str:
+def rehearsal_phase(
+    cfg: ExperimentConfig,
+    root: Path,
+    out: Path,
+    data: Path,
+    models: st.StandIns,
+    steps: int = 2,
+    log: Callable[[str], None] = lambda m: None,
+) -> str:
     """The `make rehearse` phase: the CPU form for the config's card class, on the rehearsal's own
     dataset and stand-ins; its verdict line. A side that fails fails the phase."""
     card = cfg.hardware.vram_profile
@@ -297,10 +357,15 @@ def rehearsal_phase(cfg: ExperimentConfig, root: Path, out: Path, data: Path, mo
         return f"no peer preset competes with vram_profile {card}: nothing to compare"
     result = compare(cfg, root, out, models, data, [card], steps, log=log)
     rows = result["classes"][0]["sides"]
-    bad = [f"{r['name']} exit {r['exit_code']}: {r.get('error', 'no step time')}" for r in rows
-           if r["exit_code"] or "seconds_per_step" not in r]
+    bad = [
+        f"{r['name']} exit {r['exit_code']}: {r.get('error', 'no step time')}"
+        for r in rows
+        if r["exit_code"] or "seconds_per_step" not in r
+    ]
     if bad:
         raise RuntimeError("; ".join(bad))
     ratios = ", ".join(f"{r['name']} {r['ours_over_theirs']['images_per_second']}" for r in rows[1:])
-    return (f"{len(rows)} sides x {steps} steps ({result['label']}); ours/theirs images/s: {ratios}; "
-            f"{out / 'compare.json'}")
+    return (
+        f"{len(rows)} sides x {steps} steps ({result['label']}); ours/theirs images/s: {ratios}; "
+        f"{out / 'compare.json'}"
+    )

@@ -78,11 +78,14 @@ def _memory_cell(row: dict) -> str:
 def table(result: dict) -> str:
     """The Markdown table of a compare.json: one line per side, ours first in each card class."""
     lines = [f"**{result['label']}**", ""] if result.get("label") else []
-    lines += [f"Device: {result['device']}; {result['stand_ins']}; {result['steps']} steps at "
-              f"{result['resolution']} px, rank {result['rank']}; {result['date']}.", "",
-              "| class | side | batch | s/step | images/s | peak memory | ours/theirs images/s "
-              "| ours/theirs peak | adapted for this device |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"Device: {result['device']}; {result['stand_ins']}; {result['steps']} steps at "
+        f"{result['resolution']} px, rank {result['rank']}; {result['date']}.",
+        "",
+        "| class | side | batch | s/step | images/s | peak memory | ours/theirs images/s "
+        "| ours/theirs peak | adapted for this device |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for group in result["classes"]:
         for row in group["sides"]:
             lines.append(_row(group["card_class"], row))
@@ -92,7 +95,15 @@ def table(result: dict) -> str:
 def _row(card_class: str, row: dict) -> str:
     r = row.get("ours_over_theirs", {})
     status = "" if not row.get("exit_code") else f" (FAILED, exit {row['exit_code']})"
-    cells = [card_class, row["name"] + status, str(row["batch"]), _cell(row.get("seconds_per_step")),
-             _cell(row.get("images_per_second")), _memory_cell(row), _cell(r.get("images_per_second")),
-             _cell(r.get("peak_memory")), "; ".join(row.get("adapted", [])) or "–"]
+    cells = [
+        card_class,
+        row["name"] + status,
+        str(row["batch"]),
+        _cell(row.get("seconds_per_step")),
+        _cell(row.get("images_per_second")),
+        _memory_cell(row),
+        _cell(r.get("images_per_second")),
+        _cell(r.get("peak_memory")),
+        "; ".join(row.get("adapted", [])) or "–",
+    ]
     return "| " + " | ".join(cells) + " |"

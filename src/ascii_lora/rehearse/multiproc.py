@@ -30,7 +30,9 @@ from ..train.runs import state_step
 from .sd_launcher import RANK_HASH_DIR
 
 STEPS = 2  # a state after each: interrupt after the first, resume to the second
-PER_PROCESS_LINE = "caching latents with caching"  # train_util.py:1120, by every process (rich may wrap the rest)
+PER_PROCESS_LINE = (
+    "caching latents with caching"  # train_util.py:1120, by every process (rich may wrap the rest)
+)
 
 
 def phase_config(pre: ExperimentConfig, out: Path, machines: int) -> ExperimentConfig:
@@ -42,7 +44,11 @@ def phase_config(pre: ExperimentConfig, out: Path, machines: int) -> ExperimentC
     data["sample"].update(every_n_steps=1, at_first=False, prompts=data["sample"]["prompts"][:2])
     if machines > 1:
         data["hardware"]["num_gpus"] = 1
-        data["cluster"] = {"num_machines": machines, "main_process_ip": "127.0.0.1", "main_process_port": _free_port()}
+        data["cluster"] = {
+            "num_machines": machines,
+            "main_process_ip": "127.0.0.1",
+            "main_process_port": _free_port(),
+        }
     else:
         data["hardware"]["num_gpus"] = 2
     return ExperimentConfig.model_validate(data)
@@ -55,8 +61,11 @@ def _free_port() -> int:
 
 
 def write_config(cfg: ExperimentConfig, path: Path) -> Path:
-    atomic_write(path, "# A rehearsal phase's experiment (multi-process).\n"
-                 + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)))
+    atomic_write(
+        path,
+        "# A rehearsal phase's experiment (multi-process).\n"
+        + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)),
+    )
     return path
 
 
@@ -76,7 +85,10 @@ class RssSampler(threading.Thread):
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
                 session = int(stat.rsplit(")", 1)[1].split()[3])
-                if session not in self.sessions or b"sd_launcher" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if (
+                    session not in self.sessions
+                    or b"sd_launcher" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+                ):
                     continue
                 rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             except (OSError, ValueError, IndexError):
@@ -110,8 +122,11 @@ def judge_outputs(cfg: ExperimentConfig, run_dir: Path, hashes: dict[int, dict],
     from ..train.safetensors_header import read_header
 
     name, problems = cfg.training.output_name, []
-    steps = sorted(int(m.group(1)) for p in run_dir.glob(f"{name}-step*.safetensors")
-                   if (m := re.search(r"-step(\d{8})\.safetensors$", p.name)))
+    steps = sorted(
+        int(m.group(1))
+        for p in run_dir.glob(f"{name}-step*.safetensors")
+        if (m := re.search(r"-step(\d{8})\.safetensors$", p.name))
+    )
     states = sorted(state_step(d) or -1 for d in run_dir.glob(f"{name}-step*-state"))
     if steps != list(range(1, STEPS + 1)) or states != list(range(1, STEPS + 1)):
         problems.append(f"step files {steps}, states {states}: expected each of 1..{STEPS} once")
@@ -122,10 +137,14 @@ def judge_outputs(cfg: ExperimentConfig, run_dir: Path, hashes: dict[int, dict],
     images, batches = int(meta.get("ss_num_train_images", 0)), int(meta.get("ss_num_batches_per_epoch", 0))
     per_device = json.loads(meta.get("ss_datasets", "[{}]"))[0].get("batch_size_per_device")
     if meta.get("ss_steps") != str(STEPS):
-        problems.append(f"final LoRA ss_steps = {meta.get('ss_steps')}, {STEPS} trained: a step counted twice or lost")
+        problems.append(
+            f"final LoRA ss_steps = {meta.get('ss_steps')}, {STEPS} trained: a step counted twice or lost"
+        )
     if not batches or per_device is None or images != batches * per_device * processes:
-        problems.append(f"{images} images in {batches} batches per process of {per_device}: not {processes} x the "
-                        "per-process batch per step")
+        problems.append(
+            f"{images} images in {batches} batches per process of {per_device}: not {processes} x the "
+            "per-process batch per step"
+        )
     per_step: dict[int, int] = {}
     for p in (run_dir / "sample").glob("*.png"):
         if m := re.match(rf"^{re.escape(name)}_(\d{{6}})_", p.name):
@@ -134,22 +153,28 @@ def judge_outputs(cfg: ExperimentConfig, run_dir: Path, hashes: dict[int, dict],
     if per_step != want:
         problems.append(f"samples per step {per_step}, {want} expected: not one set")
     if sorted(hashes) != list(range(processes)) or any(h["world_size"] != processes for h in hashes.values()):
-        problems.append(f"LoRA hashes from ranks {sorted(hashes)} (world sizes "
-                        f"{sorted({h['world_size'] for h in hashes.values()})}): expected ranks 0..{processes - 1}")
+        problems.append(
+            f"LoRA hashes from ranks {sorted(hashes)} (world sizes "
+            f"{sorted({h['world_size'] for h in hashes.values()})}): expected ranks 0..{processes - 1}"
+        )
     elif len({h["sha256"] for h in hashes.values()}) != 1:
         problems.append("the ranks' LoRA weights differ: gradients were not averaged")
     return problems
 
 
-def summary(meta_dir: Path, cfg: ExperimentConfig, run_dir: Path, hashes: dict[int, dict], processes: int) -> str:
+def summary(
+    meta_dir: Path, cfg: ExperimentConfig, run_dir: Path, hashes: dict[int, dict], processes: int
+) -> str:
     from ..train.safetensors_header import read_header
 
     meta = read_header(run_dir / f"{cfg.training.output_name}.safetensors").metadata
     per_device = json.loads(meta["ss_datasets"])[0]["batch_size_per_device"]
-    return (f"{processes} ranks trained; total batch {per_device * processes} = {processes} x {per_device} per process "
-            f"({meta['ss_num_train_images']} images, {meta['ss_num_batches_per_epoch']} batches per process per epoch); "
-            f"ss_steps {meta['ss_steps']}; step files, states and {len(cfg.sample.prompts)} samples at 1..{STEPS} once; "
-            f"LoRA sha256 {next(iter(hashes.values()))['sha256'][:12]} on every rank")
+    return (
+        f"{processes} ranks trained; total batch {per_device * processes} = {processes} x {per_device} per process "
+        f"({meta['ss_num_train_images']} images, {meta['ss_num_batches_per_epoch']} batches per process per epoch); "
+        f"ss_steps {meta['ss_steps']}; step files, states and {len(cfg.sample.prompts)} samples at 1..{STEPS} once; "
+        f"LoRA sha256 {next(iter(hashes.values()))['sha256'][:12]} on every rank"
+    )
 
 
 def rank_env(hash_dir: Path) -> dict[str, str]:
@@ -163,7 +188,9 @@ def wait_for_state(run_dir: Path, name: str, step: int, procs: list, timeout: fl
     while not (first / "random_states_0.pkl").exists():
         for p in procs:
             if p.proc.poll() is not None:
-                raise RuntimeError(f"a launch exited ({p.proc.returncode}) before the state at step {step}: {p.tail()}")
+                raise RuntimeError(
+                    f"a launch exited ({p.proc.returncode}) before the state at step {step}: {p.tail()}"
+                )
         if time.monotonic() - t0 > timeout:
             raise RuntimeError(f"no state at step {step} after {timeout:.0f} s")
         time.sleep(1)
@@ -176,7 +203,9 @@ def _stop_all(procs: list) -> None:
             p.kill()
 
 
-def two_processes(pre: ExperimentConfig, root: Path, out: Path, trainer, on_line, timeout: float) -> tuple[str, dict]:
+def two_processes(
+    pre: ExperimentConfig, root: Path, out: Path, trainer, on_line, timeout: float
+) -> tuple[str, dict]:
     """One machine, 2 processes: train, Ctrl-C after the first state, RESUME=1 to the end, judge."""
     import shutil
 
@@ -213,13 +242,21 @@ def two_processes(pre: ExperimentConfig, root: Path, out: Path, trainer, on_line
     problems = judge_outputs(cfg, run_dir, hashes, 2)
     if problems:
         raise RuntimeError("; ".join(problems))
-    facts = {"peak_rss_total_bytes": rss.peak_total, "peak_rss_per_process_bytes": rss.peak_each,
-             "first_state_seconds": round(reached), "rank_hashes": {r: h["sha256"] for r, h in hashes.items()}}
-    return (f"2 processes: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C after state 1 exited {code}, RESUME=1 "
-            f"finished; peak RSS {rss.peak_total / 2**30:.1f} GiB for both processes"), facts
+    facts = {
+        "peak_rss_total_bytes": rss.peak_total,
+        "peak_rss_per_process_bytes": rss.peak_each,
+        "first_state_seconds": round(reached),
+        "rank_hashes": {r: h["sha256"] for r, h in hashes.items()},
+    }
+    return (
+        f"2 processes: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C after state 1 exited {code}, RESUME=1 "
+        f"finished; peak RSS {rss.peak_total / 2**30:.1f} GiB for both processes"
+    ), facts
 
 
-def two_machines(pre: ExperimentConfig, root: Path, out: Path, trainer, on_line, timeout: float) -> tuple[str, dict]:
+def two_machines(
+    pre: ExperimentConfig, root: Path, out: Path, trainer, on_line, timeout: float
+) -> tuple[str, dict]:
     """2 machines of one process on 127.0.0.1: the same train.sh twice (ranks 0 and 1); Ctrl-C on machine 1
     must stop both; RESUME=1 on both finishes; judged like two_processes."""
     import shutil
@@ -230,8 +267,12 @@ def two_machines(pre: ExperimentConfig, root: Path, out: Path, trainer, on_line,
     shutil.rmtree(run_dir, ignore_errors=True)
     cfg = phase_config(pre, run_dir, machines=2)
     config = write_config(cfg, out / "rehearsal-2-machines.toml")
-    r = subprocess.run([sys.executable, "-m", "ascii_lora", "plan", "--config", str(config)], cwd=root,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "ascii_lora", "plan", "--config", str(config)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         raise RuntimeError(f"ascii-lora plan exited {r.returncode}: {r.stdout[-300:]}{r.stderr[-300:]}")
     sh = run_dir / "train.sh"
@@ -260,17 +301,27 @@ def two_machines(pre: ExperimentConfig, root: Path, out: Path, trainer, on_line,
     for line in ("reachable head", "shared run directory", "same plan", "same sd-scripts", "same dataset"):
         if not re.search(rf"ok\W+{line}", "\n".join(procs[1].lines)):
             raise RuntimeError(f"machine 1's pre-flight shows no passing '{line}' line")
-    again = [machine(0, "train-2m-rank0-2.log", {"RESUME": "1"}), machine(1, "train-2m-rank1-2.log", {"RESUME": "1"})]
+    again = [
+        machine(0, "train-2m-rank0-2.log", {"RESUME": "1"}),
+        machine(1, "train-2m-rank1-2.log", {"RESUME": "1"}),
+    ]
     try:
         codes = [p.wait(timeout) for p in again]
     finally:
         _stop_all(again)
     if codes != [0, 0]:
-        raise RuntimeError(f"RESUME=1 on both machines exited {codes}: {again[0].tail()} || {again[1].tail()}")
+        raise RuntimeError(
+            f"RESUME=1 on both machines exited {codes}: {again[0].tail()} || {again[1].tail()}"
+        )
     hashes = rank_hashes(run_dir / "rank-hashes")
     problems = judge_outputs(cfg, run_dir, hashes, 2)
     if problems:
         raise RuntimeError("; ".join(problems))
-    facts = {"peak_rss_total_bytes": rss.peak_total, "rank_hashes": {r: h["sha256"] for r, h in hashes.items()}}
-    return (f"2 machines: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C on machine 1 stopped both (exits {codes}), "
-            "RESUME=1 on both finished"), facts
+    facts = {
+        "peak_rss_total_bytes": rss.peak_total,
+        "rank_hashes": {r: h["sha256"] for r, h in hashes.items()},
+    }
+    return (
+        f"2 machines: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C on machine 1 stopped both (exits {codes}), "
+        "RESUME=1 on both finished"
+    ), facts

@@ -20,7 +20,9 @@ REHEARSAL = {
     "training": {"max_train_steps": 8, "resolution": 384, "save_every_n_steps": 2, "resume": False},
     "sample": {"every_n_steps": 2, "steps": 2, "width": 256, "height": 256, "at_first": True},
     "hardware": {"num_gpus": 1, "blocks_to_swap": 0},
-    "trainer": {"kind": "kohya"},  # the rehearsal runs sd-scripts; SimpleTuner has its own CPU proof (section 5)
+    "trainer": {
+        "kind": "kohya"
+    },  # the rehearsal runs sd-scripts; SimpleTuner has its own CPU proof (section 5)
     "verify": {"precision": "bf16"},  # a CPU has no fp8 matmul
     "validation": {"enabled": False},  # the "watch" phase validates a run of its own (rehearse/watching.py)
 }
@@ -29,9 +31,13 @@ STOP_AFTER_STEP = 4  # the resumed segment's first state: `ascii-lora stop` wait
 LAUNCHER = Path(__file__).with_name("sd_launcher.py")
 # No Hub access (a stand-in that sd-scripts would try to fetch fails loudly), no .pyc under vendor/,
 # no tokenizers thread pool to warn about when the trainer is forked after the stand-ins were built.
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
-
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 def rehearsal_config(cfg: ExperimentConfig, out: Path, models: st.StandIns) -> ExperimentConfig:
@@ -57,11 +63,11 @@ def rehearsal_probes(processes: int = 1):
     return Probes(gpus=[Gpu("CPU (rehearsal stand-in for the GPU)", 1024.0)] * processes, torch_cuda=True)
 
 
-
 def expected_outputs(cfg: ExperimentConfig) -> dict[str, list[int]]:
     """What an uninterrupted run leaves: step LoRAs/states every save, samples every sample step + baseline."""
     t, s = cfg.training, cfg.sample
     return {
         "step_files": [k for k in range(1, t.max_train_steps + 1) if k % t.save_every_n_steps == 0],
-        "sample_steps": ([0] if s.at_first else []) + [k for k in range(1, t.max_train_steps + 1) if k % s.every_n_steps == 0],
+        "sample_steps": ([0] if s.at_first else [])
+        + [k for k in range(1, t.max_train_steps + 1) if k % s.every_n_steps == 0],
     }

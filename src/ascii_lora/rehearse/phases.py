@@ -58,7 +58,9 @@ def compare_with_peers(s: RehearsalState) -> str:
     from .compare import rehearsal_phase
 
     assert s.standins is not None, "the stand-in models phase runs first"
-    return rehearsal_phase(s.user, s.root, s.out / "compare", Path(s.pre.dataset.out), s.standins, 2, s.on_line)
+    return rehearsal_phase(
+        s.user, s.root, s.out / "compare", Path(s.pre.dataset.out), s.standins, 2, s.on_line
+    )
 
 
 def watching(s: RehearsalState) -> str:
@@ -83,6 +85,7 @@ INTEROP_PHASES = ("diffusers loads the LoRA", "diffusers maps the full-size plan
 
 def _interop(name: str) -> PhaseFn:
     """One of interop.phases' steps on the rehearsal's run (its final LoRA): docs/publish.md."""
+
     def phase(s: RehearsalState) -> str:
         from . import interop
 

@@ -34,8 +34,10 @@ def models(s: RehearsalState) -> str:
     t0 = time.monotonic()
     s.standins = st.build(cache, root / SD_SCRIPTS_DIR, [*captions, *pre.sample.prompts], sizes, log=on_line)
     size = sum(p.stat().st_size for p in cache.glob("*.safetensors")) / 1024**3
-    return (f"{sizes.double_blocks}+{sizes.single_blocks} FLUX blocks, {sizes.t5_layers} T5 layers, "
-            f"{size:.1f} GiB in {cache} ({time.monotonic() - t0:.0f} s)")
+    return (
+        f"{sizes.double_blocks}+{sizes.single_blocks} FLUX blocks, {sizes.t5_layers} T5 layers, "
+        f"{size:.1f} GiB in {cache} ({time.monotonic() - t0:.0f} s)"
+    )
 
 
 def plan(s: RehearsalState) -> str:
@@ -47,8 +49,11 @@ def plan(s: RehearsalState) -> str:
     for earlier in (run_dir, out / "generated"):  # a rehearsal starts from nothing, every time: its
         if earlier.exists():  # seeded training redraws byte-identical LoRAs, which generate would reuse
             shutil.rmtree(earlier)
-    atomic_write(config_file, "# The rehearsal's experiment: the user's config with REHEARSAL's overrides.\n"
-                 + tomli_w.dumps(pre.model_dump(mode="json", exclude_none=True)))
+    atomic_write(
+        config_file,
+        "# The rehearsal's experiment: the user's config with REHEARSAL's overrides.\n"
+        + tomli_w.dumps(pre.model_dump(mode="json", exclude_none=True)),
+    )
     p: Plan = build_plan(pre, root)
     write_plan(p, root)
     s.plan = p

@@ -43,8 +43,10 @@ def interrupt(s: RehearsalState) -> str:
     _expect(code != 0, f"exit code {code} after Ctrl-C: an interrupted run must not look finished")
     _expect(state_step(first) == INTERRUPT_AFTER_STEP, f"{first.name} records step {state_step(first)}")
     _expect(not (run_dir / f"{name}.safetensors").exists(), "a final LoRA exists after the interrupt")
-    return (f"first state (step {INTERRUPT_AFTER_STEP}) after {reached:.0f} s, one Ctrl-C stopped it in "
-            f"{time.monotonic() - t1:.0f} s with exit {code}; {s.s_per_step_1 or '?'} s/step")
+    return (
+        f"first state (step {INTERRUPT_AFTER_STEP}) after {reached:.0f} s, one Ctrl-C stopped it in "
+        f"{time.monotonic() - t1:.0f} s with exit {code}; {s.s_per_step_1 or '?'} s/step"
+    )
 
 
 def stop(s: RehearsalState) -> str:
@@ -58,25 +60,43 @@ def stop(s: RehearsalState) -> str:
         # the launcher clears an old request first, then records its pid
         while read_record(run_dir).get("launcher_pid") != tr.proc.pid:
             if tr.proc.poll() is not None:
-                raise _Fail(f"RESUME=1 exited ({tr.proc.returncode}) before it launched the trainer: {tr.tail()}")
+                raise _Fail(
+                    f"RESUME=1 exited ({tr.proc.returncode}) before it launched the trainer: {tr.tail()}"
+                )
             if time.monotonic() - t0 > 600:
                 raise _Fail("RESUME=1 did not launch the trainer within 600 s")
             time.sleep(0.5)
         code, text = _cli(root, ["stop", "--config", str(config_file)], out / "stop.log", 120)
-        _expect(code == 0 and f"saves its state at step {STOP_AFTER_STEP}" in text, f"ascii-lora stop exited {code}: {text[-300:]}")
+        _expect(
+            code == 0 and f"saves its state at step {STOP_AFTER_STEP}" in text,
+            f"ascii-lora stop exited {code}: {text[-300:]}",
+        )
         ended = tr.wait(train_timeout)
-        _expect(ended is not None, f"the stop request did not end the trainer in {train_timeout:.0f} s: {tr.tail()}")
+        _expect(
+            ended is not None,
+            f"the stop request did not end the trainer in {train_timeout:.0f} s: {tr.tail()}",
+        )
     finally:
         if tr.proc.poll() is None:
             tr.kill()
     text = "\n".join(tr.lines)
     _expect(ended == 0, f"a requested stop exited {ended}: {tr.tail()}")
-    _expect(f"right after the trainer saved its state at step {STOP_AFTER_STEP}" in text, f"no stop report: {tr.tail()}")
+    _expect(
+        f"right after the trainer saved its state at step {STOP_AFTER_STEP}" in text,
+        f"no stop report: {tr.tail()}",
+    )
     state = run_dir / f"{name}-step{STOP_AFTER_STEP:08d}-state"
-    _expect(state_step(state) == STOP_AFTER_STEP, f"{state.name} records step {state_step(state)} after the stop")
+    _expect(
+        state_step(state) == STOP_AFTER_STEP, f"{state.name} records step {state_step(state)} after the stop"
+    )
     _expect(not half_written(state), f"{state.name} is incomplete")
-    later = sorted(p.name for p in run_dir.glob(f"{name}-step*") if (_step_of(p.name, name) or 0) > STOP_AFTER_STEP)
-    _expect(not later and not (run_dir / f"{name}.safetensors").exists(), f"trained past the requested stop: {later}")
+    later = sorted(
+        p.name for p in run_dir.glob(f"{name}-step*") if (_step_of(p.name, name) or 0) > STOP_AFTER_STEP
+    )
+    _expect(
+        not later and not (run_dir / f"{name}.safetensors").exists(),
+        f"trained past the requested stop: {later}",
+    )
     _expect(not (run_dir / STOP_REQUEST).exists(), "the honoured stop request was left behind")
     return f"`ascii-lora stop` during RESUME=1: stopped right after the state at step {STOP_AFTER_STEP}, exit 0, nothing lost"
 
@@ -106,7 +126,12 @@ def refuse(s: RehearsalState) -> str:
     text = "\n".join(tr.lines)
     _expect(code not in (0, None), f"RESUME=1 on the finished run exited {code}")
     _expect("max_train_steps" in text, f"the refusal does not say what to raise: {tr.tail()}")
-    _expect("Loading state dict" not in text and "Building Flux" not in text, "a model was loaded before the refusal")
+    _expect(
+        "Loading state dict" not in text and "Building Flux" not in text,
+        "a model was loaded before the refusal",
+    )
     segs = json.loads((run_dir / "run.json").read_text()).get("segments", [])
     _expect(len(segs) == 3, f"run.json records {len(segs)} segments after the refusal, 3 expected")
-    return f"refused with exit {code} before any model loaded: {tr.lines[-1].strip()[:140] if tr.lines else ''}"
+    return (
+        f"refused with exit {code} before any model loaded: {tr.lines[-1].strip()[:140] if tr.lines else ''}"
+    )

@@ -18,15 +18,40 @@ from .overrides import OFFLINE
 class _Trainer:
     """`ascii-lora train` in its own process group, as a terminal would run it; output to a log."""
 
-    def __init__(self, root: Path, config: Path, log: Path, extra: list[str], on_line: Callable[[str], None],
-                 cmd: list[str] | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        config: Path,
+        log: Path,
+        extra: list[str],
+        on_line: Callable[[str], None],
+        cmd: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.log = log
         self.lines: list[str] = []
-        cmd = cmd or [sys.executable, "-m", "ascii_lora", "train", "--config", str(config), "--rehearsal", *extra]
+        cmd = cmd or [
+            sys.executable,
+            "-m",
+            "ascii_lora",
+            "train",
+            "--config",
+            str(config),
+            "--rehearsal",
+            *extra,
+        ]
         self.proc = subprocess.Popen(
-            cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            env={**os.environ, **OFFLINE, **(env or {})}, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background parent may ignore it
+            cmd,
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env={**os.environ, **OFFLINE, **(env or {})},
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(
+                signal.SIGINT, signal.SIG_DFL
+            ),  # a background parent may ignore it
         )
         self.reader = threading.Thread(target=self._read, args=(on_line,), daemon=True)
         self.reader.start()
@@ -81,12 +106,18 @@ class _Trainer:
         return None
 
 
-
 def _cli(root: Path, argv: list[str], log: Path, timeout: float) -> tuple[int, str]:
     """``ascii-lora ARGV`` in this (train) environment, offline; output kept in ``log``."""
     try:
-        r = subprocess.run([sys.executable, "-m", "ascii_lora", *argv], cwd=root, capture_output=True, text=True, errors="replace",
-                           env={**os.environ, **OFFLINE}, timeout=timeout)
+        r = subprocess.run(
+            [sys.executable, "-m", "ascii_lora", *argv],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env={**os.environ, **OFFLINE},
+            timeout=timeout,
+        )
         code, text = r.returncode, r.stdout + r.stderr
     except subprocess.TimeoutExpired as e:
         # bytes even with text=True: run() hands on what was read before the kill, undecoded

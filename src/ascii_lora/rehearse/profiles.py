@@ -52,8 +52,16 @@ def run_group(argv: list[str], cwd: Path, timeout_s: float) -> tuple[int | None,
     """Run ``argv`` offline in its own process group; (exit code, output), code None when it ran past
     ``timeout_s`` and its whole group was killed: the child that holds the GPU (accelerate's trainer,
     verify's drawing worker) goes with it."""
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                            env={**os.environ, **OFFLINE}, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env={**os.environ, **OFFLINE},
+        start_new_session=True,
+    )
     try:
         text, _ = proc.communicate(timeout=timeout_s)
         return proc.returncode, text
@@ -63,16 +71,24 @@ def run_group(argv: list[str], cwd: Path, timeout_s: float) -> tuple[int | None,
         return None, text
 
 
-def profile_config(profile: str, data: Path, models: st.StandIns, run_dir: Path, steps: int) -> ExperimentConfig:
+def profile_config(
+    profile: str, data: Path, models: st.StandIns, run_dir: Path, steps: int
+) -> ExperimentConfig:
     """The default experiment on the stand-ins, at ``profile``: saves only the final LoRA, samples nothing."""
-    return ExperimentConfig.model_validate({
-        "dataset": {"count": 4, "out": str(data)},
-        "model": models.model_table(),
-        "training": {"max_train_steps": steps, "save_every_n_steps": 100_000, "output_dir": str(run_dir),
-                     "max_data_loader_n_workers": 0},
-        "sample": {"every_n_steps": 100_000, "at_first": False},
-        "hardware": {"vram_profile": profile},
-    })
+    return ExperimentConfig.model_validate(
+        {
+            "dataset": {"count": 4, "out": str(data)},
+            "model": models.model_table(),
+            "training": {
+                "max_train_steps": steps,
+                "save_every_n_steps": 100_000,
+                "output_dir": str(run_dir),
+                "max_data_loader_n_workers": 0,
+            },
+            "sample": {"every_n_steps": 100_000, "at_first": False},
+            "hardware": {"vram_profile": profile},
+        }
+    )
 
 
 def worker_events(text: str) -> list[dict]:
@@ -83,7 +99,7 @@ def worker_events(text: str) -> list[dict]:
     for line in text.splitlines():
         if line.startswith(EVENT_PREFIX):
             try:
-                events.append(json.loads(line[len(EVENT_PREFIX):]))
+                events.append(json.loads(line[len(EVENT_PREFIX) :]))
             except ValueError:
                 continue
     return events
@@ -110,9 +126,16 @@ def drawing_row(events: list[dict]) -> dict:
     return row
 
 
-def measure_drawing(root: Path, out: Path, cfg: ExperimentConfig, precisions: tuple[str, ...] = ("bf16", "fp8"),
-                    seeds: int = 1, timeout_s: float = 240.0, device: str = "cuda",
-                    log: Callable[[str], None] = lambda m: None) -> list[dict]:
+def measure_drawing(
+    root: Path,
+    out: Path,
+    cfg: ExperimentConfig,
+    precisions: tuple[str, ...] = ("bf16", "fp8"),
+    seeds: int = 1,
+    timeout_s: float = 240.0,
+    device: str = "cuda",
+    log: Callable[[str], None] = lambda m: None,
+) -> list[dict]:
     """``ascii-lora verify --checkpoints final`` on a finished stand-in run, once per precision.
 
     ``device="cpu"`` only tries the procedure on the rehearsal's tiny stand-ins."""
@@ -123,13 +146,30 @@ def measure_drawing(root: Path, out: Path, cfg: ExperimentConfig, precisions: tu
     draw_log = Path(cfg.training.output_dir) / "verify" / "draw.log"
     rows: list[dict] = []
     for precision in precisions:
-        c = cfg.model_copy(update={"verify": cfg.verify.model_copy(update={"precision": precision, "seeds": seeds})})
+        c = cfg.model_copy(
+            update={"verify": cfg.verify.model_copy(update={"precision": precision, "seeds": seeds})}
+        )
         config_file = out / f"verify-{precision}.toml"
-        atomic_write(config_file, "# `rehearse --full-size`: drawing measured at one precision\n"
-                     + tomli_w.dumps(c.model_dump(mode="json", exclude_none=True)))
+        atomic_write(
+            config_file,
+            "# `rehearse --full-size`: drawing measured at one precision\n"
+            + tomli_w.dumps(c.model_dump(mode="json", exclude_none=True)),
+        )
         before = draw_log.stat().st_size if draw_log.exists() else 0
-        argv = [sys.executable, "-m", "ascii_lora", "verify", "--config", str(config_file), "--checkpoints", "final",
-                "--seeds", str(seeds), "--device", device]
+        argv = [
+            sys.executable,
+            "-m",
+            "ascii_lora",
+            "verify",
+            "--config",
+            str(config_file),
+            "--checkpoints",
+            "final",
+            "--seeds",
+            str(seeds),
+            "--device",
+            device,
+        ]
         started = time.monotonic()
         code, text = run_group(argv, root, timeout_s)
         if code is None:
@@ -138,9 +178,15 @@ def measure_drawing(root: Path, out: Path, cfg: ExperimentConfig, precisions: tu
         with open(draw_log, "rb") if draw_log.exists() else open(os.devnull, "rb") as f:
             f.seek(before)
             events = worker_events(f.read().decode("utf-8", "replace"))
-        row = {"precision": precision, "card": card, "exit_code": code, "seconds_total": round(time.monotonic() - started, 1),
-               "size": f"{c.sample.width}x{c.sample.height}", "steps": c.verify.steps or c.sample.steps,
-               **drawing_row(events)}
+        row = {
+            "precision": precision,
+            "card": card,
+            "exit_code": code,
+            "seconds_total": round(time.monotonic() - started, 1),
+            "size": f"{c.sample.width}x{c.sample.height}",
+            "steps": c.verify.steps or c.sample.steps,
+            **drawing_row(events),
+        }
         if code:
             row["error"] = " | ".join(text.strip().splitlines()[-3:])[:400]
         rows.append(row)
@@ -153,8 +199,16 @@ def measure_drawing(root: Path, out: Path, cfg: ExperimentConfig, precisions: tu
 ORDER = ("24gb", "48gb+", "16gb", "12gb")
 
 
-def measure(root: Path, out: Path, cache: Path, profiles: list[str] | None = None, steps: int = 6,
-            budget_s: float = 300.0, hard_limit_s: float = 400.0, log: Callable[[str], None] = lambda m: None) -> list[dict]:
+def measure(
+    root: Path,
+    out: Path,
+    cache: Path,
+    profiles: list[str] | None = None,
+    steps: int = 6,
+    budget_s: float = 300.0,
+    hard_limit_s: float = 400.0,
+    log: Callable[[str], None] = lambda m: None,
+) -> list[dict]:
     """Run each profile for ``steps`` steps; start none after ``budget_s``, kill one past ``hard_limit_s``."""
     import torch
 
@@ -180,16 +234,27 @@ def measure(root: Path, out: Path, cache: Path, profiles: list[str] | None = Non
         plan = build_plan(cfg, root)
         write_plan(plan, root)
         argv = rehearsal_argv(plan.argv)
-        argv[0] = str(Path(sys.executable).parent / "accelerate") if (Path(sys.executable).parent / "accelerate").exists() else "accelerate"
+        argv[0] = (
+            str(Path(sys.executable).parent / "accelerate")
+            if (Path(sys.executable).parent / "accelerate").exists()
+            else "accelerate"
+        )
         started = time.monotonic()
         code, text = run_group(argv, root, max(30.0, hard_limit_s - (started - t0)))
         code = -9 if code is None else code
         (out / f"{prof}.log").write_text(text)
         times = step_times(text)
         peak = PEAK.search(text)
-        row = {"profile": prof, "card": card, "exit_code": code, "seconds_total": round(time.monotonic() - started, 1),
-               "batch": cfg.training.batch_size or cfg.hardware.profile.batch_size, "fp8_base": cfg.hardware.profile.fp8_base,
-               "blocks_to_swap": cfg.hardware.swap, "optimizer": cfg.optimizer.kohya_type}
+        row = {
+            "profile": prof,
+            "card": card,
+            "exit_code": code,
+            "seconds_total": round(time.monotonic() - started, 1),
+            "batch": cfg.training.batch_size or cfg.hardware.profile.batch_size,
+            "fp8_base": cfg.hardware.profile.fp8_base,
+            "blocks_to_swap": cfg.hardware.swap,
+            "optimizer": cfg.optimizer.kohya_type,
+        }
         if peak:
             row.update(peak_allocated_gib=float(peak.group(1)), peak_reserved_gib=float(peak.group(2)))
         if 2 in times and steps in times and steps > 2:

@@ -58,28 +58,55 @@ class Rehearsal:
         return bool(self.phases) and all(p.ok for p in self.phases)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "out": str(self.out), "phases": [asdict(p) for p in self.phases], "facts": self.facts}
+        return {
+            "ok": self.ok,
+            "out": str(self.out),
+            "phases": [asdict(p) for p in self.phases],
+            "facts": self.facts,
+        }
 
 
-
-def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: st.Sizes | None = None,
-             report: Callable[[Phase], None] = lambda p: None, on_line: Callable[[str], None] = lambda s: None,
-             train_timeout: float = 3600.0, phases: Sequence[tuple[str, PhaseFn]] = PHASES) -> Rehearsal:
+def rehearse(
+    cfg: ExperimentConfig,
+    root: Path,
+    out: Path,
+    cache: Path,
+    sizes: st.Sizes | None = None,
+    report: Callable[[Phase], None] = lambda p: None,
+    on_line: Callable[[str], None] = lambda s: None,
+    train_timeout: float = 3600.0,
+    phases: Sequence[tuple[str, PhaseFn]] = PHASES,
+) -> Rehearsal:
     """Run every phase in order; a phase that fails ends the rehearsal (the later ones would only repeat it)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # set before the stand-ins' tokenizers are trained here
+    os.environ.setdefault(
+        "TOKENIZERS_PARALLELISM", "false"
+    )  # set before the stand-ins' tokenizers are trained here
     root, out = Path(root).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     result = Rehearsal(out)
     sizes = sizes or st.Sizes.tiny()
     pre = rehearsal_config(cfg, out, st.paths(cache))
-    state = RehearsalState(root=root, out=out, cache=cache, sizes=sizes, user=cfg, pre=pre, name=cfg.training.output_name,
-                           run_dir=Path(pre.training.output_dir), config_file=out / "rehearsal.toml",
-                           on_line=on_line, train_timeout=train_timeout)
+    state = RehearsalState(
+        root=root,
+        out=out,
+        cache=cache,
+        sizes=sizes,
+        user=cfg,
+        pre=pre,
+        name=cfg.training.output_name,
+        run_dir=Path(pre.training.output_dir),
+        config_file=out / "rehearsal.toml",
+        on_line=on_line,
+        train_timeout=train_timeout,
+    )
     for name, fn in phases:
         if not _run_phase(result, name, fn, state, report):
             break
     result.facts.update(
-        python=sys.version.split()[0], cpus=os.cpu_count(), sizes=asdict(sizes), overrides=REHEARSAL,
+        python=sys.version.split()[0],
+        cpus=os.cpu_count(),
+        sizes=asdict(sizes),
+        overrides=REHEARSAL,
         seconds_per_step={k: getattr(state, k) for k in ("s_per_step_1", "s_per_step_2")},
         verify_seconds_per_picture=state.verify_s_per_image,
         **state.facts,
@@ -89,8 +116,9 @@ def rehearse(cfg: ExperimentConfig, root: Path, out: Path, cache: Path, sizes: s
     return result
 
 
-def _run_phase(result: Rehearsal, name: str, fn: PhaseFn, state: RehearsalState,
-               report: Callable[[Phase], None]) -> bool:
+def _run_phase(
+    result: Rehearsal, name: str, fn: PhaseFn, state: RehearsalState, report: Callable[[Phase], None]
+) -> bool:
     """One phase, timed; what broke becomes its detail (a rehearsal reports, it does not crash), recorded at once."""
     t0 = time.monotonic()
     try:

@@ -31,8 +31,10 @@ def _report_peak_cuda_memory() -> None:
 
         if torch.cuda.is_available() and torch.cuda.max_memory_reserved() > 0:
             gib = 1024**3
-            sys.stdout.write(f"[rehearsal launcher] peak CUDA memory: {torch.cuda.max_memory_allocated() / gib:.2f} GiB allocated, "
-                             f"{torch.cuda.max_memory_reserved() / gib:.2f} GiB reserved\n")
+            sys.stdout.write(
+                f"[rehearsal launcher] peak CUDA memory: {torch.cuda.max_memory_allocated() / gib:.2f} GiB allocated, "
+                f"{torch.cuda.max_memory_reserved() / gib:.2f} GiB reserved\n"
+            )
             sys.stdout.flush()
     except Exception:  # noqa: BLE001 - a measurement must never change the trainer's exit
         pass
@@ -103,10 +105,20 @@ def _record_lora_per_rank(out: Path) -> None:
             digest, tensors = lora_digest(networks[-1])
             rank = os.environ.get("RANK", "0")
             out.mkdir(parents=True, exist_ok=True)
-            (out / f"rank{rank}.json").write_text(json.dumps({
-                "rank": int(rank), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-                "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "sha256": digest, "tensors": tensors}))
-            sys.stdout.write(f"[rehearsal launcher] rank {rank}: LoRA sha256 {digest[:16]} ({tensors} tensors)\n")
+            (out / f"rank{rank}.json").write_text(
+                json.dumps(
+                    {
+                        "rank": int(rank),
+                        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+                        "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
+                        "sha256": digest,
+                        "tensors": tensors,
+                    }
+                )
+            )
+            sys.stdout.write(
+                f"[rehearsal launcher] rank {rank}: LoRA sha256 {digest[:16]} ({tensors} tensors)\n"
+            )
             sys.stdout.flush()
         return end(self, *args, **kw)
 
@@ -162,14 +174,18 @@ def main() -> None:
     if os.environ.get(FP32):
         args = fp32_args(args)
         os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
-        sys.stdout.write("[rehearsal launcher] float32 on this CPU: --mixed_precision no, without --fp8_base\n")
+        sys.stdout.write(
+            "[rehearsal launcher] float32 on this CPU: --mixed_precision no, without --fp8_base\n"
+        )
     sys.argv = [str(script), *args]
     sys.path.insert(0, str(script.parent))  # as `python script.py` would: sd-scripts imports `library`
     layers = t5_layers_in(Path(args[args.index("--t5xxl") + 1])) if "--t5xxl" in args else REAL_T5_LAYERS
     if layers == REAL_T5_LAYERS:
         runpy.run_path(str(script), run_name="__main__")
         return
-    sys.stdout.write(f"[rehearsal launcher] the T5 file has {layers} layers: load_t5xxl builds {layers}, not 24\n")
+    sys.stdout.write(
+        f"[rehearsal launcher] the T5 file has {layers} layers: load_t5xxl builds {layers}, not 24\n"
+    )
     sys.stdout.flush()
     with t5_layers(layers):
         runpy.run_path(str(script), run_name="__main__")

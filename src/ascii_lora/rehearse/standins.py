@@ -125,7 +125,9 @@ def _meta_models(sizes: Sizes):
 
     spec = flux_models.configs[flux_utils.MODEL_NAME_DEV]
     with torch.device("meta"):
-        flux = flux_models.Flux(replace(spec.params, depth=sizes.double_blocks, depth_single_blocks=sizes.single_blocks))
+        flux = flux_models.Flux(
+            replace(spec.params, depth=sizes.double_blocks, depth_single_blocks=sizes.single_blocks)
+        )
         ae = flux_models.AutoEncoder(spec.ae_params)
     quiet = logging.getLogger(flux_utils.__name__)
     level = quiet.level
@@ -153,7 +155,9 @@ def _random_state(module, dtype, gen) -> dict:
 
     out: dict[str, Any] = {}
     seen: dict[int, str] = {}
-    for name, t in module.state_dict(keep_vars=True).items():  # the Parameters themselves: tied ones are one object
+    for name, t in module.state_dict(
+        keep_vars=True
+    ).items():  # the Parameters themselves: tied ones are one object
         if not t.dtype.is_floating_point:
             continue  # index buffers are rebuilt by the model, never loaded
         shape = tuple(t.shape)
@@ -164,8 +168,15 @@ def _random_state(module, dtype, gen) -> dict:
         elif is_norm or len(shape) == 1 and leaf[-1] in ("weight", "scale"):
             v = torch.ones(shape, dtype=dtype)
         else:
-            v = torch.empty(shape, dtype=torch.float32, device=gen.device).normal_(0.0, 0.02, generator=gen).to(dtype).cpu()
-        key = id(t)  # tied weights (T5's shared / embed_tokens) get equal values, stored twice as in real files
+            v = (
+                torch.empty(shape, dtype=torch.float32, device=gen.device)
+                .normal_(0.0, 0.02, generator=gen)
+                .to(dtype)
+                .cpu()
+            )
+        key = id(
+            t
+        )  # tied weights (T5's shared / embed_tokens) get equal values, stored twice as in real files
         if key in seen:
             v = out[seen[key]].clone()
         seen[key] = name
@@ -192,7 +203,11 @@ def _clip_tokenizer(out_dir: Path, texts: list[str]) -> None:
         [pre_tokenizers.Whitespace(), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
     )
     trainer = trainers.BpeTrainer(
-        vocab_size=2000, initial_alphabet=alphabet, end_of_word_suffix="</w>", show_progress=False, special_tokens=[]
+        vocab_size=2000,
+        initial_alphabet=alphabet,
+        end_of_word_suffix="</w>",
+        show_progress=False,
+        special_tokens=[],
     )
     tok.train_from_iterator([t.lower() for t in texts], trainer)
     model = json.loads(tok.to_str())["model"]
@@ -218,15 +233,28 @@ def _t5_tokenizer(out_dir: Path, texts: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "spiece"
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_prefix=str(prefix), vocab_size=400, hard_vocab_limit=False,
-            model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
-            minloglevel=2, num_threads=1,
+            sentence_iterator=iter(texts),
+            model_prefix=str(prefix),
+            vocab_size=400,
+            hard_vocab_limit=False,
+            model_type="unigram",
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            character_coverage=1.0,
+            minloglevel=2,
+            num_threads=1,
         )
         T5TokenizerFast(vocab_file=str(prefix) + ".model", extra_ids=100).save_pretrained(str(out_dir))
 
 
 def build(
-    cache: Path, sd_scripts: Path, texts: Iterable[str], sizes: Sizes | None = None, seed: int = 0,
+    cache: Path,
+    sd_scripts: Path,
+    texts: Iterable[str],
+    sizes: Sizes | None = None,
+    seed: int = 0,
     log=lambda msg: None,
 ) -> StandIns:
     """Write the four stand-in model files and both tokenizers into ``cache`` (once).
@@ -243,9 +271,15 @@ def build(
         raise ValueError("the tokenizers need at least one caption to learn from")
     cache = Path(cache)
     out = paths(cache)
-    want = {"format": FORMAT, "sizes": asdict(sizes), "seed": seed, "texts": len(texts),
-            "texts_hash": _hash("\n".join(texts)), "torch": torch.__version__,
-            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    want = {
+        "format": FORMAT,
+        "sizes": asdict(sizes),
+        "seed": seed,
+        "texts": len(texts),
+        "texts_hash": _hash("\n".join(texts)),
+        "torch": torch.__version__,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
     manifest = cache / MANIFEST
     if manifest.is_file():
         try:
@@ -265,7 +299,9 @@ def build(
         dtype = getattr(torch, DTYPES[key])
         path = getattr(out, key)
         log(f"stand-ins: writing {path.name}")
-        _atomic_save(_random_state(module, dtype, gen), path, {"ascii_lora_standin": "random weights, not a model"})
+        _atomic_save(
+            _random_state(module, dtype, gen), path, {"ascii_lora_standin": "random weights, not a model"}
+        )
     tok = out.tokenizer_cache_dir
     shutil.rmtree(tok, ignore_errors=True)
     tmp_tok = tok.with_name(tok.name + ".tmp")

@@ -27,8 +27,22 @@ TRAIN_VENV = Path(".venv-train")
 # torchvision is needed by sd-scripts; PyPI's torchvision does not import beside the CPU-only torch 2.13.0 wheel.
 TORCH_SPEC = os.environ.get("REHEARSAL_TORCH", "torch==2.14.1 torchvision==0.29.1")
 STAMP = ".ascii-lora-rehearsal"
-NEEDED = ("torch", "torchvision", "accelerate", "transformers", "diffusers", "bitsandbytes", "sentencepiece",
-          "tokenizers", "safetensors", "voluptuous", "toml", "einops", "peft", "ascii_lora")
+NEEDED = (
+    "torch",
+    "torchvision",
+    "accelerate",
+    "transformers",
+    "diffusers",
+    "bitsandbytes",
+    "sentencepiece",
+    "tokenizers",
+    "safetensors",
+    "voluptuous",
+    "toml",
+    "einops",
+    "peft",
+    "ascii_lora",
+)
 
 
 def venv_python(venv: Path) -> Path:
@@ -39,16 +53,25 @@ def sd_scripts_problem(root: Path) -> str | None:
     """None when vendor/sd-scripts is checked out at the pin; else what is wrong and the fix."""
     sd = root / SD_SCRIPTS_DIR
     if not (sd / "flux_train_network.py").is_file() or not (sd / "requirements.txt").is_file():
-        return (f"{sd} is not checked out (the rehearsal runs its real training script): run "
-                f"`git submodule update --init {SD_SCRIPTS_DIR}`")
+        return (
+            f"{sd} is not checked out (the rehearsal runs its real training script): run "
+            f"`git submodule update --init {SD_SCRIPTS_DIR}`"
+        )
     try:
-        head = subprocess.run(["git", "-C", str(sd), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=20, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(sd), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.strip()
     except (subprocess.SubprocessError, OSError):
         head = ""
     if head != SD_SCRIPTS_COMMIT:
-        return (f"{sd} is at {head[:12] or 'an unknown commit'}, the project pins {SD_SCRIPTS_COMMIT[:12]}: run "
-                f"`git -C {SD_SCRIPTS_DIR} checkout {SD_SCRIPTS_COMMIT}`")
+        return (
+            f"{sd} is at {head[:12] or 'an unknown commit'}, the project pins {SD_SCRIPTS_COMMIT[:12]}: run "
+            f"`git -C {SD_SCRIPTS_DIR} checkout {SD_SCRIPTS_COMMIT}`"
+        )
     return None
 
 
@@ -78,10 +101,14 @@ def fingerprint(root: Path) -> str:
 
 def missing_modules(python: Path) -> list[str]:
     """Modules of NEEDED that ``python`` cannot find (found by spec, nothing is imported)."""
-    code = ("import importlib.util, sys\n"
-            f"print(' '.join(m for m in {NEEDED!r} if importlib.util.find_spec(m) is None))")
+    code = (
+        "import importlib.util, sys\n"
+        f"print(' '.join(m for m in {NEEDED!r} if importlib.util.find_spec(m) is None))"
+    )
     try:
-        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+        out = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, timeout=120, check=True
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return list(NEEDED)
     return out.split()
@@ -102,9 +129,12 @@ def ensure(root: Path, venv: Path = TRAIN_VENV, log: Callable[[str], None] = lam
             return python
         log(f"train env {venv}: {', '.join(missing)} missing; reinstalling")
     install_log = venv.parent / f"{venv.name}.install.log"
-    log(f"setting up the train env {venv} (torch, sd-scripts' requirements, this project; no model downloads); "
-        f"pip output in {install_log}")
+    log(
+        f"setting up the train env {venv} (torch, sd-scripts' requirements, this project; no model downloads); "
+        f"pip output in {install_log}"
+    )
     with open(install_log, "a", encoding="utf-8") as out:
+
         def run(cmd: list[str], what: str) -> None:
             out.write(f"\n$ {' '.join(cmd)}\n")
             out.flush()
@@ -115,7 +145,10 @@ def ensure(root: Path, venv: Path = TRAIN_VENV, log: Callable[[str], None] = lam
         if not python.exists():
             run([sys.executable, "-m", "venv", str(venv)], f"python -m venv {venv}")
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
-        run([*pip, *TORCH_SPEC.split()], f"pip install {TORCH_SPEC} (set REHEARSAL_TORCH to choose another build)")
+        run(
+            [*pip, *TORCH_SPEC.split()],
+            f"pip install {TORCH_SPEC} (set REHEARSAL_TORCH to choose another build)",
+        )
         with tempfile.NamedTemporaryFile("w", suffix="-requirements.txt", delete=False) as req:
             req.write(requirements(root))
         try:
@@ -125,6 +158,8 @@ def ensure(root: Path, venv: Path = TRAIN_VENV, log: Callable[[str], None] = lam
         run([*pip, "-e", f"{root}[interop]"], "pip install -e .[interop] (this project; peft for diffusers)")
     missing = missing_modules(python)
     if missing:
-        raise UserError(f"train env {venv}: still missing after install: {', '.join(missing)}; see {install_log}")
+        raise UserError(
+            f"train env {venv}: still missing after install: {', '.join(missing)}; see {install_log}"
+        )
     stamp.write_text(want + "\n")
     return python

@@ -30,10 +30,17 @@ from ..validation_loss import TAG, VALIDATION_FILE, read_losses
 
 WATCH_STEPS = 4
 WATCH_EVERY = 2
-WATCH_IMAGES = 4  # 3 trained on, 1 held out: at batch 1 an epoch is 3 steps, so step 4 validates in the second
+WATCH_IMAGES = (
+    4  # 3 trained on, 1 held out: at batch 1 an epoch is 3 steps, so step 4 validates in the second
+)
 WATCH_OVERRIDES = {
     "dataset": {"count": WATCH_IMAGES},
-    "training": {"max_train_steps": WATCH_STEPS, "save_every_n_steps": WATCH_EVERY, "batch_size": 1, "resume": False},
+    "training": {
+        "max_train_steps": WATCH_STEPS,
+        "save_every_n_steps": WATCH_EVERY,
+        "batch_size": 1,
+        "resume": False,
+    },
     # sampling is proven by the other phases; one prompt, since sd-scripts encodes every sample prompt
     # with T5 before the first step (minutes each on a busy CPU)
     "sample": {"every_n_steps": 1000, "at_first": False, "prompts": [VerificationPrompt]},
@@ -74,6 +81,7 @@ class Receiver:
 
 def dataset_counts(log: str) -> tuple[int | None, int | None]:
     """(training, held-out) image counts from sd-scripts' dataset summary in its log (rich may wrap lines)."""
+
     def count(title: str) -> int | None:
         m = re.search(re.escape(title) + r"\].*?image_count:\s*(\d+)", log, re.S)
         return int(m.group(1)) if m else None
@@ -119,7 +127,9 @@ def judge_losses(run_dir: Path, steps: list[int]) -> str:
         raise AssertionError(f"{VALIDATION_FILE} has steps {sorted(losses)}, validation ran at {steps}")
     points = [p for launch in logged.values() for p in launch]
     if sorted(s for s, _ in points) != steps:
-        raise AssertionError(f"the event files hold {TAG} at {sorted(s for s, _ in points)}, expected {steps}")
+        raise AssertionError(
+            f"the event files hold {TAG} at {sorted(s for s, _ in points)}, expected {steps}"
+        )
     if not all(math.isfinite(v) and v > 0 for v in losses.values()):
         raise AssertionError(f"validation losses {losses}")
     first = min(points)
@@ -131,11 +141,23 @@ def judge_losses(run_dir: Path, steps: list[int]) -> str:
 def judge_webhooks(bodies: list[dict], checkpoints: list[int]) -> str:
     """Launch, one message per checkpoint, then the end; every body Slack- and Discord-shaped."""
     for b in bodies:
-        if set(b) != {"text", "content"} or not b["text"].startswith("ascii-lora ") or b["content"] != b["text"][:2000]:
+        if (
+            set(b) != {"text", "content"}
+            or not b["text"].startswith("ascii-lora ")
+            or b["content"] != b["text"][:2000]
+        ):
             raise AssertionError(f"a webhook body is not {{text, content}}: {str(b)[:200]}")
     texts = [b["text"] for b in bodies]
-    kinds = ["launched" if "training launched" in t else "checkpoint" if "checkpoint saved" in t
-             else "finished" if "training finished" in t else t[:60] for t in texts]
+    kinds = [
+        "launched"
+        if "training launched" in t
+        else "checkpoint"
+        if "checkpoint saved" in t
+        else "finished"
+        if "training finished" in t
+        else t[:60]
+        for t in texts
+    ]
     want = ["launched"] + ["checkpoint"] * len(checkpoints) + ["finished"]
     if kinds != want:
         raise AssertionError(f"webhooks received {kinds}, expected {want}")
@@ -176,16 +198,24 @@ def judge_held_out(log: str, image_dir: Path, split: float, seed: int, lora: Pat
     train, val = held_out_files(image_dir, split, seed, sd_scripts)
     counts = dataset_counts(log)
     if counts != (len(train), len(val)) or set(train) & set(val):
-        raise AssertionError(f"the trainer's log says {counts} (training, validation) images; its split gives "
-                             f"{len(train)} and {len(val)}")
+        raise AssertionError(
+            f"the trainer's log says {counts} (training, validation) images; its split gives "
+            f"{len(train)} and {len(val)}"
+        )
     trained = json.loads(read_header(lora).metadata.get("ss_tag_frequency", "{}")).get(image_dir.name, {})
-    captions = {p: (image_dir / p).with_suffix(".txt").read_text(encoding="utf-8").strip() for p in train + val}
+    captions = {
+        p: (image_dir / p).with_suffix(".txt").read_text(encoding="utf-8").strip() for p in train + val
+    }
     if trained != tag_counts([captions[p] for p in train]):
-        raise AssertionError(f"{lora.name}'s ss_tag_frequency is not the tag count of the {len(train)} training captions")
+        raise AssertionError(
+            f"{lora.name}'s ss_tag_frequency is not the tag count of the {len(train)} training captions"
+        )
     if trained == tag_counts(list(captions.values())):
         raise AssertionError("the held-out caption changes no tag count: the proof cannot tell it apart")
-    return (f"trainer's log: {counts[0]} training + {counts[1]} validation images; held out {', '.join(val)} "
-            f"(sd-scripts' split_train_val), absent from {lora.name}'s ss_tag_frequency")
+    return (
+        f"trainer's log: {counts[0]} training + {counts[1]} validation images; held out {', '.join(val)} "
+        f"(sd-scripts' split_train_val), absent from {lora.name}'s ss_tag_frequency"
+    )
 
 
 def watch_config(pre, out: Path):
@@ -195,13 +225,17 @@ def watch_config(pre, out: Path):
     data = pre.model_dump(mode="json", exclude_none=True)
     for table, values in WATCH_OVERRIDES.items():
         data.setdefault(table, {}).update(values)
-    data["dataset"]["count"] = pre.dataset.count  # the rehearsal's images, latents and text encodings already cached
+    data["dataset"]["count"] = (
+        pre.dataset.count
+    )  # the rehearsal's images, latents and text encodings already cached
     data["training"]["output_dir"] = str(out / "watch-run")
     data.pop("notify", None)  # the URL comes from the environment, as a user keeping it out of files would do
     return ExperimentConfig.model_validate(data)
 
 
-def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, out: Path, sd_scripts: Path) -> str:
+def judge_watch_run(
+    cfg, run_dir: Path, lines: list[str], receiver: Receiver, out: Path, sd_scripts: Path
+) -> str:
     """Every claim of the phase, from what the run left: see the module docstring."""
     import tomllib
 
@@ -209,22 +243,32 @@ def judge_watch_run(cfg, run_dir: Path, lines: list[str], receiver: Receiver, ou
     progress = [line for line in lines if line.startswith("progress: step ")]
     summary = next((line for line in lines if line.startswith("summary: steps ")), None)
     if not progress or summary is None:
-        raise AssertionError(f"no progress line ({len(progress)}) or summary line ({summary}) in the launcher's output")
+        raise AssertionError(
+            f"no progress line ({len(progress)}) or summary line ({summary}) in the launcher's output"
+        )
     record = json.loads((run_dir / "run.json").read_text()).get("progress", {})
     if not (record.get("seconds_per_step") or 0) > 0 or record.get("step") != WATCH_STEPS:
         raise AssertionError(f"run.json progress {record}")
     ds = tomllib.loads((run_dir / "dataset_config.toml").read_text())["datasets"][0]
     image_dir = Path(ds["subsets"][0]["image_dir"])
     steps = list(range(WATCH_EVERY, WATCH_STEPS + 1, WATCH_EVERY))
-    held = judge_held_out(text, image_dir, ds["validation_split"], ds["validation_seed"],
-                          run_dir / f"{cfg.training.output_name}.safetensors", sd_scripts)
+    held = judge_held_out(
+        text,
+        image_dir,
+        ds["validation_split"],
+        ds["validation_seed"],
+        run_dir / f"{cfg.training.output_name}.safetensors",
+        sd_scripts,
+    )
     losses = judge_losses(run_dir, steps)
     hooks = judge_webhooks(receiver.bodies, steps)
     leaks = files_holding([out], receiver.token)
     if leaks:
         raise AssertionError(f"the webhook URL is written in {leaks}")
-    return (f"{held}; validation loss from the event files: {losses}; {progress[-1]}; {summary}; {hooks}; "
-            f"the URL is in no file under {out}")
+    return (
+        f"{held}; validation loss from the event files: {losses}; {progress[-1]}; {summary}; {hooks}; "
+        f"the URL is in no file under {out}"
+    )
 
 
 def watch_phase(pre, root: Path, out: Path, train, timeout: float) -> str:
@@ -245,8 +289,11 @@ def watch_phase(pre, root: Path, out: Path, train, timeout: float) -> str:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a rehearsal starts from nothing
     config = out / "watch.toml"
-    atomic_write(config, "# The rehearsal's watch run: its config with WATCH_OVERRIDES.\n"
-                 + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)))
+    atomic_write(
+        config,
+        "# The rehearsal's watch run: its config with WATCH_OVERRIDES.\n"
+        + tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)),
+    )
     receiver = Receiver()
     try:
         code, lines = train(config, out / "train-watch.log", {WEBHOOK_ENV: receiver.url}, timeout)

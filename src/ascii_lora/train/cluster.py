@@ -30,7 +30,9 @@ def _rank_value(text: str, source: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise UserError(f"{source}={text!r}: a machine rank is a whole number (0 on the head machine)") from None
+        raise UserError(
+            f"{source}={text!r}: a machine rank is a whole number (0 on the head machine)"
+        ) from None
 
 
 def resolve_machine_rank(flag: int | None, env: Mapping[str, str], cluster: ClusterConfig) -> int:
@@ -45,12 +47,16 @@ def resolve_machine_rank(flag: int | None, env: Mapping[str, str], cluster: Clus
             rank, source = _rank_value(env[name], name), name
     if rank is None:
         if cluster.multi_machine:
-            raise UserError(f"[cluster] num_machines = {cluster.num_machines}: give this machine's rank with "
-                            "--machine-rank N, MACHINE_RANK=N or run it under SLURM (SLURM_NODEID)")
+            raise UserError(
+                f"[cluster] num_machines = {cluster.num_machines}: give this machine's rank with "
+                "--machine-rank N, MACHINE_RANK=N or run it under SLURM (SLURM_NODEID)"
+            )
         return 0
     if not 0 <= rank < cluster.num_machines:
-        raise UserError(f"{source} {rank} is outside [0, {cluster.num_machines}): [cluster] num_machines = "
-                        f"{cluster.num_machines}, so the ranks are 0 to {cluster.num_machines - 1}")
+        raise UserError(
+            f"{source} {rank} is outside [0, {cluster.num_machines}): [cluster] num_machines = "
+            f"{cluster.num_machines}, so the ranks are 0 to {cluster.num_machines - 1}"
+        )
     return rank
 
 
@@ -58,7 +64,9 @@ def head_address(cluster: ClusterConfig, env: Mapping[str, str]) -> str | None:
     """The head's address: MAIN_PROCESS_IP (train.sbatch's, from SLURM's node list) over the config's."""
     override = env.get(HEAD_ENV, "").strip()
     if override:
-        ClusterConfig(num_machines=cluster.num_machines, main_process_ip=override)  # the config's own address rules
+        ClusterConfig(
+            num_machines=cluster.num_machines, main_process_ip=override
+        )  # the config's own address rules
         return override
     return cluster.main_process_ip
 
@@ -77,9 +85,18 @@ def launch_flags(cfg: ExperimentConfig, machine_rank: int, head: str | None) -> 
     if total > 1:
         flags += ["--multi_gpu", "--num_processes", str(total)]
     if c.multi_machine:
-        flags += ["--num_machines", str(c.num_machines), "--machine_rank", str(machine_rank),
-                  "--main_process_ip", str(head), "--main_process_port", str(c.main_process_port),
-                  "--rdzv_backend", c.rdzv_backend]
+        flags += [
+            "--num_machines",
+            str(c.num_machines),
+            "--machine_rank",
+            str(machine_rank),
+            "--main_process_ip",
+            str(head),
+            "--main_process_port",
+            str(c.main_process_port),
+            "--rdzv_backend",
+            c.rdzv_backend,
+        ]
         if c.same_network and c.rdzv_backend == "static":
             flags.append("--same_network")
     return flags
@@ -100,9 +117,11 @@ def _block_swap_refusal(trainer_args: list[str], total: int) -> str | None:
     """
     swap = _flag_value(trainer_args, "--blocks_to_swap")
     if swap is not None and int(swap) > 0:
-        return (f"[hardware] blocks_to_swap = {swap} with {total} processes: sd-scripts (48d368fa) hands a model "
-                "split between CPU and GPU to DistributedDataParallel, which refuses it; set blocks_to_swap = 0 "
-                "with a vram_profile of 24gb or more, or train on one GPU")
+        return (
+            f"[hardware] blocks_to_swap = {swap} with {total} processes: sd-scripts (48d368fa) hands a model "
+            "split between CPU and GPU to DistributedDataParallel, which refuses it; set blocks_to_swap = 0 "
+            "with a vram_profile of 24gb or more, or train on one GPU"
+        )
     return None
 
 
@@ -113,8 +132,10 @@ def _split_mode_refusal(trainer_args: list[str], total: int) -> str | None:
     so it meets DistributedDataParallel exactly as block swap does (see ``_block_swap_refusal``).
     """
     if "--split_mode" in trainer_args:
-        return (f"--split_mode with {total} processes: sd-scripts (48d368fa) turns it into blocks_to_swap = 18, "
-                "which DistributedDataParallel refuses; drop it")
+        return (
+            f"--split_mode with {total} processes: sd-scripts (48d368fa) turns it into blocks_to_swap = 18, "
+            "which DistributedDataParallel refuses; drop it"
+        )
     return None
 
 
@@ -132,10 +153,12 @@ def _batch_refusal(cfg: ExperimentConfig, total: int) -> str | None:
     batches = math.ceil(images / batch)
     need = total * t.gradient_accumulation_steps
     if batches < need:
-        return (f"an epoch of {images} images at [training] batch_size {batch} makes {batches} batches, but {total} "
-                f"processes x gradient_accumulation_steps {t.gradient_accumulation_steps} need at least {need} "
-                f"(total batch {batch * need}); lower batch_size or gradient_accumulation_steps, or raise [dataset] "
-                "count or [training] num_repeats")
+        return (
+            f"an epoch of {images} images at [training] batch_size {batch} makes {batches} batches, but {total} "
+            f"processes x gradient_accumulation_steps {t.gradient_accumulation_steps} need at least {need} "
+            f"(total batch {batch * need}); lower batch_size or gradient_accumulation_steps, or raise [dataset] "
+            "count or [training] num_repeats"
+        )
     return None
 
 
@@ -148,7 +171,11 @@ def multiprocess_refusals(cfg: ExperimentConfig, trainer_args: list[str]) -> lis
     total = num_processes(cfg)
     if total <= 1:
         return []
-    found = [_block_swap_refusal(trainer_args, total), _split_mode_refusal(trainer_args, total), _batch_refusal(cfg, total)]
+    found = [
+        _block_swap_refusal(trainer_args, total),
+        _split_mode_refusal(trainer_args, total),
+        _batch_refusal(cfg, total),
+    ]
     return [f for f in found if f]
 
 
@@ -171,6 +198,8 @@ def host_ram_warning(model_bytes: int, processes_here: int, mem_total: int | Non
     if mem_total is None or mem_total >= need:
         return None
     gib = 1 << 30
-    return (f"host RAM {mem_total / gib:.0f} GiB is below the {need / gib:.0f} GiB that {processes_here} processes "
-            f"load together here (each loads its own copy of the {model_bytes / gib:.1f} GiB of model files into "
-            "CPU memory first); expect swapping or an out-of-memory kill while the models load")
+    return (
+        f"host RAM {mem_total / gib:.0f} GiB is below the {need / gib:.0f} GiB that {processes_here} processes "
+        f"load together here (each loads its own copy of the {model_bytes / gib:.1f} GiB of model files into "
+        "CPU memory first); expect swapping or an out-of-memory kill while the models load"
+    )

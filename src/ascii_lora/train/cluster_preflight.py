@@ -37,8 +37,13 @@ from .preflight import Check
 HANDSHAKE_DIR = ".cluster"  # inside the run directory
 HEAD_FILE = "head.json"
 SHARED_MARK = ".ascii-lora-cluster.json"  # the head's copy of head.json in another folder that must be shared
-PLAN_HASHED = ("dataset_config.toml", "sample_prompts.txt", "train.args.json", "config.resolved.toml",
-               "accelerate_config.yaml")
+PLAN_HASHED = (
+    "dataset_config.toml",
+    "sample_prompts.txt",
+    "train.args.json",
+    "config.resolved.toml",
+    "accelerate_config.yaml",
+)
 WAIT_S = 600.0  # machines of one job start minutes apart at most; past this, one line instead of a hang
 POLL_S = 0.5
 
@@ -78,20 +83,32 @@ def compare_with_head(mine: Facts, head: Facts) -> list[Check]:
     """One check per fact: this machine's against the head's."""
     out = []
     for name, key, fix in (
-        ("same plan", "plan", "run `ascii-lora plan` from the same config and checkout path on every machine"),
+        (
+            "same plan",
+            "plan",
+            "run `ascii-lora plan` from the same config and checkout path on every machine",
+        ),
         ("same sd-scripts", "sd_scripts", "check out vendor/sd-scripts at the same commit everywhere"),
-        ("same dataset", "manifest", "copy the head's dataset (or share it) so every machine trains the same images"),
+        (
+            "same dataset",
+            "manifest",
+            "copy the head's dataset (or share it) so every machine trains the same images",
+        ),
     ):
         a, b = getattr(mine, key), getattr(head, key)
         same = a == b and a is not None
         short = (a or "none")[:12]
-        detail = (f"{short} here and on the head ({head.host})" if same
-                  else f"{short} here, {(b or 'none')[:12]} on the head ({head.host})")
+        detail = (
+            f"{short} here and on the head ({head.host})"
+            if same
+            else f"{short} here, {(b or 'none')[:12]} on the head ({head.host})"
+        )
         out.append(Check(name, same, detail, "" if same else fix))
     return out
 
 
 # -- the handshake -------------------------------------------------------------------------------
+
 
 def _dir(run_dir: Path) -> Path:
     d = Path(run_dir) / HANDSHAKE_DIR
@@ -120,8 +137,10 @@ class HeadGate:
             self.sock.bind(("", port))
         except OSError as e:
             self.sock.close()
-            raise OSError(f"port {port} on this machine (the head) is taken ({e.strerror}): stop what holds it or "
-                          "set [cluster] main_process_port") from None
+            raise OSError(
+                f"port {port} on this machine (the head) is taken ({e.strerror}): stop what holds it or "
+                "set [cluster] main_process_port"
+            ) from None
         self.sock.listen(16)
         self.sock.settimeout(POLL_S)
 
@@ -139,8 +158,13 @@ class HeadGate:
                 except OSError:
                     pass
 
-    def wait_for_ranks(self, facts: Facts, wait_s: float = WAIT_S, clock: Callable[[], float] = time.monotonic,
-                       also: tuple[Path, ...] = ()) -> Check:
+    def wait_for_ranks(
+        self,
+        facts: Facts,
+        wait_s: float = WAIT_S,
+        clock: Callable[[], float] = time.monotonic,
+        also: tuple[Path, ...] = (),
+    ) -> Check:
         """Bounded: every rank's token, then head.json (a copy in each folder of ``also`` that must be
         shared too); the port is closed for torch either way."""
         t0 = clock()
@@ -157,19 +181,25 @@ class HeadGate:
                     for folder in also:
                         atomic_write(Path(folder) / SHARED_MARK, text)
                     atomic_write(self.dir / HEAD_FILE, text)
-                    return Check("machines joined", True, f"{len(want)} other machine(s) joined through {self.dir}")
+                    return Check(
+                        "machines joined", True, f"{len(want)} other machine(s) joined through {self.dir}"
+                    )
                 if clock() - t0 > wait_s:
                     missing = sorted(want - set(tokens))
-                    return Check("machines joined", False,
-                                 f"machine rank(s) {missing} did not join within {wait_s:.0f} s (nothing in {self.dir})",
-                                 "start train.sh on every machine; their run directory must be this one (a shared filesystem)")
+                    return Check(
+                        "machines joined",
+                        False,
+                        f"machine rank(s) {missing} did not join within {wait_s:.0f} s (nothing in {self.dir})",
+                        "start train.sh on every machine; their run directory must be this one (a shared filesystem)",
+                    )
                 self._answer_dials()
         finally:
             self.sock.close()
 
 
-def check_reachable_head(address: str, port: int, wait_s: float = WAIT_S,
-                         clock: Callable[[], float] = time.monotonic) -> Check:
+def check_reachable_head(
+    address: str, port: int, wait_s: float = WAIT_S, clock: Callable[[], float] = time.monotonic
+) -> Check:
     """Dial the head's address and port until it answers or ``wait_s`` has passed: one line, never a hang."""
     t0 = clock()
     last = ""
@@ -180,13 +210,22 @@ def check_reachable_head(address: str, port: int, wait_s: float = WAIT_S,
         except OSError as e:
             last = e.strerror or type(e).__name__
         if clock() - t0 > wait_s:
-            return Check("reachable head", False, f"{address}:{port} did not answer within {wait_s:.0f} s ({last})",
-                         "start train.sh on the head (rank 0) too, check [cluster] main_process_ip and the firewall")
+            return Check(
+                "reachable head",
+                False,
+                f"{address}:{port} did not answer within {wait_s:.0f} s ({last})",
+                "start train.sh on the head (rank 0) too, check [cluster] main_process_ip and the firewall",
+            )
         time.sleep(POLL_S)
 
 
-def join_head(run_dir: Path, rank: int, wait_s: float = WAIT_S, clock: Callable[[], float] = time.monotonic,
-              token: str | None = None) -> tuple[Check, Facts | None]:
+def join_head(
+    run_dir: Path,
+    rank: int,
+    wait_s: float = WAIT_S,
+    clock: Callable[[], float] = time.monotonic,
+    token: str | None = None,
+) -> tuple[Check, Facts | None]:
     """A non-head machine's side after the dial: write its token, wait for head.json naming it."""
     d = _dir(run_dir)
     token = token or secrets.token_hex(16)
@@ -197,14 +236,22 @@ def join_head(run_dir: Path, rank: int, wait_s: float = WAIT_S, clock: Callable[
             atomic_write(mine, json.dumps({"token": token, "host": socket.gethostname(), "pid": os.getpid()}))
         head = _read_json(d / HEAD_FILE)
         if head and head.get("ranks", {}).get(str(rank)) == token:
-            facts = Facts(plan=str(head.get("plan") or ""), sd_scripts=head.get("sd_scripts"),
-                          manifest=head.get("manifest"), host=str(head.get("host") or ""))
+            facts = Facts(
+                plan=str(head.get("plan") or ""),
+                sd_scripts=head.get("sd_scripts"),
+                manifest=head.get("manifest"),
+                host=str(head.get("host") or ""),
+            )
             return Check("shared run directory", True, f"{run_dir}: the head saw this machine's token"), facts
         if clock() - t0 > wait_s:
-            return Check("shared run directory", False,
-                         f"{run_dir}: the head (rank 0) answered but wrote no head.json naming this machine "
-                         f"within {wait_s:.0f} s", "put [training] output_dir on a filesystem every machine shares "
-                         "(sd-scripts saves from the head only)"), None
+            return Check(
+                "shared run directory",
+                False,
+                f"{run_dir}: the head (rank 0) answered but wrote no head.json naming this machine "
+                f"within {wait_s:.0f} s",
+                "put [training] output_dir on a filesystem every machine shares "
+                "(sd-scripts saves from the head only)",
+            ), None
         time.sleep(POLL_S)
 
 
@@ -215,15 +262,25 @@ def check_shared_dataset(image_dir: Path, rank: int, token: str) -> Check:
     mark = _read_json(Path(image_dir) / SHARED_MARK)
     if mark and mark.get("ranks", {}).get(str(rank)) == token:
         return Check("shared dataset folder", True, f"{image_dir}: the head's mark names this machine")
-    return Check("shared dataset folder", False,
-                 f"{image_dir} is not the head's dataset folder: sd-scripts caches each machine's share of the latents "
-                 "and text encodings there and reads all of them on every machine",
-                 "put [dataset] out on a filesystem every machine shares, or set [training] cache_latents_to_disk = "
-                 "false and cache_text_encoder_outputs = false")
+    return Check(
+        "shared dataset folder",
+        False,
+        f"{image_dir} is not the head's dataset folder: sd-scripts caches each machine's share of the latents "
+        "and text encodings there and reads all of them on every machine",
+        "put [dataset] out on a filesystem every machine shares, or set [training] cache_latents_to_disk = "
+        "false and cache_text_encoder_outputs = false",
+    )
 
 
-def machine_handshake(cfg: ExperimentConfig, rank: int, head_ip: str | None, run_dir: Path, image_dir: Path,
-                      facts: Callable[[], Facts], wait_s: float = WAIT_S) -> list[Check]:
+def machine_handshake(
+    cfg: ExperimentConfig,
+    rank: int,
+    head_ip: str | None,
+    run_dir: Path,
+    image_dir: Path,
+    facts: Callable[[], Facts],
+    wait_s: float = WAIT_S,
+) -> list[Check]:
     """The cluster lines of one machine's pre-flight ([] on a lone machine); the head's first.
 
     ``facts`` is called on a non-head machine only after the head has written its plan (the shared

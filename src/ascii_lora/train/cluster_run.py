@@ -57,8 +57,14 @@ def machine_facts(cfg: ExperimentConfig, root: Path, head_plan: Plan, sd_scripts
     return Facts(plan_digest(texts), sd_scripts, manifest_digest(image_dir(head_plan)), socket.gethostname())
 
 
-def handshake(cfg: ExperimentConfig, plans: dict, root: Path, machine: Machine, replan: Callable[[Machine | None], Plan],
-              sd_scripts: str | None) -> list[Check]:
+def handshake(
+    cfg: ExperimentConfig,
+    plans: dict,
+    root: Path,
+    machine: Machine,
+    replan: Callable[[Machine | None], Plan],
+    sd_scripts: str | None,
+) -> list[Check]:
     """The cluster lines of this machine's pre-flight ([] on one machine). The head clears an old stop
     or interrupt request first; another machine plans again once the head has written its plan (the
     shared run directory then holds the head's RESUME=1 segment), so both plan the same launch."""
@@ -75,7 +81,9 @@ def handshake(cfg: ExperimentConfig, plans: dict, root: Path, machine: Machine, 
         plans["facts"] = machine_facts(cfg, root, plans["head"], sd_scripts)
         return plans["facts"]
 
-    return machine_handshake(cfg, machine.rank, machine.head_ip, head_plan.run_dir, image_dir(head_plan), facts)
+    return machine_handshake(
+        cfg, machine.rank, machine.head_ip, head_plan.run_dir, image_dir(head_plan), facts
+    )
 
 
 def peer_watch(cfg: ExperimentConfig, plan: Plan, machine: Machine, stop_request: Path) -> Callable | None:
@@ -83,11 +91,20 @@ def peer_watch(cfg: ExperimentConfig, plan: Plan, machine: Machine, stop_request
     if not machine.multi:
         return None
     since = time.time() - 1
-    run_dir = Path(plan.argv[plan.argv.index("--output_dir") + 1]) if "--output_dir" in plan.argv else plan.run_dir
+    run_dir = (
+        Path(plan.argv[plan.argv.index("--output_dir") + 1]) if "--output_dir" in plan.argv else plan.run_dir
+    )
 
     def make(send):
-        return PeerWatch(plan.run_dir, cfg.training.output_name, since, stop_request, machine.is_head, send,
-                         states_in=run_dir)
+        return PeerWatch(
+            plan.run_dir,
+            cfg.training.output_name,
+            since,
+            stop_request,
+            machine.is_head,
+            send,
+            states_in=run_dir,
+        )
 
     return make
 

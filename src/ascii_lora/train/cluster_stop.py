@@ -36,9 +36,17 @@ POLL_S = 1.0
 
 def announce_interrupt(run_dir: Path, signum: int) -> None:
     """Tell every other machine that this one was interrupted (they stop at once too)."""
-    atomic_write(Path(run_dir) / INTERRUPT_REQUEST,
-                 json.dumps({"signal": signal.Signals(signum).name, "host": socket.gethostname(), "pid": os.getpid(),
-                             "at": time.time()}))
+    atomic_write(
+        Path(run_dir) / INTERRUPT_REQUEST,
+        json.dumps(
+            {
+                "signal": signal.Signals(signum).name,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "at": time.time(),
+            }
+        ),
+    )
 
 
 def clear_interrupt(run_dir: Path) -> None:
@@ -64,8 +72,17 @@ def complete_state_since(run_dir: Path, output_name: str, since: float) -> int |
 class PeerWatch(threading.Thread):
     """Polls the shared run directory while one machine's trainer runs; ``send`` signals its group."""
 
-    def __init__(self, run_dir: Path, output_name: str, since: float, stop_request: Path, head: bool,
-                 send: Callable[[int], None], poll_s: float = POLL_S, states_in: Path | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        output_name: str,
+        since: float,
+        stop_request: Path,
+        head: bool,
+        send: Callable[[int], None],
+        poll_s: float = POLL_S,
+        states_in: Path | None = None,
+    ):
         super().__init__(daemon=True)
         self.run_dir, self.output_name, self.since = Path(run_dir), output_name, since
         self.states_in = Path(states_in or run_dir)  # a resumed segment saves into its own folder

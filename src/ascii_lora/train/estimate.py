@@ -84,7 +84,7 @@ def estimate(shape: RunShape, price_per_hour: float | None = None) -> Estimate:
     parts = [(f"{steps} steps x {per_step:.2f} s", steps * per_step)]
     samples = _events(shape.sample_every, shape.steps_done, shape.max_train_steps)
     samples += 1 if shape.sample_at_first and shape.steps_done == 0 else 0
-    picture = (PICTURE_S_OFFLOADED if shape.swaps_blocks else PICTURE_S_RESIDENT)
+    picture = PICTURE_S_OFFLOADED if shape.swaps_blocks else PICTURE_S_RESIDENT
     picture *= shape.sample_steps / PICTURE_STEPS * shape.sample_pixels / PICTURE_PIXELS
     if samples:
         pictures = samples * shape.prompts
@@ -92,8 +92,12 @@ def estimate(shape: RunShape, price_per_hour: float | None = None) -> Estimate:
     if shape.validate_every and shape.validation_batches:
         runs = _events(shape.validate_every, shape.steps_done, shape.max_train_steps)
         forwards = runs * shape.validation_batches * shape.validation_timesteps
-        parts.append((f"validation {runs} x {shape.validation_batches} batches x {shape.validation_timesteps} timesteps",
-                      forwards * per_step * FORWARD_SHARE_OF_STEP))
+        parts.append(
+            (
+                f"validation {runs} x {shape.validation_batches} batches x {shape.validation_timesteps} timesteps",
+                forwards * per_step * FORWARD_SHARE_OF_STEP,
+            )
+        )
     parts.append(("loading, caching and the final save", speed.overhead_s))
     return Estimate(parts=parts, seconds_per_step=per_step, price_per_hour=price_per_hour)
 

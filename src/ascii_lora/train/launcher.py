@@ -77,7 +77,9 @@ def _in_run(name: str, offset: int) -> str:
     return STATE_DIR.sub(lambda m: f"-step{offset + int(m.group(1)):08d}-state", name) if offset else name
 
 
-def interruption_report(step: int | None, saved: list[tuple[int, str]], save_every: str | None, offset: int = 0) -> str:
+def interruption_report(
+    step: int | None, saved: list[tuple[int, str]], save_every: str | None, offset: int = 0
+) -> str:
     """What one Ctrl-C cost: sd-scripts (at the pinned commit) has no Ctrl-C handler and saves nothing on
     the way out, so every step since the last ``save_every_n_steps`` state is lost.
 
@@ -89,8 +91,10 @@ def interruption_report(step: int | None, saved: list[tuple[int, str]], save_eve
     if saved:
         last, name = saved[-1]
         lost = max(0, step - last)
-        return (f"stopped at step {offset + step}; the last state this run saved is step {offset + last} ({_in_run(name, offset)}): "
-                f"{lost} step(s) since then are lost. `make train RESUME=1` continues from it")
+        return (
+            f"stopped at step {offset + step}; the last state this run saved is step {offset + last} ({_in_run(name, offset)}): "
+            f"{lost} step(s) since then are lost. `make train RESUME=1` continues from it"
+        )
     every = f" (one is saved every {save_every} steps)" if save_every else ""
     since = f" since its resume at step {offset}" if offset else ""
     return f"stopped at step {offset + step} before this run saved any state{since}{every}: these {step} step(s) are lost"
@@ -100,14 +104,25 @@ def stop_report(saved_step: int, saved: list[tuple[int, str]], offset: int = 0) 
     """What a requested stop kept: everything, since it waits for a save to complete."""
     name = next((n for s, n in reversed(saved) if s == saved_step), None)
     where = f" ({_in_run(name, offset)})" if name else ""
-    return (f"stopped as asked, right after the trainer saved its state at step {offset + saved_step}{where}: "
-            "nothing is lost; `make train RESUME=1` continues from it")
+    return (
+        f"stopped as asked, right after the trainer saved its state at step {offset + saved_step}{where}: "
+        "nothing is lost; `make train RESUME=1` continues from it"
+    )
 
 
-def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], None] = print,
-           env: dict[str, str] | None = None, keep: dict | None = None, stop_request: Path | None = None,
-           step_offset: int = 0, record: Path | None = None, peers: Callable | None = None,
-           progress: Any = None) -> int:
+def launch(
+    argv: list[str],
+    cwd: Path,
+    log_path: Path,
+    echo: Callable[[str], None] = print,
+    env: dict[str, str] | None = None,
+    keep: dict | None = None,
+    stop_request: Path | None = None,
+    step_offset: int = 0,
+    record: Path | None = None,
+    peers: Callable | None = None,
+    progress: Any = None,
+) -> int:
     """Stream stdout+stderr line by line to ``echo`` and ``log_path``; return the trainer's exit code.
 
     ``progress`` (a ``watch.RunWatch``) reads the same lines: measured s/step and the time left,
@@ -130,12 +145,22 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
     ensure_dir(log_path.parent)
     record = record or log_path.with_name("run.json")
     started = time.time()
-    if stop_request is not None and stop_request.exists() and peers is None:  # a cluster's head cleared it already
+    if (
+        stop_request is not None and stop_request.exists() and peers is None
+    ):  # a cluster's head cleared it already
         stop_request.unlink(missing_ok=True)
         echo(f"cleared an old stop request ({stop_request}); `ascii-lora stop` during this run asks again")
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
-    info = {**(keep or {}), "argv": argv, "cwd": str(cwd), "started": started, "ascii_lora": __version__, "exit_code": None,
-            "launcher_pid": os.getpid(), "launcher_start": process_start_ticks(os.getpid())}
+    info = {
+        **(keep or {}),
+        "argv": argv,
+        "cwd": str(cwd),
+        "started": started,
+        "ascii_lora": __version__,
+        "exit_code": None,
+        "launcher_pid": os.getpid(),
+        "launcher_start": process_start_ticks(os.getpid()),
+    }
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     relay = _Relay()
     watch = _Watcher(echo, relay, stop_request, step_offset)
@@ -147,8 +172,17 @@ def launch(argv: list[str], cwd: Path, log_path: Path, echo: Callable[[str], Non
         # trusts that whatever follows the last header in train.log is this launch's
         atomic_write(record, json.dumps(info, indent=1))
         with relay:
-            proc = subprocess.Popen(resolve_launcher(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, bufsize=1, env=env, errors="replace", process_group=0)
+            proc = subprocess.Popen(
+                resolve_launcher(argv),
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                env=env,
+                errors="replace",
+                process_group=0,
+            )
             relay.started(proc)
             if peers is not None:
                 peer = relay.peer = peers(relay.send)
@@ -187,12 +221,16 @@ def _peer_outcome(peer, relay: _Relay, watch: _Watcher, echo: Callable[[str], No
     if peer.peer_interrupt is not None:
         relay.received.append(signal.SIGINT)  # reported as an interrupt: the run stopped without a save
         watch.told = len(relay.received)
-        echo(f"another machine ({peer.peer_interrupt.get('host', '?')}) was interrupted: stopped this one too")
+        echo(
+            f"another machine ({peer.peer_interrupt.get('host', '?')}) was interrupted: stopped this one too"
+        )
     elif peer.stopped_after is not None:
         watch.stopped_after = peer.stopped_after
 
 
-def _progress(progress: Any, line: str, echo: Callable[[str], None], log: Any, record: Path, info: dict) -> None:
+def _progress(
+    progress: Any, line: str, echo: Callable[[str], None], log: Any, record: Path, info: dict
+) -> None:
     """What the progress watcher says about ``line``: said, logged, and kept in run.json."""
     if progress is None:
         return
@@ -253,7 +291,9 @@ class _Relay:
 class _Watcher:
     """Reads the trainer's output: its step, the state it is saving, and when a requested stop may go."""
 
-    def __init__(self, echo: Callable[[str], None], relay: _Relay, stop_request: Path | None, step_offset: int) -> None:
+    def __init__(
+        self, echo: Callable[[str], None], relay: _Relay, stop_request: Path | None, step_offset: int
+    ) -> None:
         self.echo, self.relay, self.stop_request, self.step_offset = echo, relay, stop_request, step_offset
         self.step: int | None = None
         self.saving: int | None = None  # the step of a state being saved, until the trainer moves on
@@ -270,7 +310,9 @@ class _Watcher:
         elif m and self.saving is not None:
             if self._stop_asked():
                 self.stopped_after = self.saving
-                self.echo(f"stop requested: the state at step {self.step_offset + self.saving} is saved; stopping the trainer")
+                self.echo(
+                    f"stop requested: the state at step {self.step_offset + self.saving} is saved; stopping the trainer"
+                )
                 try:
                     os.killpg(proc.pid, signal.SIGINT)
                 except ProcessLookupError:
@@ -279,40 +321,69 @@ class _Watcher:
         self.tell()  # said between lines, never from inside the handler
 
     def _stop_asked(self) -> bool:
-        return (self.stopped_after is None and not self.relay.received and self.stop_request is not None
-                and self.stop_request.exists())
+        return (
+            self.stopped_after is None
+            and not self.relay.received
+            and self.stop_request is not None
+            and self.stop_request.exists()
+        )
 
     def tell(self) -> None:
         received = self.relay.received
         if len(received) > self.told:
             self.told = len(received)
-            self.echo(f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)")
+            self.echo(
+                f"{signal.Signals(received[-1]).name} passed to the trainer: stopping now (nothing is saved on the way out)"
+            )
 
 
-def _summary(argv: list[str], log_path: Path, started: float, received: list[int], watch: _Watcher) -> tuple[str, str] | None:
+def _summary(
+    argv: list[str], log_path: Path, started: float, received: list[int], watch: _Watcher
+) -> tuple[str, str] | None:
     """(log line, user line) after an interrupted or stopped run: what was saved and how to go on."""
-    run_dir = Path(_flag(argv, "--output_dir") or log_path.parent)  # where the trainer saves (a resumed segment too)
+    run_dir = Path(
+        _flag(argv, "--output_dir") or log_path.parent
+    )  # where the trainer saves (a resumed segment too)
     name = _flag(argv, "--output_name") or "at"  # sd-scripts' DEFAULT_STEP_NAME (train_util.py at the pin)
     if received:
-        summary = interruption_report(watch.step, states_saved_since(run_dir, name, started - 1),
-                                      _flag(argv, "--save_every_n_steps"), watch.step_offset)
+        summary = interruption_report(
+            watch.step,
+            states_saved_since(run_dir, name, started - 1),
+            _flag(argv, "--save_every_n_steps"),
+            watch.step_offset,
+        )
         return f"# interrupted ({signal.Signals(received[0]).name}): {summary}\n", summary
     if watch.stopped_after is not None:
-        summary = stop_report(watch.stopped_after, states_saved_since(run_dir, name, started - 1), watch.step_offset)
+        summary = stop_report(
+            watch.stopped_after, states_saved_since(run_dir, name, started - 1), watch.step_offset
+        )
         return f"# {summary}\n", summary
     return None
 
 
-def _close_record(record: Path, info: dict, code: int, started: float, received: list[int], watch: _Watcher,
-                  stop_request: Path | None) -> int:
+def _close_record(
+    record: Path,
+    info: dict,
+    code: int,
+    started: float,
+    received: list[int],
+    watch: _Watcher,
+    stop_request: Path | None,
+) -> int:
     """Finish run.json and say the launch's exit code: a shell's for a signal, 0 for a stop that was asked for."""
     interrupted, stopped_after = bool(received), watch.stopped_after
     if stop_request is not None and stopped_after is not None:
         stop_request.unlink(missing_ok=True)
     if code < 0:  # killed by a signal: report it the way a shell does
         code = 128 - code
-    info.update(exit_code=code, finished=time.time(), seconds=round(time.time() - started, 1), interrupted=interrupted,
-                last_step=watch.step, stopped_on_request_after=stopped_after)
+    info.update(
+        exit_code=code,
+        finished=time.time(),
+        seconds=round(time.time() - started, 1),
+        interrupted=interrupted,
+        last_step=watch.step,
+        stopped_on_request_after=stopped_after,
+    )
     atomic_write(record, json.dumps(info, indent=1))
     if interrupted and code == 0:
         return 128 + received[0]

@@ -96,15 +96,23 @@ def inspect_lora(path: Path, cfg: ExperimentConfig | None = None) -> LoraInfo:
 
 def _down_weights(header: Header) -> tuple[dict[str, TensorInfo], bool]:
     """The down matrix of every module by module name, and whether the names are diffusers/PEFT's (SimpleTuner)."""
-    downs = {k[: -len(".lora_down.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_down.weight")}
+    downs = {
+        k[: -len(".lora_down.weight")]: t
+        for k, t in header.tensors.items()
+        if k.endswith(".lora_down.weight")
+    }
     peft = not downs
     if peft:  # SimpleTuner's checkpoints: lora_A is the down projection
-        downs = {k[: -len(".lora_A.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_A.weight")}
+        downs = {
+            k[: -len(".lora_A.weight")]: t for k, t in header.tensors.items() if k.endswith(".lora_A.weight")
+        }
     if not downs:
         raise NotSafetensors("no lora_down (sd-scripts) or lora_A (diffusers/PEFT) weights: not a LoRA file")
     for m, t in downs.items():
         if len(t.shape) < 2:
-            raise NotSafetensors(f"{printable(m)} down weight has shape {list(t.shape)}: a LoRA down matrix (lora_down) is [rank, inputs]")
+            raise NotSafetensors(
+                f"{printable(m)} down weight has shape {list(t.shape)}: a LoRA down matrix (lora_down) is [rank, inputs]"
+            )
     return downs, peft
 
 
@@ -112,14 +120,22 @@ def _up_rank_notes(header: Header, downs: dict[str, TensorInfo], peft: bool) -> 
     """An up matrix whose rank is not its down matrix's makes the file impossible to apply."""
     notes: list[str] = []
     up = ".lora_B.weight" if peft else ".lora_up.weight"
-    mismatched = [m for m, t in downs.items() if f"{m}{up}" in header.tensors and header.tensors[f"{m}{up}"].shape[1:2] != t.shape[:1]]
+    mismatched = [
+        m
+        for m, t in downs.items()
+        if f"{m}{up}" in header.tensors and header.tensors[f"{m}{up}"].shape[1:2] != t.shape[:1]
+    ]
     if mismatched:
-        notes.append(f"{len(mismatched)} module(s) whose up rank differs from the down rank (first {printable(mismatched[0])}): "
-                     "the file cannot be applied")
+        notes.append(
+            f"{len(mismatched)} module(s) whose up rank differs from the down rank (first {printable(mismatched[0])}): "
+            "the file cannot be applied"
+        )
     return notes
 
 
-def _alpha(header: Header, downs: dict[str, TensorInfo], meta: dict[str, str], peft: bool, notes: list[str]) -> float | None:
+def _alpha(
+    header: Header, downs: dict[str, TensorInfo], meta: dict[str, str], peft: bool, notes: list[str]
+) -> float | None:
     """The most common per-module alpha tensor, else the metadata's (sd-scripts', then PEFT's); problems go to notes."""
     alphas = [header.scalar(f"{m}.alpha") for m in downs if f"{m}.alpha" in header.tensors]
     nan = sum(1 for a in alphas if math.isnan(a))
@@ -127,8 +143,9 @@ def _alpha(header: Header, downs: dict[str, TensorInfo], meta: dict[str, str], p
         notes.append(f"alpha is NaN in {nan} module(s): every update of the LoRA would be NaN")
     infinite = sum(1 for a in alphas if math.isinf(a))
     if infinite:
-        notes.append(f"alpha is infinite in {infinite} module(s): every update of the LoRA would be "
-                     "infinite or NaN")
+        notes.append(
+            f"alpha is infinite in {infinite} module(s): every update of the LoRA would be infinite or NaN"
+        )
     finite = [a for a in alphas if not math.isnan(a)]
     alpha = Counter(finite).most_common(1)[0][0] if finite else (math.nan if alphas else None)
     if alpha is None and "ss_network_alpha" in meta:
@@ -184,7 +201,11 @@ def compare(info: LoraInfo, meta: dict[str, str], cfg: ExperimentConfig | None) 
     if info.base_model and info.base_model != "flux1":
         w.append(f"base model version {info.base_model!r}, not a FLUX.1 LoRA")
     commit = meta.get("ss_sd_scripts_commit_hash")
-    if commit and not SD_SCRIPTS_COMMIT.startswith(commit) and not commit.startswith(SD_SCRIPTS_COMMIT[: len(commit)]):
+    if (
+        commit
+        and not SD_SCRIPTS_COMMIT.startswith(commit)
+        and not commit.startswith(SD_SCRIPTS_COMMIT[: len(commit)])
+    ):
         w.append(f"trained with sd-scripts {commit[:12]}, the kit pins {SD_SCRIPTS_COMMIT[:12]}")
     if cfg is None:
         return w
@@ -197,7 +218,9 @@ def compare(info: LoraInfo, meta: dict[str, str], cfg: ExperimentConfig | None) 
     try:
         lr = float(meta["ss_learning_rate"])
         if abs(lr - cfg.optimizer.learning_rate) > 1e-12:
-            w.append(f"learning rate {lr:g} differs from config [optimizer] learning_rate {cfg.optimizer.learning_rate:g}")
+            w.append(
+                f"learning rate {lr:g} differs from config [optimizer] learning_rate {cfg.optimizer.learning_rate:g}"
+            )
     except (KeyError, ValueError):
         pass
     if meta.get("ss_seed") not in (None, str(cfg.training.seed)):

@@ -24,14 +24,22 @@ def read_event_files(logs: Path, python: str = sys.executable, timeout_s: float 
     with tempfile.TemporaryDirectory(prefix="ascii-lora-events-") as tmp:
         out = Path(tmp) / "events.json"
         try:
-            subprocess.run([python, "-m", "ascii_lora.train.tb_events", str(logs), str(out)], timeout=timeout_s,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+            subprocess.run(
+                [python, "-m", "ascii_lora.train.tb_events", str(logs), str(out)],
+                timeout=timeout_s,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             return {"error": f"the event-file reader did not run ({type(err).__name__})"}
         try:
             return json.loads(out.read_text())
         except (OSError, ValueError):
-            return {"error": "the event-file reader wrote nothing (is tensorboard installed in the train environment?)"}
+            return {
+                "error": "the event-file reader wrote nothing (is tensorboard installed in the train environment?)"
+            }
 
 
 def update_losses(run_dir: Path, python: str = sys.executable) -> tuple[dict[int, float], str | None]:
@@ -50,4 +58,5 @@ def losses_line(losses: dict[int, float]) -> str:
     if not losses:
         return "validation loss: none logged yet"
     return "validation loss (from the run's event files): " + ", ".join(
-        f"step {s} {v:.4f}" for s, v in sorted(losses.items()))
+        f"step {s} {v:.4f}" for s, v in sorted(losses.items())
+    )

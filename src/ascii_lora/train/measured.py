@@ -16,8 +16,12 @@ PROFILE_STEPS = 6  # steps each profile's measuring run trained (its seconds_tot
 @dataclass(frozen=True)
 class ProfileSpeed:
     profile: str
-    seconds_per_step: float  # between the second step and the last: loading, caching and the first step left out
-    seconds_total: float  # the whole 6-step run: model loading, latent and text caching of 4 images, final save
+    seconds_per_step: (
+        float  # between the second step and the last: loading, caching and the first step left out
+    )
+    seconds_total: (
+        float  # the whole 6-step run: model loading, latent and text caching of 4 images, final save
+    )
     peak_reserved_gib: float
 
     @property

@@ -108,13 +108,18 @@ class Webhook:
             except Exception as err:  # a webhook never stops training; the first failure is reported once
                 self.failed += 1
                 if self.failed == 1:
-                    self._log(f"webhook: a message was not delivered ({_failure(err)}); training goes on, "
-                              "later failures are not reported")
+                    self._log(
+                        f"webhook: a message was not delivered ({_failure(err)}); training goes on, "
+                        "later failures are not reported"
+                    )
 
     def _post(self, text: str) -> None:
         assert self._url is not None, "send() posts only when a URL is set"
-        request = urllib.request.Request(self._url, data=payload(text), method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "User-Agent": f"ascii-lora/{__version__}"})
+        request = urllib.request.Request(
+            self._url,
+            data=payload(text),
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": f"ascii-lora/{__version__}"},
+        )
         with urllib.request.urlopen(request, timeout=self._timeout) as response:
             response.read(1 << 16)

@@ -20,8 +20,15 @@ def with_resume(cfg: ExperimentConfig, asked: str | None) -> tuple[ExperimentCon
     return cfg, asked
 
 
-def plan_run(trainer: Trainer, cfg: ExperimentConfig, root: Path, run_dir: Path, asked: str | None,
-             warn: Callable[[str], None], machine: Any = None) -> Any:
+def plan_run(
+    trainer: Trainer,
+    cfg: ExperimentConfig,
+    root: Path,
+    run_dir: Path,
+    asked: str | None,
+    warn: Callable[[str], None],
+    machine: Any = None,
+) -> Any:
     """The trainer's plan (as ``machine`` runs it, the head's when None); a resume it cannot honour is
     refused (sd-scripts would silently start fresh)."""
     plan = trainer.plan(cfg, root, run_dir, True if asked else None, machine)

@@ -39,7 +39,10 @@ def estimate_run_bytes(cfg: ExperimentConfig, images: int) -> int:
     lora = 4_786_176 * cfg.network.dim * 2  # 304 FLUX modules, bf16
     saves = max(1, cfg.training.max_train_steps // cfg.training.save_every_n_steps) + 1
     state = lora * 2 + lora * 2  # fp32 weights + 8-bit-or-better optimizer moments
-    caches = images * ((latent if cfg.training.cache_latents_to_disk else 0) + (te if cfg.training.cache_text_encoder_outputs else 0))
+    caches = images * (
+        (latent if cfg.training.cache_latents_to_disk else 0)
+        + (te if cfg.training.cache_text_encoder_outputs else 0)
+    )
     return caches + saves * (lora + state)
 
 
@@ -50,7 +53,12 @@ FLAG_OF = {"flux": "--pretrained_model_name_or_path", "clip_l": "--clip_l", "t5x
 def check_model_file(key: str, path: Path) -> Check:
     name = f"model {key}"
     if not path.exists():
-        return Check(name, False, f"{path} is missing", "run `make setup-train` (downloads into models/) or fix [model] " + key)
+        return Check(
+            name,
+            False,
+            f"{path} is missing",
+            "run `make setup-train` (downloads into models/) or fix [model] " + key,
+        )
     try:
         header = read_header(path)
     except NotSafetensors as e:
@@ -62,7 +70,9 @@ def check_model_file(key: str, path: Path) -> Check:
             "flux-schnell": "this is FLUX.1-schnell; the kit trains FLUX.1-dev",
             "lora": "this is a LoRA, not a base model file",
         }.get(kind, f"its tensors look like {kind}")
-        return Check(name, False, f"{path} given to {FLAG_OF[key]}: {hint}", f"point [model] {key} at the {want} file")
+        return Check(
+            name, False, f"{path} given to {FLAG_OF[key]}: {hint}", f"point [model] {key} at the {want} file"
+        )
     size = path.stat().st_size / GIB
     return Check(name, True, f"{path.name}: {want}, {len(header.tensors)} tensors, {size:.1f} GiB")
 
@@ -71,34 +81,65 @@ def check_tokenizers(cache: Path) -> Check:
     needed = ["openai_clip-vit-large-patch14", "google_t5-v1_1-xxl"]
     missing = [n for n in needed if not (cache / n).is_dir()]
     if missing:
-        return Check("tokenizer cache", False, f"{cache} lacks {', '.join(missing)}: sd-scripts would download them at start",
-                     "run `make setup-train` (pre-fills the cache) or give the trainer internet access")
+        return Check(
+            "tokenizer cache",
+            False,
+            f"{cache} lacks {', '.join(missing)}: sd-scripts would download them at start",
+            "run `make setup-train` (pre-fills the cache) or give the trainer internet access",
+        )
     return Check("tokenizer cache", True, f"{cache}: CLIP and T5 tokenizers present (offline start)")
 
 
-def check_gpu(cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str,
-              setup: str = "run `make setup-train`") -> Check:
+def check_gpu(
+    cfg: ExperimentConfig, torch_cuda: bool, gpus: list, source: str, setup: str = "run `make setup-train`"
+) -> Check:
     """Enough CUDA GPUs of the profile's size, seen by the trainer's own torch (any trainer)."""
     prof = cfg.hardware.profile
     if not gpus:
-        return Check("CUDA GPU", False, "no CUDA GPU is visible on this machine",
-                     "train on a CUDA workstation or pod; `ascii-lora plan` and `train --dry-run` work anywhere")
+        return Check(
+            "CUDA GPU",
+            False,
+            "no CUDA GPU is visible on this machine",
+            "train on a CUDA workstation or pod; `ascii-lora plan` and `train --dry-run` work anywhere",
+        )
     elif not torch_cuda:
-        return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
-                     f"{setup} to install a CUDA build of torch")
+        return Check(
+            "CUDA GPU",
+            False,
+            f"{len(gpus)} GPU(s) found by {source}, but torch cannot use CUDA",
+            f"{setup} to install a CUDA build of torch",
+        )
     else:
         # only the cards the run uses (accelerate takes the first num_gpus): a small spare card is no reason to refuse
         small = [g for g in gpus[: cfg.hardware.num_gpus] if g.total_gib < prof.min_vram_gib]
         if len(gpus) < cfg.hardware.num_gpus:
-            return Check("CUDA GPU", False, f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
-                         "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES")
+            return Check(
+                "CUDA GPU",
+                False,
+                f"{len(gpus)} GPU(s) visible, [hardware] num_gpus = {cfg.hardware.num_gpus}",
+                "lower [hardware] num_gpus or check CUDA_VISIBLE_DEVICES",
+            )
         elif small:
             g = small[0]
-            smaller = [k for k, v in sorted(VRAM_PROFILES.items(), key=lambda kv: -kv[1].min_vram_gib) if v.min_vram_gib <= g.total_gib]
-            return Check("CUDA GPU", False, f"{g.name} has {g.total_gib:.0f} GiB, profile {cfg.hardware.vram_profile} needs {prof.min_vram_gib:.0f}",
-                         f"set [hardware] vram_profile = \"{smaller[0]}\"" if smaller else "this card is too small for FLUX LoRA training")
+            smaller = [
+                k
+                for k, v in sorted(VRAM_PROFILES.items(), key=lambda kv: -kv[1].min_vram_gib)
+                if v.min_vram_gib <= g.total_gib
+            ]
+            return Check(
+                "CUDA GPU",
+                False,
+                f"{g.name} has {g.total_gib:.0f} GiB, profile {cfg.hardware.vram_profile} needs {prof.min_vram_gib:.0f}",
+                f'set [hardware] vram_profile = "{smaller[0]}"'
+                if smaller
+                else "this card is too small for FLUX LoRA training",
+            )
         else:
-            return Check("CUDA GPU", True, ", ".join(f"{g.name} {g.total_gib:.0f} GiB" for g in gpus[: cfg.hardware.num_gpus]))
+            return Check(
+                "CUDA GPU",
+                True,
+                ", ".join(f"{g.name} {g.total_gib:.0f} GiB" for g in gpus[: cfg.hardware.num_gpus]),
+            )
 
 
 def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes | None = None) -> list[Check]:
@@ -115,11 +156,19 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
         ("torch", "runs the trainer", "run `make setup-train`"),
     ):
         ok = probes.has_module(mod)
-        checks.append(Check(f"{mod} installed", ok, f"{mod} {'found' if ok else 'missing'} ({why})", "" if ok else fix))
+        checks.append(
+            Check(f"{mod} installed", ok, f"{mod} {'found' if ok else 'missing'} ({why})", "" if ok else fix)
+        )
     if cfg.optimizer.type.endswith("8bit"):
         ok = probes.has_module("bitsandbytes")
-        checks.append(Check("bitsandbytes", ok, f"needed by optimizer {cfg.optimizer.kohya_type}: {'found' if ok else 'missing'}",
-                            "" if ok else "run `make setup-train`, or set [optimizer] type = \"adamw\" (needs more VRAM)"))
+        checks.append(
+            Check(
+                "bitsandbytes",
+                ok,
+                f"needed by optimizer {cfg.optimizer.kohya_type}: {'found' if ok else 'missing'}",
+                "" if ok else 'run `make setup-train`, or set [optimizer] type = "adamw" (needs more VRAM)',
+            )
+        )
 
     for key in ("flux", "clip_l", "t5xxl", "ae"):
         checks.append(check_model_file(key, Path(plan.argv[plan.argv.index(FLAG_OF[key]) + 1])))
@@ -127,7 +176,14 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
 
     image_dir = Path(plan.dataset_config["datasets"][0]["subsets"][0]["image_dir"])
     if not image_dir.is_dir():
-        checks.append(Check("dataset", False, f"{image_dir} does not exist (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
+        checks.append(
+            Check(
+                "dataset",
+                False,
+                f"{image_dir} does not exist (sd-scripts would exit 0 having trained nothing)",
+                "run `make dataset`",
+            )
+        )
         images = 0
     else:
         try:
@@ -137,15 +193,37 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
         except UserError as e:  # a corrupt manifest: one failed check, the report goes on
             images, problems, drawn = 0, [str(e)], None
         # validate_dir checks a dataset against the geometry it was drawn with; the run trains at the config's
-        if drawn is not None and (drawn.config.resolution, drawn.config.cell_size) != (cfg.dataset.resolution, cfg.dataset.cell_size):
-            problems = [f"drawn at {drawn.config.resolution} px with {drawn.config.cell_size} px cells, [dataset] says "
-                        f"{cfg.dataset.resolution} px with {cfg.dataset.cell_size} px cells", *problems]
+        if drawn is not None and (drawn.config.resolution, drawn.config.cell_size) != (
+            cfg.dataset.resolution,
+            cfg.dataset.cell_size,
+        ):
+            problems = [
+                f"drawn at {drawn.config.resolution} px with {drawn.config.cell_size} px cells, [dataset] says "
+                f"{cfg.dataset.resolution} px with {cfg.dataset.cell_size} px cells",
+                *problems,
+            ]
         if problems:
-            checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {image_dir}`, then `make dataset`"))
+            checks.append(
+                Check(
+                    "dataset",
+                    False,
+                    f"{len(problems)} problem(s), first: {problems[0]}",
+                    f"run `ascii-lora validate {image_dir}`, then `make dataset`",
+                )
+            )
         elif images == 0:
-            checks.append(Check("dataset", False, f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)", "run `make dataset`"))
+            checks.append(
+                Check(
+                    "dataset",
+                    False,
+                    f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)",
+                    "run `make dataset`",
+                )
+            )
         else:
-            checks.append(Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`"))
+            checks.append(
+                Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`")
+            )
 
     checks.append(check_sd_scripts(root / TRAIN_SCRIPT, probes.head(root)))
     if checks[-1].ok and probes.parse_argv:
@@ -154,23 +232,44 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
     checks.append(check_writable(plan.run_dir))
     need = estimate_run_bytes(cfg, images)
     free = probes.free(plan.run_dir)
-    checks.append(Check("free disk", free >= need, f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
-                        "" if free >= need else "free disk space, move [training] output_dir, or raise save_every_n_steps"))
+    checks.append(
+        Check(
+            "free disk",
+            free >= need,
+            f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
+            ""
+            if free >= need
+            else "free disk space, move [training] output_dir, or raise save_every_n_steps",
+        )
+    )
     if cfg.training.resume or "--resume" in plan.argv:
         found = "--resume" in plan.argv
-        checks.append(Check("resume state", found,
-                            f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}" if found else f"no saved state in {plan.run_dir}",
-                            "" if found else "run without RESUME=1 to start fresh"))
+        checks.append(
+            Check(
+                "resume state",
+                found,
+                f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}"
+                if found
+                else f"no saved state in {plan.run_dir}",
+                "" if found else "run without RESUME=1 to start fresh",
+            )
+        )
     return checks
 
 
 def check_sd_scripts(script: Path, head: str | None) -> Check:
     """The script we will run is there, in the submodule at the pinned commit."""
     if not script.exists():
-        return Check("sd-scripts", False, f"{script} is missing (submodule not initialised)", "run `make setup-train`")
+        return Check(
+            "sd-scripts", False, f"{script} is missing (submodule not initialised)", "run `make setup-train`"
+        )
     if head != SD_SCRIPTS_COMMIT:
-        return Check("sd-scripts", False, f"vendor/sd-scripts is at {head or 'an unknown commit'}, pinned {SD_SCRIPTS_COMMIT[:12]}",
-                     "run `git submodule update --init vendor/sd-scripts`")
+        return Check(
+            "sd-scripts",
+            False,
+            f"vendor/sd-scripts is at {head or 'an unknown commit'}, pinned {SD_SCRIPTS_COMMIT[:12]}",
+            "run `git submodule update --init vendor/sd-scripts`",
+        )
     return Check("sd-scripts", True, f"vendor/sd-scripts at pinned {SD_SCRIPTS_COMMIT[:12]}")
 
 
@@ -180,7 +279,12 @@ def check_writable(run_dir: Path) -> Check:
         with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-"):
             pass
     except OSError as e:
-        return Check("output dir", False, f"{run_dir} is not writable ({e.strerror})", "fix permissions or set [training] output_dir")
+        return Check(
+            "output dir",
+            False,
+            f"{run_dir} is not writable ({e.strerror})",
+            "fix permissions or set [training] output_dir",
+        )
     return Check("output dir", True, f"{run_dir} writable")
 
 
@@ -206,13 +310,26 @@ def check_trainer_parses(root: Path, plan: Plan) -> Check:
     try:
         r = subprocess.run(
             [sys.executable, "-c", PARSE_SNIPPET, str(root / SD_SCRIPTS_DIR)],
-            input=json.dumps(plan.trainer_args), capture_output=True, text=True, timeout=PARSE_TIMEOUT_S, cwd=root,
+            input=json.dumps(plan.trainer_args),
+            capture_output=True,
+            text=True,
+            timeout=PARSE_TIMEOUT_S,
+            cwd=root,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
     except subprocess.TimeoutExpired:
-        return Check("trainer parses argv", False, f"sd-scripts' parser did not answer in {PARSE_TIMEOUT_S:g} s",
-                     "check the sd-scripts install")
+        return Check(
+            "trainer parses argv",
+            False,
+            f"sd-scripts' parser did not answer in {PARSE_TIMEOUT_S:g} s",
+            "check the sd-scripts install",
+        )
     if r.returncode:
         tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        return Check("trainer parses argv", False, f"flux_train_network.setup_parser() refused: {tail}", "run `make setup-train`; if it persists, report it")
+        return Check(
+            "trainer parses argv",
+            False,
+            f"flux_train_network.setup_parser() refused: {tail}",
+            "run `make setup-train`; if it persists, report it",
+        )
     return Check("trainer parses argv", True, "flux_train_network.setup_parser() accepts every flag")

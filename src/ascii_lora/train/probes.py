@@ -49,7 +49,10 @@ class Probes:
 
                 if torch.cuda.is_available():
                     gpus = [
-                        Gpu(torch.cuda.get_device_name(i), torch.cuda.get_device_properties(i).total_memory / GIB)
+                        Gpu(
+                            torch.cuda.get_device_name(i),
+                            torch.cuda.get_device_properties(i).total_memory / GIB,
+                        )
                         for i in range(torch.cuda.device_count())
                     ]
                     return True, gpus, "torch"
@@ -60,9 +63,15 @@ class Probes:
             try:
                 out = subprocess.run(
                     [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                    capture_output=True, text=True, timeout=20, check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                    check=True,
                 ).stdout
-                gpus = [Gpu(n.strip(), float(m) / 1024) for n, m in (line.rsplit(",", 1) for line in out.strip().splitlines())]
+                gpus = [
+                    Gpu(n.strip(), float(m) / 1024)
+                    for n, m in (line.rsplit(",", 1) for line in out.strip().splitlines())
+                ]
                 return False, gpus, "nvidia-smi"
             except (subprocess.SubprocessError, ValueError, OSError):
                 pass
@@ -74,7 +83,10 @@ class Probes:
         try:
             return subprocess.run(
                 ["git", "-C", str(root / SD_SCRIPTS_DIR), "rev-parse", "HEAD"],
-                capture_output=True, text=True, timeout=20, check=True,
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
             ).stdout.strip()
         except (subprocess.SubprocessError, OSError):
             return None

@@ -51,11 +51,16 @@ class StepClock:
         return None if rate is None or step is None else max(0, self.total - step) * rate
 
     def line(self) -> str:
-        return (f"progress: step {self.step}/{self.total}, {self.seconds_per_step:.2f} s/step measured, "
-                f"about {duration(self.eta_s or 0)} left")
+        return (
+            f"progress: step {self.step}/{self.total}, {self.seconds_per_step:.2f} s/step measured, "
+            f"about {duration(self.eta_s or 0)} left"
+        )
 
     def record(self) -> dict:
         """What run.json keeps of the clock."""
         rate, eta = self.seconds_per_step, self.eta_s
-        return {"step": self.step, "seconds_per_step": None if rate is None else round(rate, 3),
-                "eta_s": None if eta is None else round(eta)}
+        return {
+            "step": self.step,
+            "seconds_per_step": None if rate is None else round(rate, 3),
+            "eta_s": None if eta is None else round(eta),
+        }

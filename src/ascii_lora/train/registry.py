@@ -17,7 +17,8 @@ def trainer_for(cfg: ExperimentConfig) -> Trainer:
     return TRAINERS[cfg.trainer.kind]
 
 
-def build_trainer_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> Any:
+def build_trainer_plan(
+    cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None
+) -> Any:
     """The plan of the trainer ``[trainer] kind`` names: Kohya's argv files or SimpleTuner's JSON files."""
     return trainer_for(cfg).plan(cfg, root, run_dir, resume)
-

@@ -44,15 +44,19 @@ def refuse_run_in_dataset(run_dir: Path, dataset: Path, view: Path | None = None
     run, data = Path(run_dir).resolve(), Path(dataset).resolve()
     if run == data or data in run.parents:
         where = "is the" if run == data else "is inside the"
-        raise UserError(f"{named} {run_dir} {where} dataset folder {dataset} ([dataset] out): the trainer "
-                        "would write its checkpoints, states and samples among the training images; choose a "
-                        "run folder outside it")
+        raise UserError(
+            f"{named} {run_dir} {where} dataset folder {dataset} ([dataset] out): the trainer "
+            "would write its checkpoints, states and samples among the training images; choose a "
+            "run folder outside it"
+        )
     if view is not None:
         v = Path(view).resolve()
         if v == data or data in v.parents or v in data.parents:
-            raise UserError(f"{named} {run_dir}: its link folder {view}, which SimpleTuner trains on, would "
-                            f"overlap the dataset folder {dataset} ([dataset] out) and replace its files with "
-                            "links; choose a run folder whose dataset/ is not the dataset, or move the dataset")
+            raise UserError(
+                f"{named} {run_dir}: its link folder {view}, which SimpleTuner trains on, would "
+                f"overlap the dataset folder {dataset} ([dataset] out) and replace its files with "
+                "links; choose a run folder whose dataset/ is not the dataset, or move the dataset"
+            )
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,11 @@ def saved_states(run_dir: Path, output_name: str) -> list[SavedState]:
     run wrote a ``-state`` and ``-step00000002-state`` of its own counter over the first run's.
     A folder without a readable ``train_state.json``, or half-written, is no state and is left out.
     """
-    out = [SavedState(d, step, final) for d, _, final in _state_dirs(run_dir, output_name)
-           if why_not_resumable(d) is None and (step := state_step(d)) is not None]
+    out = [
+        SavedState(d, step, final)
+        for d, _, final in _state_dirs(run_dir, output_name)
+        if why_not_resumable(d) is None and (step := state_step(d)) is not None
+    ]
     return sorted(out, key=lambda s: (s.step, s.final))
 
 

@@ -19,8 +19,23 @@ MAX_HEADER = 100 * 1024 * 1024
 SCALAR_DTYPES = {"BF16": "<u2", "F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4"}
 # bytes per element of every dtype the safetensors format names: a tensor's data_offsets span exactly
 # numel x this, as the safetensors library itself checks when it loads a file
-DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
-               "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
 
 
 def _short(value: object) -> str:
@@ -70,7 +85,9 @@ class Header:
         if len(raw) < want:
             raise NotSafetensors(f"tensor {name} lies past the end of the file (truncated?)")
         if t.dtype == "BF16":
-            return float((np.frombuffer(raw, dtype="<u2").astype("<u4") << 16).view("<f4")[0])  # bf16 = top half of f32
+            return float(
+                (np.frombuffer(raw, dtype="<u2").astype("<u4") << 16).view("<f4")[0]
+            )  # bf16 = top half of f32
         return float(np.frombuffer(raw, dtype=SCALAR_DTYPES[t.dtype])[0])
 
 
@@ -82,17 +99,26 @@ def _tensor(name: str, info: object) -> TensorInfo:
     if not isinstance(dtype, str):
         raise NotSafetensors(f"malformed entry for tensor {name!r}: dtype {dtype!r} is not a name")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise NotSafetensors(f"malformed entry for tensor {name!r}: shape {_short(shape)} is not a list of "
-                             "sizes >= 0")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
-            and 0 <= offsets[0] <= offsets[1]):
-        raise NotSafetensors(f"malformed entry for tensor {name!r}: data_offsets {_short(offsets)} is not "
-                             "[begin, end] with 0 <= begin <= end")
+        raise NotSafetensors(
+            f"malformed entry for tensor {name!r}: shape {_short(shape)} is not a list of sizes >= 0"
+        )
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(type(o) is int for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    ):
+        raise NotSafetensors(
+            f"malformed entry for tensor {name!r}: data_offsets {_short(offsets)} is not "
+            "[begin, end] with 0 <= begin <= end"
+        )
     info = TensorInfo(dtype, tuple(shape), (offsets[0], offsets[1]))
     if dtype in DTYPE_BYTES and info.numel * DTYPE_BYTES[dtype] != offsets[1] - offsets[0]:
-        raise NotSafetensors(f"malformed entry for tensor {name!r}: shape {_short(shape)} of {dtype} needs "
-                             f"{_short(info.numel * DTYPE_BYTES[dtype])} bytes, data_offsets span "
-                             f"{_short(offsets[1] - offsets[0])}")
+        raise NotSafetensors(
+            f"malformed entry for tensor {name!r}: shape {_short(shape)} of {dtype} needs "
+            f"{_short(info.numel * DTYPE_BYTES[dtype])} bytes, data_offsets span "
+            f"{_short(offsets[1] - offsets[0])}"
+        )
     return info
 
 
@@ -130,13 +156,16 @@ def read_header(path: Path) -> Header:
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
-        raise NotSafetensors(f"__metadata__ is a JSON {type(metadata).__name__}, the format wants an object of strings")
+        raise NotSafetensors(
+            f"__metadata__ is a JSON {type(metadata).__name__}, the format wants an object of strings"
+        )
     tensors = {name: _tensor(name, info) for name, info in data.items()}
     size = path.stat().st_size
     end = max((t.offsets[1] for t in tensors.values()), default=0)
     if 8 + n + end > size:
-        raise NotSafetensors(f"file is truncated: {size} bytes, header promises {_short(8 + n + end)} "
-                             "(incomplete download?)")
+        raise NotSafetensors(
+            f"file is truncated: {size} bytes, header promises {_short(8 + n + end)} (incomplete download?)"
+        )
     return Header(path, tensors, {str(k): str(v) for k, v in metadata.items()}, 8 + n)
 
 
@@ -153,7 +182,9 @@ def model_kind(header: Header) -> str:
         return "flux-dev" if has("guidance_in.", "guidance_embedder") else "flux-schnell"
     if has("decoder.conv_in") and has("encoder.conv_in"):
         return "ae"
-    if has("encoder.block.0.layer.0.SelfAttention") or (has("shared.weight") and has("encoder.final_layer_norm")):
+    if has("encoder.block.0.layer.0.SelfAttention") or (
+        has("shared.weight") and has("encoder.final_layer_norm")
+    ):
         return "t5xxl"
     if has("text_model.encoder.layers.0", "text_model.embeddings"):
         return "clip_l"
@@ -174,7 +205,10 @@ def rewrite_metadata(path: Path, updates: dict[str, str]) -> None:
     with open(path, "rb") as f:
         f.seek(8)
         data = json.loads(f.read(h.data_start - 8))
-        data["__metadata__"] = {**(data.get("__metadata__") or {}), **{str(k): str(v) for k, v in updates.items()}}
+        data["__metadata__"] = {
+            **(data.get("__metadata__") or {}),
+            **{str(k): str(v) for k, v in updates.items()},
+        }
         raw = json.dumps(data, separators=(",", ":")).encode()
         raw += b" " * (-len(raw) % 8)
         fd, tmp = tempfile.mkstemp(prefix=".ascii-lora-tmp-", dir=path.parent)

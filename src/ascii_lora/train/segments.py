@@ -47,7 +47,9 @@ def _renumber(name: str, output_name: str, offset: int) -> tuple[str, int | None
     if m:
         step = int(m.group(2)) + offset
         return f"{m.group(1)}{step:08d}{m.group(3)}", step
-    m = re.match(rf"^({n}_)(\d{{6}})(_\d{{2}}_\d{{14}}(?:_\d+)?\.png)$", name)  # samples (flux_train_utils.py)
+    m = re.match(
+        rf"^({n}_)(\d{{6}})(_\d{{2}}_\d{{14}}(?:_\d+)?\.png)$", name
+    )  # samples (flux_train_utils.py)
     if m:
         step = int(m.group(2)) + offset
         return f"{m.group(1)}{step:06d}{m.group(3)}", None
@@ -142,6 +144,7 @@ def adopt_pending(run_dir: Path, output_name: str, total: int) -> list[Adoption]
 
 # -- run.json ---------------------------------------------------------------------------------------
 
+
 def read_record(run_dir: Path) -> dict:
     try:
         data = json.loads((run_dir / RUN_JSON).read_text())
@@ -157,19 +160,33 @@ def segments_with(run_dir: Path, segment: Segment) -> list[dict]:
     its step belongs to a run that was superseded (its newer states deleted, or an older state chosen).
     """
     recorded = read_record(run_dir).get("segments") if segment.resumed else None
-    earlier = [s for s in recorded if isinstance(s, dict) and isinstance(s.get("offset"), int)
-               and not isinstance(s.get("offset"), bool) and s["offset"] < segment.offset
-               ] if isinstance(recorded, list) else []
-    return [*earlier, {
-        "offset": segment.offset,
-        "max_train_steps": segment.total,
-        "trainer_max_train_steps": segment.steps,
-        "resume_from": str(segment.resume_from) if segment.resume_from else None,
-        "output_dir": str(segment.output_dir),
-    }]
+    earlier = (
+        [
+            s
+            for s in recorded
+            if isinstance(s, dict)
+            and isinstance(s.get("offset"), int)
+            and not isinstance(s.get("offset"), bool)
+            and s["offset"] < segment.offset
+        ]
+        if isinstance(recorded, list)
+        else []
+    )
+    return [
+        *earlier,
+        {
+            "offset": segment.offset,
+            "max_train_steps": segment.total,
+            "trainer_max_train_steps": segment.steps,
+            "resume_from": str(segment.resume_from) if segment.resume_from else None,
+            "output_dir": str(segment.output_dir),
+        },
+    ]
 
 
-def close_segment(run_dir: Path, output_name: str, segment: Segment, exit_code: int | None) -> Adoption | None:
+def close_segment(
+    run_dir: Path, output_name: str, segment: Segment, exit_code: int | None
+) -> Adoption | None:
     """After the trainer exits: adopt a resumed segment's files and write its outcome into run.json."""
     adoption = None
     if segment.resumed and segment.output_dir.is_dir():

@@ -102,9 +102,14 @@ def check_disk_for(downloads: list[tuple[Download, Path]], free_bytes: Callable[
         )
 
 
-def download_models(cfg: ExperimentConfig, root: Path, say: Callable[[str], None], hub_download=None,
-                    free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
-                    keys: tuple[str, ...] | None = None) -> int:
+def download_models(
+    cfg: ExperimentConfig,
+    root: Path,
+    say: Callable[[str], None],
+    hub_download=None,
+    free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
+    keys: tuple[str, ...] | None = None,
+) -> int:
     """Fetch missing model files into their [model] paths (only ``keys`` when given); returns how many were fetched."""
     todo = [t for t in missing_downloads(cfg, root) if keys is None or t[0].key in keys]
     for d in DOWNLOADS:
@@ -117,14 +122,18 @@ def download_models(cfg: ExperimentConfig, root: Path, say: Callable[[str], None
         try:
             from huggingface_hub import hf_hub_download
         except ImportError:
-            raise UserError("huggingface_hub is missing: run `make setup-train` (it installs the train extra first)") from None
+            raise UserError(
+                "huggingface_hub is missing: run `make setup-train` (it installs the train extra first)"
+            ) from None
         hub_download = hf_hub_download
     token = os.environ.get("HF_TOKEN") or None
     for d, path in todo:
         say(f"model {d.key}: downloading {d.repo_id}/{d.filename} (~{d.size_gib:g} GiB) -> {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            got = Path(hub_download(repo_id=d.repo_id, filename=d.filename, local_dir=str(path.parent), token=token))
+            got = Path(
+                hub_download(repo_id=d.repo_id, filename=d.filename, local_dir=str(path.parent), token=token)
+            )
         except Exception as e:  # noqa: BLE001 - every failure becomes one actionable line
             raise UserError(explain_download_error(d, e)) from None
         if got.resolve() != path.resolve():
@@ -141,7 +150,9 @@ def prefill_tokenizers(cache: Path, say: Callable[[str], None]) -> None:
     try:
         import transformers
     except ImportError:
-        raise UserError("transformers is missing: sd-scripts' requirements were not installed (run `make setup-train`)") from None
+        raise UserError(
+            "transformers is missing: sd-scripts' requirements were not installed (run `make setup-train`)"
+        ) from None
     for rid, cls in missing:
         say(f"tokenizers: caching {rid}")
         tok = getattr(transformers, cls).from_pretrained(rid)
@@ -158,7 +169,12 @@ def run(cmd: list[str], cwd: Path, say: Callable[[str], None]) -> None:
 def git_toplevel(folder: Path) -> Path | None:
     """The work tree git would act on from ``folder``: a plain folder inside a repo answers with the parent repo."""
     try:
-        r = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return Path(r.stdout.strip()).resolve() if r.returncode == 0 and r.stdout.strip() else None
@@ -173,14 +189,18 @@ def ensure_submodule(root: Path, say: Callable[[str], None]) -> None:
             f"{SD_SCRIPTS_DIR}: is not the sd-scripts submodule (git answers for {git_toplevel(sd) or 'no repository'}); "
             f"move the folder aside and run `git submodule update --init {SD_SCRIPTS_DIR}`"
         )
-    head = subprocess.run(["git", "-C", str(sd), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(sd), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     if head != SD_SCRIPTS_COMMIT:
         run(["git", "-C", str(sd), "checkout", "--quiet", SD_SCRIPTS_COMMIT], root, say)
     say(f"sd-scripts: at pinned {SD_SCRIPTS_COMMIT[:12]}")
 
 
 def torch_has_cuda(python: str | Path = sys.executable) -> bool:
-    r = subprocess.run([str(python), "-c", "import torch,sys; sys.exit(0 if torch.version.cuda else 1)"], capture_output=True)
+    r = subprocess.run(
+        [str(python), "-c", "import torch,sys; sys.exit(0 if torch.version.cuda else 1)"], capture_output=True
+    )
     return r.returncode == 0
 
 
@@ -195,7 +215,9 @@ def install_packages(root: Path, say: Callable[[str], None]) -> None:
     run([*pip, "-r", "requirements.txt"], root / SD_SCRIPTS_DIR, say)
 
 
-def setup_train(cfg: ExperimentConfig, root: Path, say: Callable[[str], None], skip_install: bool = False) -> None:
+def setup_train(
+    cfg: ExperimentConfig, root: Path, say: Callable[[str], None], skip_install: bool = False
+) -> None:
     ensure_submodule(root, say)
     if not skip_install:
         install_packages(root, say)

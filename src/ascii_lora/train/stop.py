@@ -52,16 +52,26 @@ def running_launch(run_dir: Path) -> dict:
     pid = record.get("launcher_pid")
     if not record:
         if (run_dir / RUN_JSON).exists():
-            raise UserError(f"{run_dir / RUN_JSON}: unreadable (not a JSON object `ascii-lora train` wrote), "
-                            "so it cannot say whether a training is running; if none is, move it aside")
-        raise UserError(f"{run_dir}: no run.json, so no training was launched here: check --run-dir / [training] output_dir")
+            raise UserError(
+                f"{run_dir / RUN_JSON}: unreadable (not a JSON object `ascii-lora train` wrote), "
+                "so it cannot say whether a training is running; if none is, move it aside"
+            )
+        raise UserError(
+            f"{run_dir}: no run.json, so no training was launched here: check --run-dir / [training] output_dir"
+        )
     if record.get("exit_code") is not None:
-        raise UserError(f"{run_dir}: no training is running (its last launch ended with exit code {record['exit_code']})")
+        raise UserError(
+            f"{run_dir}: no training is running (its last launch ended with exit code {record['exit_code']})"
+        )
     if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31 or not _alive(pid):
-        raise UserError(f"{run_dir}: no training is running (the launcher recorded in run.json, pid {pid}, is gone)")
+        raise UserError(
+            f"{run_dir}: no training is running (the launcher recorded in run.json, pid {pid}, is gone)"
+        )
     if not _is_our_launcher(pid, record):
-        raise UserError(f"{run_dir}: no training is running (pid {pid}, recorded in run.json, is now another "
-                        "program: its launcher is gone)")
+        raise UserError(
+            f"{run_dir}: no training is running (pid {pid}, recorded in run.json, is now another "
+            "program: its launcher is gone)"
+        )
     return record
 
 

@@ -29,8 +29,14 @@ class Trainer(Protocol):
     kind: str  # the [trainer] kind value
     label: str  # how the user knows it: "sd-scripts", "SimpleTuner"
 
-    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None,
-             machine: Any = None) -> Any:
+    def plan(
+        self,
+        cfg: ExperimentConfig,
+        root: Path,
+        run_dir: Path | None,
+        resume: bool | None,
+        machine: Any = None,
+    ) -> Any:
         """The pure plan (``resume`` None: as ``[training] resume`` says; ``machine``: cluster_run.Machine
         whose argv it is, the head's when None)."""
         ...
@@ -51,15 +57,31 @@ class Trainer(Protocol):
         """Tidy what a killed launch left behind, before anything is planned."""
         ...
 
-    def cluster_checks(self, cfg: ExperimentConfig, plans: dict, root: Path, machine: Any,
-                       replan: Callable[[Any], Any], sd_scripts: str | None) -> list[Check]:
+    def cluster_checks(
+        self,
+        cfg: ExperimentConfig,
+        plans: dict,
+        root: Path,
+        machine: Any,
+        replan: Callable[[Any], Any],
+        sd_scripts: str | None,
+    ) -> list[Check]:
         """Several machines: the handshake lines of this machine's pre-flight ([] on one machine).
         ``plans`` holds "head" and "mine" and is updated when a machine plans again after the head."""
         ...
 
-    def launch(self, cfg: ExperimentConfig, plan: Any, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None, machine: Any = None, plans: dict | None = None,
-               samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
+    def launch(
+        self,
+        cfg: ExperimentConfig,
+        plan: Any,
+        root: Path,
+        log: Path,
+        echo: Callable[[str], None],
+        argv: list[str] | None = None,
+        machine: Any = None,
+        plans: dict | None = None,
+        samples: Callable[[int], str] | None = None,
+    ) -> tuple[int, Adoption | None]:
         """Run the trainer to its end: its exit code and what was renumbered into the run. ``samples``: a
         cumulative step's check verdicts, for the messages a trainer sends while it runs (kohya)."""
         ...

@@ -30,15 +30,24 @@ def dataset_keys(cfg: ExperimentConfig) -> dict:
     k = held_out(cfg)
     if not k:
         return {}
-    return {"validation_split": validation_split(cfg.dataset.count, k), "validation_seed": cfg.validation.seed}
+    return {
+        "validation_split": validation_split(cfg.dataset.count, k),
+        "validation_seed": cfg.validation.seed,
+    }
 
 
 def trainer_args(cfg: ExperimentConfig) -> list[str]:
     """The validation flags of the trainer's argv (none when nothing is held out)."""
     if not held_out(cfg):
         return []
-    args = ["--validation_seed", str(cfg.validation.seed), "--validate_every_n_steps", str(validation_every(cfg)),
-            "--validate_every_n_epochs", str(cfg.training.max_train_steps + 1)]
+    args = [
+        "--validation_seed",
+        str(cfg.validation.seed),
+        "--validate_every_n_steps",
+        str(validation_every(cfg)),
+        "--validate_every_n_epochs",
+        str(cfg.training.max_train_steps + 1),
+    ]
     if cfg.validation.max_batches is not None:
         args += ["--max_validation_steps", str(cfg.validation.max_batches)]
     return args
@@ -57,12 +66,22 @@ def run_shape(cfg: ExperimentConfig, steps_done: int = 0) -> RunShape:
     t, s, h = cfg.training, cfg.sample, cfg.hardware
     batches = validation_batches(cfg)
     return RunShape(
-        profile=h.vram_profile, profile_batch=h.profile.batch_size,
-        batch=(t.batch_size or h.profile.batch_size) * t.gradient_accumulation_steps, resolution=t.side,
-        steps_done=steps_done, max_train_steps=t.max_train_steps, sample_every=s.every_n_steps,
-        sample_at_first=s.at_first, prompts=len(s.prompts), sample_steps=s.steps, sample_pixels=s.width * s.height,
-        swaps_blocks=h.swap > 0, validate_every=validation_every(cfg) if batches else None,
-        validation_batches=batches, validation_timesteps=TIMESTEPS_PER_VALIDATION)
+        profile=h.vram_profile,
+        profile_batch=h.profile.batch_size,
+        batch=(t.batch_size or h.profile.batch_size) * t.gradient_accumulation_steps,
+        resolution=t.side,
+        steps_done=steps_done,
+        max_train_steps=t.max_train_steps,
+        sample_every=s.every_n_steps,
+        sample_at_first=s.at_first,
+        prompts=len(s.prompts),
+        sample_steps=s.steps,
+        sample_pixels=s.width * s.height,
+        swaps_blocks=h.swap > 0,
+        validate_every=validation_every(cfg) if batches else None,
+        validation_batches=batches,
+        validation_timesteps=TIMESTEPS_PER_VALIDATION,
+    )
 
 
 def plan_estimate(cfg: ExperimentConfig, steps_done: int = 0) -> Estimate:

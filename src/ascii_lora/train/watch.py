@@ -38,7 +38,9 @@ class RunWatch:
     total: int  # the run's max_train_steps
     offset: int = 0  # cumulative steps before this launch
     webhook: Webhook = field(default_factory=lambda: Webhook(None))
-    describe_step: Callable[[int], str] | None = None  # cumulative step -> its check verdicts and validation loss
+    describe_step: Callable[[int], str] | None = (
+        None  # cumulative step -> its check verdicts and validation loss
+    )
     now: Callable[[], float] = time.monotonic
     every_s: float = 60.0
     clock: StepClock = field(init=False)
@@ -53,7 +55,9 @@ class RunWatch:
         self.started = self.now()
 
     def launched(self, plan_line: str) -> None:
-        self.webhook.send(f"ascii-lora {self.run}: training launched, step {self.offset}/{self.total}. {plan_line}")
+        self.webhook.send(
+            f"ascii-lora {self.run}: training launched, step {self.offset}/{self.total}. {plan_line}"
+        )
 
     def feed(self, line: str) -> list[str]:
         """Take one trainer output line; returns what the launcher should say about it."""
@@ -85,8 +89,11 @@ class RunWatch:
         """steps, wall time, s/step and peak VRAM when the trainer logged it."""
         rate = self.clock.seconds_per_step
         step = self.clock.step if self.clock.step is not None else self.offset
-        parts = [f"steps {self.offset}->{step} of {self.total}", f"wall time {duration(self.now() - self.started)}",
-                 f"{rate:.2f} s/step" if rate is not None else "s/step not measured (fewer than 2 steps)"]
+        parts = [
+            f"steps {self.offset}->{step} of {self.total}",
+            f"wall time {duration(self.now() - self.started)}",
+            f"{rate:.2f} s/step" if rate is not None else "s/step not measured (fewer than 2 steps)",
+        ]
         if self.peak:
             parts.append(f"peak VRAM {self.peak}")
         return "summary: " + ", ".join(parts)
@@ -100,8 +107,10 @@ class RunWatch:
             self.webhook.send(f"ascii-lora {self.run}: stopped. {stop_text} {summary}")
         elif code:
             last = "\n".join(self.tail)
-            self.webhook.send(f"ascii-lora {self.run}: training failed with exit code {code}. {summary}\n"
-                              f"last lines of the log:\n{last}")
+            self.webhook.send(
+                f"ascii-lora {self.run}: training failed with exit code {code}. {summary}\n"
+                f"last lines of the log:\n{last}"
+            )
         else:
             self.webhook.send(f"ascii-lora {self.run}: training finished. {summary}")
         return summary
@@ -112,28 +121,47 @@ class RunWatch:
 
     def record(self) -> dict:
         """What run.json keeps: the measured speed, the ETA, the checkpoints seen, the peak."""
-        return {**self.clock.record(), "wall_s": round(self.now() - self.started, 1), "checkpoints": self.checkpoints,
-                "peak_vram": self.peak}
+        return {
+            **self.clock.record(),
+            "wall_s": round(self.now() - self.started, 1),
+            "checkpoints": self.checkpoints,
+            "peak_vram": self.peak,
+        }
 
 
-def run_watch(cfg: ExperimentConfig, run_dir: Path, offset: int, echo: Callable[[str], None],
-              describe: Callable[[int], str] | None = None) -> RunWatch:
+def run_watch(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    offset: int,
+    echo: Callable[[str], None],
+    describe: Callable[[int], str] | None = None,
+) -> RunWatch:
     """The watcher of one launch, with the configured webhook (``ASCII_LORA_WEBHOOK_URL`` first) or none."""
     hook = Webhook(webhook_url(cfg.notify), cfg.notify.timeout_s, log=echo)
-    return RunWatch(run=Path(run_dir).name, total=cfg.training.max_train_steps, offset=offset, webhook=hook,
-                    describe_step=describe)
+    return RunWatch(
+        run=Path(run_dir).name,
+        total=cfg.training.max_train_steps,
+        offset=offset,
+        webhook=hook,
+        describe_step=describe,
+    )
 
 
-def checkpoint_description(run_dir: Path, validated: bool, samples: Callable[[int], str] | None = None
-                           ) -> Callable[[int], str]:
+def checkpoint_description(
+    run_dir: Path, validated: bool, samples: Callable[[int], str] | None = None
+) -> Callable[[int], str]:
     """What a checkpoint's message says about its step: the validation loss (read from the event files now,
     in the webhook's thread) and, from ``samples``, that step's check verdicts."""
+
     def describe(step: int) -> str:
         parts = []
         if validated:
             losses, why = update_losses(run_dir)
-            parts.append(f"validation loss {losses[step]:.4f} at step {step}" if step in losses
-                         else why or f"no validation loss logged at step {step}")
+            parts.append(
+                f"validation loss {losses[step]:.4f} at step {step}"
+                if step in losses
+                else why or f"no validation loss logged at step {step}"
+            )
         if samples is not None:
             parts.append(samples(step))
         return "; ".join(parts)

@@ -30,8 +30,22 @@ RECORD_SUFFIX = ".job.json"
 TMP_PREFIX = ".ascii-lora-tmp-"
 T5_LAYERS_IN_SD_SCRIPTS = 24
 # Module globals flux_minimal_inference.generate_image() reads, which that script sets in its __main__ block
-GENERATE_IMAGE_GLOBALS = frozenset({"accelerator", "ae_dtype", "args", "clip_l_dtype", "device", "dtype", "encoding_strategy",
-                                    "flux_dtype", "is_fp8", "is_schnell", "t5xxl_dtype", "tokenize_strategy"})  # library/flux_utils.load_t5xxl builds a 24-layer T5 whatever the file holds
+GENERATE_IMAGE_GLOBALS = frozenset(
+    {
+        "accelerator",
+        "ae_dtype",
+        "args",
+        "clip_l_dtype",
+        "device",
+        "dtype",
+        "encoding_strategy",
+        "flux_dtype",
+        "is_fp8",
+        "is_schnell",
+        "t5xxl_dtype",
+        "tokenize_strategy",
+    }
+)  # library/flux_utils.load_t5xxl builds a 24-layer T5 whatever the file holds
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -51,13 +65,20 @@ def _atomic_write(path: Path, data: str) -> None:
 
 def _drawn(out: Path, record: dict[str, Any]) -> bool:
     try:
-        return out.is_file() and json.loads(out.with_name(out.stem + RECORD_SUFFIX).read_text(encoding="utf-8")) == record
+        return (
+            out.is_file()
+            and json.loads(out.with_name(out.stem + RECORD_SUFFIX).read_text(encoding="utf-8")) == record
+        )
     except (OSError, ValueError):
         return False
 
 
-def run_jobs(jobs: list[dict[str, Any]], draw: Callable[[dict[str, Any], Path], None],
-             send: Callable[[dict[str, Any]], None] = emit, clock: Callable[[], float] = time.monotonic) -> int:
+def run_jobs(
+    jobs: list[dict[str, Any]],
+    draw: Callable[[dict[str, Any], Path], None],
+    send: Callable[[dict[str, Any]], None] = emit,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
     """Draw every job not drawn yet; ``draw(job, folder)`` must leave exactly one PNG in ``folder``.
 
     The PNG is renamed onto its final name (atomic on one filesystem), then its record is written:
@@ -116,7 +137,9 @@ class FluxDrawer:
         self.torch, self.fmi, self.lora_flux, self.load_file = torch, fmi, lora_flux, load_file
         m, d = spec["models"], spec["dtypes"]
         layers = t5_layers(m["t5xxl"])
-        if layers and layers != T5_LAYERS_IN_SD_SCRIPTS:  # stand-in T5: build as many layers as the file holds
+        if (
+            layers and layers != T5_LAYERS_IN_SD_SCRIPTS
+        ):  # stand-in T5: build as many layers as the file holds
             real = flux_utils.T5Config
             flux_utils.T5Config = lambda **kw: real(**{**kw, "num_layers": layers})
         device = torch.device(spec["device"]) if spec.get("device") else get_preferred_device()
@@ -125,19 +148,31 @@ class FluxDrawer:
         fp8 = {torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2, torch.float8_e5m2fnuz}
         # generate_image() reads these module globals, which the script sets in its __main__ block
         fmi.device, fmi.dtype = device, base
-        fmi.clip_l_dtype, fmi.t5xxl_dtype, fmi.ae_dtype, fmi.flux_dtype = (dtypes[k] for k in ("clip_l", "t5xxl", "ae", "flux"))
+        fmi.clip_l_dtype, fmi.t5xxl_dtype, fmi.ae_dtype, fmi.flux_dtype = (
+            dtypes[k] for k in ("clip_l", "t5xxl", "ae", "flux")
+        )
         fmi.is_fp8 = lambda dt: dt in fp8
-        fmi.accelerator = accelerate.Accelerator(mixed_precision="bf16") if any(t in fp8 for t in (base, *dtypes.values())) else None
-        fmi.args = type("Args", (), {"apply_t5_attn_mask": False, "offload": bool(spec.get("offload")), "output_dir": "."})()
+        fmi.accelerator = (
+            accelerate.Accelerator(mixed_precision="bf16")
+            if any(t in fp8 for t in (base, *dtypes.values()))
+            else None
+        )
+        fmi.args = type(
+            "Args", (), {"apply_t5_attn_mask": False, "offload": bool(spec.get("offload")), "output_dir": "."}
+        )()
         loading = "cpu" if spec.get("offload") else device
         start = time.monotonic()
         self.clip_l = flux_utils.load_clip_l(m["clip_l"], dtypes["clip_l"], loading, disable_mmap=True).eval()
         self.t5xxl = flux_utils.load_t5xxl(m["t5xxl"], dtypes["t5xxl"], loading, disable_mmap=True).eval()
-        is_schnell, model = flux_utils.load_flow_model(m["flux"], None, loading, disable_mmap=True, model_type="flux")
+        is_schnell, model = flux_utils.load_flow_model(
+            m["flux"], None, loading, disable_mmap=True, model_type="flux"
+        )
         model.eval()
         self.model = model.to(dtypes["flux"])
         self.ae = flux_utils.load_ae(m["ae"], dtypes["ae"], loading).eval()
-        fmi.tokenize_strategy = strategy_flux.FluxTokenizeStrategy(256 if is_schnell else 512, spec["tokenizer_cache_dir"])
+        fmi.tokenize_strategy = strategy_flux.FluxTokenizeStrategy(
+            256 if is_schnell else 512, spec["tokenizer_cache_dir"]
+        )
         fmi.encoding_strategy = strategy_flux.FluxTextEncodingStrategy()
         fmi.is_schnell = is_schnell
         unset = sorted(n for n in GENERATE_IMAGE_GLOBALS if not hasattr(fmi, n))
@@ -154,8 +189,10 @@ class FluxDrawer:
         if self.device.type != "cuda":
             return {}
         cuda = self.torch.cuda
-        return {"peak_allocated_gib": round(cuda.max_memory_allocated(self.device) / 2**30, 2),
-                "peak_reserved_gib": round(cuda.max_memory_reserved(self.device) / 2**30, 2)}
+        return {
+            "peak_allocated_gib": round(cuda.max_memory_allocated(self.device) / 2**30, 2),
+            "peak_reserved_gib": round(cuda.max_memory_reserved(self.device) / 2**30, 2),
+        }
 
     def use_lora(self, path: str | None, multiplier: float) -> None:
         if path == self.current:
@@ -173,7 +210,9 @@ class FluxDrawer:
         layout = tuple(sorted((k, tuple(v.shape)) for k, v in weights.items()))
         net = self.networks.get(layout)
         if net is None:  # a new tensor layout (first LoRA, or another rank): wrap the modules once more
-            net, _ = self.lora_flux.create_network_from_weights(multiplier, None, self.ae, [self.clip_l, self.t5xxl], self.model, weights, True)
+            net, _ = self.lora_flux.create_network_from_weights(
+                multiplier, None, self.ae, [self.clip_l, self.t5xxl], self.model, weights, True
+            )
             net.apply_to([self.clip_l, self.t5xxl], self.model)
             self.networks[layout] = net
         net.load_state_dict(weights, strict=True)
@@ -187,8 +226,20 @@ class FluxDrawer:
     def __call__(self, job: dict[str, Any], folder: Path) -> None:
         self.use_lora(job.get("lora"), float(job.get("multiplier") or 1.0))
         self.fmi.args.output_dir = str(folder)
-        self.fmi.generate_image(self.model, self.clip_l, self.t5xxl, self.ae, job["prompt"], int(job["seed"]),
-                                int(job["width"]), int(job["height"]), int(job["steps"]), float(job["guidance"]), None, 1.0)
+        self.fmi.generate_image(
+            self.model,
+            self.clip_l,
+            self.t5xxl,
+            self.ae,
+            job["prompt"],
+            int(job["seed"]),
+            int(job["width"]),
+            int(job["height"]),
+            int(job["steps"]),
+            float(job["guidance"]),
+            None,
+            1.0,
+        )
 
 
 def die_with_parent() -> None:

@@ -35,6 +35,7 @@ def train_python() -> str:
     names (a separate train environment, as the rehearsal on a CPU box uses)."""
     return os.environ.get(TRAIN_PYTHON_ENV) or sys.executable
 
+
 # How FLUX is held for inference: bf16 keeps everything resident, fp8 moves the encoders and FLUX
 # between CPU and GPU around each picture (sd-scripts' --offload), so only one is on the card at a
 # time. Measured 2026-11-26 with `rehearse --full-size` (stand-ins of the real sizes, a rank-64
@@ -63,8 +64,12 @@ def choose_precision(cfg: ExperimentConfig) -> Precision:
     if name == "auto":
         name = "bf16" if cfg.hardware.vram_profile == "48gb+" else "fp8"
     if name == "bf16":
-        return Precision("bf16", {"base": "bf16", "flux": None, "t5xxl": None, "clip_l": None, "ae": None}, offload=False)
-    return Precision("fp8", {"base": "bf16", "flux": "fp8", "t5xxl": None, "clip_l": None, "ae": None}, offload=True)
+        return Precision(
+            "bf16", {"base": "bf16", "flux": None, "t5xxl": None, "clip_l": None, "ae": None}, offload=False
+        )
+    return Precision(
+        "fp8", {"base": "bf16", "flux": "fp8", "t5xxl": None, "clip_l": None, "ae": None}, offload=True
+    )
 
 
 def model_paths(cfg: ExperimentConfig, root: Path) -> dict[str, str]:
@@ -73,12 +78,23 @@ def model_paths(cfg: ExperimentConfig, root: Path) -> dict[str, str]:
         return str(path if path.is_absolute() else (root / path).resolve())
 
     m = cfg.model
-    return {"flux": absolute(m.flux), "clip_l": absolute(m.clip_l), "t5xxl": absolute(m.t5xxl), "ae": absolute(m.ae),
-            "tokenizer_cache_dir": absolute(m.tokenizer_cache_dir)}
+    return {
+        "flux": absolute(m.flux),
+        "clip_l": absolute(m.clip_l),
+        "t5xxl": absolute(m.t5xxl),
+        "ae": absolute(m.ae),
+        "tokenizer_cache_dir": absolute(m.tokenizer_cache_dir),
+    }
 
 
-def worker_spec(cfg: ExperimentConfig, root: Path, jobs: list[Job], settings: Settings, precision: Precision,
-                device: str | None) -> dict[str, Any]:
+def worker_spec(
+    cfg: ExperimentConfig,
+    root: Path,
+    jobs: list[Job],
+    settings: Settings,
+    precision: Precision,
+    device: str | None,
+) -> dict[str, Any]:
     paths = model_paths(cfg, root)
     return {
         "version": 1,
@@ -120,8 +136,13 @@ class WorkerProcess:
         return [self.python, "-u", str(self.worker), str(self.spec_path)]
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore"),
+        }
 
     def __call__(self, spec: dict[str, Any], on_event: Callable[[dict[str, Any]], None]) -> int:
         self.spec_path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,15 +150,23 @@ class WorkerProcess:
         cwd = spec["sd_scripts"]
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"\n# {' '.join(self.argv())}\n")
-            proc = subprocess.Popen(self.argv(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    bufsize=1, env=self.env(), errors="replace")
+            proc = subprocess.Popen(
+                self.argv(),
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                env=self.env(),
+                errors="replace",
+            )
             try:
                 assert proc.stdout is not None
                 for line in proc.stdout:
                     log.write(line)
                     if line.startswith(EVENT_PREFIX):
                         try:
-                            event = json.loads(line[len(EVENT_PREFIX):])
+                            event = json.loads(line[len(EVENT_PREFIX) :])
                         except ValueError:
                             continue
                         if event.get("event") == "error":

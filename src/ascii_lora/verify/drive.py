@@ -38,12 +38,21 @@ class Drive:
     code: int | None = None  # the worker's exit code; None when pre-flight stopped it from starting
 
 
-def drive_worker(cfg: ExperimentConfig, root: Path, pending: list[Job], precision: Precision, loras: list[Path],
-                 files: WorkerFiles, on_drawn: Callable[[Job, dict[str, Any]], None],
-                 on_checks: Callable[[list[Check]], None] = lambda checks: None,
-                 on_start: Callable[[int], None] = lambda total: None,
-                 on_event: Callable[[dict[str, Any]], None] = lambda event: None,
-                 drawer: Drawer | None = None, probes: Probes | None = None, device: str = "cuda") -> Drive:
+def drive_worker(
+    cfg: ExperimentConfig,
+    root: Path,
+    pending: list[Job],
+    precision: Precision,
+    loras: list[Path],
+    files: WorkerFiles,
+    on_drawn: Callable[[Job, dict[str, Any]], None],
+    on_checks: Callable[[list[Check]], None] = lambda checks: None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_event: Callable[[dict[str, Any]], None] = lambda event: None,
+    drawer: Drawer | None = None,
+    probes: Probes | None = None,
+    device: str = "cuda",
+) -> Drive:
     """Pre-flight, then the worker over ``pending``; ``on_drawn(job, event)`` runs as each picture lands."""
     d = Drive()
     checks = run_inference_preflight(cfg, root, precision, loras, files.out_dir, len(pending), probes, device)
@@ -70,5 +79,9 @@ def drive_worker(cfg: ExperimentConfig, root: Path, pending: list[Job], precisio
 
     d.code = drawer(spec, on_worker_event)
     if d.code != 0:
-        d.error = d.error or (process.last_error if process else None) or f"the drawing worker exited with code {d.code}"
+        d.error = (
+            d.error
+            or (process.last_error if process else None)
+            or f"the drawing worker exited with code {d.code}"
+        )
     return d

@@ -90,7 +90,9 @@ def resolve_lora(cfg: ExperimentConfig, run_dir: Path, lora: str | None) -> tupl
             return None, "none (the base model alone)"
         p = Path(lora).resolve()  # the worker runs from vendor/sd-scripts
         if not p.is_file():
-            raise UserError(f"--lora {lora}: no such file (a .safetensors LoRA saved by `make train`, or `none` for the base model)")
+            raise UserError(
+                f"--lora {lora}: no such file (a .safetensors LoRA saved by `make train`, or `none` for the base model)"
+            )
         return p, "--lora"
     w = winner_file(run_dir)
     if w is not None:
@@ -98,14 +100,26 @@ def resolve_lora(cfg: ExperimentConfig, run_dir: Path, lora: str | None) -> tupl
     final = run_dir / f"{cfg.training.output_name}.safetensors"
     if final.is_file():
         return final, "the run's final LoRA"
-    raise UserError(f"no LoRA given and none in {run_dir}: pass --lora FILE.safetensors (or --lora none for the base model), "
-                    "or train first (`make train`)")
+    raise UserError(
+        f"no LoRA given and none in {run_dir}: pass --lora FILE.safetensors (or --lora none for the base model), "
+        "or train first (`make train`)"
+    )
 
 
-def plan_generate(cfg: ExperimentConfig, root: Path, run_dir: Path, prompt: str, lora: str | None = None, count: int | None = None,
-                  seed: int | None = None, out: str | None = None) -> Request:
+def plan_generate(
+    cfg: ExperimentConfig,
+    root: Path,
+    run_dir: Path,
+    prompt: str,
+    lora: str | None = None,
+    count: int | None = None,
+    seed: int | None = None,
+    out: str | None = None,
+) -> Request:
     if not prompt.strip():
-        raise UserError("the prompt is empty: describe the picture, e.g. \"dungeon map with 6 rooms, white on black\"")
+        raise UserError(
+            'the prompt is empty: describe the picture, e.g. "dungeon map with 6 rooms, white on black"'
+        )
     if "\n" in prompt.strip():
         raise UserError("the prompt must be one line")
     try:  # the rules of [sample] prompts: a control character would reach the terminal and the records
@@ -125,9 +139,21 @@ def plan_generate(cfg: ExperimentConfig, root: Path, run_dir: Path, prompt: str,
     ck = Checkpoint("generate", None, lora_path)
     stem = slug(drawn_prompt, TRIGGER_WORD)
     base = base_identity(cfg, root)
-    jobs = [Job(ck, 0, drawn_prompt, s, out_dir / f"{stem}-s{s}.png", make_record(drawn_prompt, s, settings, lora_path, base)) for s in seeds]
+    jobs = [
+        Job(
+            ck,
+            0,
+            drawn_prompt,
+            s,
+            out_dir / f"{stem}-s{s}.png",
+            make_record(drawn_prompt, s, settings, lora_path, base),
+        )
+        for s in seeds
+    ]
     pending = [j for j in jobs if not is_drawn(j.out, j.record)]
-    return Request(drawn_prompt, added, lora_path, source, seeds, seed is not None, out_dir, jobs, pending, precision)
+    return Request(
+        drawn_prompt, added, lora_path, source, seeds, seed is not None, out_dir, jobs, pending, precision
+    )
 
 
 def finish_picture(job: Job, cfg: ExperimentConfig, snap: bool) -> Picture:
@@ -135,10 +161,17 @@ def finish_picture(job: Job, cfg: ExperimentConfig, snap: bool) -> Picture:
     report, reading, gray = check_file(job.out, cfg.check, atlas)
     pic = Picture(job, report)
     # near miss: it draws something and a grid was found (perhaps shifted), but a criterion failed
-    near_miss = (not report.passed and reading is not None and gray is not None and report.offset is not None
-                 and report.criteria.get("content", False))
+    near_miss = (
+        not report.passed
+        and reading is not None
+        and gray is not None
+        and report.offset is not None
+        and report.criteria.get("content", False)
+    )
     ascii_text = report.ascii
-    if snap and near_miss and reading is not None and gray is not None:  # near_miss says both are, for mypy too
+    if (
+        snap and near_miss and reading is not None and gray is not None
+    ):  # near_miss says both are, for mypy too
         image, codes = snapped(reading, atlas, gray.shape, reading.offset != (0, 0))
         buf = io.BytesIO()
         from PIL import Image
@@ -149,19 +182,41 @@ def finish_picture(job: Job, cfg: ExperimentConfig, snap: bool) -> Picture:
         ascii_text = grid_text(codes)
         pic.repaired_cells = int((reading.drawn & ~reading.exact & reading.confident).sum())
         pic.moved = (-reading.offset[0], -reading.offset[1])
-        report.notes.append(f"snapped: moved by {pic.moved[0]},{pic.moved[1]} px, {pic.repaired_cells} cells repaired")
-    atomic_write(check_path(job.out), json.dumps({**report.as_dict(), "prompt": job.prompt, "seed": job.seed,
-                                                  "lora": str(job.checkpoint.path) if job.checkpoint.path else None,
-                                                  "snapped": str(pic.snapped_path) if pic.snapped_path else None}, indent=1) + "\n")
+        report.notes.append(
+            f"snapped: moved by {pic.moved[0]},{pic.moved[1]} px, {pic.repaired_cells} cells repaired"
+        )
+    atomic_write(
+        check_path(job.out),
+        json.dumps(
+            {
+                **report.as_dict(),
+                "prompt": job.prompt,
+                "seed": job.seed,
+                "lora": str(job.checkpoint.path) if job.checkpoint.path else None,
+                "snapped": str(pic.snapped_path) if pic.snapped_path else None,
+            },
+            indent=1,
+        )
+        + "\n",
+    )
     if ascii_text is not None:
         pic.ascii_path = job.out.with_suffix(".ascii")
         atomic_write(pic.ascii_path, ascii_text)
     return pic
 
 
-def run_generate(cfg: ExperimentConfig, root: Path, req: Request, snap: bool = False, on_checks=lambda checks: None,
-                 on_start=lambda total: None, on_picture=lambda pic: None, drawer: Drawer | None = None,
-                 probes: Probes | None = None, device: str = "cuda") -> Result:
+def run_generate(
+    cfg: ExperimentConfig,
+    root: Path,
+    req: Request,
+    snap: bool = False,
+    on_checks=lambda checks: None,
+    on_start=lambda total: None,
+    on_picture=lambda pic: None,
+    drawer: Drawer | None = None,
+    probes: Probes | None = None,
+    device: str = "cuda",
+) -> Result:
     res = Result(req)
     req.out_dir.mkdir(parents=True, exist_ok=True)
     finished: dict[Path, Picture] = {}
@@ -175,8 +230,20 @@ def run_generate(cfg: ExperimentConfig, root: Path, req: Request, snap: bool = F
             res.drawn_now += 1
             on_picture(pic)
 
-        d = drive_worker(cfg, root, req.pending, req.precision, [req.lora] if req.lora else [], files, on_drawn,
-                         on_checks=on_checks, on_start=on_start, drawer=drawer, probes=probes, device=device)
+        d = drive_worker(
+            cfg,
+            root,
+            req.pending,
+            req.precision,
+            [req.lora] if req.lora else [],
+            files,
+            on_drawn,
+            on_checks=on_checks,
+            on_start=on_start,
+            drawer=drawer,
+            probes=probes,
+            device=device,
+        )
         res.failed_checks = d.failed_checks
         if res.failed_checks:
             return res
@@ -193,12 +260,20 @@ def run_generate(cfg: ExperimentConfig, root: Path, req: Request, snap: bool = F
             pic = finish_picture(job, cfg, snap)
             on_picture(pic)
         res.pictures.append(pic)
-    tiles: list[Tile | None] = [Tile(p.snapped_path or p.job.out, p.report.passed or p.snapped_path is not None,
-                  f"s{p.job.seed} " + ("pass" if p.report.passed else ("snapped" if p.snapped_path else "fail"))) for p in res.pictures]
+    tiles: list[Tile | None] = [
+        Tile(
+            p.snapped_path or p.job.out,
+            p.report.passed or p.snapped_path is not None,
+            f"s{p.job.seed} " + ("pass" if p.report.passed else ("snapped" if p.snapped_path else "fail")),
+        )
+        for p in res.pictures
+    ]
     rows = [tiles[i : i + 4] for i in range(0, len(tiles), 4)]
     sheet = contact_sheet(rows, title=req.prompt[:110])
     first = req.jobs[0].out
-    res.sheet = first.with_name(f"{first.stem.rsplit('-s', 1)[0]}-s{req.seeds[0]}-n{len(req.seeds)}.sheet.png")
+    res.sheet = first.with_name(
+        f"{first.stem.rsplit('-s', 1)[0]}-s{req.seeds[0]}-n{len(req.seeds)}.sheet.png"
+    )
     buf = io.BytesIO()
     sheet.save(buf, "PNG")
     atomic_write(res.sheet, buf.getvalue())

@@ -80,7 +80,9 @@ def discover(run_dir: Path, output_name: str) -> tuple[list[Checkpoint], list[st
         twin = next((c for c in found if c.step is not None and c.step == final.step), None)
         if twin is not None:
             assert final.path is not None and twin.path is not None  # both were found as files above
-            notes.append(f"{final.path.name} is the step-{final.step} save ({twin.path.name}) under its final name: drawn once, as {twin.label}")
+            notes.append(
+                f"{final.path.name} is the step-{final.step} save ({twin.path.name}) under its final name: drawn once, as {twin.label}"
+            )
         else:
             found.append(final)
     found.sort(key=lambda c: (c.step is None, c.step if c.step is not None else 0, c.key))
@@ -105,9 +107,15 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
             pick = None
             if final_file is not None and final_file.is_file():
                 fstep = _steps_in(final_file)
-                pick = next((c for c in available if c.path == final_file or (fstep is not None and c.step == fstep)), None)
+                pick = next(
+                    (c for c in available if c.path == final_file or (fstep is not None and c.step == fstep)),
+                    None,
+                )
             if pick is None:
-                raise UserError("--checkpoints final: the run has no final LoRA yet (training has not finished); saved steps: " + steps)
+                raise UserError(
+                    "--checkpoints final: the run has no final LoRA yet (training has not finished); saved steps: "
+                    + steps
+                )
         elif token.isascii() and token.isdigit():  # not int() of '²' or of 5,000 digits
             pick = next((c for c in available if len(token) <= 12 and c.step == int(token)), None)
             if pick is None:
@@ -117,15 +125,21 @@ def select(available: list[Checkpoint], spec: str | None, final_file: Path | Non
             path = Path(token).resolve()
             if not path.is_file():
                 raise UserError(f"--checkpoints: {token} does not exist")
-            pick = next((c for c in available if c.path is not None and c.path.resolve() == path.resolve()), None)
+            pick = next(
+                (c for c in available if c.path is not None and c.path.resolve() == path.resolve()), None
+            )
             pick = pick or Checkpoint(re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem), _steps_in(path), path)
         else:
-            raise UserError(f"--checkpoints: {token!r} is not a step number, 'final', 'last', 'all' or a .safetensors file")
+            raise UserError(
+                f"--checkpoints: {token!r} is not a step number, 'final', 'last', 'all' or a .safetensors file"
+            )
         if pick not in chosen:
             chosen.append(pick)
     if not chosen:  # ",,," or " , ": not "no LoRA saved yet"
-        raise UserError(f"--checkpoints {spec!r} names no checkpoint: give steps like 500,1500, 'final', "
-                        "'last', 'all' or .safetensors files")
+        raise UserError(
+            f"--checkpoints {spec!r} names no checkpoint: give steps like 500,1500, 'final', "
+            "'last', 'all' or .safetensors files"
+        )
     return chosen
 
 
@@ -157,8 +171,14 @@ class Settings:
     @classmethod
     def from_config(cls, cfg: ExperimentConfig, precision: str) -> Settings:
         v, s = cfg.verify, cfg.sample
-        return cls(width=s.width, height=s.height, steps=v.steps or s.steps, guidance=v.guidance or s.guidance,
-                   multiplier=v.multiplier, precision=precision)
+        return cls(
+            width=s.width,
+            height=s.height,
+            steps=v.steps or s.steps,
+            guidance=v.guidance or s.guidance,
+            multiplier=v.multiplier,
+            precision=precision,
+        )
 
 
 @dataclass(frozen=True)
@@ -177,9 +197,16 @@ class Job:
     def spec(self, settings: Settings) -> dict[str, Any]:
         """The job as the drawing worker reads it (JSON)."""
         return {
-            "out": str(self.out), "record": self.record, "prompt": self.prompt, "seed": self.seed,
-            "width": settings.width, "height": settings.height, "steps": settings.steps, "guidance": settings.guidance,
-            "lora": str(self.checkpoint.path) if self.checkpoint.path else None, "multiplier": settings.multiplier,
+            "out": str(self.out),
+            "record": self.record,
+            "prompt": self.prompt,
+            "seed": self.seed,
+            "width": settings.width,
+            "height": settings.height,
+            "steps": settings.steps,
+            "guidance": settings.guidance,
+            "lora": str(self.checkpoint.path) if self.checkpoint.path else None,
+            "multiplier": settings.multiplier,
         }
 
 
@@ -207,11 +234,20 @@ def file_identity(path: Path) -> dict[str, Any]:
     return ident
 
 
-def make_record(prompt: str, seed: int, settings: Settings, lora: Path | None, base: dict[str, Any]) -> dict[str, Any]:
+def make_record(
+    prompt: str, seed: int, settings: Settings, lora: Path | None, base: dict[str, Any]
+) -> dict[str, Any]:
     return {
-        "prompt": prompt, "seed": seed, "width": settings.width, "height": settings.height, "steps": settings.steps,
-        "guidance": settings.guidance, "precision": settings.precision,
-        "lora": file_identity(lora) if lora else None, "multiplier": settings.multiplier if lora else None, "base": base,
+        "prompt": prompt,
+        "seed": seed,
+        "width": settings.width,
+        "height": settings.height,
+        "steps": settings.steps,
+        "guidance": settings.guidance,
+        "precision": settings.precision,
+        "lora": file_identity(lora) if lora else None,
+        "multiplier": settings.multiplier if lora else None,
+        "base": base,
     }
 
 
@@ -226,8 +262,14 @@ def image_name(prompt_index: int, seed: int) -> str:
     return f"p{prompt_index:02d}_s{seed:04d}.png"
 
 
-def build_jobs(checkpoints: list[Checkpoint], prompts: list[str], seeds: list[int], settings: Settings,
-               verify_dir: Path, base: dict[str, Any]) -> list[Job]:
+def build_jobs(
+    checkpoints: list[Checkpoint],
+    prompts: list[str],
+    seeds: list[int],
+    settings: Settings,
+    verify_dir: Path,
+    base: dict[str, Any],
+) -> list[Job]:
     """Checkpoint-major order: the worker switches LoRA weights once per checkpoint."""
     jobs = []
     for ck in checkpoints:

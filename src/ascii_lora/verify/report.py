@@ -40,13 +40,26 @@ class CheckpointResult:
     def as_dict(self) -> dict[str, Any]:
         c = self.checkpoint
         return {
-            "checkpoint": c.key, "label": c.label, "step": c.step, "file": str(c.path) if c.path else None,
-            "baseline": c.is_baseline, "images": self.images, "passed": self.passed, "pass_rate": round(self.rate, 4),
+            "checkpoint": c.key,
+            "label": c.label,
+            "step": c.step,
+            "file": str(c.path) if c.path else None,
+            "baseline": c.is_baseline,
+            "images": self.images,
+            "passed": self.passed,
+            "pass_rate": round(self.rate, 4),
             "interval95": [round(self.interval.low, 4), round(self.interval.high, 4)],
-            "criteria": {k: {"passed": v, "rate": round(v / self.images, 4) if self.images else 0.0} for k, v in self.criteria.items()},
-            "per_prompt": {str(i): {"passed": p, "images": n} for i, (p, n) in sorted(self.per_prompt.items())},
-            "mean_cell_agreement": round(self.mean_cell_agreement, 4), "unreadable": self.unreadable,
-            "winner": self.winner, "best": self.best,
+            "criteria": {
+                k: {"passed": v, "rate": round(v / self.images, 4) if self.images else 0.0}
+                for k, v in self.criteria.items()
+            },
+            "per_prompt": {
+                str(i): {"passed": p, "images": n} for i, (p, n) in sorted(self.per_prompt.items())
+            },
+            "mean_cell_agreement": round(self.mean_cell_agreement, 4),
+            "unreadable": self.unreadable,
+            "winner": self.winner,
+            "best": self.best,
         }
 
 
@@ -57,7 +70,9 @@ class Summary:
     prompts: list[str]
     seeds: list[int]
     notes: list[str] = field(default_factory=list)
-    losses: dict[int, float] = field(default_factory=dict)  # the run's validation loss per step (validation_loss.json)
+    losses: dict[int, float] = field(
+        default_factory=dict
+    )  # the run's validation loss per step (validation_loss.json)
 
     @property
     def baseline(self) -> CheckpointResult | None:
@@ -78,7 +93,9 @@ class Summary:
         return "worse than the base model"
 
 
-def summarise(scored: list[Scored], checkpoints: list[Checkpoint], prompts: list[str], seeds: list[int]) -> Summary:
+def summarise(
+    scored: list[Scored], checkpoints: list[Checkpoint], prompts: list[str], seeds: list[int]
+) -> Summary:
     """Unreadable pictures count as failures: the user would get nothing from them either."""
     results = []
     for ck in checkpoints:
@@ -86,21 +103,36 @@ def summarise(scored: list[Scored], checkpoints: list[Checkpoint], prompts: list
         if not mine:
             continue
         readable = [s.report for s in mine if not s.report.error]
-        names: list[str] = list(dict.fromkeys(k for r in readable for k in r.criteria)) or list(ImageReport("").criteria)
+        names: list[str] = list(dict.fromkeys(k for r in readable for k in r.criteria)) or list(
+            ImageReport("").criteria
+        )
         per_prompt: dict[int, tuple[int, int]] = {}
         for s in mine:
             p, n = per_prompt.get(s.job.prompt_index, (0, 0))
             per_prompt[s.job.prompt_index] = (p + int(s.report.passed and not s.report.error), n + 1)
         passed = sum(1 for s in mine if s.report.passed and not s.report.error)
-        results.append(CheckpointResult(
-            checkpoint=ck, images=len(mine), passed=passed, interval=wilson(passed, len(mine)),
-            criteria={k: sum(1 for r in readable if r.criteria.get(k)) for k in names},
-            per_prompt=per_prompt,
-            mean_cell_agreement=sum(r.cell_agreement or 0.0 for r in readable) / len(mine),
-            unreadable=len(mine) - len(readable),
-        ))
-    trained = [Candidate(r.checkpoint.key, r.checkpoint.step if r.checkpoint.step is not None else 10**12, r.passed, r.images)
-               for r in results if not r.checkpoint.is_baseline]
+        results.append(
+            CheckpointResult(
+                checkpoint=ck,
+                images=len(mine),
+                passed=passed,
+                interval=wilson(passed, len(mine)),
+                criteria={k: sum(1 for r in readable if r.criteria.get(k)) for k in names},
+                per_prompt=per_prompt,
+                mean_cell_agreement=sum(r.cell_agreement or 0.0 for r in readable) / len(mine),
+                unreadable=len(mine) - len(readable),
+            )
+        )
+    trained = [
+        Candidate(
+            r.checkpoint.key,
+            r.checkpoint.step if r.checkpoint.step is not None else 10**12,
+            r.passed,
+            r.images,
+        )
+        for r in results
+        if not r.checkpoint.is_baseline
+    ]
     verdict = choose_winner(trained)
     for r in results:
         r.winner = verdict is not None and r.checkpoint.key == verdict.winner
@@ -119,48 +151,73 @@ def _yn_rate(n: int, total: int) -> str:
 def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> str:
     lines = ["# ascii-lora verify report", ""]
     if stand_in:
-        lines += ["> Drawn with random stand-in models (rehearsal): the pictures are noise and every rate is",
-                  "> expected to be 0. Only the files, names and arithmetic are being proven.", ""]
+        lines += [
+            "> Drawn with random stand-in models (rehearsal): the pictures are noise and every rate is",
+            "> expected to be 0. Only the files, names and arithmetic are being proven.",
+            "",
+        ]
     n_img = len(summary.prompts) * len(summary.seeds)
-    lines += [f"{len(summary.prompts)} prompts x {len(summary.seeds)} seeds ({summary.seeds[0]}-{summary.seeds[-1]}) = {n_img} pictures "
-              f"per checkpoint; {settings_line}.", ""]
-    lines += ["Pass = every criterion of `ascii-lora check`. Each pass rate carries a 95% Wilson score interval "
-              "over its pictures (the seeds are the random part; the prompts are fixed): at about 30 pictures the "
-              "normal approximation collapses to zero width at 0% and 100%, Wilson does not and keeps close to 95% coverage. "
-              "Winner: the highest pass rate, unless an earlier checkpoint's interval overlaps it: the data cannot tell "
-              "them apart, and the earlier step (less overfit) wins. The base model never wins.", ""]
+    lines += [
+        f"{len(summary.prompts)} prompts x {len(summary.seeds)} seeds ({summary.seeds[0]}-{summary.seeds[-1]}) = {n_img} pictures "
+        f"per checkpoint; {settings_line}.",
+        "",
+    ]
+    lines += [
+        "Pass = every criterion of `ascii-lora check`. Each pass rate carries a 95% Wilson score interval "
+        "over its pictures (the seeds are the random part; the prompts are fixed): at about 30 pictures the "
+        "normal approximation collapses to zero width at 0% and 100%, Wilson does not and keeps close to 95% coverage. "
+        "Winner: the highest pass rate, unless an earlier checkpoint's interval overlaps it: the data cannot tell "
+        "them apart, and the earlier step (less overfit) wins. The base model never wins.",
+        "",
+    ]
     w, v = summary.winner, summary.verdict
     if w is not None and v is not None:
-        lines.append(f"**Winner: {w.checkpoint.label}** - {w.passed}/{w.images} = {_pct(w.rate)} "
-                     f"[{_pct(w.interval.low)}, {_pct(w.interval.high)}] - `{w.checkpoint.path}`")
+        lines.append(
+            f"**Winner: {w.checkpoint.label}** - {w.passed}/{w.images} = {_pct(w.rate)} "
+            f"[{_pct(w.interval.low)}, {_pct(w.interval.high)}] - `{w.checkpoint.path}`"
+        )
         lines.append("")
         lines.append(f"Why: {v.reason}.")
         if v.best != v.winner:
             b = next(r for r in summary.results if r.checkpoint.key == v.best)
-            lines.append(f"Highest pass rate: {b.checkpoint.label}, {b.passed}/{b.images} = {_pct(b.rate)} [{_pct(b.interval.low)}, {_pct(b.interval.high)}].")
+            lines.append(
+                f"Highest pass rate: {b.checkpoint.label}, {b.passed}/{b.images} = {_pct(b.rate)} [{_pct(b.interval.low)}, {_pct(b.interval.high)}]."
+            )
         vs = summary.against_baseline()
         if vs:
             lines.append(f"Against the base model: {vs}.")
         if w.passed == 0:
-            lines.append("No trained checkpoint passed a single picture: the LoRA has not learned the grid; "
-                         "`ascii-lora check` on the training samples and more steps are the next things to try.")
+            lines.append(
+                "No trained checkpoint passed a single picture: the LoRA has not learned the grid; "
+                "`ascii-lora check` on the training samples and more steps are the next things to try."
+            )
         lines.append("")
     else:
         lines += ["No trained checkpoint was drawn: nothing to choose.", ""]
     names = list(dict.fromkeys(k for r in summary.results for k in r.criteria))
     loss_head = "validation loss | " if summary.losses else ""
-    head = (f"| checkpoint | pictures | passed | pass rate | 95% interval | {loss_head}"
-            + " | ".join(n.replace("_", " ") for n in names) + " | mean cell agreement | file |")
+    head = (
+        f"| checkpoint | pictures | passed | pass rate | 95% interval | {loss_head}"
+        + " | ".join(n.replace("_", " ") for n in names)
+        + " | mean cell agreement | file |"
+    )
     lines += [head, "|" + "---|" * 2 + "---:|" * (3 + bool(summary.losses) + len(names) + 1) + "---|"]
     for r in summary.results:
         mark = " **winner**" if r.winner else (" (highest rate)" if r.best else "")
         crit = " | ".join(_yn_rate(r.criteria.get(n, 0), r.images) for n in names)
         f = r.checkpoint.path.name if r.checkpoint.path else "(no LoRA)"
         loss = f"{loss_at(summary.losses, r.checkpoint.step)} | " if summary.losses else ""
-        lines.append(f"| {r.checkpoint.label}{mark} | {r.images} | {r.passed} | {_pct(r.rate)} | {_pct(r.interval.low)}-{_pct(r.interval.high)} | "
-                     f"{loss}{crit} | {r.mean_cell_agreement:.3f} | {f} |")
-    lines += ["", "## Pass rate per prompt", "", "| checkpoint | " + " | ".join(f"p{i:02d}" for i in range(len(summary.prompts))) + " |",
-              "|---|" + "---:|" * len(summary.prompts)]
+        lines.append(
+            f"| {r.checkpoint.label}{mark} | {r.images} | {r.passed} | {_pct(r.rate)} | {_pct(r.interval.low)}-{_pct(r.interval.high)} | "
+            f"{loss}{crit} | {r.mean_cell_agreement:.3f} | {f} |"
+        )
+    lines += [
+        "",
+        "## Pass rate per prompt",
+        "",
+        "| checkpoint | " + " | ".join(f"p{i:02d}" for i in range(len(summary.prompts))) + " |",
+        "|---|" + "---:|" * len(summary.prompts),
+    ]
     for r in summary.results:
         cells = []
         for i in range(len(summary.prompts)):
@@ -173,8 +230,15 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
         lines += ["", f"{unreadable} picture(s) could not be read and count as failures (see scores.json)."]
     for note in summary.notes:
         lines += ["", f"Note: {note}"]
-    lines += ["", "![pass rate by checkpoint](chart.png)", "", "![winner next to the base model](contact_sheet.png)", "",
-              "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with `.check.json` and `.ascii`.", ""]
+    lines += [
+        "",
+        "![pass rate by checkpoint](chart.png)",
+        "",
+        "![winner next to the base model](contact_sheet.png)",
+        "",
+        "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with `.check.json` and `.ascii`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -188,7 +252,12 @@ def chart(summary: Summary, width: int = 900, height: int = 440) -> Image.Image:
     font = ImageFont.load_default()
     left, right, top, bottom = 60, width - 150, 34, height - 56
     d.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-    d.text((left, 8), "pass rate with 95% Wilson interval (blue); per criterion (thin)", fill=(0, 0, 0), font=font)
+    d.text(
+        (left, 8),
+        "pass rate with 95% Wilson interval (blue); per criterion (thin)",
+        fill=(0, 0, 0),
+        font=font,
+    )
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = bottom - v * (bottom - top)
         d.line([left, y, right, y], fill=(225, 225, 225))
@@ -204,13 +273,18 @@ def chart(summary: Summary, width: int = 900, height: int = 440) -> Image.Image:
     xs = [left + step * (i + 1) for i in range(len(rs))]
     base = summary.baseline
     if base is not None:
-        d.rectangle([left + 1, yv(base.interval.high), right - 1, yv(base.interval.low)], fill=(235, 235, 235))
+        d.rectangle(
+            [left + 1, yv(base.interval.high), right - 1, yv(base.interval.low)], fill=(235, 235, 235)
+        )
         d.line([left, yv(base.rate), right, yv(base.rate)], fill=(150, 150, 150), width=1)
         d.text((right + 6, yv(base.rate) - 6), "base model", fill=(120, 120, 120), font=font)
     names = list(dict.fromkeys(k for r in rs for k in r.criteria))
     for k, name in enumerate(names):
         colour = CRITERION_COLOURS[k % len(CRITERION_COLOURS)]
-        pts = [(x, yv(r.criteria.get(name, 0) / r.images if r.images else 0)) for x, r in zip(xs, rs, strict=False)]
+        pts = [
+            (x, yv(r.criteria.get(name, 0) / r.images if r.images else 0))
+            for x, r in zip(xs, rs, strict=False)
+        ]
         if len(pts) > 1:
             d.line(pts, fill=colour, width=1)
         d.text((right + 6, top + 14 * k), name.replace("_", " "), fill=colour, font=font)
@@ -220,7 +294,11 @@ def chart(summary: Summary, width: int = 900, height: int = 440) -> Image.Image:
         for v in (r.interval.low, r.interval.high):
             d.line([x - 5, yv(v), x + 5, yv(v)], fill=blue, width=2)
         d.ellipse([x - 5, yv(r.rate) - 5, x + 5, yv(r.rate) + 5], fill=blue)
-        label = "base" if r.checkpoint.is_baseline else (str(r.checkpoint.step) if r.checkpoint.step is not None else r.checkpoint.key)
+        label = (
+            "base"
+            if r.checkpoint.is_baseline
+            else (str(r.checkpoint.step) if r.checkpoint.step is not None else r.checkpoint.key)
+        )
         d.text((x - 3 * len(label), bottom + 8), label, fill=(0, 0, 0), font=font)
         if r.winner:
             d.text((x - 15, bottom + 24), "winner", fill=(200, 0, 0), font=font)
@@ -242,8 +320,17 @@ def winner_sheet(summary: Summary, scored: list[Scored], columns: int = 4) -> Im
         for g in groups:
             for seed in seeds:
                 s = by.get((g.checkpoint.key, i, seed))
-                row.append(Tile(s.job.out, s.report.passed and not s.report.error, f"seed {seed}") if s else None)
+                row.append(
+                    Tile(s.job.out, s.report.passed and not s.report.error, f"seed {seed}") if s else None
+                )
         rows.append(row)
-    titles = [(k * len(seeds), g.checkpoint.label + (" (winner)" if g.winner else "")) for k, g in enumerate(groups)]
-    return contact_sheet(rows, [f"p{i:02d}" for i in range(len(summary.prompts))], titles,
-                         title="green frame: passes the checker; red: fails", group_gap=[len(seeds)] if len(groups) > 1 else None)
+    titles = [
+        (k * len(seeds), g.checkpoint.label + (" (winner)" if g.winner else "")) for k, g in enumerate(groups)
+    ]
+    return contact_sheet(
+        rows,
+        [f"p{i:02d}" for i in range(len(summary.prompts))],
+        titles,
+        title="green frame: passes the checker; red: fails",
+        group_gap=[len(seeds)] if len(groups) > 1 else None,
+    )

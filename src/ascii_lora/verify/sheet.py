@@ -30,8 +30,15 @@ def _thumb(tile: Tile, size: int) -> Image.Image:
         return Image.new("RGB", (size, size), (60, 0, 0))
 
 
-def contact_sheet(rows: list[list[Tile | None]], row_labels: list[str] | None = None, column_titles: list[tuple[int, str]] | None = None,
-                  title: str = "", thumb: int = 192, gap: int = 6, group_gap: list[int] | None = None) -> Image.Image:
+def contact_sheet(
+    rows: list[list[Tile | None]],
+    row_labels: list[str] | None = None,
+    column_titles: list[tuple[int, str]] | None = None,
+    title: str = "",
+    thumb: int = 192,
+    gap: int = 6,
+    group_gap: list[int] | None = None,
+) -> Image.Image:
     """``rows`` of tiles; ``column_titles`` as (first column, text); a wider gap before each column in ``group_gap``."""
     font = ImageFont.load_default()
     cols = max((len(r) for r in rows), default=0)

@@ -85,9 +85,14 @@ def choose_winner(candidates: Sequence[Candidate]) -> Verdict | None:
         reason = "the only trained checkpoint drawn"
     elif winner is best:
         others = len(tied) - 1
-        reason = ("highest pass rate" + (f"; {others} later checkpoint(s) within its interval" if others else
-                                         "; every other checkpoint's interval lies below it"))
+        reason = "highest pass rate" + (
+            f"; {others} later checkpoint(s) within its interval"
+            if others
+            else "; every other checkpoint's interval lies below it"
+        )
     else:
-        reason = (f"its interval overlaps that of the highest pass rate ({best.key}), "
-                  "so the two are tied at this sample size and the earlier step wins")
+        reason = (
+            f"its interval overlaps that of the highest pass rate ({best.key}), "
+            "so the two are tied at this sample size and the earlier step wins"
+        )
     return Verdict(winner=winner.key, best=best.key, tied=tuple(c.key for c in tied), reason=reason)

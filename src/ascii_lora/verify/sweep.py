@@ -89,28 +89,47 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def plan_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, checkpoints: str | None = None, seeds: int | None = None,
-               baseline: bool | None = None) -> Outcome:
+def plan_sweep(
+    cfg: ExperimentConfig,
+    root: Path,
+    run_dir: Path,
+    checkpoints: str | None = None,
+    seeds: int | None = None,
+    baseline: bool | None = None,
+) -> Outcome:
     # absolute from here on: the worker runs from vendor/sd-scripts, where a relative path means something else
     run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
     available, notes = discover(run_dir, cfg.training.output_name)
     chosen = select(available, checkpoints, run_dir / f"{cfg.training.output_name}.safetensors")
     if not chosen:
-        raise UserError(f"{run_dir}: no saved LoRA yet; `make train` saves {cfg.training.output_name}-stepNNNNNNNN.safetensors there "
-                        f"every [training] save_every_n_steps ({cfg.training.save_every_n_steps})")
+        raise UserError(
+            f"{run_dir}: no saved LoRA yet; `make train` saves {cfg.training.output_name}-stepNNNNNNNN.safetensors there "
+            f"every [training] save_every_n_steps ({cfg.training.save_every_n_steps})"
+        )
     use_baseline = cfg.verify.baseline if baseline is None else baseline
     cks = ([Checkpoint(BASELINE, 0, None)] if use_baseline else []) + chosen
     precision = choose_precision(cfg)
     settings = Settings.from_config(cfg, precision.name)
     k = seeds or cfg.verify.seeds
     seed_list = list(range(cfg.verify.first_seed, cfg.verify.first_seed + k))
-    jobs = build_jobs(cks, verify_prompts(cfg), seed_list, settings, run_dir / "verify", base_identity(cfg, root))
+    jobs = build_jobs(
+        cks, verify_prompts(cfg), seed_list, settings, run_dir / "verify", base_identity(cfg, root)
+    )
     pending = [j for j in jobs if not is_drawn(j.out, j.record)]
     return Outcome(jobs=jobs, pending=pending, checkpoints=cks, notes=notes, precision=precision)
 
 
-def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome, events: Events | None = None,
-              drawer: Drawer | None = None, probes: Probes | None = None, device: str = "cuda", stand_in: bool = False) -> Outcome:
+def run_sweep(
+    cfg: ExperimentConfig,
+    root: Path,
+    run_dir: Path,
+    outcome: Outcome,
+    events: Events | None = None,
+    drawer: Drawer | None = None,
+    probes: Probes | None = None,
+    device: str = "cuda",
+    stand_in: bool = False,
+) -> Outcome:
     events = events or Events()
     run_dir = run_dir if run_dir.is_absolute() else (root / run_dir).resolve()
     verify_dir = run_dir / "verify"
@@ -120,7 +139,9 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
     scored: dict[Path, ImageReport] = {}
     if outcome.pending:
         loras = [j.checkpoint.path for j in outcome.pending if j.checkpoint.path is not None]
-        files = WorkerFiles(verify_dir / SPEC, verify_dir / LOG, verify_dir, sorted({j.out.parent for j in outcome.pending}))
+        files = WorkerFiles(
+            verify_dir / SPEC, verify_dir / LOG, verify_dir, sorted({j.out.parent for j in outcome.pending})
+        )
 
         def on_drawn(job: Job, event: dict[str, Any]) -> None:
             report = score_image(job, cfg.check, atlas)
@@ -131,8 +152,21 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
                 outcome.seconds_per_image.append(float(seconds))
             events.drawn(job, report, seconds)
 
-        d = drive_worker(cfg, root, outcome.pending, outcome.precision, loras, files, on_drawn, on_checks=events.checks,
-                         on_start=events.start, on_event=events.worker, drawer=drawer, probes=probes, device=device)
+        d = drive_worker(
+            cfg,
+            root,
+            outcome.pending,
+            outcome.precision,
+            loras,
+            files,
+            on_drawn,
+            on_checks=events.checks,
+            on_start=events.start,
+            on_event=events.worker,
+            drawer=drawer,
+            probes=probes,
+            device=device,
+        )
         outcome.failed_checks = d.failed_checks
         if outcome.failed_checks:
             return outcome
@@ -142,7 +176,9 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
             return outcome
         missing = [j for j in outcome.pending if not is_drawn(j.out, j.record)]
         if missing:
-            outcome.error = f"the worker finished but {len(missing)} picture(s) are missing, first {missing[0].out}"
+            outcome.error = (
+                f"the worker finished but {len(missing)} picture(s) are missing, first {missing[0].out}"
+            )
             return outcome
     results = [Scored(j, scored.get(j.out) or score_image(j, cfg.check, atlas)) for j in outcome.jobs]
     prompts = verify_prompts(cfg)
@@ -152,20 +188,42 @@ def run_sweep(cfg: ExperimentConfig, root: Path, run_dir: Path, outcome: Outcome
     summary.losses = read_losses(verify_dir.parent)
     outcome.summary = summary
     s = settings
-    settings_line = (f"{s.width}x{s.height}, {s.steps} steps, guidance {s.guidance:g}, LoRA multiplier {s.multiplier:g}, "
-                     f"FLUX in {s.precision}")
-    out = {"report": verify_dir / REPORT, "scores": verify_dir / SCORES, "chart": verify_dir / CHART, "sheet": verify_dir / SHEET}
+    settings_line = (
+        f"{s.width}x{s.height}, {s.steps} steps, guidance {s.guidance:g}, LoRA multiplier {s.multiplier:g}, "
+        f"FLUX in {s.precision}"
+    )
+    out = {
+        "report": verify_dir / REPORT,
+        "scores": verify_dir / SCORES,
+        "chart": verify_dir / CHART,
+        "sheet": verify_dir / SHEET,
+    }
     atomic_write(out["report"], markdown(summary, settings_line, stand_in))
     payload = {
-        "settings": {"width": s.width, "height": s.height, "steps": s.steps, "guidance": s.guidance, "multiplier": s.multiplier,
-                     "precision": s.precision, "seeds": seeds, "prompts": prompts},
+        "settings": {
+            "width": s.width,
+            "height": s.height,
+            "steps": s.steps,
+            "guidance": s.guidance,
+            "multiplier": s.multiplier,
+            "precision": s.precision,
+            "seeds": seeds,
+            "prompts": prompts,
+        },
         "winner": summary.verdict.winner if summary.verdict else None,
         "winner_file": str(summary.winner.checkpoint.path) if summary.winner else None,
         "reason": summary.verdict.reason if summary.verdict else None,
         "checkpoints": [r.as_dict() for r in summary.results],
-        "images": [{"checkpoint": r.job.checkpoint.key, "prompt": r.job.prompt_index, "seed": r.job.seed,
-                    "file": str(r.job.out), **{k: v for k, v in r.report.as_dict().items() if k not in ("file", "ascii")}}
-                   for r in results],
+        "images": [
+            {
+                "checkpoint": r.job.checkpoint.key,
+                "prompt": r.job.prompt_index,
+                "seed": r.job.seed,
+                "file": str(r.job.out),
+                **{k: v for k, v in r.report.as_dict().items() if k not in ("file", "ascii")},
+            }
+            for r in results
+        ],
         "notes": summary.notes,
         "validation_loss": {str(k): v for k, v in sorted(summary.losses.items())},
         "stand_in": stand_in,

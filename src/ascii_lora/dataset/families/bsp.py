@@ -107,9 +107,9 @@ def bsp_layout(
         free = np.zeros_like(rock)
         for leaf in pockets:
             r = leaf.rect
-            rock[r.top + 1 : r.top + r.height - 1, r.left + 1 : r.left + r.width - 1] = (
-                rng.random((r.height - 2, r.width - 2)) < rng.uniform(*cave.fill)
-            )
+            rock[r.top + 1 : r.top + r.height - 1, r.left + 1 : r.left + r.width - 1] = rng.random(
+                (r.height - 2, r.width - 2)
+            ) < rng.uniform(*cave.fill)
             free[r.top + 2 : r.top + r.height - 2, r.left + 2 : r.left + r.width - 2] = True
         settled = ~settle(rock, free, cave.iterations)
         labels = gridops.label(settled)[0]
@@ -133,8 +133,9 @@ def bsp_layout(
     return open_mask & ~doors, doors, rooms, caves, corridors
 
 
-def _connect(rng: np.random.Generator, node: Node, anchors: dict[int, tuple[int, int]],
-             open_mask: np.ndarray) -> tuple[tuple[int, int], int]:
+def _connect(
+    rng: np.random.Generator, node: Node, anchors: dict[int, tuple[int, int]], open_mask: np.ndarray
+) -> tuple[tuple[int, int], int]:
     """Siblings joined by an L corridor, bottom-up: (the cell this subtree offers its parent, corridors carved)."""
     if node.children is None:
         return anchors[id(node)], 0

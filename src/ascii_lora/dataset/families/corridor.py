@@ -11,10 +11,17 @@ from ...grid.layout import Layout, finish_map
 # heading -> (dy, dx); the edge a corridor leaves by is the heading it had when it crossed it
 HEADINGS = {"north": (-1, 0), "east": (0, 1), "south": (1, 0), "west": (0, -1)}
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
-TURNS = {"north": ("east", "west"), "south": ("east", "west"), "east": ("north", "south"), "west": ("north", "south")}
+TURNS = {
+    "north": ("east", "west"),
+    "south": ("east", "west"),
+    "east": ("north", "south"),
+    "west": ("north", "south"),
+}
 
 
-def walk(rng: np.random.Generator, n: int, width: int, segment: tuple[int, int], max_turns: int = 8) -> tuple[list[tuple[int, int]], str, str, int]:
+def walk(
+    rng: np.random.Generator, n: int, width: int, segment: tuple[int, int], max_turns: int = 8
+) -> tuple[list[tuple[int, int]], str, str, int]:
     """Centre line of one corridor: (points, entry edge, exit edge, turns)."""
     entry = str(rng.choice(list(HEADINGS)))
     heading = OPPOSITE[entry]

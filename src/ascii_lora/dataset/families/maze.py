@@ -12,7 +12,9 @@ from . import spanning
 _STEPS = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 
-def carve_backtracker(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]) -> None:
+def carve_backtracker(
+    rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]
+) -> None:
     """Randomized depth-first search over the lattice cells of ``allowed``: long winding passages."""
     lat = spanning.lattice(allowed)
     first = np.flatnonzero(lat.flat == start[0] * lat.shape[1] + start[1])
@@ -21,7 +23,9 @@ def carve_backtracker(rng: np.random.Generator, open_mask: np.ndarray, allowed: 
     _open(open_mask, lat, forest.preorder, child, forest.parent[child])
 
 
-def carve_prim(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]) -> None:
+def carve_prim(
+    rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndarray, start: tuple[int, int]
+) -> None:
     """Randomized Prim (a minimum spanning tree of random weights): many short branches, bushier
     than the backtracker. The tree spans every lattice cell, so ``start`` changes nothing."""
     lat = spanning.lattice(allowed)
@@ -29,7 +33,9 @@ def carve_prim(rng: np.random.Generator, open_mask: np.ndarray, allowed: np.ndar
     _open(open_mask, lat, np.arange(lat.size), a, b)
 
 
-def _open(open_mask: np.ndarray, lat: spanning.Lattice, nodes: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+def _open(
+    open_mask: np.ndarray, lat: spanning.Lattice, nodes: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> None:
     out = open_mask.ravel()
     out[lat.flat[nodes]] = True
     out[spanning.wall_between(lat, a, b)] = True

@@ -28,7 +28,10 @@ def place_rooms(rng: np.random.Generator, n: int, attempts: int, size: tuple[int
     # top_j < top_i + h_i + 1, the same along x (in integers: <= the end row/col)
     bottom, right = top + h, left + w
     clash = (
-        (top[:, None] <= bottom) & (top <= bottom[:, None]) & (left[:, None] <= right) & (left <= right[:, None])
+        (top[:, None] <= bottom)
+        & (top <= bottom[:, None])
+        & (left[:, None] <= right)
+        & (left <= right[:, None])
     )
     masks = [int.from_bytes(row.tobytes(), "little") for row in np.packbits(clash, axis=1, bitorder="little")]
     taken = 0
@@ -61,7 +64,9 @@ def _connectors(region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return cell, a.ravel()[hit], b.ravel()[hit], sides
 
 
-def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, regions: int, extra: float) -> np.ndarray:
+def _spanning_connectors(
+    rng: np.random.Generator, a: np.ndarray, b: np.ndarray, regions: int, extra: float
+) -> np.ndarray:
     """Which connectors to open: random Kruskal over the regions (one connector per joined pair),
     plus each further connector between a pair that is already joined directly, with ``extra``
     chance (the maze's few loops)."""
@@ -95,7 +100,9 @@ def _spanning_connectors(rng: np.random.Generator, a: np.ndarray, b: np.ndarray,
     return opened
 
 
-def _kept_maze(forest: spanning.Forest, owner: np.ndarray, on_wall: np.ndarray, alive_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _kept_maze(
+    forest: spanning.Forest, owner: np.ndarray, on_wall: np.ndarray, alive_tree: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Dead-end pruning of the maze trees, solved instead of peeled.
 
     Peeling dead ends off a tree leaves exactly the paths between its terminals (the cells where

@@ -151,7 +151,9 @@ def random_spanning_tree(rng: np.random.Generator, lat: Lattice) -> tuple[np.nda
     n = lat.size
     # each undirected edge once: east (k=1) and south (k=2) neighbours
     a = np.concatenate([np.flatnonzero(lat.neighbours[:, 1] < n), np.flatnonzero(lat.neighbours[:, 2] < n)])
-    b = np.concatenate([lat.neighbours[lat.neighbours[:, 1] < n, 1], lat.neighbours[lat.neighbours[:, 2] < n, 2]])
+    b = np.concatenate(
+        [lat.neighbours[lat.neighbours[:, 1] < n, 1], lat.neighbours[lat.neighbours[:, 2] < n, 2]]
+    )
     weight = rng.permutation(len(a))  # distinct weights: the minimum spanning tree is unique
     chosen = np.zeros(len(a), dtype=bool)
     comp = np.arange(n)

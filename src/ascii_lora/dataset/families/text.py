@@ -72,7 +72,11 @@ def generate(rng: np.random.Generator, cfg: DatasetConfig) -> Layout:
     panels = []
     count = 1 if terminal else int(rng.integers(1, 4))
     for _ in range(count):
-        w = int(rng.integers(min(24, n - 4), n - 2)) if terminal or count == 1 else int(rng.integers(16, max(17, n // 2 + 8)))
+        w = (
+            int(rng.integers(min(24, n - 4), n - 2))
+            if terminal or count == 1
+            else int(rng.integers(16, max(17, n // 2 + 8)))
+        )
         body = int(rng.integers(3, max(4, (n - 8) // count - 4)))
         h = body + 4  # frame, title, separator, body..., frame
         w, h = min(w, n - 2), min(h, n - 2)

@@ -38,7 +38,9 @@ class Plan:
     argv: list[str]
     resolved_toml: str
     segment: Segment | None = None  # None: planned without looking at the run directory
-    cluster_files: dict[str, str] | None = None  # several processes: accelerate_config.yaml, train.sbatch (train.sh)
+    cluster_files: dict[str, str] | None = (
+        None  # several processes: accelerate_config.yaml, train.sbatch (train.sh)
+    )
 
     @property
     def trainer_args(self) -> list[str]:
@@ -107,8 +109,14 @@ def sample_prompts(cfg: ExperimentConfig) -> str:
 DECAYING_SCHEDULERS = ("cosine", "cosine_with_restarts", "linear", "polynomial")
 
 
-def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segment | None = None,
-                 machine_rank: int = 0, head: str | None = None) -> list[str]:
+def trainer_argv(
+    cfg: ExperimentConfig,
+    root: Path,
+    run_dir: Path,
+    segment: Segment | None = None,
+    machine_rank: int = 0,
+    head: str | None = None,
+) -> list[str]:
     """Machine ``machine_rank``'s accelerate argv. A resumed ``segment`` trains only the remaining steps into its own folder.
 
     sd-scripts restarts its step counter at 0 on --resume and only skips whole epochs, so left to
@@ -122,21 +130,35 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     resumed = segment if segment is not None and segment.resumed else None  # the segment, when it resumes
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
-        "--pretrained_model_name_or_path", resolve_path(root, m.flux),
-        "--clip_l", resolve_path(root, m.clip_l),
-        "--t5xxl", resolve_path(root, m.t5xxl),
-        "--ae", resolve_path(root, m.ae),
-        "--tokenizer_cache_dir", resolve_path(root, m.tokenizer_cache_dir),
-        "--dataset_config", str(run_dir / DATASET_CONFIG),
-        "--output_dir", str(resumed.output_dir if resumed else run_dir),
-        "--output_name", t.output_name,
-        "--save_model_as", "safetensors",
-        "--save_precision", t.save_precision,
-        "--save_every_n_steps", str(t.save_every_n_steps),
+        "--pretrained_model_name_or_path",
+        resolve_path(root, m.flux),
+        "--clip_l",
+        resolve_path(root, m.clip_l),
+        "--t5xxl",
+        resolve_path(root, m.t5xxl),
+        "--ae",
+        resolve_path(root, m.ae),
+        "--tokenizer_cache_dir",
+        resolve_path(root, m.tokenizer_cache_dir),
+        "--dataset_config",
+        str(run_dir / DATASET_CONFIG),
+        "--output_dir",
+        str(resumed.output_dir if resumed else run_dir),
+        "--output_name",
+        t.output_name,
+        "--save_model_as",
+        "safetensors",
+        "--save_precision",
+        t.save_precision,
+        "--save_every_n_steps",
+        str(t.save_every_n_steps),
         "--save_state",
-        "--network_module", n.module,
-        "--network_dim", str(n.dim),
-        "--network_alpha", _num(n.alpha),
+        "--network_module",
+        n.module,
+        "--network_dim",
+        str(n.dim),
+        "--network_alpha",
+        _num(n.alpha),
     ]
     if n.train_unet_only:
         args.append("--network_train_unet_only")
@@ -144,21 +166,30 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
         args += ["--network_dropout", _num(n.dropout)]
     args += ["--network_args", *n.args] if n.args else []
     args += [
-        "--optimizer_type", o.kohya_type,
-        "--learning_rate", _num(o.learning_rate),
-        "--lr_scheduler", o.scheduler,
-        "--max_grad_norm", _num(o.max_grad_norm),
+        "--optimizer_type",
+        o.kohya_type,
+        "--learning_rate",
+        _num(o.learning_rate),
+        "--lr_scheduler",
+        o.scheduler,
+        "--max_grad_norm",
+        _num(o.max_grad_norm),
     ]
     if o.warmup_steps:
         args += ["--lr_warmup_steps", str(o.warmup_steps)]
     if o.args:
         args += ["--optimizer_args", *o.args]
     args += [
-        "--max_train_steps", str(resumed.steps if resumed else t.max_train_steps),
-        "--gradient_accumulation_steps", str(t.gradient_accumulation_steps),
-        "--mixed_precision", t.mixed_precision,
-        "--seed", str(t.seed),
-        "--max_data_loader_n_workers", str(t.max_data_loader_n_workers),
+        "--max_train_steps",
+        str(resumed.steps if resumed else t.max_train_steps),
+        "--gradient_accumulation_steps",
+        str(t.gradient_accumulation_steps),
+        "--mixed_precision",
+        t.mixed_precision,
+        "--seed",
+        str(t.seed),
+        "--max_data_loader_n_workers",
+        str(t.max_data_loader_n_workers),
     ]
     if t.max_data_loader_n_workers > 0:
         args.append("--persistent_data_loader_workers")
@@ -173,17 +204,31 @@ def trainer_argv(cfg: ExperimentConfig, root: Path, run_dir: Path, segment: Segm
     if h.swap:
         args += ["--blocks_to_swap", str(h.swap)]
     args += [
-        "--timestep_sampling", t.timestep_sampling,
-        "--discrete_flow_shift", _num(t.discrete_flow_shift),
-        "--model_prediction_type", t.model_prediction_type,
-        "--guidance_scale", _num(t.guidance_scale),
-        "--sample_prompts", str(run_dir / SAMPLE_PROMPTS),
-        "--sample_every_n_steps", str(s.every_n_steps),
-        "--logging_dir", str(run_dir / "logs"),
+        "--timestep_sampling",
+        t.timestep_sampling,
+        "--discrete_flow_shift",
+        _num(t.discrete_flow_shift),
+        "--model_prediction_type",
+        t.model_prediction_type,
+        "--guidance_scale",
+        _num(t.guidance_scale),
+        "--sample_prompts",
+        str(run_dir / SAMPLE_PROMPTS),
+        "--sample_every_n_steps",
+        str(s.every_n_steps),
+        "--logging_dir",
+        str(run_dir / "logs"),
         *validation_plan.trainer_args(cfg),
     ]
     if resumed:
-        args += ["--log_prefix", f"{resumed.output_dir.name}-", "--initial_step", "0", "--resume", str(resumed.resume_from)]
+        args += [
+            "--log_prefix",
+            f"{resumed.output_dir.name}-",
+            "--initial_step",
+            "0",
+            "--resume",
+            str(resumed.resume_from),
+        ]
     elif s.at_first:
         args.append("--sample_at_first")
     return accelerate_launch(cfg, machine_rank, head) + args
@@ -193,23 +238,36 @@ def accelerate_launch(cfg: ExperimentConfig, machine_rank: int = 0, head: str | 
     """accelerate's own options for machine ``machine_rank``: the processes (cluster.py) and precision."""
     t, h = cfg.training, cfg.hardware
     launch = ["accelerate", "launch", *launch_flags(cfg, machine_rank, head or cfg.cluster.main_process_ip)]
-    return launch + ["--mixed_precision", t.mixed_precision, "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
+    return launch + [
+        "--mixed_precision",
+        t.mixed_precision,
+        "--num_cpu_threads_per_process",
+        str(h.num_cpu_threads_per_process),
+    ]
 
 
-def build_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None,
-               machine_rank: int = 0, head: str | None = None) -> Plan:
+def build_plan(
+    cfg: ExperimentConfig,
+    root: Path,
+    run_dir: Path | None = None,
+    resume: bool | None = None,
+    machine_rank: int = 0,
+    head: str | None = None,
+) -> Plan:
     """All plan files for ``cfg``, the argv as machine ``machine_rank`` runs it; ``root`` is the checkout
     that holds vendor/ and data/."""
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
     refuse_run_in_dataset(run_dir, Path(resolve_path(root, cfg.dataset.out)))
     t = cfg.training
-    segment = next_segment(run_dir, t.output_name, t.max_train_steps, resume if resume is not None else t.resume)
+    segment = next_segment(
+        run_dir, t.output_name, t.max_train_steps, resume if resume is not None else t.resume
+    )
     if segment.resumed and cfg.optimizer.scheduler in DECAYING_SCHEDULERS:
         raise UserError(
-            f"[optimizer] scheduler = \"{cfg.optimizer.scheduler}\" cannot be resumed exactly: sd-scripts lays its decay "
+            f'[optimizer] scheduler = "{cfg.optimizer.scheduler}" cannot be resumed exactly: sd-scripts lays its decay '
             f"over --max_train_steps, which a resumed segment sets to the {segment.steps} steps left; set "
-            "scheduler = \"constant_with_warmup\" to continue from the saved state, or train fresh without RESUME=1"
+            'scheduler = "constant_with_warmup" to continue from the saved state, or train fresh without RESUME=1'
         )
     argv = trainer_argv(cfg, root, run_dir, segment, machine_rank, head)
     refused = multiprocess_refusals(cfg, argv)

@@ -24,7 +24,9 @@ class KohyaTrainer:
     kind = "kohya"
     label = "sd-scripts"
 
-    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None, machine=None) -> Plan:
+    def plan(
+        self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None, machine=None
+    ) -> Plan:
         if machine is None:
             return build_plan(cfg, root, run_dir, resume)
         return build_plan(cfg, root, run_dir, resume, machine.rank, machine.head_ip)
@@ -40,25 +42,39 @@ class KohyaTrainer:
             )
 
     def resume_warnings(self, cfg: ExperimentConfig, run_dir: Path) -> list[str]:
-        return [f"{d}: {why}: not resumed from; delete it once you no longer need it"
-                for d, why in incomplete_states(run_dir, cfg.training.output_name)]
+        return [
+            f"{d}: {why}: not resumed from; delete it once you no longer need it"
+            for d, why in incomplete_states(run_dir, cfg.training.output_name)
+        ]
 
     def write_plan(self, plan: Plan, root: Path) -> list[Path]:
         return write_plan(plan, root)
 
     def preflight(self, cfg: ExperimentConfig, plan: Plan, root: Path, probes=None) -> list[Check]:
-        return preflight.run_preflight(cfg, plan, root, probes)  # looked up at call time: tests stand in for it
+        return preflight.run_preflight(
+            cfg, plan, root, probes
+        )  # looked up at call time: tests stand in for it
 
     def adopt_leftovers(self, cfg: ExperimentConfig, run_dir: Path) -> list[Adoption]:
         return adopt_pending(run_dir, cfg.training.output_name, cfg.training.max_train_steps)
 
-    def cluster_checks(self, cfg: ExperimentConfig, plans: dict, root: Path, machine, replan,
-                       sd_scripts: str | None) -> list[Check]:
+    def cluster_checks(
+        self, cfg: ExperimentConfig, plans: dict, root: Path, machine, replan, sd_scripts: str | None
+    ) -> list[Check]:
         return cluster_run.handshake(cfg, plans, root, machine, replan, sd_scripts)
 
-    def launch(self, cfg: ExperimentConfig, plan: Plan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None, machine=None, plans: dict | None = None,
-               samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
+    def launch(
+        self,
+        cfg: ExperimentConfig,
+        plan: Plan,
+        root: Path,
+        log: Path,
+        echo: Callable[[str], None],
+        argv: list[str] | None = None,
+        machine=None,
+        plans: dict | None = None,
+        samples: Callable[[int], str] | None = None,
+    ) -> tuple[int, Adoption | None]:
         """The head records the run (segments, plan hash) and renumbers what a resumed segment saved;
         on several machines every launcher watches the shared run directory for a peer's stop.
         Progress (ETA, checkpoint messages) is watched on every machine; validation losses on the head."""
@@ -68,18 +84,35 @@ class KohyaTrainer:
         stop = plan.run_dir / launcher.STOP_REQUEST
         facts = (plans or {}).get("facts") or cluster_run.machine_facts(cfg, root, plan, None)
         head = machine is None or machine.is_head
-        keep = {"plan_hash": facts.plan, "processes": cluster.num_processes(cfg), "machines": cfg.cluster.num_machines}
+        keep = {
+            "plan_hash": facts.plan,
+            "processes": cluster.num_processes(cfg),
+            "machines": cfg.cluster.num_machines,
+        }
         if head:
             keep["segments"] = segments_with(plan.run_dir, segment)
         validated = head and bool(held_out(cfg))
-        progress = run_watch(cfg, plan.run_dir, my_segment.offset, echo,
-                             checkpoint_description(plan.run_dir, validated, samples))
+        progress = run_watch(
+            cfg,
+            plan.run_dir,
+            my_segment.offset,
+            echo,
+            checkpoint_description(plan.run_dir, validated, samples),
+        )
         progress.launched(plan_estimate(cfg, my_segment.offset).summary())
         try:
-            code = launcher.launch(argv or mine.argv, root, log, echo=echo, keep=keep, stop_request=stop,
-                                   step_offset=my_segment.offset, record=None if head else machine.record(plan.run_dir),
-                                   peers=cluster_run.peer_watch(cfg, mine, machine, stop) if machine else None,
-                                   progress=progress)
+            code = launcher.launch(
+                argv or mine.argv,
+                root,
+                log,
+                echo=echo,
+                keep=keep,
+                stop_request=stop,
+                step_offset=my_segment.offset,
+                record=None if head else machine.record(plan.run_dir),
+                peers=cluster_run.peer_watch(cfg, mine, machine, stop) if machine else None,
+                progress=progress,
+            )
             adoption = close_segment(plan.run_dir, cfg.training.output_name, segment, code) if head else None
             if validated:
                 losses, why = update_losses(plan.run_dir)

@@ -37,7 +37,9 @@ def _check_config(ours: dict, args, problems: list[str], lines: list[str]) -> No
     """Each key of config.json: a SimpleTuner option, parsed to the value we wrote."""
     from simpletuner.helpers.configuration import cmd_args
 
-    dest = {opt.lstrip("-"): a.dest for a in cmd_args.get_argument_parser()._actions for opt in a.option_strings}
+    dest = {
+        opt.lstrip("-"): a.dest for a in cmd_args.get_argument_parser()._actions for opt in a.option_strings
+    }
     for key, value in ours.items():
         if key not in dest:
             problems.append(f"config.json {key}: not a SimpleTuner option")
@@ -56,7 +58,9 @@ def _check_optimizer(args, lines: list[str]) -> None:
     from simpletuner.helpers.training.optimizer_param import optimizer_parameters
 
     opt_cls, details = optimizer_parameters(args.optimizer, args)
-    lines.append(f"ok   optimizer {args.optimizer} -> {opt_cls.__module__}.{opt_cls.__name__} {details['default_settings']}")
+    lines.append(
+        f"ok   optimizer {args.optimizer} -> {opt_cls.__module__}.{opt_cls.__name__} {details['default_settings']}"
+    )
 
 
 def _check_backends(args, problems: list[str], lines: list[str]) -> list[dict]:
@@ -77,14 +81,22 @@ def _check_backends(args, problems: list[str], lines: list[str]) -> list[dict]:
         for key, value in entry.items():
             if key == "id":
                 continue
-            if key in FACTORY_KEYS:  # not part of the config object: the factory reads them from the entry itself
-                lines.append(f"ok   backend {entry['id']}.{key} = {json.dumps(value)} (read from the entry by data_backend/factory.py)")
+            if (
+                key in FACTORY_KEYS
+            ):  # not part of the config object: the factory reads them from the entry itself
+                lines.append(
+                    f"ok   backend {entry['id']}.{key} = {json.dumps(value)} (read from the entry by data_backend/factory.py)"
+                )
                 continue
             got = view.get(key, "<missing>")
             ok = _same(value, got)
-            lines.append(f"{'ok  ' if ok else 'FAIL'} backend {entry['id']}.{key} = {json.dumps(value)} -> {got!r}")
+            lines.append(
+                f"{'ok  ' if ok else 'FAIL'} backend {entry['id']}.{key} = {json.dumps(value)} -> {got!r}"
+            )
             if not ok:
-                problems.append(f"multidatabackend.json {entry['id']}.{key}: ours {value!r}, SimpleTuner built {got!r}")
+                problems.append(
+                    f"multidatabackend.json {entry['id']}.{key}: ours {value!r}, SimpleTuner built {got!r}"
+                )
     return backends
 
 
@@ -99,7 +111,9 @@ def _check_prompts(ours: dict, args, problems: list[str], lines: list[str]) -> i
         prompts += len(library)
         if library != written:
             problems.append(f"user_prompt_library.json: SimpleTuner read {library!r}")
-        lines.append(f"{'ok  ' if library == written else 'FAIL'} user_prompt_library: {len(library)} prompts")
+        lines.append(
+            f"{'ok  ' if library == written else 'FAIL'} user_prompt_library: {len(library)} prompts"
+        )
     return prompts
 
 
@@ -139,8 +153,10 @@ def main(argv: list[str]) -> int:
     if problems:
         print(f"SimpleTuner {version}: {len(problems)} value(s) not intact")
         return 1
-    print(f"SimpleTuner {version} accepted {config_path.name} ({len(ours)} keys), {Path(args.data_backend_config).name} "
-          f"({len(backends)} entries), {prompts} validation prompts: every value intact")
+    print(
+        f"SimpleTuner {version} accepted {config_path.name} ({len(ours)} keys), {Path(args.data_backend_config).name} "
+        f"({len(backends)} entries), {prompts} validation prompts: every value intact"
+    )
     return 0
 
 

@@ -36,13 +36,19 @@ def sync_dataset_view(view: st.DatasetView) -> int:
     view.target.mkdir(parents=True, exist_ok=True)
     wanted = {}
     if view.source.is_dir():
-        wanted = {p.name: p.resolve() for p in view.source.iterdir() if p.suffix in view.suffixes and p.is_file()}
+        wanted = {
+            p.name: p.resolve() for p in view.source.iterdir() if p.suffix in view.suffixes and p.is_file()
+        }
     ours = {link.name for link in view.target.iterdir() if link.is_symlink()}
-    foreign = sorted(p.name for p in view.target.iterdir() if p.name not in ours and p.suffix in view.suffixes)
+    foreign = sorted(
+        p.name for p in view.target.iterdir() if p.name not in ours and p.suffix in view.suffixes
+    )
     if foreign:
         shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-        raise UserError(f"{view.target}: holds {shown}, not links the plan made; SimpleTuner would train on "
-                        "them and the plan never replaces them: move them away")
+        raise UserError(
+            f"{view.target}: holds {shown}, not links the plan made; SimpleTuner would train on "
+            "them and the plan never replaces them: move them away"
+        )
     for name in ours:
         link = view.target / name
         if name not in wanted or link.resolve() != wanted[name]:

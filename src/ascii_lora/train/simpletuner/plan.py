@@ -22,7 +22,9 @@ from ..resolved import resolved_toml
 from ..runs import refuse_run_in_dataset, resolve_path
 
 SIMPLETUNER_VERSION = "3.1.6"
-ENV_DIR = Path(".venv-simpletuner")  # its own environment: its transformers/diffusers pins clash with sd-scripts'
+ENV_DIR = Path(
+    ".venv-simpletuner"
+)  # its own environment: its transformers/diffusers pins clash with sd-scripts'
 CONSTRAINTS = Path("constraints/simpletuner.txt")
 # Text encoders, tokenizers, VAE and scheduler config come from the diffusers repository; the
 # transformer is the BFL single file that [model] flux names (the one sd-scripts trains too).
@@ -97,14 +99,34 @@ def flow_schedule(cfg: ExperimentConfig) -> dict[str, Any]:
     """sd-scripts' timestep_sampling in SimpleTuner's terms (both: sigmoid(N(0,1)), then shift)."""
     t = cfg.training
     if t.timestep_sampling == "shift":  # static shift: t*s / (1 + (s-1)*t)
-        return {"flow_schedule_shift": t.discrete_flow_shift, "flow_schedule_auto_shift": False, "flow_use_uniform_schedule": False}
-    if t.timestep_sampling == "flux_shift":  # resolution-dependent shift exp(mu); SimpleTuner uses it when the static shift is 0
-        return {"flow_schedule_shift": 0.0, "flow_schedule_auto_shift": True, "flow_use_uniform_schedule": False}
+        return {
+            "flow_schedule_shift": t.discrete_flow_shift,
+            "flow_schedule_auto_shift": False,
+            "flow_use_uniform_schedule": False,
+        }
+    if (
+        t.timestep_sampling == "flux_shift"
+    ):  # resolution-dependent shift exp(mu); SimpleTuner uses it when the static shift is 0
+        return {
+            "flow_schedule_shift": 0.0,
+            "flow_schedule_auto_shift": True,
+            "flow_use_uniform_schedule": False,
+        }
     if t.timestep_sampling == "sigmoid":  # no shift: s = 1 is the identity
-        return {"flow_schedule_shift": 1.0, "flow_schedule_auto_shift": False, "flow_use_uniform_schedule": False}
+        return {
+            "flow_schedule_shift": 1.0,
+            "flow_schedule_auto_shift": False,
+            "flow_use_uniform_schedule": False,
+        }
     if t.timestep_sampling == "uniform":
-        return {"flow_schedule_shift": 1.0, "flow_schedule_auto_shift": False, "flow_use_uniform_schedule": True}
-    raise ValueError(f"timestep_sampling {t.timestep_sampling!r} has no SimpleTuner equivalent")  # refused by the config
+        return {
+            "flow_schedule_shift": 1.0,
+            "flow_schedule_auto_shift": False,
+            "flow_use_uniform_schedule": True,
+        }
+    raise ValueError(
+        f"timestep_sampling {t.timestep_sampling!r} has no SimpleTuner equivalent"
+    )  # refused by the config
 
 
 def prompt_shortnames(cfg: ExperimentConfig) -> dict[str, str]:
@@ -158,7 +180,8 @@ def simpletuner_config(cfg: ExperimentConfig, root: Path, run_dir: Path) -> dict
         "base_model_precision": "fp8-quanto" if h.profile.fp8_base else "no_change",
         "seed": t.seed,
         "checkpoint_step_interval": t.save_every_n_steps,
-        "checkpoints_total_limit": saves + 1,  # keep every checkpoint, as sd-scripts does (the checker ranks them)
+        "checkpoints_total_limit": saves
+        + 1,  # keep every checkpoint, as sd-scripts does (the checker ranks them)
         "resume_from_checkpoint": "latest",  # SimpleTuner always resumes when it finds a checkpoint-N
         "flux_guidance_mode": "constant",
         "flux_guidance_value": t.guidance_scale,
@@ -200,7 +223,8 @@ def backends(cfg: ExperimentConfig, run_dir: Path) -> list[dict[str, Any]]:
             "resolution_type": "pixel",
             "minimum_image_size": t.side,  # an image of another size is skipped, never rescaled
             "crop": False,  # square images at the training size: no crop, one 1:1 bucket, no resize
-            "repeats": t.num_repeats - 1,  # sd-scripts counts passes (1 = once); SimpleTuner extra passes (0 = once)
+            "repeats": t.num_repeats
+            - 1,  # sd-scripts counts passes (1 = once); SimpleTuner extra passes (0 = once)
             "cache_dir_vae": str(run_dir / "cache" / "vae"),
         },
         {
@@ -216,14 +240,28 @@ def backends(cfg: ExperimentConfig, run_dir: Path) -> list[dict[str, Any]]:
 def launch_argv(cfg: ExperimentConfig, root: Path) -> list[str]:
     h, t = cfg.hardware, cfg.training
     accelerate = str(Path(root).resolve() / ENV_DIR / "bin" / "accelerate")
-    args = [accelerate, "launch", "--mixed_precision", t.mixed_precision, "--num_processes", str(h.num_gpus),
-            "--num_machines", "1", "--dynamo_backend", "no", "--num_cpu_threads_per_process", str(h.num_cpu_threads_per_process)]
+    args = [
+        accelerate,
+        "launch",
+        "--mixed_precision",
+        t.mixed_precision,
+        "--num_processes",
+        str(h.num_gpus),
+        "--num_machines",
+        "1",
+        "--dynamo_backend",
+        "no",
+        "--num_cpu_threads_per_process",
+        str(h.num_cpu_threads_per_process),
+    ]
     if h.num_gpus > 1:
         args.append("--multi_gpu")
     return [*args, "-m", "simpletuner.train"]
 
 
-def build_simpletuner_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None) -> SimpleTunerPlan:
+def build_simpletuner_plan(
+    cfg: ExperimentConfig, root: Path, run_dir: Path | None = None, resume: bool | None = None
+) -> SimpleTunerPlan:
     root = Path(root).resolve()
     run_dir = Path(resolve_path(root, run_dir or cfg.training.output_dir))
     dataset = Path(resolve_path(root, cfg.dataset.out))
@@ -242,6 +280,7 @@ def build_simpletuner_plan(cfg: ExperimentConfig, root: Path, run_dir: Path | No
 
 
 # -- what SimpleTuner leaves on disk (check, ranking) -------------------------------------------------
+
 
 def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     """SimpleTuner's resumable checkpoints, ``checkpoint-{step}``, oldest first."""

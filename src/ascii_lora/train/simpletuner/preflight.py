@@ -56,14 +56,21 @@ class SimpleTunerProbes:
         if not python.exists():
             return None
         r = subprocess.run([str(python), "-c", REPORT_SNIPPET], capture_output=True, text=True, timeout=300)
-        return json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else None
+        return (
+            json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else None
+        )
 
     def accepts(self, python: Path, run_dir: Path) -> tuple[bool, str]:
         if self.accept is not None:
             return self.accept
         try:
-            r = subprocess.run([str(python), str(ACCEPT_SCRIPT), str(run_dir)], capture_output=True, text=True, timeout=600,
-                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            r = subprocess.run(
+                [str(python), str(ACCEPT_SCRIPT), str(run_dir)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
         except subprocess.TimeoutExpired:
             return False, "its loader did not answer in 10 minutes"
         lines = [ln for ln in (r.stdout + r.stderr).strip().splitlines() if ln.strip()]
@@ -74,13 +81,20 @@ class SimpleTunerProbes:
         """The diffusers parts SimpleTuner loads from the Hub (text encoders, tokenizers, VAE) are in the HF cache."""
         if self.hf_cache is not None:
             return self.hf_cache
-        hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+        hub = Path(
+            os.environ.get("HF_HUB_CACHE")
+            or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+        )
         repo = hub / ("models--" + FLUX_DIFFUSERS_REPO.replace("/", "--")) / "snapshots"
-        return any((snap / "vae" / "config.json").exists() and (snap / "text_encoder_2").is_dir() for snap in repo.glob("*"))
+        return any(
+            (snap / "vae" / "config.json").exists() and (snap / "text_encoder_2").is_dir()
+            for snap in repo.glob("*")
+        )
 
 
-def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path,
-                              probes: SimpleTunerProbes | None = None) -> list[Check]:
+def run_simpletuner_preflight(
+    cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path, probes: SimpleTunerProbes | None = None
+) -> list[Check]:
     from ...dataset.validate import validate_dir
 
     probes = probes or SimpleTunerProbes()
@@ -92,7 +106,14 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
     if report is None:  # no environment to ask: judge the cards alone; the environment check names the fix
         _, gpus, source = probes.machine.cuda()
         checks.append(check_gpu(cfg, bool(gpus), gpus, source))
-        checks.append(Check("SimpleTuner environment", False, f"{python} is missing or broken (SimpleTuner has its own environment)", setup))
+        checks.append(
+            Check(
+                "SimpleTuner environment",
+                False,
+                f"{python} is missing or broken (SimpleTuner has its own environment)",
+                setup,
+            )
+        )
     else:
         gpus = [Gpu(name, gib) for name, gib in report.get("gpus", [])]
         if not gpus:  # its torch sees none: maybe there are GPUs but a CPU torch
@@ -102,19 +123,36 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
             checks.append(check_gpu(cfg, bool(report.get("cuda")), gpus, "torch", setup))
         version = report.get("simpletuner")
         ok = version == SIMPLETUNER_VERSION
-        checks.append(Check("SimpleTuner environment", ok,
-                            f"{ENV_DIR}: simpletuner {version or 'missing'} (pinned {SIMPLETUNER_VERSION}), torch {report.get('torch')}, "
-                            f"diffusers {report.get('diffusers')}, torchao {report.get('torchao')}", "" if ok else setup))
+        checks.append(
+            Check(
+                "SimpleTuner environment",
+                ok,
+                f"{ENV_DIR}: simpletuner {version or 'missing'} (pinned {SIMPLETUNER_VERSION}), torch {report.get('torch')}, "
+                f"diffusers {report.get('diffusers')}, torchao {report.get('torchao')}",
+                "" if ok else setup,
+            )
+        )
         if cfg.optimizer.type.endswith("8bit"):
             bnb = report.get("bitsandbytes")
-            checks.append(Check("bitsandbytes", bnb is not None, f"needed by SimpleTuner's bnb-* optimizer: {bnb or 'missing'} in {ENV_DIR}",
-                                "" if bnb else setup))
+            checks.append(
+                Check(
+                    "bitsandbytes",
+                    bnb is not None,
+                    f"needed by SimpleTuner's bnb-* optimizer: {bnb or 'missing'} in {ENV_DIR}",
+                    "" if bnb else setup,
+                )
+            )
 
     checks.append(check_model_file("flux", Path(plan.config["pretrained_transformer_model_name_or_path"])))
     cached = probes.flux_parts_cached()
-    checks.append(Check("FLUX.1-dev diffusers parts", cached,
-                        f"text encoders, tokenizers and VAE of {FLUX_DIFFUSERS_REPO} {'are' if cached else 'are not'} in the Hugging Face cache",
-                        "" if cached else f"{setup} (needs HF_TOKEN with the FLUX.1-dev licence accepted)"))
+    checks.append(
+        Check(
+            "FLUX.1-dev diffusers parts",
+            cached,
+            f"text encoders, tokenizers and VAE of {FLUX_DIFFUSERS_REPO} {'are' if cached else 'are not'} in the Hugging Face cache",
+            "" if cached else f"{setup} (needs HF_TOKEN with the FLUX.1-dev licence accepted)",
+        )
+    )
 
     images = 0
     images_dir = plan.view.source
@@ -126,31 +164,79 @@ def run_simpletuner_preflight(cfg: ExperimentConfig, plan: SimpleTunerPlan, root
         if images == 0:
             checks.append(Check("dataset", False, f"{images_dir} holds no PNG images", "run `make dataset`"))
         elif problems:
-            checks.append(Check("dataset", False, f"{len(problems)} problem(s), first: {problems[0]}", f"run `ascii-lora validate {images_dir}`, then `make dataset`"))
+            checks.append(
+                Check(
+                    "dataset",
+                    False,
+                    f"{len(problems)} problem(s), first: {problems[0]}",
+                    f"run `ascii-lora validate {images_dir}`, then `make dataset`",
+                )
+            )
         elif links != images:
-            checks.append(Check("dataset", False, f"{plan.view.target} links {links} of the {images} images", "run `ascii-lora plan --trainer simpletuner` again"))
+            checks.append(
+                Check(
+                    "dataset",
+                    False,
+                    f"{plan.view.target} links {links} of the {images} images",
+                    "run `ascii-lora plan --trainer simpletuner` again",
+                )
+            )
         else:
-            checks.append(Check("dataset", True, f"{images} images in {images_dir}, all pass `ascii-lora validate`, linked into {plan.view.target}"))
+            checks.append(
+                Check(
+                    "dataset",
+                    True,
+                    f"{images} images in {images_dir}, all pass `ascii-lora validate`, linked into {plan.view.target}",
+                )
+            )
 
     saved = checkpoint_dirs(plan.run_dir)
     if plan.resume and not saved:
-        checks.append(Check("resume state", False, f"no checkpoint-N in {plan.run_dir}", "run without RESUME=1 to start fresh"))
+        checks.append(
+            Check(
+                "resume state",
+                False,
+                f"no checkpoint-N in {plan.run_dir}",
+                "run without RESUME=1 to start fresh",
+            )
+        )
     elif plan.resume:
         checks.append(Check("resume state", True, f"resuming from {saved[-1][1].name}"))
     elif saved:
-        checks.append(Check("resume state", False,
-                            f"{plan.run_dir} holds {saved[-1][1].name}: SimpleTuner 3.1.6 always resumes from the newest checkpoint "
-                            "(config.json cannot switch that off), so this would not be a fresh run",
-                            "run with RESUME=1 to continue it, or move the checkpoint-* folders (or [training] output_dir) to start fresh"))
+        checks.append(
+            Check(
+                "resume state",
+                False,
+                f"{plan.run_dir} holds {saved[-1][1].name}: SimpleTuner 3.1.6 always resumes from the newest checkpoint "
+                "(config.json cannot switch that off), so this would not be a fresh run",
+                "run with RESUME=1 to continue it, or move the checkpoint-* folders (or [training] output_dir) to start fresh",
+            )
+        )
 
     if report is not None and probes.machine.parse_argv:
         ok, line = probes.accepts(python, plan.run_dir)
-        checks.append(Check("SimpleTuner accepts the plan", ok, line if ok else f"its own loader refused: {line}",
-                            "" if ok else f"{setup}; if it persists, report it with the output of `{python} {ACCEPT_SCRIPT} {plan.run_dir}`"))
+        checks.append(
+            Check(
+                "SimpleTuner accepts the plan",
+                ok,
+                line if ok else f"its own loader refused: {line}",
+                ""
+                if ok
+                else f"{setup}; if it persists, report it with the output of `{python} {ACCEPT_SCRIPT} {plan.run_dir}`",
+            )
+        )
 
     checks.append(check_writable(plan.run_dir))
     need = estimate_run_bytes(cfg, images)
     free = probes.machine.free(plan.run_dir)
-    checks.append(Check("free disk", free >= need, f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
-                        "" if free >= need else "free disk space, move [training] output_dir, or raise save_every_n_steps"))
+    checks.append(
+        Check(
+            "free disk",
+            free >= need,
+            f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
+            ""
+            if free >= need
+            else "free disk space, move [training] output_dir, or raise save_every_n_steps",
+        )
+    )
     return checks

@@ -15,16 +15,19 @@ from .files import write_simpletuner_plan
 from .install import setup_simpletuner
 from .plan import LORA_FILE, SimpleTunerPlan, build_simpletuner_plan, finished_lora
 
-NO_STOP = ("`ascii-lora stop` waits for sd-scripts' saved states; a SimpleTuner run stops with Ctrl-C "
-           "(it resumes from its last checkpoint)")
+NO_STOP = (
+    "`ascii-lora stop` waits for sd-scripts' saved states; a SimpleTuner run stops with Ctrl-C "
+    "(it resumes from its last checkpoint)"
+)
 
 
 class SimpleTunerTrainer:
     kind = "simpletuner"
     label = "SimpleTuner"
 
-    def plan(self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None,
-             machine=None) -> SimpleTunerPlan:
+    def plan(
+        self, cfg: ExperimentConfig, root: Path, run_dir: Path | None, resume: bool | None, machine=None
+    ) -> SimpleTunerPlan:
         return build_simpletuner_plan(cfg, root, run_dir, resume)
 
     def refuse_resume(self, cfg: ExperimentConfig, plan: SimpleTunerPlan, asked: str) -> None:
@@ -42,12 +45,23 @@ class SimpleTunerTrainer:
     def adopt_leftovers(self, cfg: ExperimentConfig, run_dir: Path) -> list[Adoption]:
         return []
 
-    def cluster_checks(self, cfg: ExperimentConfig, plans: dict, root: Path, machine, replan, sd_scripts) -> list[Check]:
+    def cluster_checks(
+        self, cfg: ExperimentConfig, plans: dict, root: Path, machine, replan, sd_scripts
+    ) -> list[Check]:
         return []  # one machine only ([cluster] num_machines > 1 is refused for SimpleTuner)
 
-    def launch(self, cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path, log: Path, echo: Callable[[str], None],
-               argv: list[str] | None = None, machine=None, plans: dict | None = None,
-               samples: Callable[[int], str] | None = None) -> tuple[int, Adoption | None]:
+    def launch(
+        self,
+        cfg: ExperimentConfig,
+        plan: SimpleTunerPlan,
+        root: Path,
+        log: Path,
+        echo: Callable[[str], None],
+        argv: list[str] | None = None,
+        machine=None,
+        plans: dict | None = None,
+        samples: Callable[[int], str] | None = None,
+    ) -> tuple[int, Adoption | None]:
         return launcher.launch(argv or plan.argv, plan.run_dir, log, echo=echo, env=plan.env), None
 
     def failure(self, plan: SimpleTunerPlan, code: int, log: Path) -> str | None:
@@ -67,4 +81,4 @@ class SimpleTunerTrainer:
 
     def setup(self, cfg: ExperimentConfig, root: Path, say: Callable[[str], None], skip_install: bool) -> str:
         setup_simpletuner(cfg, root, say, skip_install=skip_install)
-        return "setup-train (SimpleTuner) done: run `make train TRAINER=simpletuner` (or [trainer] kind = \"simpletuner\")"
+        return 'setup-train (SimpleTuner) done: run `make train TRAINER=simpletuner` (or [trainer] kind = "simpletuner")'
