@@ -44,7 +44,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean
 
 # Lint, format check and types (settings in pyproject.toml); all three run, any failure fails.
-# Not in CI yet (see docs/development.md).
+# CI runs it first (.ci/run).
 lint: $(STAMP)
 	@rc=0; \
 	$(BIN)/ruff check src tests tools || rc=1; \
