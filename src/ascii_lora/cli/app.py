@@ -89,6 +89,15 @@ def _dataset_commands(add: Add) -> None:
 
 
 def _train_commands(add: Add) -> None:
+    _plan_command(add)
+    _train_command(add)
+    _stop_command(add)
+    _setup_train_command(add)
+    _inspect_command(add)
+    _rehearse_command(add)
+
+
+def _plan_command(add: Add) -> None:
     p = add(
         "plan",
         cmd_plan,
@@ -97,6 +106,8 @@ def _train_commands(add: Add) -> None:
     p.add_argument("--run-dir", help="where to write (default [training] output_dir)")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
+
+def _train_command(add: Add) -> None:
     p = add("train", cmd_train, "plan, pre-flight check this machine, then run sd-scripts (CUDA only)")
     p.add_argument("--run-dir", help="run directory (default [training] output_dir)")
     p.add_argument(
@@ -116,6 +127,8 @@ def _train_commands(add: Add) -> None:
     )  # `ascii-lora rehearse` only: CPU, stand-ins
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
+
+def _stop_command(add: Add) -> None:
     p = add(
         "stop", cmd_stop, "ask a running training to stop right after its next saved state (nothing lost)"
     )
@@ -123,6 +136,8 @@ def _train_commands(add: Add) -> None:
     p.add_argument("--cancel", action="store_true", help="withdraw a pending stop request")
     p.add_argument("--trainer", choices=TRAINERS, help="override [trainer] kind")
 
+
+def _setup_train_command(add: Add) -> None:
     p = add(
         "setup-train",
         cmd_setup_train,
@@ -133,9 +148,14 @@ def _train_commands(add: Add) -> None:
         "--trainer", choices=TRAINERS, help="override [trainer] kind (simpletuner: its own .venv-simpletuner)"
     )
 
+
+def _inspect_command(add: Add) -> None:
     p = add("inspect", cmd_inspect, "describe a LoRA .safetensors from its header (no torch)")
     p.add_argument("file", help="LoRA .safetensors")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _rehearse_command(add: Add) -> None:
     p = add(
         "rehearse",
         cmd_rehearse,

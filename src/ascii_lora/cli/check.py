@@ -14,8 +14,25 @@ from ..errors import UserError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..check.ranking import label
-    from ..check.run import CheckOutputs, configured_run, run_check
+    from ..check.run import run_check
+
+    cfg, paths, outputs, losses = _check_inputs(args)
+    run = run_check(paths, cfg, outputs, progress=lambda it, n: track(it, n, "checking"), losses=losses)
+    reports = run.reports
+
+    _print_images(reports)
+    if run.scores:
+        _print_checkpoints(run)
+    n = len(reports)
+    say(
+        f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable"
+    )
+    return run.exit_code
+
+
+def _check_inputs(args: argparse.Namespace):
+    """The config, the images to check, where the outputs go and the run's validation losses."""
+    from ..check.run import CheckOutputs, configured_run
     from ..validation_loss import read_losses
 
     trainer = getattr(args, "trainer", None)
@@ -36,9 +53,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         ascii_dir=Path(args.ascii_dir) if args.ascii_dir else outputs.ascii_dir,
         report_dir=Path(args.report_dir) if args.report_dir else outputs.report_dir,
     )
-    run = run_check(paths, cfg, outputs, progress=lambda it, n: track(it, n, "checking"), losses=losses)
-    reports = run.reports
+    return cfg, paths, outputs, losses
 
+
+def _print_images(reports) -> None:
+    """One row per image: its verdict and each criterion; then the unreadable ones."""
     table = Table(show_edge=False)
     table.add_column("image", overflow="fold", ratio=1)
     table.add_column("result", no_wrap=True, min_width=10)
@@ -68,47 +87,46 @@ def cmd_check(args: argparse.Namespace) -> int:
         if r.error:
             fail(f"{r.file}: {r.error}")
 
-    if run.scores:
-        ct = Table(title="checkpoints", show_edge=False)
-        for col in (
-            "checkpoint",
-            "images",
-            "pass rate",
-            "content",
-            "black bg",
-            "crisp",
-            "aligned",
-            "grid score",
-            "file",
-        ):
-            ct.add_column(col)
-        for s in run.scores:
-            ct.add_row(
-                ("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""),
-                str(s.images),
-                f"{s.pass_rate:.0%}",
-                f"{s.content_rate:.0%}",
-                f"{s.black_rate:.0%}",
-                f"{s.crisp_rate:.0%}",
-                f"{s.aligned_rate:.0%}",
-                f"{s.mean_grid_score:.2f}",
-                escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-",
-            )
-        console.print(ct)
-        best = run.best
-        if best is None:
-            say("no best checkpoint: no trained checkpoint draws content in at least half of its samples")
-        else:
-            say(
-                f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}"
-            )
-        if run.report_dir is not None:  # always set once checkpoints were scored
-            say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
-    n = len(reports)
-    say(
-        f"{n} image{'s' if n != 1 else ''}: {run.passed} passed, {run.failed} failed, {run.errors} unreadable"
-    )
-    return run.exit_code
+
+def _print_checkpoints(run) -> None:
+    """The checkpoints' scores, the best one and where the report went."""
+    from ..check.ranking import label
+
+    ct = Table(title="checkpoints", show_edge=False)
+    for col in (
+        "checkpoint",
+        "images",
+        "pass rate",
+        "content",
+        "black bg",
+        "crisp",
+        "aligned",
+        "grid score",
+        "file",
+    ):
+        ct.add_column(col)
+    for s in run.scores:
+        ct.add_row(
+            ("[bold]* " if s.best else "  ") + label(s) + ("[/bold]" if s.best else ""),
+            str(s.images),
+            f"{s.pass_rate:.0%}",
+            f"{s.content_rate:.0%}",
+            f"{s.black_rate:.0%}",
+            f"{s.crisp_rate:.0%}",
+            f"{s.aligned_rate:.0%}",
+            f"{s.mean_grid_score:.2f}",
+            escape(Path(s.checkpoint_file).name) if s.checkpoint_file else "-",
+        )
+    console.print(ct)
+    best = run.best
+    if best is None:
+        say("no best checkpoint: no trained checkpoint draws content in at least half of its samples")
+    else:
+        say(
+            f"best checkpoint: {label(best)} ({best.pass_rate:.0%} pass) -> {best.checkpoint_file or 'checkpoint file not found beside the samples'}"
+        )
+    if run.report_dir is not None:  # always set once checkpoints were scored
+        say(f"report: {run.report_dir / 'report.md'}, chart: {run.report_dir / 'scores.png'}")
 
 
 def cmd_snap(args: argparse.Namespace) -> int:

@@ -71,13 +71,33 @@ def _verdict(report) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ..verify.sweep import Events, plan_sweep, run_sweep
+    from ..verify.sweep import plan_sweep
 
     cfg = load_config(args.config)
     run_dir = run_dir_of(_root(), cfg.training.output_dir, args.run_dir)
     plan = plan_sweep(
         cfg, _root(), run_dir, args.checkpoints, args.seeds, False if args.no_baseline else None
     )
+    _say_plan(plan)
+    if args.dry_run:
+        _print_dry_run(plan, run_dir)
+        return 0
+
+    outcome = _draw(cfg, run_dir, plan, args.device)
+    if outcome.failed_checks:
+        return _refuse(outcome.failed_checks)
+    if outcome.error:
+        fail(
+            f"drawing stopped: {outcome.error}; log: {outcome.log}. {outcome.drawn_now} new picture(s) kept: "
+            "run the same command again to continue"
+        )
+        return 1
+    _print_summary(outcome)
+    return 0
+
+
+def _say_plan(plan) -> None:
+    """The plan's notes and its size: checkpoints x prompts x seeds, drawn and to draw."""
     for n in plan.notes:
         say(f"note: {n}")
     prompts = len({j.prompt_index for j in plan.jobs})
@@ -87,19 +107,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"{len(plan.checkpoints)} {what} x {prompts} prompts x {seeds} seeds = {len(plan.jobs)} pictures: "
         f"{len(plan.jobs) - len(plan.pending)} already drawn, {len(plan.pending)} to draw (FLUX in {plan.precision.name})"
     )
-    if args.dry_run:
-        t = Table(show_edge=False)
-        for col in ("checkpoint", "file", "to draw", "pictures"):
-            t.add_column(col)
-        for ck in plan.checkpoints:
-            mine = [j for j in plan.jobs if j.checkpoint == ck]
-            todo = sum(1 for j in plan.pending if j.checkpoint == ck)
-            t.add_row(
-                escape(ck.label), escape(ck.path.name if ck.path else "(no LoRA)"), str(todo), str(len(mine))
-            )
-        console.print(t)
-        say(f"pictures go to {run_dir / 'verify'}/<checkpoint>/pNN_sSEED.png; nothing was drawn (--dry-run)")
-        return 0
+
+
+def _print_dry_run(plan, run_dir: Path) -> None:
+    """What --dry-run shows: per checkpoint, the pictures to draw; nothing is drawn."""
+    t = Table(show_edge=False)
+    for col in ("checkpoint", "file", "to draw", "pictures"):
+        t.add_column(col)
+    for ck in plan.checkpoints:
+        mine = [j for j in plan.jobs if j.checkpoint == ck]
+        todo = sum(1 for j in plan.pending if j.checkpoint == ck)
+        t.add_row(
+            escape(ck.label), escape(ck.path.name if ck.path else "(no LoRA)"), str(todo), str(len(mine))
+        )
+    console.print(t)
+    say(f"pictures go to {run_dir / 'verify'}/<checkpoint>/pNN_sSEED.png; nothing was drawn (--dry-run)")
+
+
+def _draw(cfg, run_dir: Path, plan, device: str):
+    """Run the sweep with a progress bar, one line per picture drawn; return its outcome."""
+    from ..verify.sweep import Events, run_sweep
 
     with _progress("drawing") as (progress, holder):
 
@@ -121,23 +148,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     f"models loaded in {event.get('seconds')} s on {escape(str(event.get('device')))}"
                 )
 
-        outcome = run_sweep(
+        return run_sweep(
             cfg,
             _root(),
             run_dir,
             plan,
             Events(checks=_print_checks, start=start, drawn=drawn, worker=worker),
-            device=args.device,
-            stand_in=args.device != "cuda",
+            device=device,
+            stand_in=device != "cuda",
         )
-    if outcome.failed_checks:
-        return _refuse(outcome.failed_checks)
-    if outcome.error:
-        fail(
-            f"drawing stopped: {outcome.error}; log: {outcome.log}. {outcome.drawn_now} new picture(s) kept: "
-            "run the same command again to continue"
-        )
-        return 1
+
+
+def _print_summary(outcome) -> None:
+    """The verdict table, the winner, the drawing speed and where the report went."""
     s = outcome.summary
     assert s is not None
     t = Table(title="verify", show_edge=False)
@@ -172,7 +195,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         sec = outcome.seconds_per_image
         say(f"{len(sec)} picture(s) drawn now, {sum(sec) / len(sec):.1f} s each on average")
     say(f"report: {outcome.outputs['report']} (chart, contact sheet and scores.json beside it)")
-    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
