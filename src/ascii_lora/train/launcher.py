@@ -16,7 +16,8 @@ from typing import Any
 
 from .. import __version__
 from ..fsutil import atomic_write, ensure_dir
-from .cluster_stop import announce_interrupt
+from .relay import RELAYED as RELAYED  # re-exported: the signals a launch relays
+from .relay import _Relay
 
 
 def resolve_launcher(argv: list[str]) -> list[str]:
@@ -40,7 +41,6 @@ STATE_DIR = re.compile(r"-step(\d{8})-state$")
 SAVING_STATE = re.compile(r"saving state at (?:step|epoch) (\d+)")
 LAUNCH_HEADER = "# ascii-lora "  # opens each launch's part of train.log (the log is appended to)
 STOP_REQUEST = "stop.request"  # `ascii-lora stop` writes it into the run directory
-RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -145,13 +145,39 @@ def launch(
     ensure_dir(log_path.parent)
     record = record or log_path.with_name("run.json")
     started = time.time()
+    _clear_old_stop(stop_request, peers, echo)
+    info = _launch_info(argv, cwd, started, keep)
+    env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    relay = _Relay()
+    watch = _Watcher(echo, relay, stop_request, step_offset)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
+        log.flush()
+        # run.json names this launcher only once its part of the log has begun: `ascii-lora stop`
+        # trusts that whatever follows the last header in train.log is this launch's
+        atomic_write(record, json.dumps(info, indent=1))
+        with relay:
+            code, peer = _run_trainer(argv, cwd, env, relay, watch, peers, echo, log, record, info, progress)
+        _report_end(argv, log_path, started, relay, watch, code, progress, echo, log, info)
+    code = _close_record(record, info, code, started, relay.received, watch, stop_request)
+    if peer is not None and peer.stopped_after is not None and not relay.received:
+        return 0  # stopped after the head's complete save: the trainer's exit is the broken all-reduce's
+    return code
+
+
+def _clear_old_stop(stop_request: Path | None, peers: Callable | None, echo: Callable[[str], None]) -> None:
+    """A stop request left by an earlier launch, removed so it cannot stop this one early."""
     if (
         stop_request is not None and stop_request.exists() and peers is None
     ):  # a cluster's head cleared it already
         stop_request.unlink(missing_ok=True)
         echo(f"cleared an old stop request ({stop_request}); `ascii-lora stop` during this run asks again")
+
+
+def _launch_info(argv: list[str], cwd: Path, started: float, keep: dict | None) -> dict:
+    """run.json as the launch begins: what runs, where, and which launcher process (for `ascii-lora stop`)."""
     # ``keep``: what the caller carries across launches (segments.py: the run's segments)
-    info = {
+    return {
         **(keep or {}),
         "argv": argv,
         "cwd": str(cwd),
@@ -161,57 +187,75 @@ def launch(
         "launcher_pid": os.getpid(),
         "launcher_start": process_start_ticks(os.getpid()),
     }
-    env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    relay = _Relay()
-    watch = _Watcher(echo, relay, stop_request, step_offset)
+
+
+def _run_trainer(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    relay: _Relay,
+    watch: _Watcher,
+    peers: Callable | None,
+    echo: Callable[[str], None],
+    log: Any,
+    record: Path,
+    info: dict,
+    progress: Any,
+) -> tuple[int, Any]:
+    """Start the trainer, relay its output line by line until it exits: (exit code, peer watch or None)."""
     peer = None
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n{LAUNCH_HEADER}{__version__}: {' '.join(argv)}\n")
+    proc = subprocess.Popen(
+        resolve_launcher(argv),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        env=env,
+        errors="replace",
+        process_group=0,
+    )
+    relay.started(proc)
+    if peers is not None:
+        peer = relay.peer = peers(relay.send)
+        peer.start()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.write(line)
         log.flush()
-        # run.json names this launcher only once its part of the log has begun: `ascii-lora stop`
-        # trusts that whatever follows the last header in train.log is this launch's
-        atomic_write(record, json.dumps(info, indent=1))
-        with relay:
-            proc = subprocess.Popen(
-                resolve_launcher(argv),
-                cwd=cwd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-                env=env,
-                errors="replace",
-                process_group=0,
-            )
-            relay.started(proc)
-            if peers is not None:
-                peer = relay.peer = peers(relay.send)
-                peer.start()
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                log.flush()
-                echo(line.rstrip("\n"))
-                watch.line(line, proc)
-                _progress(progress, line, echo, log, record, info)
-            code = proc.wait()
-            watch.tell()  # it stopped without another line
-            if peer is not None:
-                peer.finish()
-                _peer_outcome(peer, relay, watch, echo)
-        summary = _summary(argv, log_path, started, relay.received, watch)
-        if summary:
-            log.write(summary[0])
-            echo(summary[1])
-        if progress is not None:
-            said = progress.finished(code, summary[1] if summary else None)
-            log.write(f"# {said}\n")
-            echo(said)
-            info["progress"] = progress.record()
-    code = _close_record(record, info, code, started, relay.received, watch, stop_request)
-    if peer is not None and peer.stopped_after is not None and not relay.received:
-        return 0  # stopped after the head's complete save: the trainer's exit is the broken all-reduce's
-    return code
+        echo(line.rstrip("\n"))
+        watch.line(line, proc)
+        _progress(progress, line, echo, log, record, info)
+    code = proc.wait()
+    watch.tell()  # it stopped without another line
+    if peer is not None:
+        peer.finish()
+        _peer_outcome(peer, relay, watch, echo)
+    return code, peer
+
+
+def _report_end(
+    argv: list[str],
+    log_path: Path,
+    started: float,
+    relay: _Relay,
+    watch: _Watcher,
+    code: int,
+    progress: Any,
+    echo: Callable[[str], None],
+    log: Any,
+    info: dict,
+) -> None:
+    """Say and log how the run ended: what an interrupt or stop kept, and the progress watcher's summary."""
+    summary = _summary(argv, log_path, started, relay.received, watch)
+    if summary:
+        log.write(summary[0])
+        echo(summary[1])
+    if progress is not None:
+        said = progress.finished(code, summary[1] if summary else None)
+        log.write(f"# {said}\n")
+        echo(said)
+        info["progress"] = progress.record()
 
 
 def _peer_outcome(peer, relay: _Relay, watch: _Watcher, echo: Callable[[str], None]) -> None:
@@ -241,51 +285,6 @@ def _progress(
     if said:
         info["progress"] = progress.record()
         atomic_write(record, json.dumps(info, indent=1))
-
-
-class _Relay:
-    """Ctrl-C, SIGTERM and SIGHUP passed on to the trainer's process group, exactly as received.
-
-    Our handlers go in before the trainer starts: exec resets a handled signal to its default
-    but keeps an ignored one ignored, and a launcher started ignoring SIGINT (a background job
-    of a script, a CI runner) would otherwise start a trainer that no relayed Ctrl-C can stop.
-    """
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        self.trainer: list[subprocess.Popen] = []  # empty until it has started
-        self.early: list[int] = []  # signals that arrived while it was starting
-        self.previous: dict = {}
-        self.peer = None  # cluster_stop.PeerWatch of a launch on several machines
-
-    def send(self, signum: int) -> None:
-        try:
-            os.killpg(self.trainer[0].pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def relay(self, signum: int, frame: object) -> None:
-        self.received.append(signum)
-        (self.send if self.trainer else self.early.append)(signum)
-        if self.peer is not None:  # several machines: every other one stops too
-            announce_interrupt(self.peer.run_dir, signum)
-
-    def started(self, proc: subprocess.Popen) -> None:
-        self.trainer.append(proc)
-        while self.early:
-            self.send(self.early.pop(0))
-
-    def __enter__(self) -> _Relay:
-        try:
-            for sig in RELAYED:
-                self.previous[sig] = signal.signal(sig, self.relay)
-        except ValueError:  # not the main thread: signals stay with whoever owns them
-            pass
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 class _Watcher:

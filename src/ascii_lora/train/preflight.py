@@ -143,14 +143,24 @@ def check_gpu(
 
 
 def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes | None = None) -> list[Check]:
-    from ..dataset.manifest import read_manifest
-    from ..dataset.validate import validate_dir
-
     probes = probes or Probes()
-    checks: list[Check] = []
+    checks: list[Check] = [check_gpu(cfg, *probes.cuda())]
+    checks += _package_checks(cfg, probes)
+    checks += _model_checks(plan)
+    dataset, images = _dataset_check(cfg, plan)
+    checks.append(dataset)
+    checks.append(check_sd_scripts(root / TRAIN_SCRIPT, probes.head(root)))
+    if checks[-1].ok and probes.parse_argv:
+        checks.append(check_trainer_parses(root, plan))
+    checks.append(check_writable(plan.run_dir))
+    checks.append(_disk_check(cfg, plan, probes, images))
+    checks += _resume_checks(cfg, plan)
+    return checks
 
-    checks.append(check_gpu(cfg, *probes.cuda()))
 
+def _package_checks(cfg: ExperimentConfig, probes: Probes) -> list[Check]:
+    """The Python packages the trainer imports: accelerate, torch, and bitsandbytes for an 8-bit optimizer."""
+    checks = []
     for mod, why, fix in (
         ("accelerate", "launches the trainer", "run `make setup-train`"),
         ("torch", "runs the trainer", "run `make setup-train`"),
@@ -169,92 +179,95 @@ def run_preflight(cfg: ExperimentConfig, plan: Plan, root: Path, probes: Probes 
                 "" if ok else 'run `make setup-train`, or set [optimizer] type = "adamw" (needs more VRAM)',
             )
         )
+    return checks
 
-    for key in ("flux", "clip_l", "t5xxl", "ae"):
-        checks.append(check_model_file(key, Path(plan.argv[plan.argv.index(FLAG_OF[key]) + 1])))
+
+def _model_checks(plan: Plan) -> list[Check]:
+    """Each model file the argv names, and the tokenizer cache."""
+    checks = [check_model_file(key, Path(plan.argv[plan.argv.index(FLAG_OF[key]) + 1])) for key in FLAG_OF]
     checks.append(check_tokenizers(Path(plan.argv[plan.argv.index("--tokenizer_cache_dir") + 1])))
+    return checks
 
+
+def _dataset_check(cfg: ExperimentConfig, plan: Plan) -> tuple[Check, int]:
+    """The dataset the run trains on, and how many images it holds (0 when it fails)."""
     image_dir = Path(plan.dataset_config["datasets"][0]["subsets"][0]["image_dir"])
     if not image_dir.is_dir():
-        checks.append(
-            Check(
-                "dataset",
-                False,
-                f"{image_dir} does not exist (sd-scripts would exit 0 having trained nothing)",
-                "run `make dataset`",
-            )
-        )
-        images = 0
-    else:
-        try:
-            images, listed = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
-            problems = [str(p) for p in listed]  # as each is reported: "file: message"
-            drawn = read_manifest(image_dir)
-        except UserError as e:  # a corrupt manifest: one failed check, the report goes on
-            images, problems, drawn = 0, [str(e)], None
-        # validate_dir checks a dataset against the geometry it was drawn with; the run trains at the config's
-        if drawn is not None and (drawn.config.resolution, drawn.config.cell_size) != (
-            cfg.dataset.resolution,
-            cfg.dataset.cell_size,
-        ):
-            problems = [
-                f"drawn at {drawn.config.resolution} px with {drawn.config.cell_size} px cells, [dataset] says "
-                f"{cfg.dataset.resolution} px with {cfg.dataset.cell_size} px cells",
-                *problems,
-            ]
-        if problems:
-            checks.append(
-                Check(
-                    "dataset",
-                    False,
-                    f"{len(problems)} problem(s), first: {problems[0]}",
-                    f"run `ascii-lora validate {image_dir}`, then `make dataset`",
-                )
-            )
-        elif images == 0:
-            checks.append(
-                Check(
-                    "dataset",
-                    False,
-                    f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)",
-                    "run `make dataset`",
-                )
-            )
-        else:
-            checks.append(
-                Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`")
-            )
+        return Check(
+            "dataset",
+            False,
+            f"{image_dir} does not exist (sd-scripts would exit 0 having trained nothing)",
+            "run `make dataset`",
+        ), 0
+    images, problems = _dataset_problems(cfg, image_dir)
+    if problems:
+        return Check(
+            "dataset",
+            False,
+            f"{len(problems)} problem(s), first: {problems[0]}",
+            f"run `ascii-lora validate {image_dir}`, then `make dataset`",
+        ), images
+    if images == 0:
+        return Check(
+            "dataset",
+            False,
+            f"{image_dir} holds no PNG images (sd-scripts would exit 0 having trained nothing)",
+            "run `make dataset`",
+        ), images
+    return Check("dataset", True, f"{images} images in {image_dir}, all pass `ascii-lora validate`"), images
 
-    checks.append(check_sd_scripts(root / TRAIN_SCRIPT, probes.head(root)))
-    if checks[-1].ok and probes.parse_argv:
-        checks.append(check_trainer_parses(root, plan))
 
-    checks.append(check_writable(plan.run_dir))
+def _dataset_problems(cfg: ExperimentConfig, image_dir: Path) -> tuple[int, list[str]]:
+    """(images, problems) of an existing dataset folder, a geometry other than the config's first."""
+    from ..dataset.manifest import read_manifest
+    from ..dataset.validate import validate_dir
+
+    try:
+        images, listed = validate_dir(image_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+        problems = [str(p) for p in listed]  # as each is reported: "file: message"
+        drawn = read_manifest(image_dir)
+    except UserError as e:  # a corrupt manifest: one failed check, the report goes on
+        images, problems, drawn = 0, [str(e)], None
+    # validate_dir checks a dataset against the geometry it was drawn with; the run trains at the config's
+    if drawn is not None and (drawn.config.resolution, drawn.config.cell_size) != (
+        cfg.dataset.resolution,
+        cfg.dataset.cell_size,
+    ):
+        problems = [
+            f"drawn at {drawn.config.resolution} px with {drawn.config.cell_size} px cells, [dataset] says "
+            f"{cfg.dataset.resolution} px with {cfg.dataset.cell_size} px cells",
+            *problems,
+        ]
+    return images, problems
+
+
+def _disk_check(cfg: ExperimentConfig, plan: Plan, probes: Probes, images: int) -> Check:
+    """Free disk at the run directory against what the run will write."""
     need = estimate_run_bytes(cfg, images)
     free = probes.free(plan.run_dir)
-    checks.append(
-        Check(
-            "free disk",
-            free >= need,
-            f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
-            ""
-            if free >= need
-            else "free disk space, move [training] output_dir, or raise save_every_n_steps",
-        )
+    return Check(
+        "free disk",
+        free >= need,
+        f"{free / GIB:.1f} GiB free at {plan.run_dir}, run needs ~{need / GIB:.1f} GiB",
+        "" if free >= need else "free disk space, move [training] output_dir, or raise save_every_n_steps",
     )
-    if cfg.training.resume or "--resume" in plan.argv:
-        found = "--resume" in plan.argv
-        checks.append(
-            Check(
-                "resume state",
-                found,
-                f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}"
-                if found
-                else f"no saved state in {plan.run_dir}",
-                "" if found else "run without RESUME=1 to start fresh",
-            )
+
+
+def _resume_checks(cfg: ExperimentConfig, plan: Plan) -> list[Check]:
+    """A resume asked for (or planned) has a saved state to resume from."""
+    if not (cfg.training.resume or "--resume" in plan.argv):
+        return []
+    found = "--resume" in plan.argv
+    return [
+        Check(
+            "resume state",
+            found,
+            f"resuming from {plan.argv[plan.argv.index('--resume') + 1]}"
+            if found
+            else f"no saved state in {plan.run_dir}",
+            "" if found else "run without RESUME=1 to start fresh",
         )
-    return checks
+    ]
 
 
 def check_sd_scripts(script: Path, head: str | None) -> Check:

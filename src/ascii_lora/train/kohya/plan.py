@@ -126,10 +126,23 @@ def trainer_argv(
     state's count), no ``--sample_at_first`` (the baseline would be drawn with the resumed LoRA),
     and a log prefix of its own; segments.py renumbers what it saves.
     """
-    m, n, o, t, s, h = cfg.model, cfg.network, cfg.optimizer, cfg.training, cfg.sample, cfg.hardware
     resumed = segment if segment is not None and segment.resumed else None  # the segment, when it resumes
     args = [
         str(TRAIN_SCRIPT),  # relative: the launcher and train.sh run from the checkout root
+        *_model_args(cfg, root, run_dir, resumed),
+        *_network_args(cfg),
+        *_optimizer_args(cfg),
+        *_precision_args(cfg, resumed),
+        *_sampling_args(cfg, run_dir),
+        *_resume_args(cfg, resumed),
+    ]
+    return accelerate_launch(cfg, machine_rank, head) + args
+
+
+def _model_args(cfg: ExperimentConfig, root: Path, run_dir: Path, resumed: Segment | None) -> list[str]:
+    """The model files, the dataset, and where and how often the LoRA and its state are saved."""
+    m, t = cfg.model, cfg.training
+    return [
         "--pretrained_model_name_or_path",
         resolve_path(root, m.flux),
         "--clip_l",
@@ -153,6 +166,13 @@ def trainer_argv(
         "--save_every_n_steps",
         str(t.save_every_n_steps),
         "--save_state",
+    ]
+
+
+def _network_args(cfg: ExperimentConfig) -> list[str]:
+    """The LoRA network: module, rank, alpha, dropout and its own arguments."""
+    n = cfg.network
+    args = [
         "--network_module",
         n.module,
         "--network_dim",
@@ -165,7 +185,13 @@ def trainer_argv(
     if n.dropout is not None:
         args += ["--network_dropout", _num(n.dropout)]
     args += ["--network_args", *n.args] if n.args else []
-    args += [
+    return args
+
+
+def _optimizer_args(cfg: ExperimentConfig) -> list[str]:
+    """The optimizer and its learning-rate schedule."""
+    o = cfg.optimizer
+    args = [
         "--optimizer_type",
         o.kohya_type,
         "--learning_rate",
@@ -179,7 +205,13 @@ def trainer_argv(
         args += ["--lr_warmup_steps", str(o.warmup_steps)]
     if o.args:
         args += ["--optimizer_args", *o.args]
-    args += [
+    return args
+
+
+def _precision_args(cfg: ExperimentConfig, resumed: Segment | None) -> list[str]:
+    """Steps, precision, data loading, caches and the memory savers of the hardware profile."""
+    t, h = cfg.training, cfg.hardware
+    args = [
         "--max_train_steps",
         str(resumed.steps if resumed else t.max_train_steps),
         "--gradient_accumulation_steps",
@@ -203,7 +235,13 @@ def trainer_argv(
         args.append("--fp8_base")
     if h.swap:
         args += ["--blocks_to_swap", str(h.swap)]
-    args += [
+    return args
+
+
+def _sampling_args(cfg: ExperimentConfig, run_dir: Path) -> list[str]:
+    """FLUX's timestep sampling, the sample prompts, the logs and the validation split."""
+    t, s = cfg.training, cfg.sample
+    return [
         "--timestep_sampling",
         t.timestep_sampling,
         "--discrete_flow_shift",
@@ -220,8 +258,12 @@ def trainer_argv(
         str(run_dir / "logs"),
         *validation_plan.trainer_args(cfg),
     ]
+
+
+def _resume_args(cfg: ExperimentConfig, resumed: Segment | None) -> list[str]:
+    """A resumed segment's log prefix and state; a fresh run's baseline sample instead."""
     if resumed:
-        args += [
+        return [
             "--log_prefix",
             f"{resumed.output_dir.name}-",
             "--initial_step",
@@ -229,9 +271,7 @@ def trainer_argv(
             "--resume",
             str(resumed.resume_from),
         ]
-    elif s.at_first:
-        args.append("--sample_at_first")
-    return accelerate_launch(cfg, machine_rank, head) + args
+    return ["--sample_at_first"] if cfg.sample.at_first else []
 
 
 def accelerate_launch(cfg: ExperimentConfig, machine_rank: int = 0, head: str | None = None) -> list[str]:
