@@ -149,6 +149,16 @@ def _yn_rate(n: int, total: int) -> str:
 
 
 def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> str:
+    lines = _intro(summary, settings_line, stand_in)
+    lines += _winner_section(summary)
+    lines += _checkpoint_table(summary)
+    lines += _per_prompt_section(summary)
+    lines += _closing(summary)
+    return "\n".join(lines)
+
+
+def _intro(summary: Summary, settings_line: str, stand_in: bool) -> list[str]:
+    """Title, the rehearsal warning, what was drawn and how pass and winner are decided."""
     lines = ["# ascii-lora verify report", ""]
     if stand_in:
         lines += [
@@ -158,42 +168,53 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
         ]
     n_img = len(summary.prompts) * len(summary.seeds)
     lines += [
-        f"{len(summary.prompts)} prompts x {len(summary.seeds)} seeds ({summary.seeds[0]}-{summary.seeds[-1]}) = {n_img} pictures "
-        f"per checkpoint; {settings_line}.",
+        f"{len(summary.prompts)} prompts x {len(summary.seeds)} seeds "
+        f"({summary.seeds[0]}-{summary.seeds[-1]}) = {n_img} pictures per checkpoint; {settings_line}.",
         "",
     ]
     lines += [
         "Pass = every criterion of `ascii-lora check`. Each pass rate carries a 95% Wilson score interval "
         "over its pictures (the seeds are the random part; the prompts are fixed): at about 30 pictures the "
-        "normal approximation collapses to zero width at 0% and 100%, Wilson does not and keeps close to 95% coverage. "
-        "Winner: the highest pass rate, unless an earlier checkpoint's interval overlaps it: the data cannot tell "
-        "them apart, and the earlier step (less overfit) wins. The base model never wins.",
+        "normal approximation collapses to zero width at 0% and 100%, Wilson does not and keeps close to "
+        "95% coverage. "
+        "Winner: the highest pass rate, unless an earlier checkpoint's interval overlaps it: the data "
+        "cannot tell them apart, and the earlier step (less overfit) wins. The base model never wins.",
         "",
     ]
+    return lines
+
+
+def _winner_section(summary: Summary) -> list[str]:
+    """The winner, why, the highest rate if that differs, and how it compares with the base model."""
     w, v = summary.winner, summary.verdict
-    if w is not None and v is not None:
+    if w is None or v is None:
+        return ["No trained checkpoint was drawn: nothing to choose.", ""]
+    lines = [
+        f"**Winner: {w.checkpoint.label}** - {w.passed}/{w.images} = {_pct(w.rate)} "
+        f"[{_pct(w.interval.low)}, {_pct(w.interval.high)}] - `{w.checkpoint.path}`",
+        "",
+        f"Why: {v.reason}.",
+    ]
+    if v.best != v.winner:
+        b = next(r for r in summary.results if r.checkpoint.key == v.best)
         lines.append(
-            f"**Winner: {w.checkpoint.label}** - {w.passed}/{w.images} = {_pct(w.rate)} "
-            f"[{_pct(w.interval.low)}, {_pct(w.interval.high)}] - `{w.checkpoint.path}`"
+            f"Highest pass rate: {b.checkpoint.label}, {b.passed}/{b.images} = {_pct(b.rate)} "
+            f"[{_pct(b.interval.low)}, {_pct(b.interval.high)}]."
         )
-        lines.append("")
-        lines.append(f"Why: {v.reason}.")
-        if v.best != v.winner:
-            b = next(r for r in summary.results if r.checkpoint.key == v.best)
-            lines.append(
-                f"Highest pass rate: {b.checkpoint.label}, {b.passed}/{b.images} = {_pct(b.rate)} [{_pct(b.interval.low)}, {_pct(b.interval.high)}]."
-            )
-        vs = summary.against_baseline()
-        if vs:
-            lines.append(f"Against the base model: {vs}.")
-        if w.passed == 0:
-            lines.append(
-                "No trained checkpoint passed a single picture: the LoRA has not learned the grid; "
-                "`ascii-lora check` on the training samples and more steps are the next things to try."
-            )
-        lines.append("")
-    else:
-        lines += ["No trained checkpoint was drawn: nothing to choose.", ""]
+    vs = summary.against_baseline()
+    if vs:
+        lines.append(f"Against the base model: {vs}.")
+    if w.passed == 0:
+        lines.append(
+            "No trained checkpoint passed a single picture: the LoRA has not learned the grid; "
+            "`ascii-lora check` on the training samples and more steps are the next things to try."
+        )
+    lines.append("")
+    return lines
+
+
+def _checkpoint_table(summary: Summary) -> list[str]:
+    """One row per checkpoint: pictures, passes, rate with interval, validation loss, each criterion."""
     names = list(dict.fromkeys(k for r in summary.results for k in r.criteria))
     loss_head = "validation loss | " if summary.losses else ""
     head = (
@@ -201,17 +222,23 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
         + " | ".join(n.replace("_", " ") for n in names)
         + " | mean cell agreement | file |"
     )
-    lines += [head, "|" + "---|" * 2 + "---:|" * (3 + bool(summary.losses) + len(names) + 1) + "---|"]
+    lines = [head, "|" + "---|" * 2 + "---:|" * (3 + bool(summary.losses) + len(names) + 1) + "---|"]
     for r in summary.results:
         mark = " **winner**" if r.winner else (" (highest rate)" if r.best else "")
         crit = " | ".join(_yn_rate(r.criteria.get(n, 0), r.images) for n in names)
         f = r.checkpoint.path.name if r.checkpoint.path else "(no LoRA)"
         loss = f"{loss_at(summary.losses, r.checkpoint.step)} | " if summary.losses else ""
         lines.append(
-            f"| {r.checkpoint.label}{mark} | {r.images} | {r.passed} | {_pct(r.rate)} | {_pct(r.interval.low)}-{_pct(r.interval.high)} | "
+            f"| {r.checkpoint.label}{mark} | {r.images} | {r.passed} | {_pct(r.rate)} | "
+            f"{_pct(r.interval.low)}-{_pct(r.interval.high)} | "
             f"{loss}{crit} | {r.mean_cell_agreement:.3f} | {f} |"
         )
-    lines += [
+    return lines
+
+
+def _per_prompt_section(summary: Summary) -> list[str]:
+    """Passes per prompt and checkpoint, then the prompts themselves."""
+    lines = [
         "",
         "## Pass rate per prompt",
         "",
@@ -225,6 +252,12 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
             cells.append(f"{p}/{n}" if n else "-")
         lines.append(f"| {r.checkpoint.label} | " + " | ".join(cells) + " |")
     lines += ["", "Prompts:", ""] + [f"- p{i:02d}: `{p}`" for i, p in enumerate(summary.prompts)]
+    return lines
+
+
+def _closing(summary: Summary) -> list[str]:
+    """Unreadable pictures, notes, the chart and sheet, and where every verdict is."""
+    lines: list[str] = []
     unreadable = sum(r.unreadable for r in summary.results)
     if unreadable:
         lines += ["", f"{unreadable} picture(s) could not be read and count as failures (see scores.json)."]
@@ -236,10 +269,11 @@ def markdown(summary: Summary, settings_line: str, stand_in: bool = False) -> st
         "",
         "![winner next to the base model](contact_sheet.png)",
         "",
-        "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with `.check.json` and `.ascii`.",
+        "Every picture's verdict: `scores.json`; per picture: `<checkpoint>/pNN_sSEED.png` with "
+        "`.check.json` and `.ascii`.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 CRITERION_COLOURS = [(44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75)]

@@ -138,48 +138,86 @@ def run_sweep(
     settings = Settings.from_config(cfg, outcome.precision.name)
     scored: dict[Path, ImageReport] = {}
     if outcome.pending:
-        loras = [j.checkpoint.path for j in outcome.pending if j.checkpoint.path is not None]
-        files = WorkerFiles(
-            verify_dir / SPEC, verify_dir / LOG, verify_dir, sorted({j.out.parent for j in outcome.pending})
-        )
+        drawn = _draw_pending(cfg, root, outcome, verify_dir, atlas, events, drawer, probes, device)
+        if drawn is None:
+            return outcome
+        scored = drawn
+    _write_outputs(cfg, verify_dir, outcome, settings, atlas, scored, stand_in)
+    return outcome
 
-        def on_drawn(job: Job, event: dict[str, Any]) -> None:
-            report = score_image(job, cfg.check, atlas)
-            scored[job.out] = report
-            outcome.drawn_now += 1
-            seconds = event.get("seconds")
-            if seconds is not None:
-                outcome.seconds_per_image.append(float(seconds))
-            events.drawn(job, report, seconds)
 
-        d = drive_worker(
-            cfg,
-            root,
-            outcome.pending,
-            outcome.precision,
-            loras,
-            files,
-            on_drawn,
-            on_checks=events.checks,
-            on_start=events.start,
-            on_event=events.worker,
-            drawer=drawer,
-            probes=probes,
-            device=device,
+def _draw_pending(
+    cfg: ExperimentConfig,
+    root: Path,
+    outcome: Outcome,
+    verify_dir: Path,
+    atlas: Atlas,
+    events: Events,
+    drawer: Drawer | None,
+    probes: Probes | None,
+    device: str,
+) -> dict[Path, ImageReport] | None:
+    """Has the worker draw the pending pictures, scoring each as it lands.
+
+    Returns the new scores, or None when the sweep stops here (failed checks, a failed worker or
+    missing pictures; ``outcome`` says which).
+    """
+    scored: dict[Path, ImageReport] = {}
+    loras = [j.checkpoint.path for j in outcome.pending if j.checkpoint.path is not None]
+    files = WorkerFiles(
+        verify_dir / SPEC, verify_dir / LOG, verify_dir, sorted({j.out.parent for j in outcome.pending})
+    )
+
+    def on_drawn(job: Job, event: dict[str, Any]) -> None:
+        report = score_image(job, cfg.check, atlas)
+        scored[job.out] = report
+        outcome.drawn_now += 1
+        seconds = event.get("seconds")
+        if seconds is not None:
+            outcome.seconds_per_image.append(float(seconds))
+        events.drawn(job, report, seconds)
+
+    d = drive_worker(
+        cfg,
+        root,
+        outcome.pending,
+        outcome.precision,
+        loras,
+        files,
+        on_drawn,
+        on_checks=events.checks,
+        on_start=events.start,
+        on_event=events.worker,
+        drawer=drawer,
+        probes=probes,
+        device=device,
+    )
+    outcome.failed_checks = d.failed_checks
+    if outcome.failed_checks:
+        return None
+    outcome.log = d.log
+    outcome.error = d.error or outcome.error
+    if d.code != 0:
+        return None
+    missing = [j for j in outcome.pending if not is_drawn(j.out, j.record)]
+    if missing:
+        outcome.error = (
+            f"the worker finished but {len(missing)} picture(s) are missing, first {missing[0].out}"
         )
-        outcome.failed_checks = d.failed_checks
-        if outcome.failed_checks:
-            return outcome
-        outcome.log = d.log
-        outcome.error = d.error or outcome.error
-        if d.code != 0:
-            return outcome
-        missing = [j for j in outcome.pending if not is_drawn(j.out, j.record)]
-        if missing:
-            outcome.error = (
-                f"the worker finished but {len(missing)} picture(s) are missing, first {missing[0].out}"
-            )
-            return outcome
+        return None
+    return scored
+
+
+def _write_outputs(
+    cfg: ExperimentConfig,
+    verify_dir: Path,
+    outcome: Outcome,
+    settings: Settings,
+    atlas: Atlas,
+    scored: dict[Path, ImageReport],
+    stand_in: bool,
+) -> None:
+    """Scores every picture, ranks the checkpoints, writes the report, scores, chart and sheet."""
     results = [Scored(j, scored.get(j.out) or score_image(j, cfg.check, atlas)) for j in outcome.jobs]
     prompts = verify_prompts(cfg)
     seeds = sorted({j.seed for j in outcome.jobs})
@@ -199,7 +237,20 @@ def run_sweep(
         "sheet": verify_dir / SHEET,
     }
     atomic_write(out["report"], markdown(summary, settings_line, stand_in))
-    payload = {
+    payload = _scores_payload(settings, summary, results, prompts, seeds, stand_in)
+    atomic_write(out["scores"], json.dumps(payload, indent=1) + "\n")
+    atomic_write(out["chart"], _png(chart(summary)))
+    sheet = winner_sheet(summary, results)
+    if sheet is not None:
+        atomic_write(out["sheet"], _png(sheet))
+    outcome.outputs = out
+
+
+def _scores_payload(
+    s: Settings, summary: Summary, results: list[Scored], prompts: list[str], seeds: list[int], stand_in: bool
+) -> dict[str, Any]:
+    """What ``scores.json`` holds: the settings, the verdict, every checkpoint and every picture."""
+    return {
         "settings": {
             "width": s.width,
             "height": s.height,
@@ -228,13 +279,6 @@ def run_sweep(
         "validation_loss": {str(k): v for k, v in sorted(summary.losses.items())},
         "stand_in": stand_in,
     }
-    atomic_write(out["scores"], json.dumps(payload, indent=1) + "\n")
-    atomic_write(out["chart"], _png(chart(summary)))
-    sheet = winner_sheet(summary, results)
-    if sheet is not None:
-        atomic_write(out["sheet"], _png(sheet))
-    outcome.outputs = out
-    return outcome
 
 
 def winner_file(run_dir: Path) -> Path | None:

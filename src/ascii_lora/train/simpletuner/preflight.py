@@ -92,144 +92,168 @@ class SimpleTunerProbes:
         )
 
 
+_SETUP = "run `make setup-train TRAINER=simpletuner`"
+
+
 def run_simpletuner_preflight(
     cfg: ExperimentConfig, plan: SimpleTunerPlan, root: Path, probes: SimpleTunerProbes | None = None
 ) -> list[Check]:
-    from ...dataset.validate import validate_dir
-
     probes = probes or SimpleTunerProbes()
     python = Path(root).resolve() / ENV_DIR / "bin" / "python"
-    checks: list[Check] = []
     report = probes.env_report(python)
-    setup = "run `make setup-train TRAINER=simpletuner`"
+    checks = _environment_checks(cfg, probes, python, report)
+    checks += _flux_checks(plan, probes)
+    dataset, images = _dataset_check(cfg, plan)
+    checks.append(dataset)
+    resume = _resume_check(plan)
+    if resume is not None:
+        checks.append(resume)
+    if report is not None and probes.machine.parse_argv:
+        checks.append(_accept_check(probes, python, plan))
+    checks += _disk_checks(cfg, plan, probes, images)
+    return checks
 
+
+def _environment_checks(
+    cfg: ExperimentConfig, probes: SimpleTunerProbes, python: Path, report: dict | None
+) -> list[Check]:
+    """The GPU as SimpleTuner's torch sees it, its pinned packages, bitsandbytes if the optimizer needs it."""
     if report is None:  # no environment to ask: judge the cards alone; the environment check names the fix
         _, gpus, source = probes.machine.cuda()
-        checks.append(check_gpu(cfg, bool(gpus), gpus, source))
-        checks.append(
+        return [
+            check_gpu(cfg, bool(gpus), gpus, source),
             Check(
                 "SimpleTuner environment",
                 False,
                 f"{python} is missing or broken (SimpleTuner has its own environment)",
-                setup,
-            )
-        )
+                _SETUP,
+            ),
+        ]
+    checks: list[Check] = []
+    gpus = [Gpu(name, gib) for name, gib in report.get("gpus", [])]
+    if not gpus:  # its torch sees none: maybe there are GPUs but a CPU torch
+        _, gpus, source = probes.machine.cuda()
+        checks.append(check_gpu(cfg, False, gpus, source, _SETUP))
     else:
-        gpus = [Gpu(name, gib) for name, gib in report.get("gpus", [])]
-        if not gpus:  # its torch sees none: maybe there are GPUs but a CPU torch
-            _, gpus, source = probes.machine.cuda()
-            checks.append(check_gpu(cfg, False, gpus, source, setup))
-        else:
-            checks.append(check_gpu(cfg, bool(report.get("cuda")), gpus, "torch", setup))
-        version = report.get("simpletuner")
-        ok = version == SIMPLETUNER_VERSION
-        checks.append(
-            Check(
-                "SimpleTuner environment",
-                ok,
-                f"{ENV_DIR}: simpletuner {version or 'missing'} (pinned {SIMPLETUNER_VERSION}), torch {report.get('torch')}, "
-                f"diffusers {report.get('diffusers')}, torchao {report.get('torchao')}",
-                "" if ok else setup,
-            )
-        )
-        if cfg.optimizer.type.endswith("8bit"):
-            bnb = report.get("bitsandbytes")
-            checks.append(
-                Check(
-                    "bitsandbytes",
-                    bnb is not None,
-                    f"needed by SimpleTuner's bnb-* optimizer: {bnb or 'missing'} in {ENV_DIR}",
-                    "" if bnb else setup,
-                )
-            )
-
-    checks.append(check_model_file("flux", Path(plan.config["pretrained_transformer_model_name_or_path"])))
-    cached = probes.flux_parts_cached()
+        checks.append(check_gpu(cfg, bool(report.get("cuda")), gpus, "torch", _SETUP))
+    version = report.get("simpletuner")
+    ok = version == SIMPLETUNER_VERSION
     checks.append(
         Check(
-            "FLUX.1-dev diffusers parts",
-            cached,
-            f"text encoders, tokenizers and VAE of {FLUX_DIFFUSERS_REPO} {'are' if cached else 'are not'} in the Hugging Face cache",
-            "" if cached else f"{setup} (needs HF_TOKEN with the FLUX.1-dev licence accepted)",
+            "SimpleTuner environment",
+            ok,
+            f"{ENV_DIR}: simpletuner {version or 'missing'} (pinned {SIMPLETUNER_VERSION}), "
+            f"torch {report.get('torch')}, diffusers {report.get('diffusers')}, "
+            f"torchao {report.get('torchao')}",
+            "" if ok else _SETUP,
         )
     )
+    if cfg.optimizer.type.endswith("8bit"):
+        bnb = report.get("bitsandbytes")
+        checks.append(
+            Check(
+                "bitsandbytes",
+                bnb is not None,
+                f"needed by SimpleTuner's bnb-* optimizer: {bnb or 'missing'} in {ENV_DIR}",
+                "" if bnb else _SETUP,
+            )
+        )
+    return checks
 
-    images = 0
+
+def _flux_checks(plan: SimpleTunerPlan, probes: SimpleTunerProbes) -> list[Check]:
+    """The FLUX transformer file, and the diffusers parts SimpleTuner loads from the Hub cache."""
+    model = check_model_file("flux", Path(plan.config["pretrained_transformer_model_name_or_path"]))
+    cached = probes.flux_parts_cached()
+    parts = Check(
+        "FLUX.1-dev diffusers parts",
+        cached,
+        f"text encoders, tokenizers and VAE of {FLUX_DIFFUSERS_REPO} "
+        f"{'are' if cached else 'are not'} in the Hugging Face cache",
+        "" if cached else f"{_SETUP} (needs HF_TOKEN with the FLUX.1-dev licence accepted)",
+    )
+    return [model, parts]
+
+
+def _dataset_check(cfg: ExperimentConfig, plan: SimpleTunerPlan) -> tuple[Check, int]:
+    """The images pass `ascii-lora validate` and are all linked into the view; also how many there are."""
+    from ...dataset.validate import validate_dir
+
     images_dir = plan.view.source
     if not images_dir.is_dir():
-        checks.append(Check("dataset", False, f"{images_dir} does not exist", "run `make dataset`"))
-    else:
-        images, problems = validate_dir(images_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
-        links = len(list(plan.view.target.glob("*.png"))) if plan.view.target.is_dir() else 0
-        if images == 0:
-            checks.append(Check("dataset", False, f"{images_dir} holds no PNG images", "run `make dataset`"))
-        elif problems:
-            checks.append(
-                Check(
-                    "dataset",
-                    False,
-                    f"{len(problems)} problem(s), first: {problems[0]}",
-                    f"run `ascii-lora validate {images_dir}`, then `make dataset`",
-                )
-            )
-        elif links != images:
-            checks.append(
-                Check(
-                    "dataset",
-                    False,
-                    f"{plan.view.target} links {links} of the {images} images",
-                    "run `ascii-lora plan --trainer simpletuner` again",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "dataset",
-                    True,
-                    f"{images} images in {images_dir}, all pass `ascii-lora validate`, linked into {plan.view.target}",
-                )
-            )
+        return Check("dataset", False, f"{images_dir} does not exist", "run `make dataset`"), 0
+    images, problems = validate_dir(images_dir, cfg.dataset.resolution, cfg.dataset.cell_size)
+    links = len(list(plan.view.target.glob("*.png"))) if plan.view.target.is_dir() else 0
+    if images == 0:
+        return Check("dataset", False, f"{images_dir} holds no PNG images", "run `make dataset`"), images
+    if problems:
+        return Check(
+            "dataset",
+            False,
+            f"{len(problems)} problem(s), first: {problems[0]}",
+            f"run `ascii-lora validate {images_dir}`, then `make dataset`",
+        ), images
+    if links != images:
+        return Check(
+            "dataset",
+            False,
+            f"{plan.view.target} links {links} of the {images} images",
+            "run `ascii-lora plan --trainer simpletuner` again",
+        ), images
+    return Check(
+        "dataset",
+        True,
+        f"{images} images in {images_dir}, all pass `ascii-lora validate`, linked into {plan.view.target}",
+    ), images
 
+
+def _resume_check(plan: SimpleTunerPlan) -> Check | None:
+    """RESUME=1 has a checkpoint to resume from, and a fresh run has none SimpleTuner would resume anyway."""
     saved = checkpoint_dirs(plan.run_dir)
     if plan.resume and not saved:
-        checks.append(
-            Check(
-                "resume state",
-                False,
-                f"no checkpoint-N in {plan.run_dir}",
-                "run without RESUME=1 to start fresh",
-            )
+        return Check(
+            "resume state",
+            False,
+            f"no checkpoint-N in {plan.run_dir}",
+            "run without RESUME=1 to start fresh",
         )
-    elif plan.resume:
-        checks.append(Check("resume state", True, f"resuming from {saved[-1][1].name}"))
-    elif saved:
-        checks.append(
-            Check(
-                "resume state",
-                False,
-                f"{plan.run_dir} holds {saved[-1][1].name}: SimpleTuner 3.1.6 always resumes from the newest checkpoint "
-                "(config.json cannot switch that off), so this would not be a fresh run",
-                "run with RESUME=1 to continue it, or move the checkpoint-* folders (or [training] output_dir) to start fresh",
-            )
+    if plan.resume:
+        return Check("resume state", True, f"resuming from {saved[-1][1].name}")
+    if saved:
+        return Check(
+            "resume state",
+            False,
+            f"{plan.run_dir} holds {saved[-1][1].name}: SimpleTuner 3.1.6 always resumes from the newest "
+            "checkpoint (config.json cannot switch that off), so this would not be a fresh run",
+            "run with RESUME=1 to continue it, or move the checkpoint-* folders (or [training] output_dir) "
+            "to start fresh",
         )
+    return None
 
-    if report is not None and probes.machine.parse_argv:
-        ok, line = probes.accepts(python, plan.run_dir)
-        checks.append(
-            Check(
-                "SimpleTuner accepts the plan",
-                ok,
-                line if ok else f"its own loader refused: {line}",
-                ""
-                if ok
-                else f"{setup}; if it persists, report it with the output of `{python} {ACCEPT_SCRIPT} {plan.run_dir}`",
-            )
-        )
 
-    checks.append(check_writable(plan.run_dir))
+def _accept_check(probes: SimpleTunerProbes, python: Path, plan: SimpleTunerPlan) -> Check:
+    """SimpleTuner's own config loader accepts the planned files with our values intact."""
+    ok, line = probes.accepts(python, plan.run_dir)
+    return Check(
+        "SimpleTuner accepts the plan",
+        ok,
+        line if ok else f"its own loader refused: {line}",
+        ""
+        if ok
+        else f"{_SETUP}; if it persists, report it with the output of "
+        f"`{python} {ACCEPT_SCRIPT} {plan.run_dir}`",
+    )
+
+
+def _disk_checks(
+    cfg: ExperimentConfig, plan: SimpleTunerPlan, probes: SimpleTunerProbes, images: int
+) -> list[Check]:
+    """The run folder is writable and has room for the run's checkpoints and samples."""
+    writable = check_writable(plan.run_dir)
     need = estimate_run_bytes(cfg, images)
     free = probes.machine.free(plan.run_dir)
-    checks.append(
+    return [
+        writable,
         Check(
             "free disk",
             free >= need,
@@ -237,6 +261,5 @@ def run_simpletuner_preflight(
             ""
             if free >= need
             else "free disk space, move [training] output_dir, or raise save_every_n_steps",
-        )
-    )
-    return checks
+        ),
+    ]
