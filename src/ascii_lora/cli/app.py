@@ -176,10 +176,14 @@ def _rehearse_command(add: Add) -> None:
         default=Path(".venv-train"),
         help="train env to build/use (default .venv-train)",
     )
-    p.add_argument(
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument(
         "--fp32",
         action="store_true",
-        help="train in float32 (a CPU without fast bf16: bf16 steps take hours)",
+        help="train in float32 (default: float32 only where this CPU runs bf16 over 8x slower, measured at start)",
+    )
+    precision.add_argument(
+        "--bf16", action="store_true", help="keep the plan's bf16 even where this CPU makes it crawl"
     )
     p.add_argument(
         "--phases",
@@ -188,7 +192,7 @@ def _rehearse_command(add: Add) -> None:
         help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
         "interrupt, resume, stop, inspect, check, verify, generate), interop (diffusers and ComfyUI load "
         "the LoRA of a rehearsal already in --out), compare (the peers' presets), multi (2 processes, "
-        "2 machines)",
+        "2 machines), watch (validation loss, ETA, webhooks)",
     )
     add_compare_args(p)
 

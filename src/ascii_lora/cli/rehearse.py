@@ -73,7 +73,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             again += ["--cache", str(args.cache)]
         if args.full_size:
             again.append("--full-size")
-        again += ["--phases", args.phases] + (["--fp32"] if args.fp32 else [])
+        again += (
+            ["--phases", args.phases] + (["--fp32"] if args.fp32 else []) + (["--bf16"] if args.bf16 else [])
+        )
         if args.compare:
             again += ["--compare", *(["--steps", str(args.steps)] if args.steps else [])]
             again += [a for p in args.vram_profile or [] for a in ("--vram-profile", p)]
@@ -99,10 +101,13 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         raise UserError(problem)
 
     from ..rehearse import standins as st
+    from ..rehearse.precision import choose
     from ..rehearse.run import Phase, rehearse
     from ..rehearse.sd_launcher import FP32
 
-    if args.fp32:
+    fp32, why = choose(args.fp32, args.bf16)
+    say(f"precision: {why}")
+    if fp32:
         os.environ[FP32] = "1"  # every trainer this rehearsal starts inherits it
 
     sizes = st.Sizes.tiny()
