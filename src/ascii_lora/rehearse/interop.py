@@ -62,10 +62,17 @@ def phases(
         have_files()
         return lora_loads_isolated(lora, flux, root / COMFYUI_DIR)
 
+    def publish_dry_run() -> str:
+        from .interop_publish import publish_dry_run as dry_run
+
+        have_files()
+        return dry_run(cfg, Path(run_dir), Path(run_dir).parent / "publish")
+
     return [
         ("diffusers loads the LoRA", diffusers_loads),
         ("diffusers maps the full-size plan", diffusers_plan),
         ("ComfyUI loads the LoRA", comfyui_loads),
+        ("publish --dry-run: the model card", publish_dry_run),
     ]
 
 

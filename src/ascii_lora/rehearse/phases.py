@@ -80,7 +80,12 @@ def watching(s: RehearsalState) -> str:
     return watch_phase(s.pre, s.root, s.out, train, s.train_timeout)
 
 
-INTEROP_PHASES = ("diffusers loads the LoRA", "diffusers maps the full-size plan", "ComfyUI loads the LoRA")
+INTEROP_PHASES = (
+    "diffusers loads the LoRA",
+    "diffusers maps the full-size plan",
+    "ComfyUI loads the LoRA",
+    "publish --dry-run: the model card",
+)
 
 
 def _interop(name: str) -> PhaseFn:
