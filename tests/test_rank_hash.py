@@ -81,3 +81,20 @@ def test_a_frozen_model_is_left_unwrapped_on_the_cpu_as_accelerate_does_on_gpus(
     acc.prepare_model(frozen)
     acc.prepare_model(trained)
     assert seen == [True, False]
+
+
+def test_the_float32_rehearsal_turns_cpu_autocast_off_and_leaves_other_devices_alone(monkeypatch):
+    """sd-scripts' update_grad_norms runs under torch.autocast(device) whatever --mixed_precision says."""
+    torch = pytest.importorskip("torch")
+    from ascii_lora.rehearse.sd_launcher import cpu_autocast_off
+
+    monkeypatch.setattr(torch, "autocast", torch.autocast)  # undone after the test
+    a = torch.ones(4, 4)
+    with torch.autocast("cpu"):
+        assert (a @ a).dtype == torch.bfloat16, "the premise: CPU autocast means bf16"
+    cpu_autocast_off()
+    with torch.autocast("cpu"):
+        assert (a @ a).dtype == torch.float32
+    with torch.autocast("cpu", torch.bfloat16):  # a dtype given positionally still stays off
+        assert (a @ a).dtype == torch.float32
+    assert torch.autocast("cuda", enabled=False).device == "cuda"  # other devices keep their settings

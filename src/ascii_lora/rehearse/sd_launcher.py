@@ -66,6 +66,29 @@ def fp32_args(args: list[str]) -> list[str]:
     return out
 
 
+def cpu_autocast_off() -> None:
+    """Make ``torch.autocast("cpu")`` a no-op: the float32 rehearsal computes everything in float32.
+
+    Why: sd-scripts' ``LoRAModule.update_grad_norms`` (networks/lora_flux.py:300 at the pin) runs
+    after every step under ``torch.autocast(self.device.type)`` whatever ``--mixed_precision`` says,
+    and CPU autocast means bf16: on a CPU without fast bf16 its out x in products took 2-6 s per
+    module (25-70x float32), minutes per step with 13 modules. Its result only feeds the grad-norm
+    log; on a GPU autocast is untouched.
+    """
+    import torch
+
+    real = torch.autocast
+
+    class Autocast(real):  # type: ignore[misc,valid-type]
+        def __init__(self, device_type: str, *args, **kwargs) -> None:
+            if device_type == "cpu":
+                kwargs["enabled"] = False
+                args = args[:1]  # (dtype,), never a positional ``enabled``
+            super().__init__(device_type, *args, **kwargs)
+
+    torch.autocast = Autocast
+
+
 def lora_digest(network) -> tuple[str, int]:
     """sha256 over the LoRA's own tensors (sorted names, float32 bytes) and how many there are."""
     import hashlib
@@ -174,8 +197,9 @@ def main() -> None:
     if os.environ.get(FP32):
         args = fp32_args(args)
         os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
+        cpu_autocast_off()
         sys.stdout.write(
-            "[rehearsal launcher] float32 on this CPU: --mixed_precision no, without --fp8_base\n"
+            "[rehearsal launcher] float32 on this CPU: --mixed_precision no, without --fp8_base, no CPU autocast\n"
         )
     sys.argv = [str(script), *args]
     sys.path.insert(0, str(script.parent))  # as `python script.py` would: sd-scripts imports `library`
