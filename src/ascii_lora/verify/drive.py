@@ -37,6 +37,16 @@ class Drive:
     error: str | None = None
     code: int | None = None  # the worker's exit code; None when pre-flight stopped it from starting
 
+    def hand_over(self, target: Any) -> bool:
+        """Copy what the caller reports (failed checks, the log, an error) onto ``target``, a sweep's
+        outcome or a generate result; True only when the worker drew to the end."""
+        target.failed_checks = self.failed_checks
+        if self.failed_checks:
+            return False
+        target.log = self.log
+        target.error = self.error or target.error
+        return self.code == 0
+
 
 def drive_worker(
     cfg: ExperimentConfig,

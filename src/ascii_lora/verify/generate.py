@@ -244,12 +244,7 @@ def run_generate(
             probes=probes,
             device=device,
         )
-        res.failed_checks = d.failed_checks
-        if res.failed_checks:
-            return res
-        res.log = d.log
-        res.error = d.error or res.error
-        if d.code != 0:
+        if not d.hand_over(res):
             return res
     for job in req.jobs:
         pic = finished.get(job.out)

@@ -192,12 +192,7 @@ def _draw_pending(
         probes=probes,
         device=device,
     )
-    outcome.failed_checks = d.failed_checks
-    if outcome.failed_checks:
-        return None
-    outcome.log = d.log
-    outcome.error = d.error or outcome.error
-    if d.code != 0:
+    if not d.hand_over(outcome):
         return None
     missing = [j for j in outcome.pending if not is_drawn(j.out, j.record)]
     if missing:
