@@ -191,8 +191,8 @@ def _rehearse_command(add: Add) -> None:
         metavar="GROUP[,GROUP]",
         help="all (default), or groups run after the dataset and stand-ins: single (one process: train, "
         "interrupt, resume, stop, inspect, check, verify, generate), interop (diffusers and ComfyUI load "
-        "the LoRA of a rehearsal already in --out, and publish --dry-run judges its card), compare (the peers' presets), multi (2 processes, "
-        "2 machines), watch (validation loss, ETA, webhooks)",
+        "the LoRA of a rehearsal already in --out, and publish --dry-run judges its card), compare "
+        "(the peers' presets), multi (2 processes, 2 machines), watch (validation loss, ETA, webhooks)",
     )
     add_compare_args(p)
 
