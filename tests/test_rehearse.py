@@ -53,6 +53,17 @@ def test_only_what_a_cpu_needs_is_overridden(tmp_path):
     assert r.model.flux.startswith(str(tmp_path / "cache")) and "models/" not in r.model.flux
 
 
+def test_a_float32_rehearsal_draws_in_float32_too(tmp_path, monkeypatch):
+    """verify and generate read [verify] precision: bf16 drawing crawls wherever bf16 training did."""
+    from ascii_lora.rehearse.precision import FP32
+
+    monkeypatch.delenv(FP32, raising=False)
+    user = ExperimentConfig.model_validate(USER)
+    assert rehearsal_config(user, tmp_path, st.paths(tmp_path / "cache")).verify.precision == "bf16"
+    monkeypatch.setenv(FP32, "1")
+    assert rehearsal_config(user, tmp_path, st.paths(tmp_path / "cache")).verify.precision == "fp32"
+
+
 def test_plan_keeps_the_profiles_fp8_but_swaps_no_blocks_of_a_two_block_stand_in(tmp_path):
     r = rehearsal_config(ExperimentConfig.model_validate(USER), tmp_path, st.paths(tmp_path / "cache"))
     argv = build_plan(r, tmp_path).argv

@@ -109,6 +109,8 @@ def test_precision_follows_the_vram_profile_unless_set():
     assert (fp8.name, fp8.dtypes["flux"], fp8.offload) == ("fp8", "fp8", True)
     forced = choose_precision(ExperimentConfig(verify=VerifyConfig(precision="bf16")))
     assert (forced.name, forced.dtypes["flux"], forced.offload) == ("bf16", None, False)
+    cpu = choose_precision(ExperimentConfig(verify=VerifyConfig(precision="fp32")))
+    assert (cpu.name, cpu.dtypes["base"], cpu.dtypes["flux"], cpu.offload) == ("fp32", "fp32", None, False)
 
 
 def test_spec_points_at_absolute_models_and_the_offline_tokenizer_cache(tmp_path):

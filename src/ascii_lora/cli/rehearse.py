@@ -101,9 +101,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         raise UserError(problem)
 
     from ..rehearse import standins as st
-    from ..rehearse.precision import choose
+    from ..rehearse.precision import FP32, choose
     from ..rehearse.run import Phase, rehearse
-    from ..rehearse.sd_launcher import FP32
 
     fp32, why = choose(args.fp32, args.bf16)
     say(f"precision: {why}")

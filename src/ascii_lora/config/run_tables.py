@@ -276,9 +276,9 @@ class VerifyConfig(Strict):
     multiplier: float = Field(1.0, gt=0, le=4, description="LoRA strength when drawing.")
     steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps; None takes [sample] steps.")
     guidance: float | None = Field(None, gt=0, description="Embedded guidance; None takes [sample] guidance.")
-    precision: Literal["auto", "bf16", "fp8"] = Field(
+    precision: Literal["auto", "bf16", "fp8", "fp32"] = Field(
         "auto",
-        description="FLUX in memory: bf16 (all resident, needs a 40 GB card, 6 s per 1024 px picture on an H100) or fp8 with CPU offload (a 16 GB card, 22 s); auto: bf16 for vram_profile 48gb+, else fp8.",
+        description="FLUX in memory: bf16 (all resident, needs a 40 GB card, 6 s per 1024 px picture on an H100) or fp8 with CPU offload (a 16 GB card, 22 s); auto: bf16 for vram_profile 48gb+, else fp8. fp32: float32 everywhere, for a CPU without fast bf16 (what the CPU rehearsal draws with); twice bf16's weights on a card.",
     )
     count: int = Field(4, ge=1, le=1000, description="`generate`: pictures per prompt.")
     out: str = Field("generated", description="`generate`: output folder.")

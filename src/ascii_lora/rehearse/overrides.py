@@ -11,6 +11,7 @@ from pathlib import Path
 from ..config.models import ExperimentConfig
 from ..train.kohya.plan import TRAIN_SCRIPT
 from . import standins as st
+from .precision import chosen_fp32
 
 # What a CPU needs, and nothing else: a handful of images at 384 px, 8 steps, save and sample every
 # 2, 2 sampling steps at 256 px, the step-0 baseline on (so its naming is exercised), one process,
@@ -47,6 +48,8 @@ def rehearsal_config(cfg: ExperimentConfig, out: Path, models: st.StandIns) -> E
     data["dataset"]["out"] = str(out / "data")
     data["training"]["output_dir"] = str(out / "run")
     data["model"] = {**data.get("model", {}), **models.model_table()}
+    if chosen_fp32():  # verify and generate draw in float32 too: bf16 drawing crawls where training did
+        data["verify"]["precision"] = "fp32"
     return ExperimentConfig.model_validate(data)
 
 

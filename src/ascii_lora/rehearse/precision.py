@@ -9,9 +9,11 @@ rehearsal times one small matmul in each precision at start and says what it cho
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
+FP32 = "ASCII_LORA_REHEARSAL_FP32"  # set by `rehearse` when it chose float32; every process it starts inherits it
 SLOW_BF16 = 8.0  # bf16 slower than float32 by more than this: train in float32
 SIZE = 256  # a 256x256 matmul: ~1 ms in float32, long enough to time, short enough to run at every start
 
@@ -46,3 +48,8 @@ def choose(fp32: bool, bf16: bool, slowdown: Callable[[], float] = bf16_slowdown
             "stalls the rehearsal for hours); --mixed_precision no, without --fp8_base. --bf16 keeps bf16"
         )
     return False, f"the plan's precision: bf16 is {ratio:.1f}x float32 on this CPU"
+
+
+def chosen_fp32() -> bool:
+    """Whether this rehearsal (this process or the one that started it) chose float32."""
+    return bool(os.environ.get(FP32))

@@ -41,7 +41,7 @@ def _report_peak_cuda_memory() -> None:
 
 
 RANK_HASH_DIR = "ASCII_LORA_RANK_HASH_DIR"  # set by the rehearsal's multi-process phases
-FP32 = "ASCII_LORA_REHEARSAL_FP32"  # `rehearse --fp32`: a CPU without fast bf16
+from ascii_lora.rehearse.precision import FP32  # noqa: E402  (set by `rehearse` when it chose float32)
 
 
 def fp32_args(args: list[str]) -> list[str]:

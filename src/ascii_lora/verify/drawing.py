@@ -43,13 +43,15 @@ def train_python() -> str:
 # 6.0 s per picture; fp8 13.9 / 14.8 GiB, 21.9 s per picture. The minimums add the CUDA context
 # (~0.5 GiB, outside torch's count) to the reserved peak: a 40 GB card draws bf16, a 16 GB card
 # (15.99 GiB) draws fp8.
-INFERENCE_MIN_GIB = {"bf16": 39.5, "fp8": 15.5}
+# fp32 is not measured: bf16's minimum with every weight twice as large (~31 GiB of bf16 weights
+# in the 39.5), an estimate for the pre-flight only; float32 drawing is meant for CPUs.
+INFERENCE_MIN_GIB = {"bf16": 39.5, "fp8": 15.5, "fp32": 71.0}
 BF16_SPEEDUP = 3.6  # fp8-with-offload seconds per picture / bf16's, measured as above
 
 
 @dataclass(frozen=True)
 class Precision:
-    name: str  # bf16 | fp8
+    name: str  # bf16 | fp8 | fp32
     dtypes: dict[str, str | None]
     offload: bool
 
@@ -63,9 +65,9 @@ def choose_precision(cfg: ExperimentConfig) -> Precision:
     name = cfg.verify.precision
     if name == "auto":
         name = "bf16" if cfg.hardware.vram_profile == "48gb+" else "fp8"
-    if name == "bf16":
+    if name in ("bf16", "fp32"):
         return Precision(
-            "bf16", {"base": "bf16", "flux": None, "t5xxl": None, "clip_l": None, "ae": None}, offload=False
+            name, {"base": name, "flux": None, "t5xxl": None, "clip_l": None, "ae": None}, offload=False
         )
     return Precision(
         "fp8", {"base": "bf16", "flux": "fp8", "t5xxl": None, "clip_l": None, "ae": None}, offload=True
