@@ -86,7 +86,7 @@ def cpu_autocast_off() -> None:
                 args = args[:1]  # (dtype,), never a positional ``enabled``
             super().__init__(device_type, *args, **kwargs)
 
-    torch.autocast = Autocast
+    torch.autocast = Autocast  # type: ignore[misc]
 
 
 def lora_digest(network) -> tuple[str, int]:
