@@ -3,7 +3,7 @@
 Why: torch on a CPU without AVX-512 BF16 (or AMX) emulates bf16 matmuls and convolutions; on the 2-core
 AMD EPYC this kit is developed on they ran 65-200x slower than float32, so a bf16 rehearsal stalls for
 hours in latent caching and `make rehearse` never ends. A user should not have to know the flag: the
-rehearsal times one small matmul in each precision at start and says what it chose. `--fp32` and
+rehearsal times one 1024x1024 matmul in each precision at start and says what it chose. `--fp32` and
 `--bf16` decide without measuring. The recipe's bf16 itself is proven on GPUs (the VRAM table).
 """
 
@@ -15,16 +15,19 @@ from collections.abc import Callable
 
 FP32 = "ASCII_LORA_REHEARSAL_FP32"  # set by `rehearse` when it chose float32; every process it starts inherits it
 SLOW_BF16 = 8.0  # bf16 slower than float32 by more than this: train in float32
-SIZE = 256  # a 256x256 matmul: ~1 ms in float32, long enough to time, short enough to run at every start
+# 1024x1024: FLUX's layers are 3072 wide. Smaller products mislead: on the development box a 256x256
+# bf16 matmul took a fast path (1.5x float32) while 512 was 14-109x and 1024 56x slower. ~3 s there.
+SIZE = 1024
 
 
-def bf16_slowdown(size: int = SIZE, repeats: int = 3) -> float:
+def bf16_slowdown(size: int = SIZE, repeats: int = 1) -> float:
     """Seconds of a bf16 matmul over those of the same float32 matmul on this CPU (best of ``repeats``)."""
     import torch
 
     def best(dtype: torch.dtype) -> float:
         a = torch.ones(size, size, dtype=dtype)
-        torch.mm(a, a)  # warm-up: first calls pick kernels
+        small = torch.ones(8, 8, dtype=dtype)
+        torch.mm(small, small)  # warm-up: the first call initialises the backend
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
