@@ -56,7 +56,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
     "ranking": ("check/ranking.py", ["test_ranking.py", "test_simpletuner.py", "test_check.py"]),
     "jobs": ("verify/jobs.py", ["test_verify_jobs.py", "test_bad_inputs_reuse.py"]),
-    "segments": ("train/segments.py", ["test_resume.py", "test_bad_inputs_reuse.py"]),
+    "segments": ("train/segments.py", ["test_segments.py", "test_resume.py", "test_bad_inputs_reuse.py"]),
     "runs": ("train/runs.py", ["test_resume.py", "test_bad_inputs_reuse.py", "test_bad_inputs_files.py"]),
     "simpletuner_plan": ("train/simpletuner/plan.py", ["test_simpletuner.py", "test_bad_inputs_reuse.py"]),
 }
