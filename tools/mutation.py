@@ -56,16 +56,41 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "grid_detect": ("check/grid_detect.py", ["test_grid_detect.py", "test_check.py"]),
     "ranking": ("check/ranking.py", ["test_ranking.py", "test_simpletuner.py", "test_check.py"]),
     "jobs": ("verify/jobs.py", ["test_verify_jobs.py", "test_bad_inputs_reuse.py"]),
-    "segments": ("train/segments.py", ["test_resume.py", "test_bad_inputs_reuse.py"]),
-    "runs": ("train/runs.py", ["test_resume.py", "test_bad_inputs_reuse.py", "test_bad_inputs_files.py"]),
-    "simpletuner_plan": ("train/simpletuner/plan.py", ["test_simpletuner.py", "test_bad_inputs_reuse.py"]),
+    "segments": ("train/segments.py", ["test_segments.py", "test_resume.py", "test_bad_inputs_reuse.py"]),
+    "runs": (
+        "train/runs.py",
+        ["test_runs.py", "test_resume.py", "test_bad_inputs_reuse.py", "test_bad_inputs_files.py"],
+    ),
+    "simpletuner_plan": (
+        "train/simpletuner/plan.py",
+        ["test_simpletuner_plan.py", "test_simpletuner.py", "test_bad_inputs_reuse.py"],
+    ),
+    # geometry and readback are reached mostly through whole checks (check_gray; test_check_geometry.py
+    # and test_check_v3.py together take ~25 s): not run yet, see docs/measurements.md
+    "geometry": ("check/geometry.py", ["test_check_geometry.py", "test_check_v3.py", "test_score.py"]),
+    "readback": ("check/readback.py", ["test_check_v3.py", "test_check_geometry.py"]),
 }
+_CHECK_PIPELINE = [
+    "test_check_geometry.py::test_make_check_ranks_a_dense_foreign_font_checkpoint_over_blank_and_off_grid",
+    "test_check_v3.py::test_a_checkpoint_of_degenerate_pictures_never_outranks_one_of_sparse_panels",
+]
 # tests left out of one module's selection: each one repeats a path that faster tests of the same
 # selection already specify, at a cost that would multiply by every mutant
 DESELECT: dict[str, list[str]] = {
     # 768 full checks (~40 s): every shift; test_grid_detect.py asserts every shift of fit_grid
     # directly, and test_check.py's shifted, blurred and other-cell pictures stay in
     "grid_detect": ["test_check.py::test_every_one_of_the_256_shifts_is_found_exactly_and_fails_alignment"],
+    # the CLI plan + dry run (~2.4 s) and a whole `check` of validation images (~1.2 s) were 85 % of the
+    # selection's time (~7 s a mutant on the shared box); the plan's values are asserted directly by
+    # test_simpletuner.py's config tests, the shell line and the checkpoint scan by test_simpletuner_plan.py
+    "simpletuner_plan": [
+        "test_simpletuner.py::test_plan_and_dry_run_from_the_cli",
+        "test_simpletuner.py::test_check_ranks_simpletuner_validation_images_and_finds_their_checkpoints",
+    ],
+    # the two slowest tests of the pair (~1.1 s each, of ~25 s): rankings over six whole checks, which
+    # assert the ranking; each picture's verdict is asserted by the family and piece-by-piece tests
+    "geometry": _CHECK_PIPELINE,
+    "readback": _CHECK_PIPELINE,
 }
 
 
