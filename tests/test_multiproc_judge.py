@@ -118,22 +118,60 @@ def test_the_watch_threads_shadow_nothing_of_threading_thread(tmp_path):
         assert not clash, clash
 
 
-def test_rss_sampler_sums_the_trainers_of_the_given_sessions():
+def _wait_for(pred, what: str) -> None:
+    import time
+
+    for _ in range(100):
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
+def test_rss_sampler_counts_the_trainers_below_the_roots_in_their_own_sessions_once(tmp_path):
+    """As accelerate runs it: launcher -> trainer in a new session -> a forked DataLoader worker.
+
+    Oracle: the trainer holds a 200 MiB bytearray it wrote; the launcher names sd_launcher.py only as
+    an argument; the fork shares the trainer's pages and must not be counted again."""
     import subprocess
+    import sys
 
     from ascii_lora.rehearse.multiproc import RssSampler
 
-    p = subprocess.Popen(["bash", "-c", "exec -a sd_launcher.py sleep 30"], start_new_session=True)
+    script = tmp_path / "sd_launcher.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "held = bytearray(200 << 20)\n"
+        "for i in range(0, len(held), 4096): held[i] = 1\n"
+        "if os.fork() == 0:\n    time.sleep(30); os._exit(0)\n"
+        "open(sys.argv[1], 'w').close()\n"
+        "time.sleep(30)\n"
+    )
+    ready = tmp_path / "ready"
+    launcher = (
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, '-u', {str(script)!r}, {str(ready)!r}], start_new_session=True)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", launcher, str(script)], start_new_session=True)
     try:
-        for _ in range(50):  # until bash has exec'd
-            if b"sd_launcher" in Path(f"/proc/{p.pid}/cmdline").read_bytes():
-                break
-            __import__("time").sleep(0.1)
+        _wait_for(ready.exists, "the stand-in trainer never started")
         s = RssSampler([p.pid])
         s.sample()
-        other = RssSampler([p.pid + 100000])
-        other.sample()
+        unrelated = RssSampler([p.pid + 1_000_000])
+        unrelated.sample()
     finally:
+        import os
+        import signal
+
+        for pid in [int(x) for x in os.listdir("/proc") if x.isdigit()]:
+            try:
+                if str(script).encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         p.kill()
         p.wait()
-    assert s.peak_total > 0 and s.peak_each == s.peak_total and other.peak_total == 0
+    mib = 1 << 20
+    assert 200 * mib <= s.peak_each < 300 * mib, s.peak_each
+    assert s.peak_total == s.peak_each, "one trainer: neither its fork nor the launcher counts"
+    assert unrelated.peak_total == 0

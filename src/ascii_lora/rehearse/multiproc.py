@@ -69,27 +69,57 @@ def write_config(cfg: ExperimentConfig, path: Path) -> Path:
     return path
 
 
-class RssSampler(threading.Thread):
-    """Peak resident memory of the trainer processes (sd_launcher.py) of some process sessions, summed."""
+def _process_table() -> dict[int, tuple[int, list[bytes]]]:
+    """Every process now: pid -> (parent pid, argv)."""
+    table = {}
+    for name in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            table[int(name)] = (int(stat.rsplit(")", 1)[1].split()[1]), argv)
+        except (OSError, ValueError, IndexError):
+            continue
+    return table
 
-    def __init__(self, sessions: list[int], every: float = 1.0):
+
+def _runs_launcher(argv: list[bytes]) -> bool:
+    """``python [-u ...] .../sd_launcher.py ...``: the trainer itself, not a launcher naming it as an argument."""
+    script = next((a for a in argv[1:] if a and not a.startswith(b"-")), b"")
+    return script.endswith(b"sd_launcher.py")
+
+
+def trainer_pids(roots: set[int], table: dict[int, tuple[int, list[bytes]]]) -> list[int]:
+    """The trainer processes below ``roots``: descendants running sd_launcher.py whose parent does not
+    (a DataLoader worker is a fork of its trainer: its pages are the trainer's, not more memory)."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    below, todo = set(), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in below:
+                below.add(child)
+                todo.append(child)
+    trainers = {pid for pid in below | roots if pid in table and _runs_launcher(table[pid][1])}
+    return sorted(pid for pid in trainers if table[pid][0] not in trainers)
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of the trainer processes (sd_launcher.py) started below some processes, summed.
+
+    By process tree, not session: accelerate's launcher puts each trainer in a session of its own."""
+
+    def __init__(self, roots: list[int], every: float = 1.0):
         super().__init__(daemon=True)
-        self.sessions, self.every = set(sessions), every
+        self.roots, self.every = set(roots), every
         self.peak_total = 0
         self.peak_each = 0
         self._halt = threading.Event()
 
     def sample(self) -> None:
         total, each = 0, 0
-        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        for pid in trainer_pids(self.roots, _process_table()):
             try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                session = int(stat.rsplit(")", 1)[1].split()[3])
-                if (
-                    session not in self.sessions
-                    or b"sd_launcher" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-                ):
-                    continue
                 rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             except (OSError, ValueError, IndexError):
                 continue
