@@ -252,13 +252,13 @@ def two_processes(
         reached = wait_for_state(run_dir, cfg.training.output_name, 1, [first], timeout)
         time.sleep(3)
         first.ctrl_c()
-        code = first.wait(300)
+        stopped = first.wait(300)
     finally:
         rss.stop()
         _stop_all([first])
     text = "\n".join(first.lines)
-    if code in (0, None) or (run_dir / f"{cfg.training.output_name}.safetensors").exists():
-        raise RuntimeError(f"one Ctrl-C: exit {code}, an interrupted run must not look finished")
+    if stopped in (0, None) or (run_dir / f"{cfg.training.output_name}.safetensors").exists():
+        raise RuntimeError(f"one Ctrl-C: exit {stopped}, an interrupted run must not look finished")
     if per_process_lines(text) != 2:
         raise RuntimeError(f"{per_process_lines(text)} processes logged '{PER_PROCESS_LINE}', 2 expected")
     again = trainer(root, config, out / "train-2p-2-resumed.log", ["--resume"], on_line, env=env)
@@ -279,8 +279,9 @@ def two_processes(
         "rank_hashes": {r: h["sha256"] for r, h in hashes.items()},
     }
     return (
-        f"2 processes: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C after state 1 exited {code}, RESUME=1 "
-        f"finished; peak RSS {rss.peak_total / 2**30:.1f} GiB for both processes"
+        f"2 processes: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C after state 1 stopped both (exit {stopped}), RESUME=1 "
+        f"finished; peak RSS {rss.peak_total / 2**30:.1f} GiB for both trainers "
+        f"({rss.peak_each / 2**30:.1f} GiB the larger)"
     ), facts
 
 
@@ -353,5 +354,5 @@ def two_machines(
     }
     return (
         f"2 machines: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C on machine 1 stopped both (exits {codes}), "
-        "RESUME=1 on both finished"
+        f"RESUME=1 on both finished; peak RSS {rss.peak_total / 2**30:.1f} GiB for both trainers"
     ), facts
