@@ -320,12 +320,12 @@ def two_machines(
         wait_for_state(run_dir, cfg.training.output_name, 1, procs, timeout)
         time.sleep(3)
         procs[1].ctrl_c()  # machine 1's terminal; machine 0 must stop through the shared run directory
-        codes = [p.wait(300) for p in procs]
+        stopped = [p.wait(300) for p in procs]
     finally:
         rss.stop()
         _stop_all(procs)
-    if any(c in (0, None) for c in codes):
-        raise RuntimeError(f"Ctrl-C on machine 1: exits {codes}; both must stop, neither as finished")
+    if any(c in (0, None) for c in stopped):
+        raise RuntimeError(f"Ctrl-C on machine 1: exits {stopped}; both must stop, neither as finished")
     head_text = "\n".join(procs[0].lines)
     if "was interrupted: stopped this one too" not in head_text:
         raise RuntimeError(f"the head did not report machine 1's interrupt: {procs[0].tail()}")
@@ -353,6 +353,6 @@ def two_machines(
         "rank_hashes": {r: h["sha256"] for r, h in hashes.items()},
     }
     return (
-        f"2 machines: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C on machine 1 stopped both (exits {codes}), "
+        f"2 machines: {summary(out, cfg, run_dir, hashes, 2)}; Ctrl-C on machine 1 stopped both (exits {stopped}), "
         f"RESUME=1 on both finished; peak RSS {rss.peak_total / 2**30:.1f} GiB for both trainers"
     ), facts
