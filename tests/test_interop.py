@@ -198,6 +198,7 @@ def test_standalone_interop_reports_every_phase_and_writes_its_summary(tmp_path)
         "diffusers loads the LoRA",
         "diffusers maps the full-size plan",
         "ComfyUI loads the LoRA",
+        "publish --dry-run: the model card",
     }
     comfy = next(d for n, _, d in lines if n.startswith("ComfyUI"))
     assert "git submodule update --init --depth 1" in comfy

@@ -25,7 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "check": {"config", "grid"},
     "verify": {"config", "grid", "dataset", "train", "check"},
     "publish": {"config", "grid", "dataset", "train", "check", "verify"},  # it quotes verify's measurements
-    "rehearse": {"config", "grid", "dataset", "train", "check", "verify"},  # it rehearses drawing too
+    # it rehearses drawing and publishing too (publish --dry-run on the LoRA the real trainer made)
+    "rehearse": {"config", "grid", "dataset", "train", "check", "verify", "publish"},
     "cli": set(STAGES) - {"cli"},
 }
 # Entry points meant to print (developer tools, run with python -m); everything else prints through cli/.

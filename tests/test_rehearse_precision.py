@@ -43,3 +43,25 @@ def test_the_cli_refuses_both_flags_at_once(capsys):
         main(["rehearse", "--fp32", "--bf16"])
     assert e.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--fp32", "--phases", "single,multi"],
+        ["--bf16", "--cache", "/c", "--config", "configs/flux_ascii.toml"],
+        ["--compare", "--steps", "3", "--vram-profile", "24gb", "--vram-profile", "16gb", "--full-size"],
+    ],
+)
+def test_the_command_run_again_in_the_train_env_keeps_every_flag(flags, tmp_path):
+    """Oracle: the real parser reads the same options back from the re-run argv."""
+    from ascii_lora.cli.app import build_parser
+    from ascii_lora.cli.rehearse import _argv_again
+
+    parser = build_parser()
+    given = parser.parse_args(["rehearse", *flags])
+    again = parser.parse_args(_argv_again(given, tmp_path / "venv"))
+    assert {k: v for k, v in vars(again).items() if k != "train_venv"} == {
+        k: v for k, v in vars(given).items() if k != "train_venv"
+    }
+    assert again.train_venv == tmp_path / "venv"

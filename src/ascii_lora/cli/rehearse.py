@@ -52,6 +52,22 @@ def _phases(selection: str):
         raise UserError(f"--phases: {e}") from None
 
 
+def _argv_again(args: argparse.Namespace, venv: Path) -> list[str]:
+    """The same `rehearse` command, to run again inside the train env ``venv`` once it is built."""
+    again = ["rehearse", "--out", str(args.out), "--train-venv", str(venv)]
+    if args.config:
+        again += ["--config", str(args.config)]
+    if args.cache:
+        again += ["--cache", str(args.cache)]
+    if args.full_size:
+        again.append("--full-size")
+    again += ["--phases", args.phases] + (["--fp32"] if args.fp32 else []) + (["--bf16"] if args.bf16 else [])
+    if args.compare:
+        again += ["--compare", *(["--steps", str(args.steps)] if args.steps else [])]
+        again += [a for p in args.vram_profile or [] for a in ("--vram-profile", p)]
+    return again
+
+
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from ..rehearse import train_env
 
@@ -66,19 +82,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     # a training box whose own env already holds everything (torch, sd-scripts' requirements) needs no second one
     if not _in_venv(venv) and train_env.missing_modules(Path(sys.executable)):
         python = train_env.ensure(root, venv, log=say)
-        again = ["rehearse", "--out", str(args.out), "--train-venv", str(venv)]
-        if args.config:
-            again += ["--config", str(args.config)]
-        if args.cache:
-            again += ["--cache", str(args.cache)]
-        if args.full_size:
-            again.append("--full-size")
-        again += (
-            ["--phases", args.phases] + (["--fp32"] if args.fp32 else []) + (["--bf16"] if args.bf16 else [])
-        )
-        if args.compare:
-            again += ["--compare", *(["--steps", str(args.steps)] if args.steps else [])]
-            again += [a for p in args.vram_profile or [] for a in ("--vram-profile", p)]
+        again = _argv_again(args, venv)
         sys.stdout.flush()
         os.execv(str(python), [str(python), "-m", "ascii_lora", *again])
     if args.compare:
