@@ -225,6 +225,19 @@ def test_the_lock_file_and_temp_files_are_not_foreign_but_a_symlink_or_a_folder_
         write_dataset(small(), out)
 
 
+def test_the_mark_a_several_machine_preflight_leaves_is_not_foreign_but_a_link_named_so_is(tmp_path):
+    """A 2-machine rehearsal left .ascii-lora-cluster.json in the dataset, and the next `dataset` refused it."""
+    out = tmp_path / "d"
+    write_dataset(small(), out)
+    (out / ".ascii-lora-cluster.json").write_text('{"ranks": {"1": "t"}}\n')
+    write_dataset(small(), out)  # not foreign, and left as it was
+    assert (out / ".ascii-lora-cluster.json").read_text() == '{"ranks": {"1": "t"}}\n'
+    (out / ".ascii-lora-cluster.json").unlink()
+    (out / ".ascii-lora-cluster.json").symlink_to(tmp_path / "anywhere")
+    with pytest.raises(UserError, match=r"\(\.ascii-lora-cluster\.json\)"):
+        write_dataset(small(), out)
+
+
 def test_a_temp_file_renamed_away_while_the_folder_is_listed_is_not_foreign(tmp_path, monkeypatch):
     """A second run lists the folder while the first renames its temp files into place: what is gone by the
     time it looks is nobody's file (the second run must then name the lock's holder, not a foreign file)."""

@@ -50,6 +50,9 @@ from .sample import family_schedule, make_sample, sample_name
 from .workers import run_chunks
 
 LOCK = ".ascii-lora.lock"
+# A several-machine launch's pre-flight marks the dataset folder it must share with the head
+# (train/cluster_preflight.py); sd-scripts trains on images only, so the mark changes nothing.
+CLUSTER_MARK = ".ascii-lora-cluster.json"
 # sd-scripts caches latents and text-encoder outputs beside the images (cache_*_to_disk)
 TRAINER_CACHE = re.compile(r"^([a-z_]+_\d{5,})_.*\.npz$")
 
@@ -223,7 +226,7 @@ def foreign_entries(out: Path, owned: set[str]) -> list[str]:
             continue
         regular = p.is_file() and not p.is_symlink()
         cache = TRAINER_CACHE.match(name)
-        if regular and (name in owned or (cache and cache.group(1) in stems)):
+        if regular and (name in owned or name == CLUSTER_MARK or (cache and cache.group(1) in stems)):
             continue
         foreign.append(name)
     return foreign

@@ -31,12 +31,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config.models import ExperimentConfig
+from ..dataset.writer import CLUSTER_MARK
 from ..fsutil import atomic_write
 from .preflight import Check
 
 HANDSHAKE_DIR = ".cluster"  # inside the run directory
 HEAD_FILE = "head.json"
-SHARED_MARK = ".ascii-lora-cluster.json"  # the head's copy of head.json in another folder that must be shared
+# the head's copy of head.json in another folder that must be shared (the dataset writer knows it as ours)
+SHARED_MARK = CLUSTER_MARK
 PLAN_HASHED = (
     "dataset_config.toml",
     "sample_prompts.txt",
