@@ -20,15 +20,20 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
-    """A progress bar with count and rate; transient output stays out of logs when not a TTY."""
-    columns = (
+def bar_columns() -> tuple:
+    """The columns of every progress bar: what, bar, count, time spent, time left."""
+    return (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+
+
+def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
+    """A progress bar with count and rate; transient output stays out of logs when not a TTY."""
+    columns = bar_columns()
     with Progress(*columns, console=err_console, transient=False, disable=total == 0) as progress:
         task = progress.add_task(description, total=total)
         for item in items:

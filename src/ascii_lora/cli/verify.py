@@ -9,17 +9,12 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
 from ..config.loader import load_config
-from ..console import console, err_console, fail, say
+from ..console import bar_columns, console, err_console, fail, say
 from ..train.runs import run_dir_of
 
 
@@ -46,13 +41,7 @@ def _refuse(checks) -> int:
 
 @contextmanager
 def _progress(description: str) -> Iterator[tuple[Progress, list]]:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    columns = bar_columns()
     with Progress(*columns, console=err_console) as progress:
         holder: list = []
         yield progress, holder
