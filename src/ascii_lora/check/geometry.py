@@ -201,14 +201,6 @@ def axis_phase(
     return int(np.argmin(cost))
 
 
-def find_phase(binary: np.ndarray, cell: int) -> tuple[int, int]:
-    """Grid offset (dx, dy) from geometry alone, one axis at a time."""
-    t = np.ascontiguousarray(binary.T)
-    px = axis_phase(_description_bits(binary, cell), _off_centre(binary, cell))
-    py = axis_phase(_description_bits(t, cell), _off_centre(t, cell))
-    return px, py
-
-
 # -- cells at one phase: explained or not --------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The exact offset of shifted content: where each glyph's cell box sits, to the pixel.
 
-The description cost (geometry.find_phase) finds the grid to within a pixel or two: a glyph with
+The description cost (geometry.axis_phase, on each axis) finds the grid to within a pixel or two: a glyph with
 blank margins fits its cell at several phases. A reader settles it by the margins: on a screen
 every glyph is centred in its cell box, so the ink folded onto one cell (column by column, and
 row by row) is mirror-symmetric about the cell's centre line, and only there. The kit's own
