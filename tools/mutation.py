@@ -66,8 +66,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         ["test_simpletuner_plan.py", "test_simpletuner.py", "test_bad_inputs_reuse.py"],
     ),
     # geometry and readback are reached mostly through whole checks (check_gray; test_check_geometry.py
-    # and test_check_v3.py together take ~25 s): not run yet, see docs/measurements.md
-    "geometry": ("check/geometry.py", ["test_check_geometry.py", "test_check_v3.py", "test_score.py"]),
+    # and test_check_v3.py together take ~11 s); test_geometry_parts.py pins geometry's pieces in ~1 s
+    "geometry": (
+        "check/geometry.py",
+        ["test_geometry_parts.py", "test_check_geometry.py", "test_check_v3.py", "test_score.py"],
+    ),
     "readback": ("check/readback.py", ["test_check_v3.py", "test_check_geometry.py"]),
 }
 _CHECK_PIPELINE = [

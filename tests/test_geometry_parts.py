@@ -1,0 +1,255 @@
+"""check/geometry.py piece by piece, each against a slow, obvious oracle written here.
+
+The whole-check tests (test_check_geometry.py, test_check_v3.py) judge pictures; these pin the
+numbers those verdicts rest on, on random and hand-made arrays, so a wrong count or a wrong
+phase cannot hide behind a verdict that happens to come out the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from ascii_lora.check import geometry
+
+RNG = np.random.default_rng(20261207)
+
+
+def sparse(h: int, w: int, share: float = 0.15, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((h, w)) < share
+
+
+# -- the description cost ---------------------------------------------------------------------------
+
+
+def description_bits_oracle(binary: np.ndarray, cell: int, step: int = 3) -> list[float]:
+    """Every third row, cut into whole cell-wide segments from column d; the empty ones are free.
+    Cost = the segments' entropy x their count + cell bits per distinct segment (the dictionary).
+    A phase with no whole segment cannot describe anything: infinite."""
+    rows = binary[::step]
+    w = binary.shape[1]
+    out = []
+    for d in range(cell):
+        count = (w - d) // cell
+        if count <= 0:
+            out.append(math.inf)
+            continue
+        segs = Counter(tuple(row[d + k * cell : d + (k + 1) * cell]) for row in rows for k in range(count))
+        segs = Counter({s: c for s, c in segs.items() if any(s)})
+        n = sum(segs.values())
+        out.append(sum(-c * math.log2(c / n) for c in segs.values()) + cell * len(segs) if n else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("cell", [8, 16, 24, 32])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_description_bits_equal_the_oracle_on_random_pictures(cell, seed):
+    """Widths that leave a partial segment at the right edge, ink up to that edge, and cells above
+    16 px (the other counting path) included."""
+    binary = sparse(45, 5 * cell + 7, seed=seed)
+    got = geometry._description_bits(binary, cell)
+    assert np.allclose(got, description_bits_oracle(binary, cell), rtol=1e-9, atol=1e-9)
+
+
+def test_phases_without_one_whole_segment_cost_infinity_and_the_others_stay_finite():
+    cell = 16
+    binary = sparse(30, cell + 5, share=0.5, seed=3)  # phases 0..5 hold one whole segment, 6..15 none
+    got = geometry._description_bits(binary, cell)
+    assert np.isfinite(got[:6]).all() and (got[:6] > 0).all()
+    assert np.isinf(got[6:]).all() and (got[6:] > 0).all()
+
+
+def test_a_phase_that_cuts_no_ink_costs_nothing_and_later_phases_are_still_measured():
+    cell = 16
+    binary = np.zeros((30, 40), dtype=bool)
+    binary[:, 34:38] = True  # right of the two whole segments at phases 0..1, inside them from 3 on
+    got = geometry._description_bits(binary, cell)
+    want = description_bits_oracle(binary, cell)
+    assert got[0] == 0.0 and got[1] == 0.0
+    assert np.allclose(got, want)
+    assert (got[3:9] > 0).all()
+
+
+# -- pixels and cells --------------------------------------------------------------------------------
+
+
+def test_solid_keeps_exactly_the_white_pixels_with_a_white_four_neighbour():
+    binary = sparse(23, 31, share=0.35, seed=4)
+    h, w = binary.shape
+    want = np.zeros_like(binary)
+    for y in range(h):
+        for x in range(w):
+            near = [(y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)]
+            want[y, x] = binary[y, x] and any(0 <= a < h and 0 <= b < w and binary[a, b] for a, b in near)
+    assert np.array_equal(geometry.solid(binary), want)
+
+
+@pytest.mark.parametrize("cell", [8, 16, 24])
+@pytest.mark.parametrize("offset", [(0, 0), (3, 0), (0, 5), (7, 2)])
+def test_cell_counts_are_the_white_pixels_of_each_whole_cell(cell, offset):
+    binary = sparse(4 * cell + 9, 5 * cell + 11, share=0.4, seed=cell + offset[0])
+    dx, dy = offset
+    rows, cols = (binary.shape[0] - dy) // cell, (binary.shape[1] - dx) // cell
+    want = np.array(
+        [
+            [
+                binary[dy + r * cell : dy + (r + 1) * cell, dx + k * cell : dx + (k + 1) * cell].sum()
+                for k in range(cols)
+            ]
+            for r in range(rows)
+        ]
+    )
+    assert np.array_equal(geometry.cell_counts(binary, cell, offset), want)
+    got_cells = geometry.cells(binary, cell, offset)
+    assert got_cells.shape == (rows, cols, cell, cell)
+    assert np.array_equal(got_cells.sum(axis=(2, 3)), want)
+    assert np.array_equal(got_cells[1, 2], binary[dy + cell : dy + 2 * cell, dx + 2 * cell : dx + 3 * cell])
+
+
+def test_edge_grey_share_counts_grey_only_on_either_side_of_an_edge():
+    binary = np.zeros((8, 8), bool)
+    binary[2:6, 2:6] = True
+    gray = np.where(binary, 255.0, 0.0)
+    gray[0, 0] = 128.0  # grey far from every edge: not counted
+    gray[2, 2] = 200.0  # on the square's edge: counted
+    gray[1, 3] = 40.0  # just outside the edge: counted
+    gray[4, 1] = 30.0  # at the black threshold itself: not grey
+    e = np.zeros_like(binary)
+    for y in range(8):
+        for x in range(8):
+            for a, b in ((y, x + 1), (y, x - 1), (y + 1, x), (y - 1, x)):
+                if 0 <= a < 8 and 0 <= b < 8 and binary[a, b] != binary[y, x]:
+                    e[y, x] = True
+    share, n = geometry.edge_grey_share(gray, binary, black=30.0, white=220.0)
+    assert n == int(e.sum())
+    assert share == pytest.approx(2 / n)
+    assert geometry.edge_grey_share(gray, np.zeros_like(binary), 30.0, 220.0) == (0.0, 0)
+
+
+def test_connected_share_counts_drawn_cells_with_a_drawn_neighbour_of_eight():
+    drawn = np.zeros((6, 7), bool)
+    drawn[0, 0] = drawn[1, 1] = True  # diagonal pair: both joined
+    drawn[4, 5] = True  # alone
+    drawn[3, 0] = drawn[3, 1] = True  # side by side: joined
+    assert geometry.connected_share(drawn) == pytest.approx(4 / 5)
+    assert geometry.connected_share(np.zeros((3, 3), bool)) == 1.0
+    lone = np.zeros((3, 3), bool)
+    lone[1, 1] = True
+    assert geometry.connected_share(lone) == 0.0
+
+
+def test_off_centre_is_the_mean_distance_of_the_ink_from_its_cell_centre_at_each_phase():
+    cell = 8
+    binary = sparse(10, 43, share=0.3, seed=6)
+    ink = binary.sum(axis=0)
+    want = [
+        sum(ink[x] * abs((x - d) % cell - (cell - 1) / 2) for x in range(len(ink))) / ink.sum()
+        for d in range(cell)
+    ]
+    assert np.allclose(geometry._off_centre(binary, cell), want)
+    assert np.array_equal(geometry._off_centre(np.zeros((4, 16), bool), cell), np.zeros(cell))
+
+
+def test_canonical_rolls_each_cell_so_its_ink_starts_top_left():
+    glyph = np.zeros((8, 8), bool)
+    glyph[0:3, 0] = glyph[0, 0:4] = True
+    nudged = np.stack(
+        [np.roll(np.roll(glyph, dy, axis=0), dx, axis=1) for dy, dx in ((0, 0), (2, 3), (4, 1))]
+    )
+    out = geometry.canonical(nudged)
+    for block in out:
+        assert np.array_equal(block, glyph)
+    empty = np.zeros((0, 8, 8), bool)
+    assert geometry.canonical(empty).shape == (0, 8, 8)
+
+
+def test_pattern_keys_are_equal_exactly_for_equal_blocks():
+    blocks = sparse(5 * 16, 16, share=0.3, seed=7).reshape(5, 16, 16)
+    blocks[3] = blocks[1]
+    keys = geometry.pattern_keys(blocks)
+    same = [[keys[i] == keys[j] for j in range(5)] for i in range(5)]
+    want = [[np.array_equal(blocks[i], blocks[j]) for j in range(5)] for i in range(5)]
+    assert same == want
+
+
+@pytest.mark.parametrize("side", ["above", "below", "left", "right"])
+def test_block_cuts_flag_the_cells_where_a_block_from_one_side_ends_inside(side):
+    """A block wall 3 px past a cell border, seen from each side: only the cells it ends in are cut;
+    the full cells it comes from, and the same edge on a lone block with nothing full beyond, are not."""
+    cell = 8
+    pic = np.zeros((4 * cell, 4 * cell), bool)
+    pic[: cell + 3, :] = True  # fills cell row 0, ends 3 px into cell row 1
+    pic[3 * cell : 3 * cell + 3, 1 * cell : 2 * cell] = (
+        True  # 3 px at the top of one cell, nothing full above
+    )
+    turn = {"above": 0, "left": 1, "below": 2, "right": 3}[side]  # counter-clockwise quarter turns
+    pic = np.ascontiguousarray(np.rot90(pic, k=turn))
+    want_row = np.zeros((4, 4), bool)
+    want_row[1, :] = True
+    want = np.ascontiguousarray(np.rot90(want_row, k=turn))
+    got = geometry.block_cuts(geometry.cells(pic, cell, (0, 0)))
+    assert np.array_equal(got, want), (side, got.astype(int))
+
+
+def test_a_block_straddling_a_cell_border_is_cut_on_both_sides_of_it():
+    """Rows 7..11 white across the picture: the last row of cell row 0 and the first four of cell
+    row 1. Each of the two cells ends the block inside itself; the rows above and below are clean."""
+    cell = 8
+    pic = np.zeros((4 * cell, 3 * cell), bool)
+    pic[7:12, :] = True
+    got = geometry.block_cuts(geometry.cells(pic, cell, (0, 0)))
+    want = np.zeros((4, 3), bool)
+    want[0:2, :] = True
+    assert np.array_equal(got, want), got.astype(int)
+    turned = geometry.block_cuts(geometry.cells(np.ascontiguousarray(pic.T), cell, (0, 0)))
+    assert np.array_equal(turned, want.T), turned.astype(int)
+
+
+# -- the phase of one axis ---------------------------------------------------------------------------
+
+FLAT = np.full(16, 3.0)  # ink equally centred at every phase
+
+
+def cost(*head: float, rest: float = 1000.0) -> np.ndarray:
+    return np.array(list(head) + [rest] * (16 - len(head)), dtype=np.float64)
+
+
+def test_an_axis_that_cannot_be_measured_is_on_the_grid():
+    """A phase without one whole cell (infinite cost) or a phase that cuts no ink (zero) means
+    the axis cannot be judged: 0, however cheap another phase looks."""
+    assert geometry.axis_phase(cost(np.inf, 10.0), FLAT) == 0
+    assert geometry.axis_phase(cost(50.0, 10.0, np.inf), FLAT) == 0
+    assert geometry.axis_phase(cost(50.0, 0.0, 10.0), FLAT) == 0
+    # any positive cost is a measurement, however small
+    assert geometry.axis_phase(cost(8.0, 0.5, rest=8.0), FLAT) == 1
+
+
+def test_phase_zero_stands_within_five_percent_of_the_cheapest_unless_its_ink_hugs_the_borders():
+    assert geometry.axis_phase(cost(105.0, 100.0), FLAT) == 0  # 5 % dearer: still as cheap
+    assert geometry.axis_phase(cost(105.2, 100.0), FLAT) == 1
+    centred = np.full(16, 3.0)
+    centred[1] = 1.0  # phase 1's ink lies 2 px nearer the centres (cell / 8 = 2 px: the limit)
+    assert geometry.axis_phase(cost(105.0, 100.0), centred) == 0
+    centred[1] = 0.9  # 2.1 px: phase 0 hugs the borders
+    assert geometry.axis_phase(cost(100.0, 100.0, 100.0), centred) == 1
+    # phase 0's own centring decides, not a neighbour's: 1.5 px off here, phase 1 3 px off
+    own = np.full(16, 3.0)
+    own[0], own[2] = 1.5, 0.0
+    assert geometry.axis_phase(cost(105.0, 100.0, 100.0), own) == 0
+    wide = np.full(16, 3.0)
+    wide[1] = 3.0 - 16 / 8.5  # nearer by under cell / 8
+    assert geometry.axis_phase(cost(100.0, 100.0), wide) == 0
+
+
+def test_past_the_tie_the_ink_centring_trades_against_the_cost_at_half_the_cost_per_pixel():
+    """16 px cells: one pixel nearer the cell centres is worth 50 % of the cheapest description
+    (weight 2 per quarter cell). Phase 2 is 10 % dearer than phase 1 and its ink the most centred."""
+    oc = np.full(16, 5.0)
+    oc[2] = 3.0
+    oc[1] = 3.0 + 0.19  # 9.5 % of the cost: phase 1 still cheaper
+    assert geometry.axis_phase(cost(200.0, 100.0, 110.0), oc) == 1
+    oc[1] = 3.0 + 0.21  # 10.5 %: phase 2 wins
+    assert geometry.axis_phase(cost(200.0, 100.0, 110.0), oc) == 2
