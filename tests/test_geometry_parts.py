@@ -194,18 +194,20 @@ def test_block_cuts_flag_the_cells_where_a_block_from_one_side_ends_inside(side)
     assert np.array_equal(got, want), (side, got.astype(int))
 
 
-def test_a_block_straddling_a_cell_border_is_cut_on_both_sides_of_it():
-    """Rows 7..11 white across the picture: the last row of cell row 0 and the first four of cell
-    row 1. Each of the two cells ends the block inside itself; the rows above and below are clean."""
+@pytest.mark.parametrize("turn", [0, 1, 2, 3])
+@pytest.mark.parametrize("up, down", [(1, 1), (1, 7), (7, 1), (3, 4)])
+def test_a_block_straddling_a_cell_border_is_cut_on_both_sides_of_it(up, down, turn):
+    """A band ``up`` px above and ``down`` px below the border between cell rows 0 and 1 (8 px
+    cells), turned four ways: each of the two cells ends the band inside itself, whether the
+    band fills one row of the cell or all but one; the cells beyond are clean."""
     cell = 8
     pic = np.zeros((4 * cell, 3 * cell), bool)
-    pic[7:12, :] = True
-    got = geometry.block_cuts(geometry.cells(pic, cell, (0, 0)))
+    pic[cell - up : cell + down, :] = True
     want = np.zeros((4, 3), bool)
     want[0:2, :] = True
+    pic, want = (np.ascontiguousarray(np.rot90(a, k=turn)) for a in (pic, want))
+    got = geometry.block_cuts(geometry.cells(pic, cell, (0, 0)))
     assert np.array_equal(got, want), got.astype(int)
-    turned = geometry.block_cuts(geometry.cells(np.ascontiguousarray(pic.T), cell, (0, 0)))
-    assert np.array_equal(turned, want.T), turned.astype(int)
 
 
 # -- the phase of one axis ---------------------------------------------------------------------------
@@ -253,3 +255,77 @@ def test_past_the_tie_the_ink_centring_trades_against_the_cost_at_half_the_cost_
     assert geometry.axis_phase(cost(200.0, 100.0, 110.0), oc) == 1
     oc[1] = 3.0 + 0.21  # 10.5 %: phase 2 wins
     assert geometry.axis_phase(cost(200.0, 100.0, 110.0), oc) == 2
+
+
+# -- does the picture draw something -----------------------------------------------------------------
+
+
+def breadth_oracle(solid_px: np.ndarray) -> float:
+    """The smaller principal spread (px) of the stroke pixels: of every 4th pixel each way when
+    those are 200 or more (plenty for a 2x2 covariance), else of all of them; under 3 pixels, 0."""
+    pts = [(y / 4, x / 4) for y, x in zip(*np.nonzero(solid_px), strict=True) if y % 4 == 0 and x % 4 == 0]
+    step = 4
+    if len(pts) < 200:
+        step = 1
+        pts = [(float(y), float(x)) for y, x in zip(*np.nonzero(solid_px), strict=True)]
+    if len(pts) < 3:
+        return 0.0
+    a = np.array(pts)
+    a -= a.mean(axis=0)
+    cov = a.T @ a / (len(a) - 1)
+    small = (cov[0, 0] + cov[1, 1]) / 2 - math.sqrt(((cov[0, 0] - cov[1, 1]) / 2) ** 2 + cov[0, 1] ** 2)
+    return step * math.sqrt(max(small, 0.0))
+
+
+def content_of(solid_px: np.ndarray, cell: int = 16, min_pixels: int = 4) -> geometry.Content:
+    return geometry.content(solid_px, solid_px, cell, min_pixels)
+
+
+@pytest.mark.parametrize("on, off", [(3, 0), (199, 400), (200, 400), (201, 30)])
+def test_breadth_is_the_smaller_spread_of_the_stroke_pixels(on, off):
+    """``on`` stroke pixels on every 4th row and column, ``off`` between them, in a band of a
+    1024 px picture: around 200 sampled pixels the sampling changes, and both sides count."""
+    rng = np.random.default_rng(on + off)
+    pic = np.zeros((1024, 1024), bool)
+    grid = [(y, x) for y in range(300, 420, 4) for x in range(300, 900, 4)]
+    for i in rng.choice(len(grid), on, replace=False):
+        pic[grid[i]] = True
+    while pic.sum() < on + off:
+        y, x = int(rng.integers(300, 420)), int(rng.integers(300, 900))
+        pic[y, x] |= y % 4 != 0 or x % 4 != 0
+    got = content_of(pic, min_pixels=10**6)  # no cell drawn: the breadth is always measured
+    assert got.drawn_share == 0.0
+    assert got.breadth == pytest.approx(breadth_oracle(pic), rel=1e-9, abs=1e-12)
+    assert got.breadth > 0
+
+
+def test_two_stroke_pixels_have_no_breadth_and_three_do():
+    pic = np.zeros((64, 64), bool)
+    pic[10, 10] = pic[10, 11] = True
+    assert content_of(pic).breadth == 0.0
+    pic[11, 10] = True
+    assert content_of(pic).breadth == pytest.approx(breadth_oracle(pic)) and breadth_oracle(pic) > 0
+
+
+def test_a_tenth_of_the_cells_drawn_is_broad_by_definition_and_still_reports_how_they_join():
+    cell = 16
+    pic = np.zeros((10 * cell, 10 * cell), bool)
+    for i in range(10):  # ten lone cells on a diagonal every other cell apart: none has a neighbour
+        r, k = (2 * i) % 10, (3 * i) % 10
+        pic[r * cell + 4 : r * cell + 12, k * cell + 4 : k * cell + 12] = True
+    got = content_of(pic)
+    assert got.drawn_share == pytest.approx(0.1)
+    assert got.breadth == math.inf
+    assert got.connected == pytest.approx(geometry.connected_share(got.drawn))
+    assert got.connected < 1.0
+
+
+def test_nothing_white_is_all_speck_and_a_picture_under_one_cell_draws_nothing():
+    empty = geometry.content(np.zeros((64, 64), bool), np.zeros((64, 64), bool), 16, 4)
+    assert empty.speck_share == 1.0 and empty.drawn_share == 0.0 and empty.breadth == 0.0
+    tiny = np.ones((8, 8), bool)
+    got = geometry.content(tiny, tiny, 16, 4)
+    assert got.drawn.size == 0 and got.drawn_share == 0.0 and got.speck_share == 0.0
+    specks = np.zeros((32, 32), bool)
+    specks[2, 2] = specks[20, 9] = True  # white, but no pixel with a white neighbour
+    assert geometry.content(specks, geometry.solid(specks), 16, 1).speck_share == 1.0
