@@ -66,12 +66,16 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         ["test_simpletuner_plan.py", "test_simpletuner.py", "test_bad_inputs_reuse.py"],
     ),
     # geometry and readback are reached mostly through whole checks (check_gray; test_check_geometry.py
-    # and test_check_v3.py together take ~11 s); test_geometry_parts.py pins geometry's pieces in ~1 s
+    # and test_check_v3.py together take ~11 s); test_geometry_parts.py and test_readback_parts.py
+    # pin the two modules' pieces in a few seconds
     "geometry": (
         "check/geometry.py",
         ["test_geometry_parts.py", "test_check_geometry.py", "test_check_v3.py", "test_score.py"],
     ),
-    "readback": ("check/readback.py", ["test_check_v3.py", "test_check_geometry.py"]),
+    "readback": (
+        "check/readback.py",
+        ["test_readback_parts.py", "test_check_v3.py", "test_check_geometry.py"],
+    ),
 }
 _CHECK_PIPELINE = [
     "test_check_geometry.py::test_make_check_ranks_a_dense_foreign_font_checkpoint_over_blank_and_off_grid",
@@ -124,8 +128,18 @@ def pyproject_for(source: str, tests: list[str], deselect: list[str] = ()) -> st
         # each mutant in a fresh process: a parent that already filled lru_caches (the atlas's
         # tiles) would hide every mutant in the code that fills them
         'process_isolation = "forkserver"\nforkserver_warmup = "none"\n'
-        f"also_copy = {json.dumps([n for n in COPY if n not in ('src', 'tests')])}\n"
+        f"also_copy = {json.dumps([n for n in COPY if n not in ('src', 'tests')] + ['conftest.py'])}\n"
     )
+
+
+# The sandbox's own root conftest: mutmut hands pytest a mutant's tests in no useful order, and
+# with -x a mutant is done at its first failure, so the fast piece-by-piece files go first.
+ORDER_CONFTEST = '''"""Written by tools/mutation.py into its sandbox only: the fast *_parts.py tests run first."""
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: "_parts.py" not in item.nodeid)
+'''
 
 
 def sandbox(key: str) -> Path:
@@ -140,6 +154,7 @@ def sandbox(key: str) -> Path:
         elif src.exists():
             shutil.copy2(src, dst)
     (box / "pyproject.toml").write_text(pyproject_for(source, tests, DESELECT.get(key, [])))
+    (box / "conftest.py").write_text(ORDER_CONFTEST)
     shutil.rmtree(box / "mutants", ignore_errors=True)  # results of another source would mislead
     return box
 

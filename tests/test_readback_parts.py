@@ -1,0 +1,224 @@
+"""check/readback.py piece by piece, each against a slow, obvious oracle written here.
+
+test_check_v3.py judges readings of whole glyph sets; these pin the distances and the rules
+those readings rest on, cell by cell, with loops over pixels and tiles instead of the matrix
+products the module uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ascii_lora.check import readback
+from ascii_lora.config.models import CheckConfig
+from ascii_lora.grid.atlas import get_atlas
+
+CFG = CheckConfig()
+ATLAS = get_atlas(16)
+INKED = [i for i in range(len(ATLAS.chars)) if ATLAS.tiles[i].any()]
+
+
+def moved(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``a`` moved by (dy, dx) inside its own frame; what leaves the frame is lost, zeros come in."""
+    out = np.roll(a, (dy, dx), axis=(0, 1))
+    ys, xs = np.indices(a.shape)
+    return out & (ys - dy >= 0) & (ys - dy < a.shape[0]) & (xs - dx >= 0) & (xs - dx < a.shape[1])
+
+
+def grown(a: np.ndarray) -> np.ndarray:
+    """Every pixel with an inked pixel within one (8-neighbourhood), inside the frame."""
+    out = np.zeros_like(a)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            out |= moved(a, dy, dx)
+    return out
+
+
+def tolerant_distance(cell: np.ndarray, tile: np.ndarray) -> float:
+    """Ink of each shape farther than 1 px from the other, over both inks; best of 9 moves of the tile."""
+    best = np.inf
+    near_cell = grown(cell)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            t = moved(tile, dy, dx)
+            miss = (cell & ~grown(t)).sum() + (t & ~near_cell).sum()
+            best = min(best, miss / max(cell.sum() + t.sum(), 1))
+    return float(best)
+
+
+def some_cells(n: int = 6, seed: int = 0) -> np.ndarray:
+    """Tiles of the kit with a few pixels flipped, and one random scribble: near and far cases."""
+    rng = np.random.default_rng(seed)
+    cells = []
+    for i in rng.choice(INKED, n - 1, replace=False):
+        t = np.array(ATLAS.tiles[i])
+        flip = rng.random(t.shape) < 0.04
+        cells.append(t ^ flip)
+    cells.append(rng.random((16, 16)) < 0.3)
+    return np.stack(cells)
+
+
+def test_dilate_and_shift_agree_with_pixel_loops():
+    blocks = np.random.default_rng(1).random((3, 16, 16)) < 0.1
+    assert np.array_equal(readback._dilate(blocks), np.stack([grown(b) for b in blocks]))
+    for dy in (-2, -1, 0, 1, 3):
+        for dx in (-1, 0, 2):
+            want = np.stack([moved(b, dy, dx) for b in blocks])
+            assert np.array_equal(readback._shift(blocks, dy, dx), want), (dy, dx)
+
+
+def test_box_is_the_height_and_width_of_the_ink():
+    blocks = np.zeros((3, 16, 16), bool)
+    blocks[0, 2:9, 5:7] = True
+    blocks[1, 0, 0] = blocks[1, 15, 15] = True
+    blocks[2, 4, 3:14] = True
+    assert readback._box(blocks).tolist() == [[7, 2], [16, 16], [1, 11]]
+
+
+def test_the_raw_tolerant_distance_to_every_tile_matches_the_oracle():
+    cells = some_cells()
+    bank = readback._tile_bank(ATLAS, False)
+    got = readback._distances(cells, bank)
+    assert got.shape == (len(cells), len(INKED))
+    for m, cell in enumerate(cells):
+        for j in range(0, len(INKED), 7):
+            want = tolerant_distance(cell, np.array(ATLAS.tiles[INKED[j]]))
+            assert got[m, j] == pytest.approx(want, abs=1e-6), (m, ATLAS.chars[INKED[j]])
+
+
+def test_tolerant_nearest_names_the_closest_tile_and_the_runner_up_distance():
+    distinct = some_cells(seed=2)
+    oracle = [
+        sorted((tolerant_distance(cell, np.array(ATLAS.tiles[i])), i) for i in INKED) for cell in distinct
+    ]
+    cells = np.concatenate(
+        [distinct, distinct[:2]]
+    )  # repeated patterns are computed once, reported each time
+    best, d1, d2, _ = readback.tolerant_nearest(ATLAS, cells)
+    for m in range(len(cells)):
+        dist = oracle[m % len(distinct)]
+        assert d1[m] == pytest.approx(dist[0][0], abs=1e-6)
+        assert d2[m] == pytest.approx(dist[1][0], abs=1e-6)
+        ties = [i for d, i in dist if abs(d - dist[0][0]) < 1e-6]
+        assert best[m] in ties, (m, ATLAS.chars[best[m]])
+    empty = readback.tolerant_nearest(ATLAS, np.zeros((0, 16, 16), bool))
+    assert [len(a) for a in empty] == [0, 0, 0, 0]
+
+
+def test_a_read_agrees_when_the_ink_box_matches_the_tile_within_two_pixels():
+    """A kit tile with one stroke a pixel thicker keeps its box within 2 px: the raw reading stands."""
+    a = np.array(ATLAS.tiles[ATLAS.chars.index("H")])
+    thick = a | moved(a, 0, 1)
+    best, _, _, agrees = readback.tolerant_nearest(ATLAS, thick[None])
+    assert ATLAS.chars[best[0]] == "H" and agrees[0]
+
+
+def test_normalize_reports_aspect_position_and_height_of_the_ink():
+    blocks = np.zeros((2, 16, 16), bool)
+    blocks[0, 2:10, 4:8] = True  # 8 tall, 4 wide, rows 2..9
+    blocks[1, 12:14, 1:15] = True  # 2 tall, 14 wide, rows 12..13
+    scaled, feats = readback.normalize(blocks)
+    assert feats[0] == pytest.approx([np.log(8 / 4), (2 + 10) / 32, np.log(8 / 16)])
+    assert feats[1] == pytest.approx([np.log(2 / 14), (12 + 14) / 32, np.log(2 / 16)])
+    # scaled to fill the cell less a 1 px border on its longer side, centred, aspect kept
+    assert readback._box(scaled).tolist() == [[14, 7], [2, 14]]
+    rows, cols = np.nonzero(scaled[0])
+    assert (rows.min(), rows.max()) == (1, 14)
+
+
+def variants_oracle(tile: np.ndarray) -> list[np.ndarray]:
+    """The tile, each stroke a pixel thicker or thinner towards one of four directions, a pixel
+    thicker or thinner all round (4-neighbours)."""
+    out = [tile]
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (-1, 1)):
+        m = moved(tile, dy, dx)
+        out += [tile | m, tile & m]
+    around = [moved(tile, dy, dx) for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0))]
+    grown4, thinned4 = tile.copy(), tile.copy()
+    for m in around:
+        grown4 |= m
+        thinned4 &= m
+    return out + [grown4, thinned4]
+
+
+def test_morphs_are_each_tile_and_its_ten_one_pixel_variants():
+    tiles = np.stack([np.array(ATLAS.tiles[ATLAS.chars.index(ch)]) for ch in "A#/"])
+    got = readback._morphs(tiles)
+    assert got.shape == (3, 11, 16, 16)
+    for k in range(3):
+        for v, want in enumerate(variants_oracle(tiles[k])):
+            assert np.array_equal(got[k, v], want), (k, v)
+
+
+def inner_hamming(cell: np.ndarray, tile: np.ndarray) -> int:
+    """Pixels of the inner 14x14 that differ from the tile's closest variant moved by at most a pixel."""
+    best = 10**9
+    for v in variants_oracle(tile):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                best = min(best, int((moved(v, dy, dx)[1:-1, 1:-1] != cell[1:-1, 1:-1]).sum()))
+    return best
+
+
+def test_variant_distances_and_the_nearest_two_match_the_oracle():
+    cells = some_cells(4, seed=3)
+    dist, index = readback.variant_distances(ATLAS, cells)
+    assert list(index) == INKED
+    picks = INKED[::9]
+    for m, cell in enumerate(cells):
+        for i in picks:
+            assert dist[m, INKED.index(i)] == inner_hamming(cell, np.array(ATLAS.tiles[i])), (
+                m,
+                ATLAS.chars[i],
+            )
+    tile, h1, h2 = readback.variant_nearest(ATLAS, np.concatenate([cells, cells[:1]]))
+    for m in range(len(cells) + 1):
+        row = sorted(dist[m % len(cells)])
+        assert (h1[m], h2[m]) == (row[0], row[1])
+        assert dist[m % len(cells), INKED.index(tile[m])] == row[0]
+
+
+def test_variant_distances_are_the_same_in_chunks():
+    cells = np.concatenate([some_cells(3, seed=s) for s in range(200)])  # 600 cells: two chunks of 512
+    whole, _ = readback.variant_distances(ATLAS, cells)
+    apart = np.concatenate(
+        [readback.variant_distances(ATLAS, cells[a : a + 100])[0] for a in range(0, 600, 100)]
+    )
+    assert np.array_equal(whole, apart)
+
+
+def test_a_variant_read_is_sure_only_within_the_share_and_well_ahead_of_the_runner_up():
+    """sure = differing pixels <= variant_max_share x inner ink, runner-up >= 2 x that + variant_min_gap,
+    and some ink."""
+    cells = np.concatenate([some_cells(6, seed=4), np.zeros((1, 16, 16), bool)])
+    tile, sure = readback.read_variants(ATLAS, cells, CFG)
+    _, h1, h2 = readback.variant_nearest(ATLAS, cells)
+    ink = cells[:, 1:-1, 1:-1].sum(axis=(1, 2))
+    want = (h1 <= CFG.variant_max_share * ink) & (h2 >= 2 * h1 + CFG.variant_min_gap) & (ink > 0)
+    assert sure.tolist() == want.tolist()
+    assert sure.any() and not sure.all() and not sure[-1]
+    strict = CheckConfig(variant_max_share=0.0)
+    assert readback.read_variants(ATLAS, cells, strict)[1].tolist() == ((h1 == 0) & want).tolist()
+
+
+def test_the_variant_probe_reads_everything_or_nothing_by_a_fifth_of_64_cells():
+    """Over 64 cells, 64 evenly spread are tried first: under a fifth read as the kit's glyphs and
+    the whole lot is skipped; a fifth or more and every cell is read."""
+    kit = np.stack([np.array(ATLAS.tiles[i]) for i in INKED[:40]])
+    noise = np.random.default_rng(5).random((200, 16, 16)) < 0.4
+
+    def mixed(n_kit: int, n: int = 200) -> np.ndarray:
+        cells = noise[:n].copy()
+        at = np.linspace(0, n - 1, 64).astype(np.intp)[:n_kit]  # the probe's own positions
+        cells[at] = kit[np.arange(n_kit) % len(kit)]
+        return cells
+
+    few = mixed(12)  # 12 of 64 probed: 18.75 %
+    _, sure = readback.read_kit_variants(ATLAS, few, CFG)
+    assert not sure.any()
+    enough = mixed(13)  # 13 of 64: 20.3 %
+    tile, sure = readback.read_kit_variants(ATLAS, enough, CFG)
+    assert sure.sum() == 13 and np.array_equal(tile[sure], np.array(INKED[:13]))
+    small = mixed(1, n=64)  # 64 cells or fewer: read in full, no probe
+    assert readback.read_kit_variants(ATLAS, small, CFG)[1].sum() == 1
