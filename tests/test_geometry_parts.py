@@ -329,3 +329,181 @@ def test_nothing_white_is_all_speck_and_a_picture_under_one_cell_draws_nothing()
     specks = np.zeros((32, 32), bool)
     specks[2, 2] = specks[20, 9] = True  # white, but no pixel with a white neighbour
     assert geometry.content(specks, geometry.solid(specks), 16, 1).speck_share == 1.0
+
+
+# -- the period --------------------------------------------------------------------------------------
+
+
+def spikes(n: int, period: float, start: float = 3.0) -> np.ndarray:
+    """An edge projection: edges at every ``period`` px (rounded), nothing between."""
+    e = np.zeros(n, np.int64)
+    e[np.rint(np.arange(start, n, period)).astype(int)] = 40
+    return e
+
+
+def test_an_axis_under_four_cells_or_without_edges_has_no_period():
+    assert geometry._axis_period(spikes(63, 16), 16, 8.0, 0.02) == (None, 0.0)
+    assert geometry._axis_period(np.zeros(1024, np.int64), 16, 8.0, 0.02) == (None, 0.0)
+    _, ratio = geometry._axis_period(spikes(64, 16), 16, 8.0, 0.02)
+    assert ratio > 0  # four cells: measured
+
+
+@pytest.mark.parametrize("period", [12.0, 16.0, 17.5, 20.25])
+def test_regular_edges_give_their_period_to_a_few_hundredths_of_a_pixel(period):
+    p, ratio = geometry._axis_period(spikes(1024, period), 16, 8.0, 0.02)
+    assert p == pytest.approx(period, abs=0.05) and ratio >= 8.0
+
+
+def test_edges_every_two_cells_or_every_half_cell_still_give_the_cell():
+    """A maze repeats every two cells (every other edge stronger), brick mortar every half cell."""
+    maze = spikes(1024, 16.0)
+    maze[np.rint(np.arange(3.0, 1024, 32.0)).astype(int)] = 100
+    assert geometry._axis_period(maze, 16, 8.0, 0.02)[0] == pytest.approx(16.0, abs=0.05)
+    mortar = spikes(1024, 8.0)
+    assert geometry._axis_period(mortar, 16, 8.0, 0.02)[0] == pytest.approx(16.0, abs=0.05)
+
+
+def test_noise_has_no_period_and_the_ratio_says_how_far_it_was():
+    e = np.random.default_rng(8).integers(0, 40, 1024)
+    p, ratio = geometry._axis_period(e, 16, 8.0, 0.02)
+    assert p is None and 0 < ratio < 8.0
+
+
+def lines(period_x: float | None, period_y: float | None, side: int = 1024) -> np.ndarray:
+    pic = np.zeros((side, side), bool)
+    if period_x:
+        pic[:, np.rint(np.arange(3.0, side - 1, period_x)).astype(int)] = True
+    if period_y:
+        pic[np.rint(np.arange(3.0, side - 1, period_y)).astype(int), :] = True
+    return pic
+
+
+def axis_periods(pic: np.ndarray) -> tuple[tuple[float | None, float], tuple[float | None, float]]:
+    across, down = geometry.transitions(pic)
+    return (
+        geometry._axis_period(np.count_nonzero(across, axis=0), 16, 8.0, 0.02),
+        geometry._axis_period(np.count_nonzero(down, axis=1), 16, 8.0, 0.02),
+    )
+
+
+def test_two_axes_that_agree_give_their_weighted_mean_and_disagreeing_ones_give_none():
+    """Lines every 16.1 px across and 16.5 px down: the axes agree within half a pixel, and each
+    weighs by how clearly it stands out (16.25 here, nearer the clearer 16.1)."""
+    pic = lines(16.1, 16.5)
+    (px, rx), (py, ry) = axis_periods(pic)
+    assert px == pytest.approx(16.1, abs=0.05) and py == pytest.approx(16.5, abs=0.05) and rx > ry
+    p, ratio = geometry.measure_period(pic, 16)
+    assert p == round((px * rx + py * ry) / (rx + ry), 2) and ratio == rx
+    assert px < p < (px + py) / 2
+    p, ratio = geometry.measure_period(pic.T, 16)  # the clearer axis down: the ratio is still the larger
+    assert ratio == rx
+    p, ratio = geometry.measure_period(lines(16.0, 17.0), 16)  # a pixel apart: not one square cell
+    assert p is None and ratio >= 8.0
+
+
+def test_one_axis_alone_must_stand_out_twice_as_clearly():
+    pic = lines(16.0, None)
+    (_, rx), (py, _) = axis_periods(pic)
+    assert py is None
+    assert geometry.measure_period(pic, 16, min_ratio=rx / 1.9)[0] is None
+    p, ratio = geometry.measure_period(pic, 16, min_ratio=rx / 2.0)
+    assert p == pytest.approx(16.0, abs=0.05) and ratio == rx
+    down = np.ascontiguousarray(pic.T)  # the same from the other axis
+    assert geometry.measure_period(down, 16, min_ratio=rx / 1.9)[0] is None
+    assert geometry.measure_period(down, 16, min_ratio=rx / 2.0)[0] == pytest.approx(16.0, abs=0.05)
+    assert geometry.measure_period(np.zeros((1024, 1024), bool), 16) == (None, 0.0)
+
+
+# -- cells explained at one phase ----------------------------------------------------------------------
+
+C8 = 8
+
+
+def blob(size: int = 7, at: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A filled square: ink, not strokes (over half of it inside a stroke)."""
+    b = np.zeros((C8, C8), bool)
+    b[at[0] : at[0] + size, at[1] : at[1] + size] = True
+    return b
+
+
+def picture(cells: dict[tuple[int, int], np.ndarray], rows: int = 4, cols: int = 5) -> np.ndarray:
+    pic = np.zeros((rows * C8, cols * C8), bool)
+    for (r, k), b in cells.items():
+        pic[r * C8 : (r + 1) * C8, k * C8 : (k + 1) * C8] = b
+    return pic
+
+
+def drawn_of(pic: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    return geometry.cell_counts(pic, C8, offset) > 0
+
+
+def test_nothing_drawn_explains_nothing_and_scores_zero():
+    pic = picture({})
+    g = geometry.explain(pic, drawn_of(pic), C8, (0, 0))
+    assert g.score == 0.0 and not g.explained.any() and (g.cuts, g.patterns) == (0, 0)
+
+
+def test_cells_already_read_as_tiles_are_explained_without_looking():
+    pic = picture({(0, 0): blob(), (2, 3): blob(5)})
+    drawn = drawn_of(pic)
+    g = geometry.explain(pic, drawn, C8, (0, 0), known=drawn.copy())
+    assert g.score == 1.0 and np.array_equal(g.explained, drawn) and (g.cuts, g.patterns) == (0, 0)
+    known = np.zeros_like(drawn)
+    known[2, 3] = True  # one known; the unique blob left over is not explained
+    g = geometry.explain(pic, drawn, C8, (0, 0), known=known)
+    assert g.explained.tolist() == known.tolist() and g.patterns == 1
+    assert g.score == pytest.approx(25 / (49 + 25))
+
+
+def test_a_reused_pattern_is_explained_and_a_blob_used_once_is_not():
+    """Three cells of the same blob (one nudged inside its cell: the same glyph) and one other blob:
+    two patterns; the score is the explained cells' share of the ink."""
+    pic = picture({(0, 0): blob(6), (1, 2): blob(6), (3, 4): blob(6, at=(1, 2)), (2, 0): blob(7)})
+    drawn = drawn_of(pic)
+    g = geometry.explain(pic, drawn, C8, (0, 0))
+    want = drawn.copy()
+    want[2, 0] = False
+    assert g.explained.tolist() == want.tolist()
+    assert g.patterns == 2 and g.cuts == 0
+    assert g.score == pytest.approx(3 * 36 / (3 * 36 + 49))
+    assert g.drawn is drawn and g.offset == (0, 0)
+
+
+def test_a_full_cell_explains_itself_and_a_stroke_whole_in_its_cell_too():
+    stroke = np.zeros((C8, C8), bool)
+    stroke[1:7, 2] = True
+    stroke[6, 2:6] = True  # an 'L' inside the cell, touching no border
+    pic = picture({(0, 1): np.ones((C8, C8), bool), (2, 2): stroke, (3, 0): blob(7)})
+    g = geometry.explain(pic, drawn_of(pic), C8, (0, 0))
+    assert g.explained[0, 1] and g.explained[2, 2] and not g.explained[3, 0]
+    assert g.patterns == 3
+
+
+def test_a_stroke_used_once_that_runs_into_an_unexplained_cell_is_not_explained():
+    pic = np.zeros((4 * C8, 5 * C8), bool)
+    pic[12, 3:20] = True  # a bar from cell (1, 0) through (1, 1) into (1, 2): each piece is used once
+    drawn = drawn_of(pic)
+    g = geometry.explain(pic, drawn, C8, (0, 0))
+    assert drawn[1, 0:3].all() and not g.explained[1, 0:3].any()
+
+
+def test_cells_a_block_edge_cuts_are_not_explained_however_often_they_repeat():
+    """A band filling cell row 0 and 3 px of row 1: row 1's cells all repeat one pattern, and every
+    one is cut; row 0's full cells are explained."""
+    pic = np.zeros((4 * C8, 5 * C8), bool)
+    pic[: C8 + 3] = True
+    drawn = drawn_of(pic)
+    g = geometry.explain(pic, drawn, C8, (0, 0))
+    assert g.cuts == 5
+    assert g.explained[0].all() and not g.explained[1].any()
+    assert g.score == pytest.approx(5 * 64 / (5 * 64 + 5 * 24))
+
+
+def test_the_cells_are_cut_at_the_offset_asked_for():
+    pic = picture({(0, 0): blob(6), (1, 2): blob(6), (2, 0): blob(7)})
+    moved_pic = np.zeros((4 * C8 + 5, 5 * C8 + 3), bool)
+    moved_pic[5:, 3:] = pic
+    here = geometry.explain(pic, drawn_of(pic), C8, (0, 0))
+    there = geometry.explain(moved_pic, drawn_of(moved_pic, (3, 5)), C8, (3, 5))
+    assert there.offset == (3, 5)
+    assert there.explained.tolist() == here.explained.tolist() and there.score == here.score
