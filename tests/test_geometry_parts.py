@@ -117,6 +117,7 @@ def test_edge_grey_share_counts_grey_only_on_either_side_of_an_edge():
     gray[2, 2] = 200.0  # on the square's edge: counted
     gray[1, 3] = 40.0  # just outside the edge: counted
     gray[4, 1] = 30.0  # at the black threshold itself: not grey
+    gray[5, 4] = 220.0  # on the edge, at the white threshold itself: not grey either
     e = np.zeros_like(binary)
     for y in range(8):
         for x in range(8):
@@ -507,3 +508,48 @@ def test_the_cells_are_cut_at_the_offset_asked_for():
     there = geometry.explain(moved_pic, drawn_of(moved_pic, (3, 5)), C8, (3, 5))
     assert there.offset == (3, 5)
     assert there.explained.tolist() == here.explained.tolist() and there.score == here.score
+
+
+def test_a_constant_added_to_every_column_changes_no_period():
+    e = spikes(1024, 16.5) + np.random.default_rng(10).integers(0, 5, 1024)
+    p, ratio = geometry._axis_period(e, 16, 8.0, 0.02)
+    p2, ratio2 = geometry._axis_period(e + 1000, 16, 8.0, 0.02)
+    assert p2 == p and ratio2 == pytest.approx(ratio, rel=1e-9)
+
+
+def test_text_lines_three_cells_apart_still_give_the_cell():
+    """The strongest line is the 48 px repeat of the text lines (broad rows of edges, so their
+    harmonics fade); the cell is a third of it."""
+    x = np.arange(1024)
+    rows = np.maximum(0, 12 - np.abs((x - 20) % 48 - 24)) * 8
+    e = spikes(1024, 16.0) // 4 + rows
+    assert geometry._axis_period(e, 16, 8.0, 0.02)[0] == pytest.approx(16.0, abs=0.05)
+    # four cells apart, the longest repeat the window looks at: the cell, not 4/3 of it
+    rows = np.maximum(0, 12 - np.abs((x - 20) % 64 - 32)) * 8
+    e = spikes(1024, 16.0) + rows
+    assert geometry._axis_period(e, 16, 8.0, 0.02)[0] == pytest.approx(16.0, abs=0.05)
+
+
+def edges_from(projection: np.ndarray) -> np.ndarray:
+    """A (rows, len) edge map whose column counts are ``projection``."""
+    rows = np.arange(int(projection.max()) + 1)[:, None]
+    return np.asarray(rows < projection[None, :])
+
+
+def test_the_default_clarity_is_eight_times_the_median_and_twice_that_for_one_axis():
+    noise = np.random.default_rng(9).integers(0, 40, 1024)
+    faint, clear = noise.copy(), noise.copy()
+    faint[3::16] += 18  # stands out ~8.1x: a period when both axes show it
+    clear[3::16] += 28  # ~17.7x: a period on one axis alone
+    assert 8.0 <= geometry._axis_period(faint, 16, 8.0, 0.02)[1] < 9.0
+    assert 16.0 <= geometry._axis_period(clear, 16, 8.0, 0.02)[1] < 18.0
+    blank = np.zeros(1, bool)
+    both = (edges_from(faint), edges_from(faint).T)
+    assert geometry.measure_period(blank, 16, edges=both)[0] == pytest.approx(16.0, abs=0.05)
+    one = (edges_from(clear), np.zeros((1024, 1), bool))
+    assert geometry.measure_period(blank, 16, edges=one)[0] == pytest.approx(16.0, abs=0.05)
+
+
+def test_a_period_from_one_axis_is_given_to_the_hundredth_of_a_pixel():
+    p, _ = geometry.measure_period(lines(16.1, None), 16)
+    assert p == round(p, 2) and p != round(p) and p == pytest.approx(16.1, abs=0.05)
