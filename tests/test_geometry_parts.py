@@ -447,8 +447,9 @@ def test_nothing_drawn_explains_nothing_and_scores_zero():
 def test_cells_already_read_as_tiles_are_explained_without_looking():
     pic = picture({(0, 0): blob(), (2, 3): blob(5)})
     drawn = drawn_of(pic)
-    g = geometry.explain(pic, drawn, C8, (0, 0), known=drawn.copy())
+    g = geometry.explain(pic, drawn, C8, (2, 1), known=drawn.copy())
     assert g.score == 1.0 and np.array_equal(g.explained, drawn) and (g.cuts, g.patterns) == (0, 0)
+    assert g.offset == (2, 1) and g.drawn is drawn and g.explained is not drawn
     known = np.zeros_like(drawn)
     known[2, 3] = True  # one known; the unique blob left over is not explained
     g = geometry.explain(pic, drawn, C8, (0, 0), known=known)
