@@ -140,6 +140,9 @@ def test_connected_share_counts_drawn_cells_with_a_drawn_neighbour_of_eight():
     lone = np.zeros((3, 3), bool)
     lone[1, 1] = True
     assert geometry.connected_share(lone) == 0.0
+    column = np.zeros((4, 4), bool)
+    column[1, 2] = column[2, 2] = True  # one above the other
+    assert geometry.connected_share(column) == 1.0
 
 
 def test_off_centre_is_the_mean_distance_of_the_ink_from_its_cell_centre_at_each_phase():
@@ -420,10 +423,10 @@ def test_one_axis_alone_must_stand_out_twice_as_clearly():
 C8 = 8
 
 
-def blob(size: int = 7, at: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """A filled square: ink, not strokes (over half of it inside a stroke)."""
+def blob(size: int = 7, at: tuple[int, int] = (0, 0), wide: int | None = None) -> np.ndarray:
+    """A filled rectangle of 7 px or more: ink, not strokes (over half of it inside a stroke)."""
     b = np.zeros((C8, C8), bool)
-    b[at[0] : at[0] + size, at[1] : at[1] + size] = True
+    b[at[0] : at[0] + size, at[1] : at[1] + (wide or size)] = True
     return b
 
 
@@ -460,15 +463,29 @@ def test_cells_already_read_as_tiles_are_explained_without_looking():
 def test_a_reused_pattern_is_explained_and_a_blob_used_once_is_not():
     """Three cells of the same blob (one nudged inside its cell: the same glyph) and one other blob:
     two patterns; the score is the explained cells' share of the ink."""
-    pic = picture({(0, 0): blob(6), (1, 2): blob(6), (3, 4): blob(6, at=(1, 2)), (2, 0): blob(7)})
+    pic = picture({(0, 0): blob(), (1, 2): blob(), (3, 4): blob(at=(1, 1)), (2, 0): blob(wide=8)})
     drawn = drawn_of(pic)
     g = geometry.explain(pic, drawn, C8, (0, 0))
     want = drawn.copy()
     want[2, 0] = False
     assert g.explained.tolist() == want.tolist()
     assert g.patterns == 2 and g.cuts == 0
-    assert g.score == pytest.approx(3 * 36 / (3 * 36 + 49))
+    assert g.score == pytest.approx(3 * 49 / (3 * 49 + 56))
     assert g.drawn is drawn and g.offset == (0, 0)
+
+
+def test_a_pattern_used_twice_is_reused():
+    pic = picture({(0, 0): blob(), (3, 3): blob(at=(1, 1)), (2, 0): blob(wide=8)})
+    g = geometry.explain(pic, drawn_of(pic), C8, (0, 0))
+    assert g.explained[0, 0] and g.explained[3, 3] and not g.explained[2, 0]
+
+
+def test_drawn_cells_without_ink_at_this_offset_score_zero():
+    pic = picture({})
+    drawn = np.zeros((4, 5), bool)
+    drawn[1, 1] = True  # drawn at another phase, nothing here
+    g = geometry.explain(pic, drawn, C8, (0, 0))
+    assert g.score == 0.0
 
 
 def test_a_full_cell_explains_itself_and_a_stroke_whole_in_its_cell_too():
@@ -554,3 +571,8 @@ def test_the_default_clarity_is_eight_times_the_median_and_twice_that_for_one_ax
 def test_a_period_from_one_axis_is_given_to_the_hundredth_of_a_pixel():
     p, _ = geometry.measure_period(lines(16.1, None), 16)
     assert p == round(p, 2) and p != round(p) and p == pytest.approx(16.1, abs=0.05)
+
+
+def test_large_cells_with_only_a_fine_texture_have_no_candidate_period():
+    """32 px cells and edges every 5 px: no m/n (m, n <= 4) of the 5 px line reaches 22-45 px."""
+    assert geometry._axis_period(spikes(1024, 5.0), 32, 8.0, 0.02) == (None, 0.0)
