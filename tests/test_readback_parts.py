@@ -222,3 +222,33 @@ def test_the_variant_probe_reads_everything_or_nothing_by_a_fifth_of_64_cells():
     assert sure.sum() == 13 and np.array_equal(tile[sure], np.array(INKED[:13]))
     small = mixed(1, n=64)  # 64 cells or fewer: read in full, no probe
     assert readback.read_kit_variants(ATLAS, small, CFG)[1].sum() == 1
+
+
+def test_a_variant_read_at_exactly_the_share_is_sure():
+    """'H' with two pixels flipped: 2 px from its nearest variant; a limit of exactly 2 px of its
+    ink still reads it, a hair less does not."""
+    cell = np.array(ATLAS.tiles[ATLAS.chars.index("H")])
+    cell[7, 7] ^= True
+    cell[8, 2] ^= True
+    _, h1, _ = readback.variant_nearest(ATLAS, cell[None])
+    ink = int(cell[1:-1, 1:-1].sum())
+    share = float(h1[0]) / ink
+    assert h1[0] == 2 and share * ink == h1[0]
+    assert readback.read_variants(ATLAS, cell[None], CheckConfig(variant_max_share=share))[1][0]
+    assert not readback.read_variants(ATLAS, cell[None], CheckConfig(variant_max_share=share * 0.99))[1][0]
+
+
+def test_the_probe_is_64_cells_spread_from_the_first_to_the_last():
+    """Every cell is the kit's except 52 of the 64 probed ones: the probe alone decides (12 of 64
+    are under a fifth), so nothing is read, however many kit cells lie between the probed ones."""
+    n = 200
+    kit = np.stack([np.array(ATLAS.tiles[INKED[i % len(INKED)]]) for i in range(n)])
+    noise = np.random.default_rng(6).random((n, 16, 16)) < 0.4
+    probe = np.linspace(0, n - 1, 64).astype(np.intp)
+    cells = kit.copy()
+    cells[probe[12:]] = noise[probe[12:]]
+    assert not readback.read_kit_variants(ATLAS, cells, CFG)[1].any()
+    cells[probe[11]] = noise[probe[11]]  # one probed cell more or less is the whole difference
+    cells[probe[12]] = kit[probe[12]]
+    cells[probe[13]] = kit[probe[13]]
+    assert readback.read_kit_variants(ATLAS, cells, CFG)[1].sum() >= n - 64
