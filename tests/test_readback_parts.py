@@ -188,18 +188,45 @@ def test_variant_distances_are_the_same_in_chunks():
     assert np.array_equal(whole, apart)
 
 
+def flipped_tiles(n: int, seed: int) -> np.ndarray:
+    """Kit tiles with 1-7 inner pixels flipped: near reads, near misses and runner-ups close behind."""
+    rng = np.random.default_rng(seed)
+    cells = np.stack([np.array(ATLAS.tiles[i]) for i in rng.choice(INKED, n)])
+    for c in cells:
+        for _ in range(int(rng.integers(1, 8))):
+            y, x = rng.integers(1, 15, 2)
+            c[y, x] ^= True
+    return cells
+
+
 def test_a_variant_read_is_sure_only_within_the_share_and_well_ahead_of_the_runner_up():
     """sure = differing pixels <= variant_max_share x inner ink, runner-up >= 2 x that + variant_min_gap,
-    and some ink."""
-    cells = np.concatenate([some_cells(6, seed=4), np.zeros((1, 16, 16), bool)])
+    and some ink; the cells include runner-ups between 2x and 3x behind."""
+    cells = np.concatenate([flipped_tiles(300, seed=4), some_cells(6, seed=4), np.zeros((1, 16, 16), bool)])
     tile, sure = readback.read_variants(ATLAS, cells, CFG)
     _, h1, h2 = readback.variant_nearest(ATLAS, cells)
     ink = cells[:, 1:-1, 1:-1].sum(axis=(1, 2))
     want = (h1 <= CFG.variant_max_share * ink) & (h2 >= 2 * h1 + CFG.variant_min_gap) & (ink > 0)
     assert sure.tolist() == want.tolist()
     assert sure.any() and not sure.all() and not sure[-1]
+    between = want & (h1 > 0) & (h2 < 3 * h1 + CFG.variant_min_gap)
+    assert between.any()  # the factor 2 is what reads these
     strict = CheckConfig(variant_max_share=0.0)
     assert readback.read_variants(ATLAS, cells, strict)[1].tolist() == ((h1 == 0) & want).tolist()
+
+
+def test_an_empty_cell_is_never_sure_even_with_no_gap_asked_for():
+    """Two tiles thin to nothing: an empty cell is 0 px from both, which a gap of 0 would accept;
+    a read needs some ink."""
+    empty = np.zeros((1, 16, 16), bool)
+    _, h1, h2 = readback.variant_nearest(ATLAS, empty)
+    assert (h1[0], h2[0]) == (0, 0)
+    assert not readback.read_variants(ATLAS, empty, CheckConfig(variant_min_gap=0))[1][0]
+
+
+def test_nothing_to_read_gives_empty_answers():
+    tile, h1, h2 = readback.variant_nearest(ATLAS, np.zeros((0, 16, 16), bool))
+    assert (len(tile), len(h1), len(h2)) == (0, 0, 0) and tile.dtype.kind == "i"
 
 
 def test_the_variant_probe_reads_everything_or_nothing_by_a_fifth_of_64_cells():
