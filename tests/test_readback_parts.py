@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ascii_lora.check import readback
 from ascii_lora.config.models import CheckConfig
@@ -279,3 +280,47 @@ def test_the_probe_is_64_cells_spread_from_the_first_to_the_last():
     cells[probe[12]] = kit[probe[12]]
     cells[probe[13]] = kit[probe[13]]
     assert readback.read_kit_variants(ATLAS, cells, CFG)[1].sum() >= n - 64
+
+
+def drawn_smaller(ch: str, scale: float) -> np.ndarray:
+    """The kit's glyph drawn at ``scale`` by nearest-neighbour resampling, centred: another font's size."""
+    t = np.array(ATLAS.tiles[ATLAS.chars.index(ch)]).astype(np.uint8) * 255
+    side = int(round(16 * scale))
+    small = np.array(Image.fromarray(t).resize((side, side), Image.NEAREST)) > 127
+    out = np.zeros((16, 16), bool)
+    o = (16 - side) // 2
+    out[o : o + side, o : o + side] = small
+    return out
+
+
+def ink_box(a: np.ndarray) -> tuple[int, int]:
+    ys, xs = np.nonzero(a)
+    return int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+
+
+def test_a_raw_reading_agrees_by_its_box_or_by_the_scaled_second_opinion():
+    """agrees = the ink's box within 2 px of the read tile's (both ways), or the second opinion names
+    the same tile: both shapes scaled to fill the cell (1 px border), the tolerant distance between
+    them plus |features| x (0.25, 1, 0.15) for log aspect, centre row / 16 and log height / 16, the
+    batch's heights first moved so their median is the kit's median letter height."""
+    glyphs = [("H", 0.6), ("e", 0.5), ("M", 0.5), ("#", 0.6), ("k", 0.7), ("H", 0.8), ("K", 0.8), ("#", 0.8)]
+    cells = np.concatenate([np.stack([drawn_smaller(ch, s) for ch, s in glyphs]), flipped_tiles(4, seed=7)])
+    best, _, _, agrees = readback.tolerant_nearest(ATLAS, cells)
+    tiles = np.stack([np.array(ATLAS.tiles[i]) for i in INKED])
+    scaled_tiles, tile_feats = readback.normalize(tiles)
+    letters = np.stack([np.array(ATLAS.tiles[i]) for i, ch in enumerate(ATLAS.chars) if ch.isalnum()])
+    scaled, feats = readback.normalize(cells)
+    feats[:, 2] -= np.median(feats[:, 2]) - np.median(readback.normalize(letters)[1][:, 2])
+    weights = np.array([0.25, 1.0, 0.15])
+    kinds = set()
+    for m in range(len(cells)):
+        second = [
+            tolerant_distance(scaled[m], scaled_tiles[j]) + np.abs(feats[m] - tile_feats[j]) @ weights
+            for j in range(len(INKED))
+        ]
+        named = INKED[int(np.argmin(second))] == best[m]
+        box, tile_box = ink_box(cells[m]), ink_box(np.array(ATLAS.tiles[best[m]]))
+        same_box = abs(box[0] - tile_box[0]) <= 2 and abs(box[1] - tile_box[1]) <= 2
+        assert agrees[m] == (same_box or named), (m, ATLAS.chars[best[m]], same_box, named)
+        kinds.add((same_box, named))
+    assert {(True, False), (False, True), (False, False)} <= kinds  # each rule decides somewhere
