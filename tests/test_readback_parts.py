@@ -105,6 +105,7 @@ def test_tolerant_nearest_names_the_closest_tile_and_the_runner_up_distance():
         assert best[m] in ties, (m, ATLAS.chars[best[m]])
     empty = readback.tolerant_nearest(ATLAS, np.zeros((0, 16, 16), bool))
     assert [len(a) for a in empty] == [0, 0, 0, 0]
+    assert (empty[0].dtype.kind, empty[3].dtype.kind) == ("i", "b")
 
 
 def test_a_read_agrees_when_the_ink_box_matches_the_tile_within_two_pixels():
@@ -324,3 +325,90 @@ def test_a_raw_reading_agrees_by_its_box_or_by_the_scaled_second_opinion():
         assert agrees[m] == (same_box or named), (m, ATLAS.chars[best[m]], same_box, named)
         kinds.add((same_box, named))
     assert {(True, False), (False, True), (False, False)} <= kinds  # each rule decides somewhere
+
+
+# -- scaling a shape to fill the cell ------------------------------------------------------------------
+
+
+def test_a_shape_filling_the_cell_less_its_border_is_unchanged_and_one_in_a_corner_is_centred():
+    rng = np.random.default_rng(11)
+    body = rng.random((14, 14)) < 0.4
+    body[0, :] = body[:, 0] = True  # ink on every side of its 14 x 14 box
+    body[-1, 3] = body[5, -1] = True
+    centred = np.zeros((16, 16), bool)
+    centred[1:15, 1:15] = body
+    for dy, dx in ((0, 0), (-1, -1), (1, 1), (-1, 1)):  # in the middle, touching two edges of the cell
+        placed = np.roll(centred, (dy, dx), axis=(0, 1))
+        scaled, _ = readback.normalize(placed[None])
+        assert np.array_equal(scaled[0], centred), (dy, dx)
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_a_small_shape_is_scaled_to_fourteen_pixels_on_its_longer_side_wherever_it_sits(corner):
+    shape = np.zeros((5, 3), bool)
+    shape[:, 0] = shape[0] = shape[-1] = True  # a '[': 5 tall, 3 wide
+    cell = np.zeros((16, 16), bool)
+    y, x = (0 if corner[0] == 0 else 16 - 5), (0 if corner[1] == 0 else 16 - 3)
+    cell[y : y + 5, x : x + 3] = shape
+    scaled, feats = readback.normalize(cell[None])
+    h, w = readback._box(scaled)[0]
+    assert h == 14 and 8 <= w <= 9  # aspect 3:5 kept, nothing read from beyond the shape's own box
+    assert feats[0] == pytest.approx([np.log(5 / 3), (2 * y + 5) / 32, np.log(5 / 16)])
+
+
+def test_a_one_pixel_line_has_height_or_width_one():
+    rows = np.zeros((2, 16, 16), bool)
+    rows[0, 6, 3:13] = True  # 1 tall, 10 wide
+    rows[1, 2:14, 9] = True  # 12 tall, 1 wide
+    _, feats = readback.normalize(rows)
+    assert feats[0] == pytest.approx([np.log(1 / 10), 13 / 32, np.log(1 / 16)])
+    assert feats[1] == pytest.approx([np.log(12 / 1), 16 / 32, np.log(12 / 16)])
+
+
+# -- reading the cells of a crop -----------------------------------------------------------------------
+
+
+def kit(ch: str) -> np.ndarray:
+    return np.array(ATLAS.tiles[ATLAS.chars.index(ch)])
+
+
+def crop_of(cells: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(cells, axis=1)
+
+
+def test_read_takes_exact_tiles_then_the_kit_1_px_off_then_the_tolerant_distance():
+    """One row: an exact 'A', a blank cell, an 'H' a pixel thicker (the kit's variant), a foreign 'x'
+    drawn at 70 % (the tolerant distance), a scribble (unknown), two specks the caller did not count as
+    drawn (left blank, and no doubt about it)."""
+    h = kit("H")
+    thick = h | np.roll(h, 1, axis=1)
+    scribble = np.random.default_rng(12).random((16, 16)) < 0.45
+    specks = np.zeros((16, 16), bool)
+    specks[3, 4] = specks[11, 9] = True
+    cells = [kit("A"), np.zeros((16, 16), bool), thick, drawn_smaller("x", 0.7), scribble, specks]
+    crop = crop_of(cells)
+    drawn = np.array([[True, False, True, True, True, False]])
+    r = readback.read(crop, drawn, ATLAS, (3, 2), CFG)
+    best, d1, _, _ = readback.tolerant_nearest(ATLAS, np.stack(cells[3:5]))
+    assert bytes(r.codes[0]).decode() == "A Hx? "
+    assert r.exact[0].tolist() == [True, True, False, False, False, False]  # a blank cell is the space tile
+    assert r.confident[0].tolist() == [True, True, True, True, False, True]
+    assert r.distance[0].tolist() == pytest.approx([0.0, 0.0, 0.0, float(d1[0]), float(d1[1]), 0.0])
+    assert 0 < d1[0] <= CFG.read_max_distance and ATLAS.chars[best[0]] == "x"
+    assert r.offset == (3, 2) and r.drawn is drawn and r.confidence == pytest.approx(3 / 4)
+    assert np.array_equal(r.blocks[0, 4], scribble)
+    quick = readback.read(crop, drawn, ATLAS, (0, 0), CFG, tolerant=False)
+    assert bytes(quick.codes[0]).decode() == "A ??? "
+    assert quick.confident[0].tolist() == [True, True, False, False, False, True]
+
+
+def test_a_tolerant_read_holds_at_exactly_the_distance_and_margin_limits():
+    x = drawn_smaller("x", 0.7)
+    _, d1, d2, _ = readback.tolerant_nearest(ATLAS, x[None])
+    drawn = np.ones((1, 1), bool)
+    at_limits = CheckConfig(read_max_distance=float(d1[0]), read_min_margin=float(d2[0] - d1[0]))
+    assert readback.read(x, drawn, ATLAS, (0, 0), at_limits).confident[0, 0]
+    tighter = CheckConfig(read_max_distance=float(d1[0]) * 0.999)
+    assert not readback.read(x, drawn, ATLAS, (0, 0), tighter).confident[0, 0]
+    wider_margin = CheckConfig(read_min_margin=float(d2[0] - d1[0]) * 1.001)
+    assert not readback.read(x, drawn, ATLAS, (0, 0), wider_margin).confident[0, 0]
