@@ -147,3 +147,94 @@ def test_ground_truth_lines_counted_exactly_and_decoded_as_ascii(good, tmp_path)
     assert pngs[0].name not in found
     assert found[pngs[1].name] == [".ascii is not 24 lines of 24 characters"]
     assert found[pngs[2].name] == ["ground truth .ascii holds non-ASCII text (first on line 1)"]
+
+
+# -- what each problem says, word for word (the hostile-input table checks them through the CLI too) --
+
+
+def test_other_images_the_trainer_would_take_are_named_and_hidden_ones_are_not(good, tmp_path):
+    d, _ = broken(good, tmp_path)
+    (d / "extra.jpg").write_bytes(b"not really a jpeg")
+    (d / "LOUD.WEBP").write_bytes(b"x")
+    (d / ".hidden.png").write_bytes(b"glob's * skips hidden names, and so does the trainer")
+    found = problems_of(d)
+    for name, suffix in (("extra.jpg", ".jpg"), ("LOUD.WEBP", ".WEBP")):
+        assert found[name] == [
+            f"the trainer would train on this {suffix} too, but the dataset is PNGs drawn by "
+            "`ascii-lora dataset`; move it out of the folder"
+        ]
+    assert ".hidden.png" not in found and len(found) == 2
+
+
+def test_an_incomplete_or_thinned_dataset_says_how_to_restore_it(good, tmp_path):
+    d, pngs = broken(good, tmp_path)
+    redo = f"run `ascii-lora dataset --out {d} --count 3 --seed 1` with the --config that wrote it"
+    for ext in (".png", ".txt", ".ascii"):
+        pngs[0].with_suffix(ext).unlink()
+    assert problems_of(d)["manifest.json"] == [
+        f"holds 2 of the 3 images the manifest lists; {redo} to restore the missing ones"
+    ]
+    m = json.loads((d / "manifest.json").read_text())
+    m["status"] = "incomplete"
+    (d / "manifest.json").write_text(json.dumps(m))
+    assert problems_of(d)["manifest.json"] == [
+        f"the dataset is incomplete: 2 of 3 images (an interrupted `ascii-lora dataset`); {redo} to complete it"
+    ]
+
+
+def test_an_unlisted_sample_and_a_swapped_caption_are_named(good, tmp_path):
+    d, pngs = broken(good, tmp_path, hashes=True)
+    for ext in (".png", ".txt", ".ascii"):
+        shutil.copy(pngs[0].with_suffix(ext), (d / "sample_99999").with_suffix(ext))
+    a, b = pngs[1].with_suffix(".txt"), pngs[2].with_suffix(".txt")
+    a_text, b_text = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_text)
+    b.write_bytes(a_text)
+    found = problems_of(d)
+    assert found["sample_99999.png"] == [
+        "not part of this dataset (its manifest does not list it), yet the trainer would train on it; "
+        "move it out of the folder"
+    ]
+    for caption in (a, b):
+        assert found[caption.with_suffix(".png").name] == [
+            f"{caption.name} is not the file `ascii-lora dataset` wrote (its sha256 differs from the "
+            "manifest's): edited, swapped or damaged; re-run `ascii-lora dataset` to restore it"
+        ]
+
+
+@pytest.mark.parametrize(
+    "caption, says",
+    [
+        ("ascii_structure_style,\n", True),
+        ("ascii_structure_style, ,\n", True),
+        ("ascii_structure_style, X\n", False),  # a one-letter description is still one
+        ("ascii_structure_style, a map\n", False),
+    ],
+)
+def test_a_caption_of_only_the_trigger_word_is_named(good, tmp_path, caption, says):
+    d, pngs = broken(good, tmp_path)
+    pngs[0].with_suffix(".txt").write_text(caption)
+    only = "caption holds only the trigger word, nothing that describes the picture"
+    assert (only in problems_of(d).get(pngs[0].name, [])) is says
+
+
+def test_a_folder_in_place_of_a_caption_or_a_png_is_one_plain_problem(good, tmp_path):
+    d, pngs = broken(good, tmp_path)
+    pngs[0].with_suffix(".txt").unlink()
+    pngs[0].with_suffix(".txt").mkdir()
+    for ext in (".png", ".txt", ".ascii"):
+        pngs[1].with_suffix(ext).unlink()
+    pngs[1].mkdir()  # the trainer's glob takes a folder named like an image
+    found = problems_of(d)
+    assert found[pngs[0].name] == [f"caption {pngs[0].stem}.txt: is a directory, not a regular file"]
+    assert found[pngs[1].name] == ["caption .txt is missing", "is a directory, not a regular file"]
+
+
+def test_the_first_non_ascii_line_of_the_ground_truth_is_named(good, tmp_path):
+    d, pngs = broken(good, tmp_path)
+    truth = pngs[0].with_suffix(".ascii")
+    lines = truth.read_text().split("\n")
+    lines[1] = " " * len(lines[1])  # a blank row of cells: a line all the same
+    lines[4] = "é" + lines[4][1:]
+    truth.write_text("\n".join(lines))
+    assert "ground truth .ascii holds non-ASCII text (first on line 5)" in problems_of(d)[pngs[0].name]
