@@ -271,26 +271,22 @@ def explain(
         return Geometry(offset, 1.0 if drawn.any() else 0.0, drawn.copy(), drawn, 0, 0)
     cb = cells(binary, cell, offset)
     ink = cell_counts(binary, cell, offset)
-    explained = drawn.copy()
-    cuts = 0
-    patterns = 0
-    if todo.any():
-        cut = block_cuts(cb) & todo
-        cuts = int(cut.sum())
-        sel = cb[todo]
-        keys = pattern_keys(canonical(sel))
-        _, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
-        patterns = len(cnt)
-        across, down = crossings(binary, cell, offset)
-        strokes = np.zeros_like(drawn)
-        strokes[todo] = stroke_like(sel)
-        ok = np.zeros_like(drawn)
-        ok[todo] = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
-        explained = (drawn & ~todo) | (ok & todo & ~cut)
-        # a stroke drawing used once explains itself when it sits whole in its cell (a panel's
-        # letters) or its strokes run on only into explained cells (a frame's corner)
-        positions = crossing_positions(binary, cell, offset)
-        explained |= todo & ~cut & strokes & leads_into(explained, across, down, positions)
+    cut = block_cuts(cb) & todo
+    cuts = int(cut.sum())
+    sel = cb[todo]
+    keys = pattern_keys(canonical(sel))
+    _, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
+    patterns = len(cnt)
+    across, down = crossings(binary, cell, offset)
+    strokes = np.zeros_like(drawn)
+    strokes[todo] = stroke_like(sel)
+    ok = np.zeros_like(drawn)
+    ok[todo] = (cnt[inv.ravel()] >= 2) | (ink[todo] == cell * cell)
+    explained = (drawn & ~todo) | (ok & todo & ~cut)
+    # a stroke drawing used once explains itself when it sits whole in its cell (a panel's
+    # letters) or its strokes run on only into explained cells (a frame's corner)
+    positions = crossing_positions(binary, cell, offset)
+    explained |= todo & ~cut & strokes & leads_into(explained, across, down, positions)
     total = int(ink[drawn].sum())
     score = float(ink[explained].sum() / total) if total else 0.0
     return Geometry(offset, score, explained, drawn, cuts, patterns)
