@@ -33,8 +33,7 @@ def bar_columns() -> tuple:
 
 def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
     """A progress bar with count and rate; transient output stays out of logs when not a TTY."""
-    columns = bar_columns()
-    with Progress(*columns, console=err_console, transient=False, disable=total == 0) as progress:
+    with Progress(*bar_columns(), console=err_console, transient=False, disable=total == 0) as progress:
         task = progress.add_task(description, total=total)
         for item in items:
             yield item

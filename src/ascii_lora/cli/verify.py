@@ -8,9 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.markup import escape
-from rich.progress import (
-    Progress,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from ..config.loader import load_config
@@ -41,8 +39,7 @@ def _refuse(checks) -> int:
 
 @contextmanager
 def _progress(description: str) -> Iterator[tuple[Progress, list]]:
-    columns = bar_columns()
-    with Progress(*columns, console=err_console) as progress:
+    with Progress(*bar_columns(), console=err_console) as progress:
         holder: list = []
         yield progress, holder
 
